@@ -111,11 +111,11 @@ mod tests {
     fn rejects_near_misses() {
         for bad in [
             "",
-            "ee882879-721c-4913-9775-3dfcce97072",    // one digit short
-            "ee882879-721c-4913-9775-3dfcce97072a0",  // one digit long
-            "ee882879_721c_4913_9775_3dfcce97072a",   // wrong separator
-            "ee88287-9721c-4913-9775-3dfcce97072a",   // hyphen misplaced
-            "gg882879-721c-4913-9775-3dfcce97072a",   // not hex
+            "ee882879-721c-4913-9775-3dfcce97072", // one digit short
+            "ee882879-721c-4913-9775-3dfcce97072a0", // one digit long
+            "ee882879_721c_4913_9775_3dfcce97072a", // wrong separator
+            "ee88287-9721c-4913-9775-3dfcce97072a", // hyphen misplaced
+            "gg882879-721c-4913-9775-3dfcce97072a", // not hex
             "ee882879-721c-4913-9775-3dfcce97072\u{e9}", // non-ASCII
         ] {
             assert_eq!(bad.parse::<Aaguid>(), Err(ParseAaguidError), "{bad:?}");
@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn zero_is_zero() {
         assert!(Aaguid::ZERO.is_zero());
-        assert_eq!(Aaguid::ZERO.to_string(), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            Aaguid::ZERO.to_string(),
+            "00000000-0000-0000-0000-000000000000"
+        );
         assert!(!Aaguid::from_bytes([1; 16]).is_zero());
     }
 }

@@ -102,8 +102,7 @@ impl<'a> AttestationObject<'a> {
             member: "fmt",
             expected: "a text string",
         })?;
-        if fmt.is_empty() || fmt.len() > MAX_FMT_LEN || !fmt.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if fmt.is_empty() || fmt.len() > MAX_FMT_LEN || !fmt.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(AttestationObjectError::InvalidFmt.into());
         }
 
@@ -116,20 +115,31 @@ impl<'a> AttestationObject<'a> {
         };
         if !shape_ok {
             let expected = if fmt == COMPOUND { "an array" } else { "a map" };
-            return Err(AttestationObjectError::WrongType { member: "attStmt", expected }.into());
+            return Err(AttestationObjectError::WrongType {
+                member: "attStmt",
+                expected,
+            }
+            .into());
         }
 
         let auth_data = auth_data.ok_or(AttestationObjectError::MissingMember("authData"))?;
-        let auth_data = auth_data.as_bytes().ok_or(AttestationObjectError::WrongType {
-            member: "authData",
-            expected: "a byte string",
-        })?;
+        let auth_data = auth_data
+            .as_bytes()
+            .ok_or(AttestationObjectError::WrongType {
+                member: "authData",
+                expected: "a byte string",
+            })?;
         let auth_data = AuthenticatorData::parse_with(auth_data, options)?;
         let credential = auth_data
             .attested_credential_data()
             .cloned()
             .ok_or(AttestationObjectError::MissingAttestedCredentialData)?;
-        Ok(Self { fmt, att_stmt: att_stmt.clone(), auth_data, credential })
+        Ok(Self {
+            fmt,
+            att_stmt: att_stmt.clone(),
+            auth_data,
+            credential,
+        })
     }
 
     /// Encodes an attestation object in canonical form (fmt, attStmt, authData).
@@ -141,7 +151,9 @@ impl<'a> AttestationObject<'a> {
             (Value::Text("authData"), Value::Bytes(auth_data)),
         ];
         // The three keys are distinct, so building the map cannot fail.
-        Map::new(entries).map(|map| Value::Map(map).to_vec()).unwrap_or_default()
+        Map::new(entries)
+            .map(|map| Value::Map(map).to_vec())
+            .unwrap_or_default()
     }
 
     /// The attestation statement format identifier (`none`, `packed`, `tpm`...).

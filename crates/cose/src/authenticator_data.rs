@@ -95,8 +95,14 @@ impl<'a> AuthenticatorData<'a> {
     pub fn parse_with(bytes: &'a [u8], options: &ParseOptions) -> Result<Self> {
         let max = options.limits.max_input_len;
         if bytes.len() > max {
-            let limit = LimitExceeded::InputTooLarge { len: bytes.len(), max };
-            return Err(Error::Limit { context: Context::AuthenticatorData, limit });
+            let limit = LimitExceeded::InputTooLarge {
+                len: bytes.len(),
+                max,
+            };
+            return Err(Error::Limit {
+                context: Context::AuthenticatorData,
+                limit,
+            });
         }
         let too_short = AuthenticatorDataError::TooShort { len: bytes.len() };
         let (rp_id_hash, rest) = bytes.split_first_chunk::<32>().ok_or(too_short.clone())?;
@@ -125,7 +131,11 @@ impl<'a> AuthenticatorData<'a> {
 
         if !rest.is_empty() {
             let offset = bytes.len() - rest.len();
-            return Err(AuthenticatorDataError::TrailingBytes { offset, count: rest.len() }.into());
+            return Err(AuthenticatorDataError::TrailingBytes {
+                offset,
+                count: rest.len(),
+            }
+            .into());
         }
         Ok(Self {
             raw: bytes,
@@ -199,12 +209,22 @@ impl<'a> AttestedCredentialData<'a> {
         if len > MAX_CREDENTIAL_ID_LEN {
             return Err(AuthenticatorDataError::CredentialIdTooLong { len }.into());
         }
-        let (credential_id, rest) = rest.split_at_checked(len).ok_or(
-            AuthenticatorDataError::CredentialIdTruncated { len, available: rest.len() },
-        )?;
+        let (credential_id, rest) =
+            rest.split_at_checked(len)
+                .ok_or(AuthenticatorDataError::CredentialIdTruncated {
+                    len,
+                    available: rest.len(),
+                })?;
         let (public_key, used) = CredentialPublicKey::from_cose_prefix(rest, options)?;
         let rest = rest.get(used..).unwrap_or_default();
-        Ok((Self { aaguid: Aaguid::from_bytes(*aaguid), credential_id, public_key }, rest))
+        Ok((
+            Self {
+                aaguid: Aaguid::from_bytes(*aaguid),
+                credential_id,
+                public_key,
+            },
+            rest,
+        ))
     }
 
     /// The authenticator model.

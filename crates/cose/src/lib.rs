@@ -21,5 +21,7 @@ pub use error::{
     LimitExceeded, Result,
 };
 pub use flags::Flags;
-pub use key::{Algorithm, CredentialPublicKey, Curve, KeyParams, KeyType, RSA_MAX_BITS, RSA_MIN_BITS};
+pub use key::{
+    Algorithm, CredentialPublicKey, Curve, KeyParams, KeyType, RSA_MAX_BITS, RSA_MIN_BITS,
+};
 pub use options::{Limits, ParseOptions, Strictness};

@@ -20,7 +20,11 @@ pub struct Limits {
 
 impl Limits {
     /// The default budget (see the field docs).
-    pub const DEFAULT: Self = Self { max_input_len: 64 * 1024, max_depth: 5, max_items: 1024 };
+    pub const DEFAULT: Self = Self {
+        max_input_len: 64 * 1024,
+        max_depth: 5,
+        max_items: 1024,
+    };
 }
 
 impl Default for Limits {
@@ -42,7 +46,8 @@ pub enum Strictness {
     #[default]
     Canonical,
     /// Also accepts non-shortest integers and lengths, indefinite-length arrays and maps,
-    /// and map keys in any order. Some clients have produced these (Firefox emitted
+    /// map keys in any order, and RSA moduli with leading zero bytes (a signed-integer
+    /// encoding). Some clients have produced these (Firefox emitted
     /// attestationObject keys out of order; some test authenticators write indefinite
     /// maps). Decoding still advances by the bytes actually consumed, so the signed bytes
     /// are never re-encoded.
@@ -60,7 +65,13 @@ pub struct ParseOptions {
 
 impl ParseOptions {
     /// Default limits, CTAP2 canonical CBOR.
-    pub const STRICT: Self = Self { limits: Limits::DEFAULT, strictness: Strictness::Canonical };
+    pub const STRICT: Self = Self {
+        limits: Limits::DEFAULT,
+        strictness: Strictness::Canonical,
+    };
     /// Default limits, [`Strictness::Relaxed`] encoding.
-    pub const RELAXED: Self = Self { limits: Limits::DEFAULT, strictness: Strictness::Relaxed };
+    pub const RELAXED: Self = Self {
+        limits: Limits::DEFAULT,
+        strictness: Strictness::Relaxed,
+    };
 }

@@ -1,1 +1,6 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod hex;
+pub mod shared;
+pub mod vectors;

@@ -46,7 +46,11 @@ pub(crate) fn decode_in<'a>(
     let (value, used) = decode_prefix_in(input, options, context)?;
     let trailing = input.len().saturating_sub(used);
     if trailing > 0 {
-        return Err(Error::Cbor { context, offset: used, kind: CborError::TrailingBytes(trailing) });
+        return Err(Error::Cbor {
+            context,
+            offset: used,
+            kind: CborError::TrailingBytes(trailing),
+        });
     }
     Ok(value)
 }
@@ -58,10 +62,19 @@ pub(crate) fn decode_prefix_in<'a>(
 ) -> Result<(Value<'a>, usize)> {
     let max = options.limits.max_input_len;
     if input.len() > max {
-        let limit = LimitExceeded::InputTooLarge { len: input.len(), max };
+        let limit = LimitExceeded::InputTooLarge {
+            len: input.len(),
+            max,
+        };
         return Err(Error::Limit { context, limit });
     }
-    let mut decoder = Decoder { input, pos: 0, items: 0, options, context };
+    let mut decoder = Decoder {
+        input,
+        pos: 0,
+        items: 0,
+        options,
+        context,
+    };
     let value = decoder.item(0)?;
     Ok((value, decoder.pos))
 }
@@ -82,11 +95,18 @@ struct Decoder<'a, 'o> {
 
 impl<'a> Decoder<'a, '_> {
     fn error(&self, offset: usize, kind: CborError) -> Error {
-        Error::Cbor { context: self.context, offset, kind }
+        Error::Cbor {
+            context: self.context,
+            offset,
+            kind,
+        }
     }
 
     fn limit(&self, limit: LimitExceeded) -> Error {
-        Error::Limit { context: self.context, limit }
+        Error::Limit {
+            context: self.context,
+            limit,
+        }
     }
 
     fn strict(&self) -> bool {

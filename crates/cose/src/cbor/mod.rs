@@ -142,14 +142,20 @@ impl<'a> Map<'a> {
     /// The value under a text key.
     #[must_use]
     pub fn text_key(&self, key: &str) -> Option<&Value<'a>> {
-        self.entries.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// The value under an integer key.
     #[must_use]
     pub fn int_key(&self, key: i64) -> Option<&Value<'a>> {
         let key = i128::from(key);
-        self.entries.iter().find(|(k, _)| *k == Value::Integer(key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == Value::Integer(key))
+            .map(|(_, v)| v)
     }
 
     /// The entries, in input order.

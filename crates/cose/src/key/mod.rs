@@ -8,7 +8,7 @@ pub use algorithm::{Algorithm, Curve, KeyType};
 
 use crate::cbor::{Map, Value, decode_prefix_in};
 use crate::error::{Context, CoseKeyError, Error, Result};
-use crate::options::ParseOptions;
+use crate::options::{ParseOptions, Strictness};
 
 /// Smallest RSA modulus accepted, in bits.
 pub const RSA_MIN_BITS: usize = 2048;
@@ -131,9 +131,16 @@ impl CredentialPublicKey {
     pub(crate) fn from_cose_prefix(bytes: &[u8], options: &ParseOptions) -> Result<(Self, usize)> {
         let (value, used) = decode_prefix_in(bytes, options, Context::CoseKey)?;
         let map = value.as_map().ok_or(CoseKeyError::NotAMap)?;
-        let (algorithm, params) = interpret(map)?;
+        let (algorithm, params) = interpret(map, options.strictness)?;
         let cose = bytes.get(..used).unwrap_or_default().to_vec();
-        Ok((Self { cose, algorithm, params }, used))
+        Ok((
+            Self {
+                cose,
+                algorithm,
+                params,
+            },
+            used,
+        ))
     }
 
     /// Builds a key from its parts and encodes it as canonical COSE.
@@ -144,8 +151,14 @@ impl CredentialPublicKey {
     /// so a key built here is exactly a key that would be accepted from the wire.
     pub fn new(algorithm: Algorithm, params: KeyParams) -> Result<Self> {
         let mut entries = vec![
-            (Value::Integer(KTY.into()), Value::Integer(KeyType::of(&params).cose().into())),
-            (Value::Integer(ALG.into()), Value::Integer(algorithm.cose().into())),
+            (
+                Value::Integer(KTY.into()),
+                Value::Integer(KeyType::of(&params).cose().into()),
+            ),
+            (
+                Value::Integer(ALG.into()),
+                Value::Integer(algorithm.cose().into()),
+            ),
         ];
         match &params {
             KeyParams::Ec2 { curve, x, y } => {
@@ -215,7 +228,7 @@ struct Labels<'m, 'a> {
     minus3: Option<&'m Value<'a>>,
 }
 
-fn interpret(map: &Map<'_>) -> Result<(Algorithm, KeyParams)> {
+fn interpret(map: &Map<'_>, strictness: Strictness) -> Result<(Algorithm, KeyParams)> {
     let mut labels = Labels::default();
     for (label, value) in map.iter() {
         let label = match label {
@@ -261,15 +274,20 @@ fn interpret(map: &Map<'_>) -> Result<(Algorithm, KeyParams)> {
             absent(labels.minus3, -3)?;
             let n = bytes(labels.minus1, "n")?;
             let e = bytes(labels.minus2, "e")?;
-            check_rsa(n, e)?;
-            KeyParams::Rsa { n: n.to_vec(), e: e.to_vec() }
+            check_rsa(n, e, strictness)?;
+            KeyParams::Rsa {
+                n: n.to_vec(),
+                e: e.to_vec(),
+            }
         }
         KeyType::Akp => {
             // -2 would be the private key: never acceptable in a public key.
             absent(labels.minus2, -2)?;
             absent(labels.minus3, -3)?;
             let len = algorithm.ml_dsa_public_key_len().unwrap_or_default();
-            KeyParams::Akp { public: sized_bytes(labels.minus1, "pub", len)? }
+            KeyParams::Akp {
+                public: sized_bytes(labels.minus1, "pub", len)?,
+            }
         }
     };
     Ok((algorithm, params))
@@ -284,18 +302,35 @@ fn absent(value: Option<&Value<'_>>, label: i64) -> Result<()> {
 
 fn integer(value: Option<&Value<'_>>, param: &'static str) -> Result<i64> {
     let value = value.ok_or(CoseKeyError::MissingParameter(param))?;
-    value.as_i64().ok_or_else(|| CoseKeyError::WrongType { param, expected: "an integer" }.into())
+    value.as_i64().ok_or_else(|| {
+        CoseKeyError::WrongType {
+            param,
+            expected: "an integer",
+        }
+        .into()
+    })
 }
 
 fn bytes<'a>(value: Option<&Value<'a>>, param: &'static str) -> Result<&'a [u8]> {
     let value = value.ok_or(CoseKeyError::MissingParameter(param))?;
-    value.as_bytes().ok_or_else(|| CoseKeyError::WrongType { param, expected: "bytes" }.into())
+    value.as_bytes().ok_or_else(|| {
+        CoseKeyError::WrongType {
+            param,
+            expected: "bytes",
+        }
+        .into()
+    })
 }
 
 fn sized_bytes(value: Option<&Value<'_>>, param: &'static str, expected: usize) -> Result<Vec<u8>> {
     let bytes = bytes(value, param)?;
     if bytes.len() != expected {
-        return Err(CoseKeyError::InvalidLength { param, len: bytes.len(), expected }.into());
+        return Err(CoseKeyError::InvalidLength {
+            param,
+            len: bytes.len(),
+            expected,
+        }
+        .into());
     }
     Ok(bytes.to_vec())
 }
@@ -309,19 +344,43 @@ fn curve(value: Option<&Value<'_>>, algorithm: Algorithm) -> Result<Curve> {
     Ok(curve)
 }
 
-fn check_rsa(n: &[u8], e: &[u8]) -> Result<()> {
-    let Some(&first) = n.first() else {
-        return Err(CoseKeyError::RsaModulusTooSmall { bits: 0, min: RSA_MIN_BITS }.into());
+fn check_rsa(n: &[u8], e: &[u8], strictness: Strictness) -> Result<()> {
+    // Some encoders write the modulus as a signed big-endian integer, with a 0x00 sign
+    // byte; strict mode refuses that, relaxed mode measures the size without it.
+    let significant = match strictness {
+        Strictness::Canonical => n,
+        Strictness::Relaxed => {
+            let zeros = n.iter().take_while(|&&b| b == 0).count();
+            n.get(zeros..).unwrap_or_default()
+        }
+    };
+    let Some(&first) = significant.first() else {
+        return Err(CoseKeyError::RsaModulusTooSmall {
+            bits: 0,
+            min: RSA_MIN_BITS,
+        }
+        .into());
     };
     if first == 0 {
         return Err(CoseKeyError::RsaModulusLeadingZero.into());
     }
-    let bits = n.len().saturating_mul(8).saturating_sub(first.leading_zeros() as usize);
+    let bits = significant
+        .len()
+        .saturating_mul(8)
+        .saturating_sub(first.leading_zeros() as usize);
     if bits < RSA_MIN_BITS {
-        return Err(CoseKeyError::RsaModulusTooSmall { bits, min: RSA_MIN_BITS }.into());
+        return Err(CoseKeyError::RsaModulusTooSmall {
+            bits,
+            min: RSA_MIN_BITS,
+        }
+        .into());
     }
     if bits > RSA_MAX_BITS {
-        return Err(CoseKeyError::RsaModulusTooLarge { bits, max: RSA_MAX_BITS }.into());
+        return Err(CoseKeyError::RsaModulusTooLarge {
+            bits,
+            max: RSA_MAX_BITS,
+        }
+        .into());
     }
     // 2^33 - 1 fits in five bytes; a leading zero byte is a non-minimal encoding.
     if e.is_empty() || e.len() > 5 || e.first() == Some(&0) {
