@@ -1,6 +1,6 @@
 //! The decoder: one pass, bounded recursion, no allocation sized by the input's claims.
 
-use super::{Map, Value, has_duplicate_keys};
+use super::{Map, Value};
 use crate::error::{CborError, Context, Error, LimitExceeded, Result};
 use crate::options::{ParseOptions, Strictness};
 
@@ -274,12 +274,10 @@ impl<'a> Decoder<'a, '_> {
             let value = self.item(depth + 1)?;
             entries.push((key, value));
         }
-        // Compared by decoded value in every mode: `68 "authData"` and `78 08 "authData"`
-        // are the same key.
-        if has_duplicate_keys(&entries) {
-            return Err(self.error(start, CborError::DuplicateMapKey));
-        }
-        Ok(Value::Map(Map { entries }))
+        // Duplicates by decoded value, in every mode.
+        let map = Map::from_entries(entries)
+            .ok_or_else(|| self.error(start, CborError::DuplicateMapKey))?;
+        Ok(Value::Map(map))
     }
 }
 

@@ -116,7 +116,8 @@ impl<'a> Value<'a> {
 
 /// A CBOR map whose keys are unique by decoded value.
 ///
-/// Entries keep their input order; [`Value::to_vec`] sorts them canonically.
+/// Entries are kept sorted by key value, so two maps with the same entries are equal
+/// whatever order they arrived in; [`Value::to_vec`] writes them in canonical order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Map<'a> {
     entries: Vec<(Value<'a>, Value<'a>)>,
@@ -129,14 +130,20 @@ impl<'a> Map<'a> {
     ///
     /// [`CborError::DuplicateMapKey`] when two keys are equal.
     pub fn new(entries: Vec<(Value<'a>, Value<'a>)>) -> Result<Self> {
-        if has_duplicate_keys(&entries) {
-            return Err(Error::Cbor {
-                context: Context::Document,
-                offset: 0,
-                kind: CborError::DuplicateMapKey,
-            });
-        }
-        Ok(Self { entries })
+        Self::from_entries(entries).ok_or(Error::Cbor {
+            context: Context::Document,
+            offset: 0,
+            kind: CborError::DuplicateMapKey,
+        })
+    }
+
+    /// Sorts by key and refuses duplicates (compared by decoded value, so `68 "authData"`
+    /// and `78 08 "authData"` are the same key). O(n log n), no hashing of
+    /// attacker-chosen keys.
+    pub(crate) fn from_entries(mut entries: Vec<(Value<'a>, Value<'a>)>) -> Option<Self> {
+        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let duplicate = entries.windows(2).any(|pair| matches!(pair, [(a, _), (b, _)] if a == b));
+        (!duplicate).then_some(Self { entries })
     }
 
     /// The value under a text key.
@@ -158,7 +165,7 @@ impl<'a> Map<'a> {
             .map(|(_, v)| v)
     }
 
-    /// The entries, in input order.
+    /// The entries, sorted by key value.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &(Value<'a>, Value<'a>)> {
         self.entries.iter()
     }
@@ -174,12 +181,4 @@ impl<'a> Map<'a> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-/// Duplicate detection by decoded value: sort references, compare neighbours.
-/// O(n log n), no hashing of attacker-chosen keys.
-fn has_duplicate_keys(entries: &[(Value<'_>, Value<'_>)]) -> bool {
-    let mut keys: Vec<&Value<'_>> = entries.iter().map(|(k, _)| k).collect();
-    keys.sort_unstable();
-    keys.windows(2).any(|pair| matches!(pair, [a, b] if a == b))
 }

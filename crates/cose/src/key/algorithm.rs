@@ -137,7 +137,7 @@ pub enum Algorithm {
     Esp384,
     /// ECDSA P-521 with SHA-512, fully specified (-52, RFC 9864).
     Esp512,
-    /// EdDSA (-8); the curve comes from `crv` (Ed25519 or Ed448).
+    /// EdDSA (-8); Ed25519 in WebAuthn (§5.8.5).
     EdDsa,
     /// Ed25519, fully specified (-19, RFC 9864).
     Ed25519,
@@ -260,8 +260,9 @@ impl Algorithm {
         }
     }
 
-    /// Whether `curve` may carry this algorithm (WebAuthn §5.8.5 binds ES256 to P-256,
-    /// ES384 to P-384, ES512 to P-521; EdDSA to Ed25519 or Ed448).
+    /// Whether `curve` may carry this algorithm. WebAuthn §5.8.5 binds ES256 to P-256,
+    /// ES384 to P-384, ES512 to P-521 and EdDSA (-8) to Ed25519; Ed448 keys use the fully
+    /// specified Ed448 (-53).
     #[must_use]
     pub fn allows_curve(self, curve: Curve) -> bool {
         matches!(
@@ -269,8 +270,7 @@ impl Algorithm {
             (Self::Es256 | Self::Esp256, Curve::P256)
                 | (Self::Es384 | Self::Esp384, Curve::P384)
                 | (Self::Es512 | Self::Esp512, Curve::P521)
-                | (Self::EdDsa, Curve::Ed25519 | Curve::Ed448)
-                | (Self::Ed25519, Curve::Ed25519)
+                | (Self::EdDsa | Self::Ed25519, Curve::Ed25519)
                 | (Self::Ed448, Curve::Ed448)
         )
     }
