@@ -142,7 +142,9 @@ impl<'a> Map<'a> {
     /// attacker-chosen keys.
     pub(crate) fn from_entries(mut entries: Vec<(Value<'a>, Value<'a>)>) -> Option<Self> {
         entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        let duplicate = entries.windows(2).any(|pair| matches!(pair, [(a, _), (b, _)] if a == b));
+        let duplicate = entries
+            .windows(2)
+            .any(|pair| matches!(pair, [(a, _), (b, _)] if a == b));
         (!duplicate).then_some(Self { entries })
     }
 

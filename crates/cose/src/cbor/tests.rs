@@ -160,7 +160,10 @@ fn refuses_malformed_items_in_every_mode() {
         assert_eq!(cbor_error(relaxed(&bytes)), *expected, "relaxed {text:?}");
     }
     // An indefinite-length array without its break.
-    assert_eq!(cbor_error(relaxed(&hex::decode("9f 01"))), CborError::Truncated);
+    assert_eq!(
+        cbor_error(relaxed(&hex::decode("9f 01"))),
+        CborError::Truncated
+    );
 }
 
 #[test]
