@@ -1,1 +1,94 @@
-fn main() {}
+//! `latchkey`: inspect WebAuthn responses (and, as later work lands, run test vectors and
+//! policy scenarios).
+
+mod certificate;
+mod input;
+mod inspect;
+mod summary;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: latchkey inspect [--as KIND] [FILE|-]
+
+Decodes what a browser or authenticator sent and prints it as JSON:
+  - a registration or authentication response (PublicKeyCredential.toJSON()),
+    or a JSON array of them (test-vector files: each case's `response`);
+  - a bare attestationObject, authenticatorData or COSE key, in hex or base64url.
+FILE defaults to standard input.
+
+  --as KIND   read bare bytes as KIND: attestation-object, authenticator-data, cose-key
+              (default: recognised from the bytes)
+
+Exit status: 0 decoded, 2 malformed input or bad usage, 1 I/O error.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(report) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`latchkey inspect x | head`) is not an error worth a message.
+            let _ = writeln!(stdout, "{}", report.output);
+            if report.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "latchkey: {} of {} inputs could not be decoded",
+                    report.failed, report.total
+                );
+                ExitCode::from(2)
+            }
+        }
+        Err(failure) => {
+            eprintln!("latchkey: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+/// Why a command failed, and the exit status that says so.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) status: u8,
+}
+
+impl Failure {
+    /// Malformed input or bad usage: exit status 2.
+    pub(crate) fn input(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: 2,
+        }
+    }
+
+    /// The input could not be read: exit status 1.
+    pub(crate) fn io(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: 1,
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<inspect::Report, Failure> {
+    let text = |output: String| inspect::Report {
+        output,
+        failed: 0,
+        total: 0,
+    };
+    match args.split_first() {
+        Some((command, rest)) if command == "inspect" => inspect::run(rest),
+        Some((flag, _)) if flag == "--version" || flag == "-V" => {
+            Ok(text(format!("latchkey {}", env!("CARGO_PKG_VERSION"))))
+        }
+        Some((flag, _)) if flag == "--help" || flag == "-h" || flag == "help" => {
+            Ok(text(USAGE.to_owned()))
+        }
+        Some((command, _)) => Err(Failure::input(format!(
+            "unknown command {command:?}\n{USAGE}"
+        ))),
+        None => Err(Failure::input(USAGE)),
+    }
+}

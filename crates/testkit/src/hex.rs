@@ -20,10 +20,12 @@ pub fn decode(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
-        .map(|c| match c.to_digit(16) {
-            Some(d) => d as u8,
-            None => panic!("not a hex digit in fixture: {c:?}"),
-        })
+        .map(
+            |c| match c.to_digit(16).and_then(|d| u8::try_from(d).ok()) {
+                Some(d) => d,
+                None => panic!("not a hex digit in fixture: {c:?}"),
+            },
+        )
         .collect();
     assert!(digits.len() % 2 == 0, "odd number of hex digits in fixture");
     digits

@@ -1,0 +1,181 @@
+//! `latchkey inspect` end to end: the binary on files and standard input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use latchkey_testkit::shared;
+
+fn latchkey(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn example_file() -> String {
+    format!(
+        "{}/../../examples/data/registration-none.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn inspects_a_registration_response() {
+    let output = latchkey(&["inspect", &example_file()], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = json(&output);
+    assert_eq!(out["ceremony"], "registration");
+    assert_eq!(out["idMatchesRawId"], true);
+    assert_eq!(out["clientDataJSON"]["type"], "webauthn.create");
+    let att = &out["attestationObject"];
+    assert_eq!(att["fmt"], "none");
+    assert_eq!(
+        att["authData"]["flags"]["set"],
+        serde_json::json!(["UP", "UV", "BE", "BS", "AT"])
+    );
+    let credential = &att["authData"]["attestedCredentialData"];
+    assert_eq!(credential["aaguid"], "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4");
+    assert_eq!(credential["publicKey"]["alg"], "ES256");
+    assert_eq!(credential["publicKey"]["crv"], "P-256");
+}
+
+#[test]
+fn inspects_bare_structures_from_stdin() {
+    // Authenticator data in hex: rpIdHash, flags UP|UV, counter 7.
+    let auth_data = format!("{}05 00000007", "11".repeat(32));
+    let output = latchkey(&["inspect"], &auth_data);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = json(&output);
+    assert_eq!(out["kind"], "authenticatorData");
+    assert_eq!(out["authenticatorData"]["signCount"], 7);
+    assert_eq!(out["authenticatorData"]["flags"]["userVerified"], true);
+
+    // A COSE key in base64url, recognised by its integer kty label.
+    let key = "pQECAyYgASFYIGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWIlggT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+    let output = latchkey(&["inspect", "-"], key);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json(&output)["COSE key"]["alg"], "ES256");
+
+    // The same bytes forced to another kind fail as that kind.
+    let output = latchkey(&["inspect", "--as", "authenticator-data"], key);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_input_is_one_line_and_exit_2() {
+    for (input, expected) in [
+        ("a1 01 02", "missing alg"),
+        ("{\"response\": {}}", "response.clientDataJSON is missing"),
+        ("{", "invalid JSON"),
+        ("not base64!", "not canonical base64url"),
+        ("", "empty input"),
+        ("11223344", "at least 37 required"),
+    ] {
+        let output = latchkey(&["inspect"], input);
+        assert_eq!(output.status.code(), Some(2), "{input:?}");
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{input:?}: {message}");
+        assert!(message.contains(expected), "{input:?}: {message}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn usage_errors_and_io_errors() {
+    assert_eq!(latchkey(&["frobnicate"], "").status.code(), Some(2));
+    assert_eq!(
+        latchkey(&["inspect", "--as", "pdf"], "").status.code(),
+        Some(2)
+    );
+    assert_eq!(latchkey(&["inspect", "--nope"], "").status.code(), Some(2));
+    assert_eq!(
+        latchkey(&["inspect", "/nonexistent/latchkey"], "")
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(latchkey(&["--version"], "").status.success());
+}
+
+#[test]
+fn random_bytes_never_crash_it() {
+    // A fixed pseudo-random sequence, in hex and base64url: always a clean verdict.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for round in 0..50 {
+        let bytes: Vec<u8> = (0..(round * 7 % 200))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let output = latchkey(&["inspect"], &hex);
+        assert!(
+            matches!(output.status.code(), Some(0 | 2)),
+            "{hex}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Cases broken on purpose in the shared vectors: inspect must refuse exactly these.
+const BROKEN: &[&str] = &[
+    "py_webauthn/registration/raises_useful_error_on_bad_attestation_object",
+    "webauthn-rs/firefox_98_hello_incorrectly_truncates_aaguid",
+    "webauthn-rs/solokey_v2_a_sealed_attestation",
+    "webauthn-rs/solokey_v2_a_sealed_ed25519_invalid_cbor",
+];
+
+#[test]
+fn decodes_every_response_in_the_shared_vectors() {
+    let Some(shared) = shared::dir() else { return };
+    let mut decoded = 0;
+    for file in latchkey_testkit::vectors::files(&shared).unwrap() {
+        let output = latchkey(&["inspect", file.to_str().unwrap()], "");
+        let cases = json(&output);
+        let mut refused = Vec::new();
+        for case in cases.as_array().unwrap() {
+            if case.get("error").is_some() {
+                refused.push(case["case"].as_str().unwrap().to_owned());
+            } else {
+                decoded += 1;
+                assert!(case["clientDataJSON"].get("type").is_some(), "{case}");
+            }
+        }
+        let expected: Vec<&str> = BROKEN
+            .iter()
+            .copied()
+            .filter(|id| refused.iter().any(|r| r == id))
+            .collect();
+        assert_eq!(refused, expected, "{}: unexpected refusals", file.display());
+        let status = if refused.is_empty() { 0 } else { 2 };
+        assert_eq!(output.status.code(), Some(status), "{}", file.display());
+    }
+    assert_eq!(decoded, 247 - BROKEN.len());
+}
