@@ -62,7 +62,7 @@ fn recognise(text: &str) -> Result<Input, String> {
         });
     }
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if compact.len() % 2 == 0 && compact.chars().all(|c| c.is_ascii_hexdigit()) {
+    if compact.len().is_multiple_of(2) && compact.chars().all(|c| c.is_ascii_hexdigit()) {
         return Ok(Input::Bytes(hex(&compact)));
     }
     base64url(&compact, "input").map(Input::Bytes)

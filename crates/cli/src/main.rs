@@ -5,12 +5,14 @@ mod certificate;
 mod input;
 mod inspect;
 mod summary;
+mod vectors;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: latchkey inspect [--as KIND] [FILE|-]
+       latchkey vectors [--strict] FILE...
 
 Decodes what a browser or authenticator sent and prints it as JSON:
   - a registration or authentication response (PublicKeyCredential.toJSON()),
@@ -21,7 +23,11 @@ FILE defaults to standard input.
   --as KIND   read bare bytes as KIND: attestation-object, authenticator-data, cose-key
               (default: recognised from the bytes)
 
-Exit status: 0 decoded, 2 malformed input or bad usage, 1 I/O error.";
+vectors runs WebAuthn test-vector cases (shared/vectors schema) through verification,
+printing a line per case and `N passed, M failed`. Cases refused only for non-canonical
+CBOR are retried in relaxed mode (marked); --strict turns that off.
+
+Exit status: 0 success, 2 malformed input, bad usage or failing cases, 1 I/O error.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,6 +86,7 @@ fn run(args: &[String]) -> Result<inspect::Report, Failure> {
     };
     match args.split_first() {
         Some((command, rest)) if command == "inspect" => inspect::run(rest),
+        Some((command, rest)) if command == "vectors" => vectors::run(rest),
         Some((flag, _)) if flag == "--version" || flag == "-V" => {
             Ok(text(format!("latchkey {}", env!("CARGO_PKG_VERSION"))))
         }

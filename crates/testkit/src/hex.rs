@@ -27,7 +27,10 @@ pub fn decode(text: &str) -> Vec<u8> {
             },
         )
         .collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits in fixture");
+    assert!(
+        digits.len().is_multiple_of(2),
+        "odd number of hex digits in fixture"
+    );
     digits
         .chunks_exact(2)
         .map(|pair| pair.iter().fold(0, |acc, d| (acc << 4) | d))

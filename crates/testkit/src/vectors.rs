@@ -33,6 +33,48 @@ pub struct Case {
     /// The credential key's COSE algorithm.
     #[serde(default)]
     pub cose_alg: Option<i64>,
+    /// The allowed origin, or a list of them.
+    pub origin: serde_json::Value,
+    /// The issued challenge, base64url.
+    pub challenge_b64url: String,
+    /// Whether the relying party requires the UV flag.
+    pub require_user_verification: bool,
+    /// `false` only where the source turned off the UP requirement.
+    #[serde(default)]
+    pub require_user_presence: Option<bool>,
+    /// The stored signature counter of an authentication case.
+    #[serde(default)]
+    pub stored_sign_count: Option<u32>,
+    /// COSE algorithm ids offered in `pubKeyCredParams`.
+    #[serde(default)]
+    pub allowed_algs: Option<Vec<i64>>,
+    /// Names of roots in `trust-anchors.json`.
+    #[serde(default)]
+    pub trust_anchor_refs: Option<Vec<String>>,
+    /// Roots given inline, DER in base64url.
+    #[serde(default)]
+    pub trust_anchors_der_b64url: Option<Vec<String>>,
+    /// The instant the source validated certificates at (RFC 3339).
+    #[serde(default)]
+    pub verification_time: Option<String>,
+    /// `[max notBefore, min notAfter]` over the x5c chain (RFC 3339).
+    #[serde(default)]
+    pub x5c_validity_window: Option<Vec<String>>,
+    /// The relying party accepts cross-origin iframes.
+    #[serde(default)]
+    pub allow_cross_origin: Option<bool>,
+    /// The allowed top-level origin.
+    #[serde(default)]
+    pub top_origin: Option<String>,
+    /// The FIDO AppID the relying party requested.
+    #[serde(default)]
+    pub appid: Option<String>,
+    /// The relying party accepts subdomains of its origin.
+    #[serde(default)]
+    pub allow_subdomain_origins: Option<bool>,
+    /// The verdict depends on relying-party policy.
+    #[serde(default)]
+    pub policy_dependent: Option<bool>,
 }
 
 impl Case {
@@ -66,6 +108,43 @@ pub fn files(shared: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Reads the cases of one file.
+///
+/// # Errors
+///
+/// When the file cannot be read or does not match the schema.
+pub fn load_file(file: &Path) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(file)?;
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?)
+}
+
+/// Root certificates by name: (name, DER).
+pub type NamedRoots = Vec<(String, Vec<u8>)>;
+
+/// Reads `trust-anchors.json` beside a case file: root name -> DER.
+///
+/// # Errors
+///
+/// When the file exists but cannot be read or decoded.
+pub fn load_trust_anchors(dir: &Path) -> Result<NamedRoots, Box<dyn std::error::Error>> {
+    let path = dir.join("trust-anchors.json");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut roots = Vec::new();
+    for (name, entry) in json.as_object().into_iter().flatten() {
+        let b64 = entry
+            .get("der_b64url")
+            .or_else(|| entry.get("der"))
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| entry.as_str())
+            .ok_or_else(|| format!("trust anchor {name}: no DER"))?;
+        roots.push((name.clone(), URL_SAFE_NO_PAD.decode(b64)?));
+    }
+    Ok(roots)
 }
 
 /// Reads every case of every file.

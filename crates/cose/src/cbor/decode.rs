@@ -257,18 +257,17 @@ impl<'a> Decoder<'a, '_> {
             let key_start = self.pos;
             let key = self.item(depth + 1)?;
             let key_bytes = self.input.get(key_start..self.pos).unwrap_or_default();
-            if self.strict() {
-                if let Some(previous) = previous_key {
-                    if !canonical_less(previous, key_bytes) {
-                        // Equal encodings are duplicates; report them as such.
-                        let kind = if previous == key_bytes {
-                            CborError::DuplicateMapKey
-                        } else {
-                            CborError::UnsortedMapKeys
-                        };
-                        return Err(self.error(key_start, kind));
-                    }
-                }
+            if self.strict()
+                && let Some(previous) = previous_key
+                && !canonical_less(previous, key_bytes)
+            {
+                // Equal encodings are duplicates; report them as such.
+                let kind = if previous == key_bytes {
+                    CborError::DuplicateMapKey
+                } else {
+                    CborError::UnsortedMapKeys
+                };
+                return Err(self.error(key_start, kind));
             }
             previous_key = Some(key_bytes);
             let value = self.item(depth + 1)?;

@@ -1,0 +1,343 @@
+//! `latchkey vectors FILE...`: runs test-vector cases through verification.
+//!
+//! Each case carries the relying party's settings (RP ID, origins, challenge, UV, trust
+//! anchors, time); the runner maps them onto a [`Verifier`] and compares the verdict with
+//! `expected`. Settings a case does not carry are the library defaults, except where a
+//! source library's own default differs and the case depends on it (listed in
+//! [`source_settings`]).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use latchkey_cose::{Algorithm, CborError, ParseOptions};
+use latchkey_testkit::vectors::{self, Case};
+use latchkey_verify::{
+    AssertionResponse, Ceremony, CounterPolicy, Error, Origins, RegistrationResponse,
+    StoredCredential, TrustAnchors, UserVerification, Verifier, VerifierOptions, VerifyingKey,
+};
+
+use crate::Failure;
+use crate::input::base64url;
+use crate::inspect::Report;
+
+/// Cases latchkey knowingly decides differently, with the reason (repository root file).
+const KNOWN_DIVERGENCES: &str = include_str!("../../../KNOWN_DIVERGENCES");
+
+/// Formats and algorithms a later release verifies. Until then their cases must fail
+/// closed (`unsupported_format` / `unsupported_algorithm`) and are counted as skipped.
+const DEFERRED_FORMATS: &[&str] = &[
+    "tpm",
+    "android-key",
+    "android-safetynet",
+    "apple",
+    "compound",
+];
+const DEFERRED_ALGORITHMS: &[i64] = &[-48, -49, -50, -53]; // ML-DSA-44/65/87, Ed448
+
+/// Formats whose trust anchors a case's roots are registered for.
+const ANCHORED_FORMATS: &[&str] = &[
+    "packed",
+    "fido-u2f",
+    "tpm",
+    "android-key",
+    "android-safetynet",
+    "apple",
+];
+
+pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
+    let mut strict = false;
+    let mut files = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "--strict" => strict = true,
+            flag if flag.starts_with("--") => {
+                return Err(Failure::input(format!("unknown option {flag:?}")));
+            }
+            file => files.push(file),
+        }
+    }
+    if files.is_empty() {
+        return Err(Failure::input("usage: latchkey vectors [--strict] FILE..."));
+    }
+
+    let mut lines = Vec::new();
+    let (mut passed, mut failed, mut deferred, mut diverged) = (0, 0, 0, 0);
+    // `trust-anchors.json` sits beside the case files; a shell glob passes it too.
+    for file in files
+        .into_iter()
+        .filter(|f| !f.ends_with("trust-anchors.json"))
+    {
+        let path = Path::new(file);
+        let cases = vectors::load_file(path).map_err(|e| Failure::input(e.to_string()))?;
+        let roots = vectors::load_trust_anchors(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| Failure::input(format!("trust-anchors.json: {e}")))?;
+        for case in &cases {
+            let outcome = run_case(case, &roots, strict);
+            let verdict = match &outcome.result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("error {} ({e})", e.code()),
+            };
+            let matches = outcome.result.is_ok() == (case.expected == "ok");
+            let status = if matches {
+                passed += 1;
+                "pass".to_owned()
+            } else if let Some(reason) = known_divergence(&case.id) {
+                diverged += 1;
+                format!("diverges (known: {reason})")
+            } else if is_deferred(case, &outcome.result) {
+                deferred += 1;
+                "skip (format or algorithm not yet supported, failed closed)".to_owned()
+            } else {
+                failed += 1;
+                "FAIL".to_owned()
+            };
+            let relaxed = if outcome.relaxed {
+                " [relaxed CBOR]"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "{status} {}: {verdict}, expected {}{relaxed}",
+                case.id, case.expected
+            ));
+        }
+    }
+    lines.push(format!("{deferred} cases deferred to formats and algorithms not yet supported, {diverged} known divergences (KNOWN_DIVERGENCES)"));
+    lines.push(format!(
+        "{passed} passed, {failed} failed, {} skipped",
+        deferred + diverged
+    ));
+    Ok(Report {
+        output: lines.join("\n"),
+        failed,
+        total: passed + failed,
+    })
+}
+
+fn known_divergence(id: &str) -> Option<&'static str> {
+    KNOWN_DIVERGENCES
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(" | "))
+        .find(|(case, _)| case.trim() == id)
+        .map(|(_, reason)| reason.trim())
+}
+
+/// A case of a deferred format or algorithm that failed closed. The format and algorithm
+/// come from the case's own data, not from the error, so a verifier that refused
+/// everything as unsupported would not be excused.
+fn is_deferred(case: &Case, result: &Result<(), Error>) -> bool {
+    let closed = result
+        .as_ref()
+        .err()
+        .is_some_and(|e| matches!(e.code(), "unsupported_format" | "unsupported_algorithm"));
+    let fmt = case.response_bytes("attestationObject").and_then(|bytes| {
+        latchkey_cose::AttestationObject::parse_with(&bytes, &ParseOptions::RELAXED)
+            .ok()
+            .map(|att| att.fmt().to_owned())
+    });
+    let deferred_format = fmt.is_some_and(|f| DEFERRED_FORMATS.contains(&f.as_str()));
+    let deferred_algorithm = case
+        .cose_alg
+        .is_some_and(|a| DEFERRED_ALGORITHMS.contains(&a));
+    closed && (deferred_format || deferred_algorithm)
+}
+
+struct Outcome {
+    result: Result<(), Error>,
+    relaxed: bool,
+}
+
+/// Runs strictly; a case refused only for non-canonical CBOR is run again in relaxed mode
+/// (unless `--strict`), and the line says so.
+fn run_case(case: &Case, roots: &[(String, Vec<u8>)], strict: bool) -> Outcome {
+    let result = verify_case(case, roots, ParseOptions::STRICT);
+    if !strict && result.as_ref().err().is_some_and(is_encoding_strictness) {
+        let relaxed = verify_case(case, roots, ParseOptions::RELAXED);
+        if relaxed.is_ok() || !relaxed.as_ref().err().is_some_and(is_encoding_strictness) {
+            return Outcome {
+                result: relaxed,
+                relaxed: true,
+            };
+        }
+    }
+    Outcome {
+        result,
+        relaxed: false,
+    }
+}
+
+/// Errors that only the CTAP2 canonical form rules produce.
+fn is_encoding_strictness(error: &Error) -> bool {
+    match error {
+        Error::Cose(latchkey_cose::Error::Cbor { kind, .. }) => matches!(
+            kind,
+            CborError::NonMinimalEncoding
+                | CborError::UnsortedMapKeys
+                | CborError::IndefiniteLength
+        ),
+        Error::Cose(latchkey_cose::Error::CoseKey(
+            latchkey_cose::CoseKeyError::RsaModulusLeadingZero,
+        )) => true,
+        _ => false,
+    }
+}
+
+/// Settings that follow the source library's defaults, for the cases that depend on them.
+fn source_settings(case: &Case, options: &mut VerifierOptions) {
+    // java-webauthn-server accepts RS1 by default (its test data registers RS1 keys);
+    // latchkey does only with `allow_rs1`.
+    if case.id.starts_with("java-webauthn-server/") {
+        options.signature.allow_rs1 = true;
+    }
+}
+
+fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> Result<(), Error> {
+    let malformed = |what: &'static str| {
+        Error::ClientData(latchkey_verify::ClientDataError::Json(what.to_owned()))
+    };
+    let challenge =
+        base64url(&case.challenge_b64url, "challenge").map_err(|_| malformed("challenge"))?;
+
+    let mut options = VerifierOptions::default();
+    options.cbor = cbor;
+    options.counter = CounterPolicy::Reject;
+    options.require_user_presence = case.require_user_presence.unwrap_or(true);
+    source_settings(case, &mut options);
+
+    let mut anchors = TrustAnchors::default();
+    let mut anchor_ders: Vec<Vec<u8>> = Vec::new();
+    for name in case.trust_anchor_refs.iter().flatten() {
+        if let Some((_, der)) = roots.iter().find(|(n, _)| n == name) {
+            anchor_ders.push(der.clone());
+        }
+    }
+    for b64 in case.trust_anchors_der_b64url.iter().flatten() {
+        anchor_ders.push(base64url(b64, "trust anchor").map_err(|_| malformed("trust anchor"))?);
+    }
+    for der in &anchor_ders {
+        for fmt in ANCHORED_FORMATS {
+            anchors.add_for_format(fmt, der)?;
+        }
+    }
+    // A case that names its roots expects the chain to lead to them.
+    options.require_trusted_attestation = !anchor_ders.is_empty();
+
+    let verifier = Verifier::new(&case.rp_id, origins(case))
+        .with_options(options)
+        .with_trust_anchors(anchors);
+    let algorithms: Vec<Algorithm> = case
+        .allowed_algs
+        .iter()
+        .flatten()
+        .filter_map(|id| Algorithm::from_cose(*id))
+        .collect();
+    let ceremony = Ceremony {
+        challenge: &challenge,
+        user_verification: if case.require_user_verification {
+            UserVerification::Required
+        } else {
+            UserVerification::Preferred
+        },
+        algorithms: &algorithms,
+    };
+
+    let credential = &case.response;
+    let id = credential
+        .get("id")
+        .and_then(|v| v.as_str())
+        .ok_or(malformed("id"))?;
+    let raw_id_text = credential
+        .get("rawId")
+        .and_then(|v| v.as_str())
+        .ok_or(malformed("rawId"))?;
+    if id != raw_id_text {
+        return Err(malformed("id and rawId differ"));
+    }
+    let raw_id = base64url(raw_id_text, "rawId").map_err(|_| malformed("rawId"))?;
+    let member = |name: &'static str| case.response_bytes(name).ok_or(malformed(name));
+    let client_data_json = member("clientDataJSON")?;
+
+    if case.ceremony == "registration" {
+        let attestation_object = member("attestationObject")?;
+        let response = RegistrationResponse {
+            client_data_json: &client_data_json,
+            attestation_object: &attestation_object,
+            raw_id: &raw_id,
+        };
+        verifier
+            .verify_registration(&response, &ceremony, verification_time(case))
+            .map(|_| ())
+    } else {
+        let authenticator_data = member("authenticatorData")?;
+        let signature = member("signature")?;
+        let stored_key = case.stored_key().ok_or(malformed("stored key"))?;
+        let key = VerifyingKey::from_cose_with(&stored_key, &verifier.options().cbor)?;
+        let stored = StoredCredential {
+            key: &key,
+            sign_count: case.stored_sign_count.unwrap_or(0),
+            backup_eligible: None,
+            app_id: case.appid.as_deref(),
+        };
+        let response = AssertionResponse {
+            client_data_json: &client_data_json,
+            authenticator_data: &authenticator_data,
+            signature: &signature,
+        };
+        verifier
+            .verify_assertion(&response, &ceremony, &stored)
+            .map(|_| ())
+    }
+}
+
+fn origins(case: &Case) -> Origins {
+    let list: Vec<String> = match &case.origin {
+        serde_json::Value::String(origin) => vec![origin.clone()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut origins = Origins::new(list);
+    if case.allow_subdomain_origins == Some(true) {
+        origins = origins.allow_subdomains_of(&case.rp_id);
+    }
+    if case.allow_cross_origin == Some(true) {
+        origins = origins.allow_cross_origin(case.top_origin.clone());
+    }
+    origins
+}
+
+/// The source's pinned time, else the start of the chain's common validity window, else
+/// now.
+fn verification_time(case: &Case) -> SystemTime {
+    case.verification_time
+        .as_deref()
+        .or_else(|| {
+            case.x5c_validity_window
+                .as_ref()
+                .and_then(|w| w.first())
+                .map(String::as_str)
+        })
+        .and_then(parse_rfc3339)
+        .unwrap_or_else(SystemTime::now)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (the only form the vectors use).
+fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u16>().ok();
+    if text.len() != 20 || !text.ends_with('Z') {
+        return None;
+    }
+    let date = der::DateTime::new(
+        number(0..4)?,
+        u8::try_from(number(5..7)?).ok()?,
+        u8::try_from(number(8..10)?).ok()?,
+        u8::try_from(number(11..13)?).ok()?,
+        u8::try_from(number(14..16)?).ok()?,
+        u8::try_from(number(17..19)?).ok()?,
+    )
+    .ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(date.unix_duration().as_secs()))
+}

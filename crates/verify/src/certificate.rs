@@ -1,0 +1,228 @@
+//! X.509 certificates as attestation needs them: keys, signatures, validity, constraints.
+
+use std::time::{Duration, SystemTime};
+
+use der::asn1::ObjectIdentifier;
+use der::{Decode as _, Encode as _, Tag, Tagged as _};
+use latchkey_cose::{Aaguid, Algorithm, Curve};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::BasicConstraints;
+
+use crate::error::{Error, Result};
+use crate::signature::{
+    Hash, Material, Scheme, VerifyingKey, ec_material, ed25519_material, verify_scheme,
+};
+
+/// Most certificates accepted in one `x5c`.
+pub const MAX_CHAIN_LEN: usize = 5;
+/// Largest certificate accepted, in bytes.
+pub const MAX_CERTIFICATE_LEN: usize = 16 * 1024;
+
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+
+const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+/// id-fido-gen-ce-aaguid (WebAuthn §8.2.1).
+const FIDO_AAGUID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.45724.1.1.4");
+
+/// A parsed certificate with the DER it came from.
+#[derive(Clone, Debug)]
+pub(crate) struct Cert {
+    der: Vec<u8>,
+    cert: Certificate,
+}
+
+impl Cert {
+    /// Parses strict DER (no trailing bytes), within the size cap.
+    pub(crate) fn parse(der: &[u8]) -> Result<Self> {
+        if der.len() > MAX_CERTIFICATE_LEN {
+            return Err(Error::Limit("certificate larger than 16 KiB"));
+        }
+        let cert = Certificate::from_der(der)
+            .map_err(|_| Error::AttestationInvalid("certificate is not DER X.509"))?;
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+        })
+    }
+
+    pub(crate) fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The subject key, checked against `algorithm` (a P-256 key for ES256...).
+    pub(crate) fn verifying_key(&self, algorithm: Algorithm) -> Result<VerifyingKey> {
+        VerifyingKey::from_parts(algorithm, self.key_material()?)
+    }
+
+    pub(crate) fn key_material(&self) -> Result<Material> {
+        let spki = self.cert.tbs_certificate().subject_public_key_info();
+        let key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(Error::AttestationInvalid("certificate key has unused bits"))?;
+        let oid = spki.algorithm.oid;
+        if oid == ID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                .ok_or(Error::AttestationInvalid("EC key without a named curve"))?;
+            let curve = match curve {
+                c if c == SECP256R1 => Curve::P256,
+                c if c == SECP384R1 => Curve::P384,
+                c if c == SECP521R1 => Curve::P521,
+                _ => return Err(Error::AttestationInvalid("unsupported certificate curve")),
+            };
+            ec_material(curve, key)
+        } else if oid == RSA_ENCRYPTION {
+            use rsa::pkcs1::DecodeRsaPublicKey as _;
+            let key = rsa::PublicKey::from_pkcs1_der(key)
+                .map_err(|_| Error::AttestationInvalid("certificate RSA key"))?;
+            Ok(Material::Rsa(key))
+        } else if oid == ID_ED25519 {
+            ed25519_material(key)
+        } else {
+            Err(Error::AttestationInvalid(
+                "unsupported certificate key type",
+            ))
+        }
+    }
+
+    /// Whether `issuer`'s key signed this certificate. SHA-1 signatures count only when
+    /// `allow_sha1` is set.
+    pub(crate) fn is_signed_by(&self, issuer: &Material, allow_sha1: bool) -> bool {
+        let algorithm = self.cert.signature_algorithm().oid;
+        let scheme = match algorithm {
+            a if a == ECDSA_WITH_SHA256 => Scheme::Ecdsa(Hash::Sha256),
+            a if a == ECDSA_WITH_SHA384 => Scheme::Ecdsa(Hash::Sha384),
+            a if a == ECDSA_WITH_SHA512 => Scheme::Ecdsa(Hash::Sha512),
+            a if a == SHA256_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha256),
+            a if a == SHA384_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha384),
+            a if a == SHA512_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha512),
+            a if a == SHA1_WITH_RSA && allow_sha1 => Scheme::RsaPkcs1(Hash::Sha1),
+            a if a == ID_ED25519 => Scheme::Ed25519,
+            _ => return false,
+        };
+        let Ok(tbs) = self.cert.tbs_certificate().to_der() else {
+            return false;
+        };
+        let Some(signature) = self.cert.signature().as_bytes() else {
+            return false;
+        };
+        verify_scheme(issuer, scheme, &[&tbs], signature).is_ok()
+    }
+
+    /// Whether `now` lies within notBefore..=notAfter.
+    pub(crate) fn valid_at(&self, now: SystemTime) -> bool {
+        let validity = self.cert.tbs_certificate().validity();
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        validity.not_before.to_unix_duration() <= now
+            && now <= validity.not_after.to_unix_duration()
+    }
+
+    /// The Basic Constraints extension, when present and well-formed.
+    pub(crate) fn basic_constraints(&self) -> Result<Option<BasicConstraints>> {
+        match self.extension(BASIC_CONSTRAINTS)? {
+            Some((_, value)) => BasicConstraints::from_der(value)
+                .map(Some)
+                .map_err(|_| Error::AttestationInvalid("malformed basic constraints")),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn is_ca(&self) -> Result<bool> {
+        Ok(self.basic_constraints()?.is_some_and(|bc| bc.ca))
+    }
+
+    /// The AAGUID extension (two nested OCTET STRINGs, non-critical), when present.
+    pub(crate) fn aaguid(&self) -> Result<Option<Aaguid>> {
+        let Some((critical, value)) = self.extension(FIDO_AAGUID)? else {
+            return Ok(None);
+        };
+        if critical {
+            return Err(Error::AttestationInvalid(
+                "AAGUID extension marked critical",
+            ));
+        }
+        let inner = der::asn1::OctetString::from_der(value)
+            .map_err(|_| Error::AttestationInvalid("AAGUID extension not an OCTET STRING"))?;
+        let bytes: [u8; 16] = inner
+            .as_bytes()
+            .try_into()
+            .map_err(|_| Error::AttestationInvalid("AAGUID extension not 16 bytes"))?;
+        Ok(Some(Aaguid::from_bytes(bytes)))
+    }
+
+    /// The one extension with `oid`: (critical, value). Duplicates are refused
+    /// (RFC 5280 §4.2).
+    fn extension(&self, oid: ObjectIdentifier) -> Result<Option<(bool, &[u8])>> {
+        let mut found = None;
+        for ext in self
+            .cert
+            .tbs_certificate()
+            .extensions()
+            .into_iter()
+            .flatten()
+        {
+            if ext.extn_id == oid {
+                if found.is_some() {
+                    return Err(Error::AttestationInvalid("duplicate certificate extension"));
+                }
+                found = Some((ext.critical, ext.extn_value.as_bytes()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The subject's attributes of type `oid`, as (tag, bytes).
+    pub(crate) fn subject_attributes(&self, oid: ObjectIdentifier) -> Vec<(Tag, &[u8])> {
+        self.cert
+            .tbs_certificate()
+            .subject()
+            .iter()
+            .filter(|atv| atv.oid == oid)
+            .map(|atv| (atv.value.tag(), atv.value.value()))
+            .collect()
+    }
+
+    pub(crate) fn version_is_3(&self) -> bool {
+        self.cert.tbs_certificate().version() == x509_cert::certificate::Version::V3
+    }
+
+    pub(crate) fn issuer_is_subject_of(&self, other: &Cert) -> bool {
+        self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
+    }
+}
+
+/// Parses an `x5c` array: 1 to [`MAX_CHAIN_LEN`] DER certificates.
+pub(crate) fn parse_chain(x5c: &[latchkey_cose::cbor::Value<'_>]) -> Result<Vec<Cert>> {
+    if x5c.is_empty() {
+        return Err(Error::AttestationInvalid("x5c is empty"));
+    }
+    if x5c.len() > MAX_CHAIN_LEN {
+        return Err(Error::Limit("x5c holds more than 5 certificates"));
+    }
+    x5c.iter()
+        .map(|c| {
+            c.as_bytes()
+                .ok_or(Error::AttestationInvalid("x5c entry is not bytes"))
+        })
+        .map(|der| der.and_then(Cert::parse))
+        .collect()
+}

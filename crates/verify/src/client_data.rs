@@ -1,0 +1,158 @@
+//! Collected client data (WebAuthn §5.8.1): what the browser says about the ceremony.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::error::{ClientDataError, Error, Result};
+use crate::origin::Origins;
+
+/// Longest clientDataJSON accepted, in bytes. Browsers send a few hundred.
+pub const MAX_CLIENT_DATA_LEN: usize = 8 * 1024;
+
+/// The ceremony a client data object claims to belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CeremonyType {
+    /// `webauthn.create`: a registration.
+    Create,
+    /// `webauthn.get`: an assertion.
+    Get,
+}
+
+impl CeremonyType {
+    /// The `type` string.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "webauthn.create",
+            Self::Get => "webauthn.get",
+        }
+    }
+}
+
+/// Parsed clientDataJSON, borrowing from the bytes where no JSON escape forces a copy.
+///
+/// ```webidl
+/// dictionary CollectedClientData {
+///     required DOMString           type;
+///     required DOMString           challenge;
+///     required DOMString           origin;
+///     DOMString                    topOrigin;
+///     boolean                      crossOrigin;
+/// };
+/// ```
+///
+/// Members are read by name from the top-level object (never by substring search, §5.8.1.2);
+/// a member given twice is an error (the browser never does it, an attacker might); unknown
+/// members are ignored as the spec requires; a leading UTF-8 BOM is skipped (§7.1 step 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientData<'a> {
+    ty: Cow<'a, str>,
+    challenge: Cow<'a, str>,
+    origin: Cow<'a, str>,
+    cross_origin: bool,
+    top_origin: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Cow<'a, str>,
+    #[serde(borrow)]
+    challenge: Cow<'a, str>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
+    #[serde(rename = "crossOrigin", default)]
+    cross_origin: Option<bool>,
+    #[serde(rename = "topOrigin", borrow, default)]
+    top_origin: Option<Cow<'a, str>>,
+    // `tokenBinding` is reserved in Level 3 (§5.8.1) and ignored like any unknown member:
+    // clients have sent it as an object and as a bare string.
+}
+
+impl<'a> ClientData<'a> {
+    /// Parses clientDataJSON.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientDataError`] when the bytes are too long, not UTF-8 JSON, not an object, lack
+    /// `type`, `challenge` or `origin`, give a member the wrong type or give one twice.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if bytes.len() > MAX_CLIENT_DATA_LEN {
+            let error = ClientDataError::TooLarge {
+                len: bytes.len(),
+                max: MAX_CLIENT_DATA_LEN,
+            };
+            return Err(error.into());
+        }
+        let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let wire: Wire<'a> = serde_json::from_slice(json)
+            .map_err(|e| Error::ClientData(ClientDataError::Json(e.to_string())))?;
+        Ok(Self {
+            ty: wire.ty,
+            challenge: wire.challenge,
+            origin: wire.origin,
+            cross_origin: wire.cross_origin.unwrap_or(false),
+            top_origin: wire.top_origin,
+        })
+    }
+
+    /// `type`.
+    #[must_use]
+    pub fn ceremony_type(&self) -> &str {
+        &self.ty
+    }
+
+    /// `challenge`, base64url as sent.
+    #[must_use]
+    pub fn challenge(&self) -> &str {
+        &self.challenge
+    }
+
+    /// `origin`.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// `crossOrigin` (absent means false).
+    #[must_use]
+    pub fn cross_origin(&self) -> bool {
+        self.cross_origin
+    }
+
+    /// `topOrigin`.
+    #[must_use]
+    pub fn top_origin(&self) -> Option<&str> {
+        self.top_origin.as_deref()
+    }
+
+    /// Checks type, challenge and origins (§7.1 steps 7-11, §7.2 steps 10-14).
+    ///
+    /// # Errors
+    ///
+    /// The first mismatch found, in the spec's order.
+    pub fn check(&self, ty: CeremonyType, challenge: &[u8], origins: &Origins) -> Result<()> {
+        if self.ty != ty.as_str() {
+            return Err(Error::TypeMismatch {
+                expected: ty.as_str(),
+            });
+        }
+        if !challenge_matches(&self.challenge, challenge) {
+            return Err(Error::ChallengeMismatch);
+        }
+        origins.check(&self.origin, self.cross_origin, self.top_origin.as_deref())
+    }
+}
+
+/// Compares against the canonical base64url of the expected challenge, so a non-canonical
+/// encoding of the right bytes does not match. No allocation for challenges up to 96 bytes.
+fn challenge_matches(received: &str, expected: &[u8]) -> bool {
+    let mut buffer = [0u8; 128];
+    match URL_SAFE_NO_PAD.encode_slice(expected, &mut buffer) {
+        Ok(len) => buffer.get(..len) == Some(received.as_bytes()),
+        Err(_) => URL_SAFE_NO_PAD.encode(expected) == received,
+    }
+}

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod assertion;
+mod attestation;
+mod certificate;
+mod client_data;
+mod error;
+mod origin;
+mod registration;
+mod signature;
+mod trust;
+mod verifier;
+
+pub use assertion::{AssertionResponse, CounterVerdict, StoredCredential, VerifiedAssertion};
+pub use attestation::AttestationType;
+pub use certificate::{MAX_CERTIFICATE_LEN, MAX_CHAIN_LEN};
+pub use client_data::{CeremonyType, ClientData, MAX_CLIENT_DATA_LEN};
+pub use error::{ClientDataError, Error, Result};
+pub use origin::Origins;
+pub use registration::{RegistrationResponse, VerifiedRegistration};
+pub use signature::{SignatureOptions, VerifyingKey};
+pub use trust::{Trust, TrustAnchors};
+pub use verifier::{Ceremony, CounterPolicy, UserVerification, Verifier, VerifierOptions};

@@ -1,0 +1,305 @@
+//! Signature verification: verifying keys parsed once, schemes bound to algorithms.
+//!
+//! The hash always comes from the algorithm (COSE `alg` or the certificate's signature
+//! algorithm), never from the signature. Messages are given in parts and hashed
+//! incrementally, so `authData || SHA-256(clientDataJSON)` is never concatenated for
+//! ECDSA and RSA.
+
+use ecdsa::signature::hazmat::PrehashVerifier as _;
+use latchkey_cose::{Algorithm, CredentialPublicKey, Curve, KeyParams, ParseOptions};
+use rsa::BoxedUint;
+
+use crate::error::{Error, Result};
+
+/// A public key ready to verify signatures of one algorithm.
+///
+/// Built once from a credential public key (at registration, or when a stored key is
+/// loaded) with every validity check done up front: EC points on their curve, Ed25519
+/// keys canonical and not of small order, RSA moduli of 2048-8192 bits.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    algorithm: Algorithm,
+    material: Material,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Material {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Rsa(rsa::PublicKey),
+}
+
+/// Hash functions the schemes use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// A signature scheme: how to check a signature with key material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// ECDSA over a prehash, DER-encoded signature (WebAuthn §6.5.5).
+    Ecdsa(Hash),
+    /// Ed25519 with `verify_strict`.
+    Ed25519,
+    /// RSASSA-PKCS1-v1_5.
+    RsaPkcs1(Hash),
+    /// RSASSA-PSS with a salt as long as the hash (RFC 8230).
+    RsaPss(Hash),
+}
+
+/// Options that widen what verifies. All off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignatureOptions {
+    /// Accept RS1 (RSASSA-PKCS1-v1_5 with SHA-1, COSE -65535): needed for some TPMs and
+    /// old Windows Hello credentials. SHA-1 is broken for collision resistance.
+    pub allow_rs1: bool,
+}
+
+impl VerifyingKey {
+    /// Builds a verifying key from a credential public key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKey`] for a point not on its curve, a weak or non-canonical
+    /// Ed25519 key or an unusable RSA key; [`Error::UnsupportedAlgorithm`] for algorithms
+    /// this version does not verify (Ed448, ML-DSA).
+    pub fn from_credential_key(key: &CredentialPublicKey) -> Result<Self> {
+        let algorithm = key.algorithm();
+        let material = match key.params() {
+            KeyParams::Ec2 { curve, x, y } => {
+                let mut sec1 = Vec::with_capacity(1 + x.len() + y.len());
+                sec1.push(0x04);
+                sec1.extend_from_slice(x);
+                sec1.extend_from_slice(y);
+                ec_material(*curve, &sec1)?
+            }
+            KeyParams::Okp {
+                curve: Curve::Ed25519,
+                x,
+            } => ed25519_material(x)?,
+            KeyParams::Rsa { n, e } => rsa_material(n, e)?,
+            _ => return Err(Error::UnsupportedAlgorithm(algorithm.cose())),
+        };
+        scheme_for(algorithm)?;
+        Ok(Self {
+            algorithm,
+            material,
+        })
+    }
+
+    /// Parses a stored COSE_Key and builds its verifying key.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_credential_key`](Self::from_credential_key), plus the COSE parse errors.
+    pub fn from_cose(bytes: &[u8]) -> Result<Self> {
+        Self::from_cose_with(bytes, &ParseOptions::STRICT)
+    }
+
+    /// Parses a stored COSE_Key with the given CBOR options and builds its verifying key.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_cose`](Self::from_cose).
+    pub fn from_cose_with(bytes: &[u8], options: &ParseOptions) -> Result<Self> {
+        Self::from_credential_key(&CredentialPublicKey::from_cose_with(bytes, options)?)
+    }
+
+    pub(crate) fn from_parts(algorithm: Algorithm, material: Material) -> Result<Self> {
+        let key = Self {
+            algorithm,
+            material,
+        };
+        if !key.algorithm_fits_key() {
+            return Err(Error::AttestationInvalid(
+                "key does not fit the statement's algorithm",
+            ));
+        }
+        Ok(key)
+    }
+
+    /// The algorithm this key verifies.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Whether the key material is of the algorithm's kind (a P-256 key for ES256...).
+    fn algorithm_fits_key(&self) -> bool {
+        use Algorithm as A;
+        matches!(
+            (self.algorithm, &self.material),
+            (A::Es256 | A::Esp256, Material::P256(_))
+                | (A::Es384 | A::Esp384, Material::P384(_))
+                | (A::Es512 | A::Esp512, Material::P521(_))
+                | (A::EdDsa | A::Ed25519, Material::Ed25519(_))
+                | (
+                    A::Rs256 | A::Rs384 | A::Rs512 | A::Rs1 | A::Ps256 | A::Ps384 | A::Ps512,
+                    Material::Rsa(_)
+                )
+        )
+    }
+
+    /// Verifies `signature` over the concatenation of `message` parts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SignatureInvalid`]; [`Error::UnsupportedAlgorithm`] for RS1 unless
+    /// allowed.
+    pub fn verify(
+        &self,
+        message: &[&[u8]],
+        signature: &[u8],
+        options: &SignatureOptions,
+    ) -> Result<()> {
+        if self.algorithm == Algorithm::Rs1 && !options.allow_rs1 {
+            return Err(Error::UnsupportedAlgorithm(self.algorithm.cose()));
+        }
+        verify_scheme(
+            &self.material,
+            scheme_for(self.algorithm)?,
+            message,
+            signature,
+        )
+    }
+}
+
+/// The scheme of a COSE algorithm (fail closed for the rest).
+fn scheme_for(algorithm: Algorithm) -> Result<Scheme> {
+    use Algorithm as A;
+    Ok(match algorithm {
+        A::Es256 | A::Esp256 => Scheme::Ecdsa(Hash::Sha256),
+        A::Es384 | A::Esp384 => Scheme::Ecdsa(Hash::Sha384),
+        A::Es512 | A::Esp512 => Scheme::Ecdsa(Hash::Sha512),
+        A::EdDsa | A::Ed25519 => Scheme::Ed25519,
+        A::Rs256 => Scheme::RsaPkcs1(Hash::Sha256),
+        A::Rs384 => Scheme::RsaPkcs1(Hash::Sha384),
+        A::Rs512 => Scheme::RsaPkcs1(Hash::Sha512),
+        A::Rs1 => Scheme::RsaPkcs1(Hash::Sha1),
+        A::Ps256 => Scheme::RsaPss(Hash::Sha256),
+        A::Ps384 => Scheme::RsaPss(Hash::Sha384),
+        A::Ps512 => Scheme::RsaPss(Hash::Sha512),
+        other => return Err(Error::UnsupportedAlgorithm(other.cose())),
+    })
+}
+
+pub(crate) fn ec_material(curve: Curve, sec1: &[u8]) -> Result<Material> {
+    let invalid = |_| Error::InvalidKey("EC point not on its curve");
+    Ok(match curve {
+        Curve::P256 => {
+            Material::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map_err(invalid)?)
+        }
+        Curve::P384 => {
+            Material::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map_err(invalid)?)
+        }
+        Curve::P521 => {
+            Material::P521(p521::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map_err(invalid)?)
+        }
+        _ => return Err(Error::InvalidKey("not an ECDSA curve")),
+    })
+}
+
+pub(crate) fn ed25519_material(x: &[u8]) -> Result<Material> {
+    let bytes: &[u8; 32] = x
+        .try_into()
+        .map_err(|_| Error::InvalidKey("Ed25519 key length"))?;
+    // `from_bytes` follows ZIP-215 and accepts y >= p; WebAuthn keys must be canonical.
+    if !canonical_ed25519_y(bytes) {
+        return Err(Error::InvalidKey("non-canonical Ed25519 key"));
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| Error::InvalidKey("Ed25519 key does not decompress"))?;
+    if key.is_weak() {
+        return Err(Error::InvalidKey("weak Ed25519 key"));
+    }
+    Ok(Material::Ed25519(key))
+}
+
+/// y (the low 255 bits, little-endian) must be below p = 2^255 - 19.
+fn canonical_ed25519_y(bytes: &[u8; 32]) -> bool {
+    let [first, middle @ .., last] = bytes;
+    let top_saturated = last & 0x7f == 0x7f && middle.iter().all(|&b| b == 0xff);
+    !(top_saturated && *first >= 0xed)
+}
+
+pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material> {
+    let bits = |bytes: &[u8]| u32::try_from(bytes.len().saturating_mul(8)).unwrap_or(u32::MAX);
+    let invalid = |_| Error::InvalidKey("RSA key");
+    let n = BoxedUint::from_be_slice(n, bits(n)).map_err(invalid)?;
+    let e = BoxedUint::from_be_slice(e, bits(e).max(64)).map_err(invalid)?;
+    let key = rsa::PublicKey::new_with_size_limits(n, e, 2048..=8192)
+        .map_err(|_| Error::InvalidKey("RSA key"))?;
+    Ok(Material::Rsa(key))
+}
+
+fn digest<D: sha2::Digest>(message: &[&[u8]]) -> Vec<u8> {
+    let mut hasher = D::new();
+    for part in message {
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
+fn hash(hash: Hash, message: &[&[u8]]) -> Vec<u8> {
+    match hash {
+        Hash::Sha1 => digest::<sha1::Sha1>(message),
+        Hash::Sha256 => digest::<sha2::Sha256>(message),
+        Hash::Sha384 => digest::<sha2::Sha384>(message),
+        Hash::Sha512 => digest::<sha2::Sha512>(message),
+    }
+}
+
+/// Verifies with explicit material and scheme; every failure is the one opaque error.
+pub(crate) fn verify_scheme(
+    material: &Material,
+    scheme: Scheme,
+    message: &[&[u8]],
+    signature: &[u8],
+) -> Result<()> {
+    let ok = match (material, scheme) {
+        (Material::P256(key), Scheme::Ecdsa(h)) => p256::ecdsa::Signature::from_der(signature)
+            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+        (Material::P384(key), Scheme::Ecdsa(h)) => p384::ecdsa::Signature::from_der(signature)
+            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+        (Material::P521(key), Scheme::Ecdsa(h)) => p521::ecdsa::Signature::from_der(signature)
+            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+        (Material::Ed25519(key), Scheme::Ed25519) => {
+            ed25519_dalek::Signature::from_slice(signature).is_ok_and(|sig| {
+                let joined: Vec<u8> = message.concat();
+                key.verify_strict(&joined, &sig).is_ok()
+            })
+        }
+        (Material::Rsa(key), Scheme::RsaPkcs1(h)) => {
+            let padding = match h {
+                Hash::Sha1 => rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
+                Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+                Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+            };
+            key.verify(padding, &hash(h, message), signature).is_ok()
+        }
+        (Material::Rsa(key), Scheme::RsaPss(h)) => {
+            let hashed = hash(h, message);
+            match h {
+                Hash::Sha256 => key.verify(rsa::Pss::<sha2::Sha256>::new(), &hashed, signature),
+                Hash::Sha384 => key.verify(rsa::Pss::<sha2::Sha384>::new(), &hashed, signature),
+                Hash::Sha512 => key.verify(rsa::Pss::<sha2::Sha512>::new(), &hashed, signature),
+                Hash::Sha1 => Err(rsa::Error::Verification),
+            }
+            .is_ok()
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::SignatureInvalid)
+    }
+}

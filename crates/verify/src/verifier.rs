@@ -1,0 +1,178 @@
+//! The relying party's fixed expectations, and what varies per ceremony.
+
+use latchkey_cose::{Algorithm, Flags, ParseOptions};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::origin::Origins;
+use crate::signature::SignatureOptions;
+use crate::trust::TrustAnchors;
+
+/// Verifies registrations and assertions for one relying party.
+///
+/// ```
+/// use latchkey_verify::{Origins, Verifier};
+///
+/// let verifier = Verifier::new("example.com", Origins::new(["https://example.com"]));
+/// assert_eq!(verifier.rp_id(), "example.com");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    rp_id: String,
+    rp_id_hash: [u8; 32],
+    origins: Origins,
+    options: VerifierOptions,
+    trust_anchors: TrustAnchors,
+}
+
+/// Tolerances and policies. The defaults are the strict reading of WebAuthn Level 3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifierOptions {
+    /// CBOR strictness and limits for authenticator data and attestation objects.
+    pub cbor: ParseOptions,
+    /// Which legacy signature algorithms are accepted.
+    pub signature: SignatureOptions,
+    /// What to do when the signature counter does not grow.
+    pub counter: CounterPolicy,
+    /// Require the UP flag in assertions (§7.2 step 16). Turning it off is only for the
+    /// FIDO conformance profile, never production.
+    pub require_user_presence: bool,
+    /// Refuse registrations whose attestation is not trusted (default: report the trust
+    /// outcome and let the caller decide, as §7.1 step 24 allows).
+    pub require_trusted_attestation: bool,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> Self {
+        Self {
+            cbor: ParseOptions::STRICT,
+            signature: SignatureOptions::default(),
+            counter: CounterPolicy::Reject,
+            require_user_presence: true,
+            require_trusted_attestation: false,
+        }
+    }
+}
+
+/// What a counter that did not grow means (§7.2 step 22 leaves it to the relying party).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CounterPolicy {
+    /// Refuse with `counter_regression` (PRODUCT.md P12 default).
+    #[default]
+    Reject,
+    /// Accept and report [`CounterVerdict::Regression`](crate::CounterVerdict::Regression).
+    Flag,
+}
+
+/// Whether the user must be verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserVerification {
+    /// UV must be set.
+    #[default]
+    Required,
+    /// UV is reported but not required.
+    Preferred,
+    /// UV is reported but not required.
+    Discouraged,
+}
+
+/// What the server issued for one ceremony.
+#[derive(Clone, Copy, Debug)]
+pub struct Ceremony<'a> {
+    /// The challenge bytes the server generated and stored.
+    pub challenge: &'a [u8],
+    /// The user-verification requirement.
+    pub user_verification: UserVerification,
+    /// For registrations: the algorithms offered in `pubKeyCredParams` (§7.1 step 20).
+    /// Empty means any algorithm this crate verifies.
+    pub algorithms: &'a [Algorithm],
+}
+
+impl<'a> Ceremony<'a> {
+    /// A ceremony with this challenge, UV required, any algorithm.
+    #[must_use]
+    pub fn new(challenge: &'a [u8]) -> Self {
+        Self {
+            challenge,
+            user_verification: UserVerification::Required,
+            algorithms: &[],
+        }
+    }
+}
+
+impl Verifier {
+    /// A verifier for `rp_id` with the given origins and default options.
+    #[must_use]
+    pub fn new(rp_id: &str, origins: Origins) -> Self {
+        Self {
+            rp_id: rp_id.to_owned(),
+            rp_id_hash: Sha256::digest(rp_id.as_bytes()).into(),
+            origins,
+            options: VerifierOptions::default(),
+            trust_anchors: TrustAnchors::default(),
+        }
+    }
+
+    /// Replaces the options.
+    #[must_use]
+    pub fn with_options(mut self, options: VerifierOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Replaces the trust anchors for attestation.
+    #[must_use]
+    pub fn with_trust_anchors(mut self, anchors: TrustAnchors) -> Self {
+        self.trust_anchors = anchors;
+        self
+    }
+
+    /// The RP ID.
+    #[must_use]
+    pub fn rp_id(&self) -> &str {
+        &self.rp_id
+    }
+
+    /// SHA-256 of the RP ID.
+    #[must_use]
+    pub fn rp_id_hash(&self) -> &[u8; 32] {
+        &self.rp_id_hash
+    }
+
+    /// The accepted origins.
+    #[must_use]
+    pub fn origins(&self) -> &Origins {
+        &self.origins
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn options(&self) -> &VerifierOptions {
+        &self.options
+    }
+
+    /// The attestation trust anchors.
+    #[must_use]
+    pub fn trust_anchors(&self) -> &TrustAnchors {
+        &self.trust_anchors
+    }
+}
+
+/// UP, UV and BE/BS rules shared by both ceremonies.
+pub(crate) fn check_flags(
+    flags: Flags,
+    ceremony: &Ceremony<'_>,
+    options: &VerifierOptions,
+) -> Result<()> {
+    if options.require_user_presence && !flags.user_present() {
+        return Err(Error::UserPresenceRequired);
+    }
+    if ceremony.user_verification == UserVerification::Required && !flags.user_verified() {
+        return Err(Error::UserVerificationRequired);
+    }
+    if flags.backed_up() && !flags.backup_eligible() {
+        return Err(Error::BackupStateWithoutEligibility);
+    }
+    Ok(())
+}
