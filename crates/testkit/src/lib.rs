@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod authenticator;
 pub mod hex;
 pub mod shared;
 pub mod vectors;
