@@ -223,13 +223,28 @@ impl Client {
 }
 
 /// Which attestation statement a registration carries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum Attestation {
     /// `none`.
     #[default]
     None,
     /// `packed` self attestation.
     PackedSelf,
+    /// `packed` with an attestation key and its certificate chain (leaf first).
+    Packed {
+        /// The attestation key (the leaf certificate's).
+        key: SoftKey,
+        /// DER certificates.
+        x5c: Vec<Vec<u8>>,
+    },
+    /// `fido-u2f` with an attestation key and its certificate; the credential key must be
+    /// ES256.
+    FidoU2f {
+        /// The attestation key.
+        key: SoftKey,
+        /// The DER certificate.
+        certificate: Vec<u8>,
+    },
 }
 
 /// A registration as the client returns it.
@@ -241,6 +256,8 @@ pub struct Registration {
     pub client_data_json: Vec<u8>,
     /// attestationObject.
     pub attestation_object: Vec<u8>,
+    /// The authenticator data inside the attestation object.
+    pub authenticator_data: Vec<u8>,
 }
 
 /// An assertion as the client returns it.
@@ -341,31 +358,55 @@ impl Authenticator {
             .attested_credential_data(self.aaguid, &self.credential_id, &public_key)
             .build();
         let client_data_hash = Sha256::digest(&client_data_json);
-        let signature;
-        let att_stmt = match self.attestation {
-            Attestation::None => Value::Map(Map::default()),
-            Attestation::PackedSelf => {
-                signature = self
-                    .key
-                    .sign(&[auth_data.as_slice(), &client_data_hash].concat());
-                let entries = vec![
-                    (
-                        Value::Text("alg"),
-                        Value::Integer(self.key.algorithm().cose().into()),
-                    ),
-                    (Value::Text("sig"), Value::Bytes(&signature)),
-                ];
-                Value::Map(Map::new(entries).unwrap_or_default())
+        let signed = [auth_data.as_slice(), &client_data_hash].concat();
+        let (fmt, signature, x5c): (&str, Vec<u8>, Vec<&[u8]>) = match &self.attestation {
+            Attestation::None => ("none", Vec::new(), Vec::new()),
+            Attestation::PackedSelf => ("packed", self.key.sign(&signed), Vec::new()),
+            Attestation::Packed { key, x5c } => (
+                "packed",
+                key.sign(&signed),
+                x5c.iter().map(Vec::as_slice).collect(),
+            ),
+            Attestation::FidoU2f { key, certificate } => {
+                let (x, y) = match public_key.params() {
+                    KeyParams::Ec2 { x, y, .. } => (x.as_slice(), y.as_slice()),
+                    _ => (&[][..], &[][..]),
+                };
+                let rp_id_hash = client.rp_id_hash();
+                let data: Vec<u8> = [
+                    &[0x00][..],
+                    &rp_id_hash,
+                    &client_data_hash,
+                    &self.credential_id,
+                    &[0x04],
+                    x,
+                    y,
+                ]
+                .concat();
+                ("fido-u2f", key.sign(&data), vec![certificate.as_slice()])
             }
         };
-        let fmt = match self.attestation {
-            Attestation::None => "none",
-            Attestation::PackedSelf => "packed",
-        };
+        let mut entries = Vec::new();
+        if !signature.is_empty() {
+            entries.push((Value::Text("sig"), Value::Bytes(&signature)));
+        }
+        if fmt == "packed" {
+            let alg = match &self.attestation {
+                Attestation::Packed { key, .. } => key.algorithm(),
+                _ => self.key.algorithm(),
+            };
+            entries.push((Value::Text("alg"), Value::Integer(alg.cose().into())));
+        }
+        if !x5c.is_empty() {
+            let certs = x5c.into_iter().map(Value::Bytes).collect();
+            entries.push((Value::Text("x5c"), Value::Array(certs)));
+        }
+        let att_stmt = Value::Map(Map::new(entries).unwrap_or_default());
         Registration {
             credential_id: self.credential_id.clone(),
-            client_data_json: client_data_json.clone(),
+            client_data_json,
             attestation_object: AttestationObject::encode(fmt, &att_stmt, &auth_data),
+            authenticator_data: auth_data,
         }
     }
 

@@ -379,7 +379,7 @@ fn client_data_encoding_and_size() {
     for json in [
         "[]".to_owned(),
         "null".to_owned(),
-        format!("{}{}", "[".repeat(4_000), "]".repeat(4_000)) // under 8 KiB: the JSON depth limit,
+        format!("{}{}", "[".repeat(4_000), "]".repeat(4_000)), // under 8 KiB: the JSON depth limit,
     ] {
         assert_eq!(client_data_verdict(&json).unwrap_err().code(), "malformed");
     }
@@ -433,9 +433,10 @@ fn ecdsa_signature_encodings() {
     let der = |r: &str, s: &str| {
         let r = hex::decode(r);
         let s = hex::decode(s);
-        let mut out = vec![0x30, (4 + r.len() + s.len()) as u8, 0x02, r.len() as u8];
+        let len = |n: usize| u8::try_from(n).unwrap();
+        let mut out = vec![0x30, len(4 + r.len() + s.len()), 0x02, len(r.len())];
         out.extend_from_slice(&r);
-        out.extend_from_slice(&[0x02, s.len() as u8]);
+        out.extend_from_slice(&[0x02, len(s.len())]);
         out.extend_from_slice(&s);
         out
     };
@@ -530,7 +531,7 @@ fn ed25519_signature_malleability() {
     let mut carry = 0u16;
     for (byte, l) in s_plus_l.signature[32..].iter_mut().zip(order) {
         let sum = u16::from(*byte) + u16::from(l) + carry;
-        *byte = sum as u8;
+        *byte = sum.to_le_bytes()[0];
         carry = sum >> 8;
     }
     assert_eq!(
