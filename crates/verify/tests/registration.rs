@@ -632,3 +632,22 @@ fn algorithm_must_have_been_offered() {
         .unwrap_err();
     assert_eq!(err, Error::UnsupportedAlgorithm(-257));
 }
+
+#[test]
+fn certificate_encoding_and_size_limits() {
+    // C.111: a certificate followed by a trailing byte.
+    let mut trailing = LEAF.to_vec();
+    trailing.push(0);
+    let registration = register(&packed(&[&trailing, INTERMEDIATE]));
+    assert_eq!(
+        verify(&verifier(), &registration).unwrap_err().code(),
+        "attestation_invalid"
+    );
+    // C.113: a certificate over 16 KiB is refused before parsing.
+    let huge = vec![0x30; 20 * 1024];
+    let registration = register(&packed(&[&huge, INTERMEDIATE]));
+    assert_eq!(
+        verify(&verifier(), &registration).unwrap_err().code(),
+        "limit_exceeded"
+    );
+}
