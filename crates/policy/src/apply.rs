@@ -1,0 +1,60 @@
+//! Folding events into state.
+
+use crate::event::{Event, EventKind};
+use crate::model::{AccountState, Credential, CredentialId};
+
+/// The state after `events`, in order. Events come from [`decide`](crate::decide) and are
+/// facts: applying them never fails, and events about unknown passkeys change nothing.
+#[must_use]
+pub fn apply(mut state: AccountState, events: &[Event]) -> AccountState {
+    for event in events {
+        apply_one(&mut state, event);
+    }
+    state
+}
+
+fn find<'s>(state: &'s mut AccountState, id: &CredentialId) -> Option<&'s mut Credential> {
+    state.credentials.iter_mut().find(|c| &c.id == id)
+}
+
+fn apply_one(state: &mut AccountState, event: &Event) {
+    match &event.kind {
+        EventKind::Registered { credential } => {
+            if state.credential(&credential.id).is_none() {
+                state.credentials.push(credential.clone());
+            }
+        }
+        EventKind::Renamed { credential, name } => {
+            if let Some(c) = find(state, credential) {
+                c.name.clone_from(name);
+            }
+        }
+        EventKind::Deleted { credential, .. } => state.credentials.retain(|c| &c.id != credential),
+        EventKind::DexAuthorized { credential } => {
+            if let Some(c) = find(state, credential) {
+                c.dex_authorized = true;
+            }
+        }
+        EventKind::DexRevoked { credential } => {
+            if let Some(c) = find(state, credential) {
+                c.dex_authorized = false;
+            }
+        }
+        EventKind::Used {
+            credential,
+            sign_count,
+            backed_up,
+            ..
+        } => {
+            if let Some(c) = find(state, credential) {
+                c.sign_count = c.sign_count.max(*sign_count);
+                c.backed_up = *backed_up;
+                c.last_used_at = Some(event.at);
+            }
+        }
+        EventKind::WithdrawalLocked { until } => {
+            let current = state.withdrawal_locked_until.unwrap_or(*until);
+            state.withdrawal_locked_until = Some(current.max(*until));
+        }
+    }
+}

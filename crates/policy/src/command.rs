@@ -1,0 +1,115 @@
+//! What a service asks the engine to decide, with the evidence it verified.
+
+use latchkey_cose::Aaguid;
+
+use crate::model::{CredentialId, Factor, Intent, Scope};
+
+/// A lifecycle command or a use of a passkey.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Add a passkey to a scope (P5, P6, P7, P11, P15).
+    Register {
+        /// The verified registration.
+        credential: NewCredential,
+        /// The step-up the service checked.
+        step_up: StepUp,
+    },
+    /// Change a passkey's label (P6). Needs no step-up.
+    Rename {
+        /// The passkey.
+        credential: CredentialId,
+        /// The new name (trimmed by the engine).
+        name: String,
+    },
+    /// Remove a passkey (P3, P7, P8).
+    Delete {
+        /// The passkey.
+        credential: CredentialId,
+        /// The step-up the service checked.
+        step_up: StepUp,
+    },
+    /// Swap a passkey for a new one in one step (P4, P8).
+    Replace {
+        /// The passkey to remove.
+        old: CredentialId,
+        /// The verified registration of its successor.
+        new: NewCredential,
+        /// The step-up the service checked.
+        step_up: StepUp,
+    },
+    /// Authorize an Exchange passkey for DEX with its own fresh assertion (P2).
+    AuthorizeDex {
+        /// The passkey's verified assertion.
+        assertion: AssertionFacts,
+        /// Whether the user accepted the DEX terms.
+        terms_accepted: bool,
+    },
+    /// Withdraw a passkey's DEX authorization (P3, P7).
+    RevokeDex {
+        /// The passkey.
+        credential: CredentialId,
+        /// The step-up the service checked.
+        step_up: StepUp,
+    },
+    /// Use a passkey for an intent (P9, P12).
+    Use {
+        /// The verified assertion.
+        assertion: AssertionFacts,
+        /// What it is for.
+        intent: Intent,
+        /// Other factors the service checked for this request.
+        factors: Vec<Factor>,
+    },
+}
+
+/// A verified registration, as the facade hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCredential {
+    /// The credential id.
+    pub id: CredentialId,
+    /// Exchange or Pay.
+    pub scope: Scope,
+    /// The COSE public key.
+    pub public_key: Vec<u8>,
+    /// The authenticator model.
+    pub aaguid: Aaguid,
+    /// The initial counter.
+    pub sign_count: u32,
+    /// BE.
+    pub backup_eligible: bool,
+    /// BS.
+    pub backed_up: bool,
+    /// Transports the client reported.
+    pub transports: Vec<String>,
+    /// A name the user chose; otherwise the provider's (P6).
+    pub name: Option<String>,
+}
+
+/// A verified assertion, as the facade hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssertionFacts {
+    /// The credential that signed.
+    pub credential: CredentialId,
+    /// UV.
+    pub user_verified: bool,
+    /// The counter in the assertion.
+    pub sign_count: u32,
+    /// BE as asserted.
+    pub backup_eligible: bool,
+    /// BS as asserted.
+    pub backed_up: bool,
+    /// Whether the counter failed to grow (verification reported it; policy decides).
+    pub counter_regressed: bool,
+}
+
+/// The fresh step-up a security change comes with (P7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepUp {
+    /// None was performed.
+    None,
+    /// A user-verified assertion by a passkey of the same scope.
+    Passkey(AssertionFacts),
+    /// The service's other factors, which it attests to.
+    Factors(Vec<Factor>),
+}

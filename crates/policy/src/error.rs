@@ -1,0 +1,68 @@
+//! Why a command was refused, with the stable codes of PRODUCT.md.
+
+/// A refused command. Refusals change nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// P3: the command would leave an activated scope without a passkey.
+    #[error("the last passkey of a scope cannot be removed")]
+    LastPasskey,
+    /// P5: the scope already holds as many passkeys as allowed.
+    #[error("passkey limit reached")]
+    LimitReached,
+    /// P1: the credential belongs to another scope than the command needs.
+    #[error("passkey belongs to another scope")]
+    ScopeMismatch,
+    /// P2/P9: the credential is not authorized for DEX.
+    #[error("passkey not authorized for DEX")]
+    DexNotAuthorized,
+    /// P2: the DEX terms were not accepted.
+    #[error("DEX terms not accepted")]
+    TermsNotAccepted,
+    /// P8: withdrawals are locked after a security change.
+    #[error("withdrawals locked")]
+    WithdrawalLocked,
+    /// The intent or change needs user verification.
+    #[error("user verification required")]
+    UserVerificationRequired,
+    /// P7/P9: a fresh step-up (passkey or other factors) is needed.
+    #[error("step-up required")]
+    StepUpRequired,
+    /// The credential is not one of this account's.
+    #[error("unknown credential")]
+    UnknownCredential,
+    /// P15: the credential id is already registered.
+    #[error("credential already registered")]
+    DuplicateCredential,
+    /// P6: names are 1-64 characters after trimming, without control characters.
+    #[error("invalid passkey name")]
+    InvalidName,
+    /// P11: the provider class is denied for this scope.
+    #[error("passkey provider not allowed for this scope")]
+    ProviderDenied,
+    /// P12: the signature counter did not grow.
+    #[error("signature counter did not grow")]
+    CounterRegression,
+}
+
+impl PolicyError {
+    /// The stable error code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::LastPasskey => "last_passkey",
+            Self::LimitReached => "limit_reached",
+            Self::ScopeMismatch => "scope_mismatch",
+            Self::DexNotAuthorized => "dex_not_authorized",
+            Self::TermsNotAccepted => "terms_not_accepted",
+            Self::WithdrawalLocked => "withdrawal_locked",
+            Self::UserVerificationRequired => "user_verification_required",
+            Self::StepUpRequired => "step_up_required",
+            Self::UnknownCredential => "unknown_credential",
+            Self::DuplicateCredential => "duplicate_credential",
+            Self::InvalidName => "invalid_name",
+            Self::ProviderDenied => "provider_denied",
+            Self::CounterRegression => "counter_regression",
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What happened: the account's history and the source of its state (P14).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Credential, CredentialId, Intent, RequestContext, Scope, Timestamp};
+
+/// One recorded change or use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: Timestamp,
+    /// The scope it concerns.
+    pub scope: Scope,
+    /// Where the request came from.
+    #[serde(default)]
+    pub context: RequestContext,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// How a step-up was satisfied, for the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpKind {
+    /// A passkey of the scope.
+    Passkey,
+    /// The service's other factors.
+    Factors,
+    /// Part of a replacement.
+    Replaced,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A passkey was added.
+    Registered {
+        /// Its full record.
+        credential: Credential,
+    },
+    /// A passkey was renamed.
+    Renamed {
+        /// The passkey.
+        credential: CredentialId,
+        /// Its new name.
+        name: String,
+    },
+    /// A passkey was removed.
+    Deleted {
+        /// The passkey.
+        credential: CredentialId,
+        /// How the change was stepped up.
+        step_up: StepUpKind,
+    },
+    /// A passkey was authorized for DEX.
+    DexAuthorized {
+        /// The passkey.
+        credential: CredentialId,
+    },
+    /// A passkey's DEX authorization was withdrawn.
+    DexRevoked {
+        /// The passkey.
+        credential: CredentialId,
+    },
+    /// A passkey was used.
+    Used {
+        /// The passkey.
+        credential: CredentialId,
+        /// What for.
+        intent: Intent,
+        /// The counter to store (never lower than before).
+        sign_count: u32,
+        /// BS as asserted.
+        backed_up: bool,
+    },
+    /// Withdrawals were locked.
+    WithdrawalLocked {
+        /// Until when.
+        until: Timestamp,
+    },
+}
+
+impl Event {
+    /// Whether the service should tell the user (e-mail, push): every change to the set
+    /// of passkeys or their powers, and locks. Renames and uses are history only.
+    #[must_use]
+    pub fn notify(&self) -> bool {
+        !matches!(
+            self.kind,
+            EventKind::Renamed { .. } | EventKind::Used { .. }
+        )
+    }
+}

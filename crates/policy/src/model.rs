@@ -1,0 +1,268 @@
+//! The account model: scopes, credentials, intents, time and request context.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use latchkey_cose::Aaguid;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A passkey system. DEX is not a scope of its own: it is an authorization on Exchange
+/// passkeys (PRODUCT.md, Scopes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Login, two-factor checks, withdrawals, security changes; DEX once authorized.
+    Exchange,
+    /// Signs Pay transactions only; a fully separate system.
+    Pay,
+}
+
+/// Where the minimum-one rule and limits apply: the two scopes and the DEX subset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Realm {
+    /// All Exchange passkeys.
+    Exchange,
+    /// The Exchange passkeys authorized for DEX.
+    Dex,
+    /// All Pay passkeys.
+    Pay,
+}
+
+/// What an assertion is for (P9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Signing in to the exchange.
+    Login,
+    /// Withdrawing funds.
+    Withdrawal,
+    /// Confirming a security change (step-up).
+    SecurityChange,
+    /// Signing a DEX trade.
+    DexTrade,
+    /// Signing a DEX transfer.
+    DexTransfer,
+    /// Signing a Pay transaction.
+    PaySign,
+}
+
+impl Intent {
+    /// Whether the challenge must commit to a transaction (P10).
+    #[must_use]
+    pub fn is_signing(self) -> bool {
+        matches!(self, Self::DexTrade | Self::DexTransfer | Self::PaySign)
+    }
+}
+
+/// A factor other than a passkey that the service checked and attests to (P7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// An e-mailed code or link.
+    Email,
+    /// An authenticator-app code.
+    Totp,
+    /// An SMS code.
+    Sms,
+    /// A face check.
+    Face,
+}
+
+/// How a passkey's provider is classified by its AAGUID (P11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderClass {
+    /// The platform's own manager (iCloud Keychain, Google Password Manager...).
+    Platform,
+    /// A third-party password manager.
+    ThirdParty,
+    /// A hardware security key.
+    Hardware,
+    /// Not in the AAGUID table, or the zero AAGUID.
+    Unknown,
+}
+
+/// Seconds since the Unix epoch. The engine never reads a clock: time is passed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// This instant plus `seconds`.
+    #[must_use]
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds))
+    }
+}
+
+/// A credential id (1 to 1023 bytes); serialised as base64url.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CredentialId(Vec<u8>);
+
+impl CredentialId {
+    /// Wraps credential id bytes.
+    #[must_use]
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CredentialId({self})")
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(&self.0))
+    }
+}
+
+impl Serialize for CredentialId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for CredentialId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for [`Aaguid`] as its UUID string.
+pub(crate) mod aaguid_serde {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(aaguid: &Aaguid, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&aaguid.to_string())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Aaguid, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for byte vectors as base64url.
+pub(crate) mod bytes_serde {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        URL_SAFE_NO_PAD
+            .decode(String::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a request came from (P14), as the service passes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestContext {
+    /// Client IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// User agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Device description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// One passkey of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// The credential id.
+    pub id: CredentialId,
+    /// Exchange or Pay.
+    pub scope: Scope,
+    /// Whether it may sign for DEX (Exchange only).
+    pub dex_authorized: bool,
+    /// The label on the management page.
+    pub name: String,
+    /// The COSE public key, as registered.
+    #[serde(with = "bytes_serde")]
+    pub public_key: Vec<u8>,
+    /// The authenticator model.
+    #[serde(with = "aaguid_serde")]
+    pub aaguid: Aaguid,
+    /// Its provider class.
+    pub provider: ProviderClass,
+    /// The stored signature counter.
+    pub sign_count: u32,
+    /// Backup eligibility (BE), fixed at registration.
+    pub backup_eligible: bool,
+    /// Backup state (BS), updated from each assertion.
+    pub backed_up: bool,
+    /// Transports the client reported.
+    #[serde(default)]
+    pub transports: Vec<String>,
+    /// When it was registered.
+    pub created_at: Timestamp,
+    /// When it was last used.
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// The state of one account: a fold of its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Its passkeys, in creation order.
+    pub credentials: Vec<Credential>,
+    /// Withdrawals are locked until this instant (P8).
+    #[serde(default)]
+    pub withdrawal_locked_until: Option<Timestamp>,
+}
+
+impl AccountState {
+    /// The passkey with this id.
+    #[must_use]
+    pub fn credential(&self, id: &CredentialId) -> Option<&Credential> {
+        self.credentials.iter().find(|c| &c.id == id)
+    }
+
+    /// How many passkeys a realm holds.
+    #[must_use]
+    pub fn count(&self, realm: Realm) -> usize {
+        self.credentials
+            .iter()
+            .filter(|c| c.in_realm(realm))
+            .count()
+    }
+
+    /// Whether withdrawals are locked at `now`.
+    #[must_use]
+    pub fn withdrawals_locked(&self, now: Timestamp) -> bool {
+        self.withdrawal_locked_until
+            .is_some_and(|until| now < until)
+    }
+}
+
+impl Credential {
+    /// Whether this passkey counts in `realm`.
+    #[must_use]
+    pub fn in_realm(&self, realm: Realm) -> bool {
+        match realm {
+            Realm::Exchange => self.scope == Scope::Exchange,
+            Realm::Dex => self.scope == Scope::Exchange && self.dex_authorized,
+            Realm::Pay => self.scope == Scope::Pay,
+        }
+    }
+}
