@@ -1,0 +1,396 @@
+//! The conformance suite: every [`Store`] backend's tests call [`check_all`].
+//!
+//! ```
+//! use latchkey_store::{MemoryStore, conformance};
+//!
+//! conformance::check_all(MemoryStore::new);
+//! ```
+//!
+//! Each check runs on a fresh store from the factory and panics with the name of the
+//! contract that was broken. Concurrency checks run real threads against one shared
+//! store, each driving the async API with a minimal executor, so no runtime is needed.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc
+)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use latchkey_cose::Aaguid;
+use latchkey_policy::{
+    AccountState, Command, CredentialId, Event, Factor, NewCredential, PolicyConfig, PolicyError,
+    Realm, RequestContext, Scope, StepUp, Timestamp, apply, decide,
+};
+
+use crate::error::StoreError;
+use crate::model::{AccountId, ChallengeRecord};
+use crate::store::Store;
+
+/// Runs every check, each on a fresh store from `new_store`.
+///
+/// # Panics
+///
+/// When a backend breaks a contract of [`Store`]; the message names it.
+pub fn check_all<S, F>(new_store: F)
+where
+    S: Store + 'static,
+    F: Fn() -> S,
+{
+    let checks: [(&str, fn(Arc<S>)); 10] = [
+        (
+            "unknown accounts are empty at version 0",
+            unknown_account_is_empty,
+        ),
+        (
+            "append then load gives the fold at the new version",
+            append_and_load,
+        ),
+        (
+            "a stale version conflicts and changes nothing",
+            stale_append_conflicts,
+        ),
+        ("appends are all or nothing", append_is_atomic),
+        (
+            "a credential id has one owner",
+            duplicate_credential_across_accounts,
+        ),
+        (
+            "credential index follows registers and deletes",
+            credential_index,
+        ),
+        ("history is every event in order", history_in_order),
+        ("challenges are taken at most once", challenges_single_use),
+        ("concurrent takes return a challenge once", concurrent_takes),
+        (
+            "concurrent deletes keep one passkey and lose no event",
+            concurrent_changes,
+        ),
+    ];
+    for (name, check) in checks {
+        eprintln!("conformance: {name}");
+        check(Arc::new(new_store()));
+    }
+}
+
+/// Drives a future to completion on the current thread.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}
+
+const T0: Timestamp = Timestamp(1_767_225_600);
+
+fn account(name: &str) -> AccountId {
+    AccountId::new(name)
+}
+
+fn credential_id(n: u8) -> CredentialId {
+    CredentialId::new(vec![n; 16])
+}
+
+fn new_credential(n: u8, scope: Scope) -> NewCredential {
+    NewCredential {
+        id: credential_id(n),
+        scope,
+        public_key: vec![n],
+        aaguid: Aaguid::ZERO,
+        sign_count: 0,
+        backup_eligible: true,
+        backed_up: true,
+        transports: vec![],
+        name: None,
+    }
+}
+
+fn factors() -> StepUp {
+    StepUp::Factors(vec![Factor::Email, Factor::Totp])
+}
+
+/// Decides a command against the stored account and appends the result once.
+fn run<S: Store>(store: &S, who: &AccountId, command: &Command) -> Result<Vec<Event>, Failure> {
+    let loaded = block_on(store.load(who)).map_err(Failure::Store)?;
+    let decision = decide(
+        &loaded.value,
+        command,
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .map_err(Failure::Policy)?;
+    block_on(store.append(who, loaded.version, &decision.events)).map_err(Failure::Store)?;
+    Ok(decision.events)
+}
+
+#[derive(Debug)]
+enum Failure {
+    Policy(PolicyError),
+    Store(StoreError),
+}
+
+fn register<S: Store>(store: &S, who: &AccountId, n: u8, scope: Scope) -> Vec<Event> {
+    let command = Command::Register {
+        credential: new_credential(n, scope),
+        step_up: factors(),
+    };
+    run(store, who, &command).unwrap_or_else(|e| panic!("registering {n}: {e:?}"))
+}
+
+fn unknown_account_is_empty<S: Store>(store: Arc<S>) {
+    let loaded = block_on(store.load(&account("nobody"))).unwrap();
+    assert_eq!(loaded.version, 0);
+    assert_eq!(loaded.value, AccountState::default());
+    assert!(
+        block_on(store.history(&account("nobody")))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn append_and_load<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    let first = register(&*store, &alice, 1, Scope::Exchange);
+    let second = register(&*store, &alice, 2, Scope::Pay);
+    let loaded = block_on(store.load(&alice)).unwrap();
+    assert_eq!(loaded.version, (first.len() + second.len()) as u64);
+    let expected = apply(apply(AccountState::default(), &first), &second);
+    assert_eq!(loaded.value, expected);
+    // Appending nothing at the current version is a no-op.
+    assert_eq!(
+        block_on(store.append(&alice, loaded.version, &[])).unwrap(),
+        loaded.version
+    );
+}
+
+fn stale_append_conflicts<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    let events = register(&*store, &alice, 1, Scope::Exchange);
+    let before = block_on(store.load(&alice)).unwrap();
+    let err = block_on(store.append(&alice, 0, &events)).unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            expected: 0,
+            actual: before.version
+        }
+    );
+    assert_eq!(err.code(), "store_conflict");
+    let err = block_on(store.append(&alice, before.version + 1, &events)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    assert_eq!(block_on(store.load(&alice)).unwrap(), before);
+}
+
+fn append_is_atomic<S: Store>(store: Arc<S>) {
+    let (alice, bob) = (account("alice"), account("bob"));
+    register(&*store, &alice, 1, Scope::Exchange);
+    // Bob's append holds a fine registration followed by Alice's credential id.
+    let mut events = decide(
+        &AccountState::default(),
+        &Command::Register {
+            credential: new_credential(2, Scope::Exchange),
+            step_up: factors(),
+        },
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events;
+    let mut stolen = events[0].clone();
+    if let latchkey_policy::EventKind::Registered { credential } = &mut stolen.kind {
+        credential.id = credential_id(1);
+    }
+    events.push(stolen);
+    let err = block_on(store.append(&bob, 0, &events)).unwrap_err();
+    assert_eq!(err, StoreError::DuplicateCredential);
+    let loaded = block_on(store.load(&bob)).unwrap();
+    assert_eq!((loaded.version, loaded.value), (0, AccountState::default()));
+    assert_eq!(block_on(store.account_of(&credential_id(2))).unwrap(), None);
+}
+
+fn duplicate_credential_across_accounts<S: Store>(store: Arc<S>) {
+    let (alice, bob) = (account("alice"), account("bob"));
+    register(&*store, &alice, 1, Scope::Exchange);
+    let command = Command::Register {
+        credential: new_credential(1, Scope::Exchange),
+        step_up: factors(),
+    };
+    let err = run(&*store, &bob, &command).unwrap_err();
+    assert!(
+        matches!(err, Failure::Store(StoreError::DuplicateCredential)),
+        "{err:?}"
+    );
+    assert_eq!(
+        block_on(store.account_of(&credential_id(1))).unwrap(),
+        Some(alice)
+    );
+}
+
+fn credential_index<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    register(&*store, &alice, 2, Scope::Exchange);
+    assert_eq!(
+        block_on(store.account_of(&credential_id(2))).unwrap(),
+        Some(alice.clone())
+    );
+    let delete = Command::Delete {
+        credential: credential_id(2),
+        step_up: factors(),
+    };
+    run(&*store, &alice, &delete).unwrap();
+    assert_eq!(block_on(store.account_of(&credential_id(2))).unwrap(), None);
+    assert_eq!(block_on(store.account_of(&credential_id(9))).unwrap(), None);
+    // A freed id may be registered again, by anyone.
+    register(&*store, &account("bob"), 2, Scope::Pay);
+    assert_eq!(
+        block_on(store.account_of(&credential_id(2))).unwrap(),
+        Some(account("bob"))
+    );
+}
+
+fn history_in_order<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    let mut expected = register(&*store, &alice, 1, Scope::Exchange);
+    expected.extend(register(&*store, &alice, 2, Scope::Exchange));
+    let rename = Command::Rename {
+        credential: credential_id(2),
+        name: "Laptop".into(),
+    };
+    expected.extend(run(&*store, &alice, &rename).unwrap());
+    assert_eq!(block_on(store.history(&alice)).unwrap(), expected);
+}
+
+fn challenge(n: u8) -> ChallengeRecord {
+    ChallengeRecord {
+        challenge: vec![n; 32],
+        expires_at: T0.plus_seconds(300),
+        binding: vec![1, 2, n],
+    }
+}
+
+fn challenges_single_use<S: Store>(store: Arc<S>) {
+    block_on(store.put_challenge(challenge(1))).unwrap();
+    block_on(store.put_challenge(challenge(2))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Some(challenge(1))
+    );
+    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), None);
+    assert_eq!(block_on(store.take_challenge(&[3; 32])).unwrap(), None);
+    assert_eq!(
+        block_on(store.take_challenge(&[2; 32])).unwrap(),
+        Some(challenge(2))
+    );
+}
+
+fn concurrent_takes<S: Store + 'static>(store: Arc<S>) {
+    for round in 0..20u8 {
+        block_on(store.put_challenge(challenge(round))).unwrap();
+        let takers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                thread::spawn(move || block_on(store.take_challenge(&[round; 32])).unwrap())
+            })
+            .collect();
+        let taken = takers.into_iter().filter_map(|t| t.join().unwrap()).count();
+        assert_eq!(
+            taken, 1,
+            "round {round}: a challenge was returned {taken} times"
+        );
+    }
+}
+
+fn concurrent_changes<S: Store + 'static>(store: Arc<S>) {
+    let alice = account("alice");
+    for n in 1..=6 {
+        register(&*store, &alice, n, Scope::Exchange);
+    }
+    register(&*store, &alice, 50, Scope::Pay);
+    let workers: Vec<_> = (0..8u8)
+        .map(|worker| {
+            let store = Arc::clone(&store);
+            let alice = alice.clone();
+            thread::spawn(move || {
+                let mut appended = 0usize;
+                for step in 0..12u8 {
+                    // Half the workers delete, half replace; all fight over the same passkeys.
+                    let target = credential_id(1 + (worker + step) % 6);
+                    let command = if worker % 2 == 0 {
+                        Command::Delete {
+                            credential: target,
+                            step_up: factors(),
+                        }
+                    } else {
+                        let fresh = 100 + worker * 12 + step;
+                        Command::Replace {
+                            old: target,
+                            new: new_credential(fresh, Scope::Exchange),
+                            step_up: factors(),
+                        }
+                    };
+                    // Optimistic concurrency: reload and decide again on conflict.
+                    for _attempt in 0..50 {
+                        match run(&*store, &alice, &command) {
+                            Ok(events) => {
+                                appended += events.len();
+                                break;
+                            }
+                            Err(Failure::Store(StoreError::Conflict { .. })) => continue,
+                            // Another worker got there first: the passkey is gone, or it
+                            // is the last one.
+                            Err(Failure::Policy(refusal)) => {
+                                let code = refusal.code();
+                                assert!(
+                                    matches!(code, "last_passkey" | "unknown_credential"),
+                                    "{code}"
+                                );
+                                break;
+                            }
+                            Err(Failure::Store(other)) => panic!("store failed: {other}"),
+                        }
+                    }
+                }
+                appended
+            })
+        })
+        .collect();
+    let appended: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let loaded = block_on(store.load(&alice)).unwrap();
+    let history = block_on(store.history(&alice)).unwrap();
+    assert_eq!(
+        history.len(),
+        7 + appended,
+        "an event was lost or duplicated"
+    );
+    assert_eq!(loaded.version, history.len() as u64);
+    assert_eq!(loaded.value, apply(AccountState::default(), &history));
+    assert!(
+        loaded.value.count(Realm::Exchange) >= 1,
+        "the last Exchange passkey was deleted"
+    );
+    assert_eq!(
+        loaded.value.count(Realm::Pay),
+        1,
+        "Pay was touched by Exchange changes"
+    );
+}

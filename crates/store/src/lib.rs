@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+mod error;
+mod memory;
+mod model;
+mod store;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use model::{AccountId, ChallengeRecord, Versioned};
+pub use store::{Store, credential_changes};

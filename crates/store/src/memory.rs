@@ -1,0 +1,127 @@
+//! An in-memory store for tests and single-process demos.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use latchkey_policy::{AccountState, CredentialId, Event, apply};
+
+use crate::error::StoreError;
+use crate::model::{AccountId, ChallengeRecord, Versioned};
+use crate::store::{Store, credential_changes};
+
+/// A [`Store`] in memory, safe to share between threads. Lost when dropped.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: HashMap<AccountId, Account>,
+    owners: HashMap<CredentialId, AccountId>,
+    challenges: HashMap<Vec<u8>, ChallengeRecord>,
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    state: AccountState,
+    events: Vec<Event>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        // A panic while holding the lock cannot leave a half-applied append: appends
+        // validate everything before mutating.
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+    }
+}
+
+fn version(events: &[Event]) -> u64 {
+    u64::try_from(events.len()).unwrap_or(u64::MAX)
+}
+
+impl Store for MemoryStore {
+    async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
+        let inner = self.lock()?;
+        Ok(match inner.accounts.get(account) {
+            Some(a) => Versioned {
+                version: version(&a.events),
+                value: a.state.clone(),
+            },
+            None => Versioned {
+                version: 0,
+                value: AccountState::default(),
+            },
+        })
+    }
+
+    async fn append(
+        &self,
+        account: &AccountId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let actual = inner
+            .accounts
+            .get(account)
+            .map_or(0, |a| version(&a.events));
+        if actual != expected_version {
+            return Err(StoreError::Conflict {
+                expected: expected_version,
+                actual,
+            });
+        }
+        for (id, registered) in credential_changes(events) {
+            if registered && inner.owners.get(id).is_some_and(|owner| owner != account) {
+                return Err(StoreError::DuplicateCredential);
+            }
+        }
+        for (id, registered) in credential_changes(events) {
+            if registered {
+                inner.owners.insert(id.clone(), account.clone());
+            } else {
+                inner.owners.remove(id);
+            }
+        }
+        let entry = inner.accounts.entry(account.clone()).or_default();
+        entry.state = apply(std::mem::take(&mut entry.state), events);
+        entry.events.extend_from_slice(events);
+        Ok(version(&entry.events))
+    }
+
+    async fn account_of(&self, credential: &CredentialId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.lock()?.owners.get(credential).cloned())
+    }
+
+    async fn history(&self, account: &AccountId) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .lock()?
+            .accounts
+            .get(account)
+            .map(|a| a.events.clone())
+            .unwrap_or_default())
+    }
+
+    async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {
+        self.lock()?
+            .challenges
+            .insert(record.challenge.clone(), record);
+        Ok(())
+    }
+
+    async fn take_challenge(
+        &self,
+        challenge: &[u8],
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        Ok(self.lock()?.challenges.remove(challenge))
+    }
+}

@@ -1,0 +1,57 @@
+//! What stores keep besides events: account ids, versions, challenges.
+
+use std::fmt;
+
+use latchkey_policy::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The service's identifier of an account (its user id).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Wraps the service's account identifier.
+    #[must_use]
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The identifier.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({:?})", self.0)
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A value with the account version it was read at (the number of events so far).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The version: how many events the account has.
+    pub version: u64,
+    /// The value.
+    pub value: T,
+}
+
+/// A ceremony challenge kept server-side until used (P16).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRecord {
+    /// The random challenge bytes, also the key it is found by.
+    pub challenge: Vec<u8>,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+    /// What the ceremony is bound to (account, scope, intent, transaction), encoded by the
+    /// caller; the store does not interpret it.
+    pub binding: Vec<u8>,
+}

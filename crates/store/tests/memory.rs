@@ -1,0 +1,6 @@
+//! `MemoryStore` passes the conformance suite.
+
+#[test]
+fn memory_store_conforms() {
+    latchkey_store::conformance::check_all(latchkey_store::MemoryStore::new);
+}
