@@ -33,6 +33,9 @@ use crate::error::StoreError;
 use crate::model::{AccountId, ChallengeRecord};
 use crate::store::Store;
 
+/// A named contract check.
+type Check<S> = (&'static str, fn(Arc<S>));
+
 /// Runs every check, each on a fresh store from `new_store`.
 ///
 /// # Panics
@@ -43,7 +46,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [(&str, fn(Arc<S>)); 10] = [
+    let checks: [Check<S>; 10] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
