@@ -14,6 +14,7 @@
     clippy::panic,
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     clippy::missing_panics_doc
 )]
 
