@@ -1,0 +1,57 @@
+//! Embedded migrations, applied in order on open and tracked in `PRAGMA user_version`.
+
+use latchkey_store::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Each entry moves the schema one version up. Never edit a released entry; add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts with their folded state, the event log, the credential owner index
+    //    (P15: one owner per credential id), single-use challenges (P16).
+    "CREATE TABLE accounts (
+         account TEXT PRIMARY KEY,
+         version INTEGER NOT NULL,
+         state   TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE events (
+         account TEXT NOT NULL,
+         seq     INTEGER NOT NULL,
+         event   TEXT NOT NULL,
+         PRIMARY KEY (account, seq)
+     ) STRICT;
+     CREATE TABLE credentials (
+         credential BLOB PRIMARY KEY,
+         account    TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE challenges (
+         challenge  BLOB PRIMARY KEY,
+         expires_at INTEGER NOT NULL,
+         binding    BLOB NOT NULL
+     ) STRICT;",
+];
+
+pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(format!("migration: {e}"));
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let current: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {current} is newer than this latchkey ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(migration).map_err(unavailable)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(unavailable)?;
+    }
+    tx.commit().map_err(unavailable)
+}
