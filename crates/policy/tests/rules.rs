@@ -722,11 +722,16 @@ fn p15_duplicate_credential_within_an_account() {
 #[test]
 fn p11_loads_the_shared_aaguid_table() {
     // The service's table in the documented shape: shared/data/aaguids.json.
-    let Some(shared) = latchkey_testkit::shared::dir() else { return };
+    let Some(shared) = latchkey_testkit::shared::dir() else {
+        return;
+    };
     let json = std::fs::read_to_string(shared.join("data/aaguids.json")).unwrap();
     let table = AaguidTable::from_json(&json).unwrap();
     assert!(table.len() >= 50, "{} entries", table.len());
     let google = "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4".parse().unwrap();
-    assert_eq!(table.lookup(google), Some(("Google Password Manager", ProviderClass::Platform)));
+    assert_eq!(
+        table.lookup(google),
+        Some(("Google Password Manager", ProviderClass::Platform))
+    );
     assert_eq!(table.lookup(Aaguid::ZERO), None);
 }

@@ -410,6 +410,34 @@ impl Authenticator {
         }
     }
 
+    /// [`register`](Self::register) for a base64url challenge, answered as the JSON that
+    /// `PublicKeyCredential.toJSON()` produces.
+    #[must_use]
+    pub fn registration_json(&self, client: &Client, challenge_b64url: &str) -> String {
+        let challenge = URL_SAFE_NO_PAD.decode(challenge_b64url).unwrap_or_default();
+        let registration = self.register(client, &challenge);
+        let id = URL_SAFE_NO_PAD.encode(&registration.credential_id);
+        format!(
+            r#"{{"id":"{id}","rawId":"{id}","type":"public-key","response":{{"clientDataJSON":"{}","attestationObject":"{}","transports":["internal"]}},"authenticatorAttachment":"platform","clientExtensionResults":{{}}}}"#,
+            URL_SAFE_NO_PAD.encode(&registration.client_data_json),
+            URL_SAFE_NO_PAD.encode(&registration.attestation_object),
+        )
+    }
+
+    /// [`assert`](Self::assert) for a base64url challenge, answered as the JSON that
+    /// `PublicKeyCredential.toJSON()` produces, with the account's user handle.
+    #[must_use]
+    pub fn authentication_json(
+        &mut self,
+        client: &Client,
+        challenge_b64url: &str,
+        user_handle: &[u8],
+    ) -> String {
+        let challenge = URL_SAFE_NO_PAD.decode(challenge_b64url).unwrap_or_default();
+        let assertion = self.assert(client, &challenge);
+        assertion_json(&assertion, user_handle)
+    }
+
     /// Signs in: `navigator.credentials.get()` on `client`. Advances the counter.
     #[must_use]
     pub fn assert(&mut self, client: &Client, challenge: &[u8]) -> Assertion {
@@ -432,4 +460,17 @@ impl Authenticator {
             signature,
         }
     }
+}
+
+/// An assertion as the JSON that `PublicKeyCredential.toJSON()` produces.
+#[must_use]
+pub fn assertion_json(assertion: &Assertion, user_handle: &[u8]) -> String {
+    let id = URL_SAFE_NO_PAD.encode(&assertion.credential_id);
+    format!(
+        r#"{{"id":"{id}","rawId":"{id}","type":"public-key","response":{{"clientDataJSON":"{}","authenticatorData":"{}","signature":"{}","userHandle":"{}"}},"authenticatorAttachment":"platform","clientExtensionResults":{{}}}}"#,
+        URL_SAFE_NO_PAD.encode(&assertion.client_data_json),
+        URL_SAFE_NO_PAD.encode(&assertion.authenticator_data),
+        URL_SAFE_NO_PAD.encode(&assertion.signature),
+        URL_SAFE_NO_PAD.encode(user_handle),
+    )
 }

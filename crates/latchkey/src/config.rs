@@ -1,0 +1,255 @@
+//! The relying party: who the service is to browsers, and what it accepts.
+
+use latchkey_cose::Algorithm;
+use latchkey_verify::Origins;
+
+use crate::error::{Error, Result};
+
+/// A relying party: RP ID and name, origins, algorithms, attestation conveyance and
+/// timeouts. Built once, validated at build time.
+///
+/// ```
+/// use latchkey::RelyingParty;
+///
+/// let rp = RelyingParty::builder("example.com", "Example Exchange")
+///     .origin("https://example.com")
+///     .build()?;
+/// assert_eq!(rp.id(), "example.com");
+/// assert!(RelyingParty::builder("192.168.0.1", "x").origin("https://192.168.0.1").build().is_err());
+/// # Ok::<(), latchkey::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RelyingParty {
+    id: String,
+    name: String,
+    origins: Vec<String>,
+    subdomains: bool,
+    top_origins: Option<Vec<String>>,
+    algorithms: Vec<Algorithm>,
+    attestation: String,
+    timeout_ms: u64,
+}
+
+/// Builds a [`RelyingParty`]; see [`RelyingParty::builder`].
+#[derive(Clone, Debug)]
+pub struct RelyingPartyBuilder {
+    rp: RelyingParty,
+}
+
+/// The algorithms offered by default, in order of preference: what every current
+/// authenticator supports, then the rest this library verifies.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::Es256,
+    Algorithm::EdDsa,
+    Algorithm::Es384,
+    Algorithm::Rs256,
+    Algorithm::Ps256,
+];
+
+impl RelyingParty {
+    /// Starts a relying party with its RP ID (a registrable domain) and display name.
+    #[must_use]
+    pub fn builder(id: &str, name: &str) -> RelyingPartyBuilder {
+        RelyingPartyBuilder {
+            rp: Self {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                origins: Vec::new(),
+                subdomains: false,
+                top_origins: None,
+                algorithms: DEFAULT_ALGORITHMS.to_vec(),
+                attestation: "none".to_owned(),
+                timeout_ms: 300_000,
+            },
+        }
+    }
+
+    /// The RP ID.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The display name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Algorithms offered in `pubKeyCredParams` (and accepted at registration).
+    #[must_use]
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// Attestation conveyance requested.
+    #[must_use]
+    pub fn attestation(&self) -> &str {
+        &self.attestation
+    }
+
+    /// Ceremony timeout in milliseconds, as told to the browser.
+    #[must_use]
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+
+    /// The origin rules for verification.
+    #[must_use]
+    pub fn origin_rules(&self) -> Origins {
+        let mut origins = Origins::new(self.origins.iter().cloned());
+        if self.subdomains {
+            origins = origins.allow_subdomains_of(&self.id);
+        }
+        if let Some(top) = &self.top_origins {
+            origins = origins.allow_cross_origin(top.iter().cloned());
+        }
+        origins
+    }
+}
+
+impl RelyingPartyBuilder {
+    /// Accepts ceremonies from this origin (exact match).
+    #[must_use]
+    pub fn origin(mut self, origin: &str) -> Self {
+        self.rp.origins.push(origin.to_owned());
+        self
+    }
+
+    /// Also accepts subdomains of the origins within the RP ID (off by default, §13.4.8).
+    #[must_use]
+    pub fn allow_subdomains(mut self) -> Self {
+        self.rp.subdomains = true;
+        self
+    }
+
+    /// Allows cross-origin iframes with these top-level origins.
+    #[must_use]
+    pub fn top_origins(mut self, top_origins: &[&str]) -> Self {
+        self.rp.top_origins = Some(top_origins.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// Replaces the offered algorithms.
+    #[must_use]
+    pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        self.rp.algorithms = algorithms.to_vec();
+        self
+    }
+
+    /// Requests attestation (`none`, `indirect`, `direct`, `enterprise`).
+    #[must_use]
+    pub fn attestation(mut self, conveyance: &str) -> Self {
+        self.rp.attestation = conveyance.to_owned();
+        self
+    }
+
+    /// Sets the ceremony timeout told to the browser.
+    #[must_use]
+    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.rp.timeout_ms = timeout_ms;
+        self
+    }
+
+    /// Validates and builds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an RP ID that is an IP address, a single label (other than
+    /// `localhost`), has empty labels, labels over 63 characters, characters outside
+    /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; an unknown
+    /// attestation conveyance.
+    pub fn build(self) -> Result<RelyingParty> {
+        validate_rp_id(&self.rp.id)?;
+        if self.rp.origins.is_empty() {
+            return Err(Error::Config("at least one origin is required"));
+        }
+        if self.rp.algorithms.is_empty() {
+            return Err(Error::Config("at least one algorithm is required"));
+        }
+        if !matches!(
+            self.rp.attestation.as_str(),
+            "none" | "indirect" | "direct" | "enterprise"
+        ) {
+            return Err(Error::Config("unknown attestation conveyance"));
+        }
+        Ok(self.rp)
+    }
+}
+
+fn validate_rp_id(id: &str) -> Result<()> {
+    if id == "localhost" {
+        return Ok(());
+    }
+    let labels: Vec<&str> = id.split('.').collect();
+    if labels.len() < 2 {
+        return Err(Error::Config(
+            "RP ID must be a domain with at least two labels",
+        ));
+    }
+    if labels
+        .iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Error::Config("RP ID must not be an IP address"));
+    }
+    for label in labels {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(Error::Config("RP ID has an invalid label"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rp_ids_are_validated_at_build_time() {
+        // C.150.
+        let build = |id: &str| {
+            RelyingParty::builder(id, "x")
+                .origin("https://example.com")
+                .build()
+        };
+        for good in [
+            "example.com",
+            "login.example.co.uk",
+            "localhost",
+            "xn--bcher-kva.example",
+        ] {
+            assert!(build(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "com",
+            "192.168.0.1",
+            "127.0.0.1",
+            "example..com",
+            ".example.com",
+            "-a.example.com",
+            "a-.example.com",
+            "Example.com",
+            "exa mple.com",
+            "[::1]",
+        ] {
+            assert!(build(bad).is_err(), "{bad}");
+        }
+        assert!(
+            RelyingParty::builder("example.com", "x").build().is_err(),
+            "no origin"
+        );
+        let no_algs = RelyingParty::builder("example.com", "x")
+            .origin("https://example.com")
+            .algorithms(&[]);
+        assert!(no_algs.build().is_err());
+    }
+}

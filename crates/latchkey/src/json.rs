@@ -1,0 +1,258 @@
+//! WebAuthn Level 3 JSON (§5.1.8, §5.4, §5.5): what `toJSON()` and
+//! `parse*OptionsFromJSON()` exchange with the browser. Binary values are base64url
+//! without padding, decoded strictly.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Encodes bytes as base64url without padding.
+#[must_use]
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes canonical base64url without padding.
+///
+/// # Errors
+///
+/// [`Error::Malformed`] naming `what`.
+pub fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| Error::Malformed(format!("{what} is not base64url")))
+}
+
+/// `PublicKeyCredentialRpEntity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpEntity {
+    /// RP ID.
+    pub id: String,
+    /// Human-palatable name.
+    pub name: String,
+}
+
+/// `PublicKeyCredentialUserEntityJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserEntity {
+    /// The user handle, base64url (at most 64 bytes).
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// `PublicKeyCredentialParameters`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialParameters {
+    /// Always `public-key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// COSE algorithm identifier.
+    pub alg: i64,
+}
+
+/// `PublicKeyCredentialDescriptorJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialDescriptor {
+    /// base64url credential id.
+    pub id: String,
+    /// Always `public-key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Transports the client reported at registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<String>,
+}
+
+/// `AuthenticatorSelectionCriteria`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticatorSelection {
+    /// `required`: passkeys are discoverable.
+    pub resident_key: String,
+    /// Legacy mirror of `residentKey`.
+    pub require_resident_key: bool,
+    /// `required`, `preferred` or `discouraged`.
+    pub user_verification: String,
+}
+
+/// `PublicKeyCredentialCreationOptionsJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationOptions {
+    /// The relying party.
+    pub rp: RpEntity,
+    /// The user.
+    pub user: UserEntity,
+    /// base64url challenge.
+    pub challenge: String,
+    /// Algorithms, in order of preference.
+    pub pub_key_cred_params: Vec<CredentialParameters>,
+    /// Milliseconds.
+    pub timeout: u64,
+    /// The account's passkeys of this scope, so an authenticator does not register twice.
+    pub exclude_credentials: Vec<CredentialDescriptor>,
+    /// Authenticator requirements.
+    pub authenticator_selection: AuthenticatorSelection,
+    /// `none`, `indirect`, `direct` or `enterprise`.
+    pub attestation: String,
+    /// Hints (`security-key`, `client-device`, `hybrid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// `PublicKeyCredentialRequestOptionsJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestOptions {
+    /// base64url challenge.
+    pub challenge: String,
+    /// Milliseconds.
+    pub timeout: u64,
+    /// RP ID.
+    pub rp_id: String,
+    /// The passkeys that may answer; empty for discoverable login.
+    pub allow_credentials: Vec<CredentialDescriptor>,
+    /// `required`, `preferred` or `discouraged`.
+    pub user_verification: String,
+    /// Hints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// `RegistrationResponseJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrationResponse {
+    /// base64url credential id.
+    pub id: String,
+    /// The same, as `rawId`.
+    pub raw_id: String,
+    /// Always `public-key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The attestation response.
+    pub response: AttestationResponse,
+    /// `platform` or `cross-platform`.
+    #[serde(default)]
+    pub authenticator_attachment: Option<String>,
+    /// Unsigned client extension outputs: never a security input.
+    #[serde(default)]
+    pub client_extension_results: serde_json::Value,
+}
+
+impl RegistrationResponse {
+    /// Parses the JSON a browser posts (`PublicKeyCredential.toJSON()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] with serde's position, never the content.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::Malformed(e.to_string()))
+    }
+}
+
+/// `AuthenticatorAttestationResponseJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationResponse {
+    /// base64url clientDataJSON.
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
+    /// base64url attestationObject.
+    pub attestation_object: String,
+    /// Transports the authenticator supports.
+    #[serde(default)]
+    pub transports: Vec<String>,
+}
+
+/// `AuthenticationResponseJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthenticationResponse {
+    /// base64url credential id.
+    pub id: String,
+    /// The same, as `rawId`.
+    pub raw_id: String,
+    /// Always `public-key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The assertion.
+    pub response: AssertionResponse,
+    /// `platform` or `cross-platform`.
+    #[serde(default)]
+    pub authenticator_attachment: Option<String>,
+    /// Unsigned client extension outputs: never a security input.
+    #[serde(default)]
+    pub client_extension_results: serde_json::Value,
+}
+
+impl AuthenticationResponse {
+    /// Parses the JSON a browser posts (`PublicKeyCredential.toJSON()`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] with serde's position, never the content.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::Malformed(e.to_string()))
+    }
+}
+
+/// `AuthenticatorAssertionResponseJSON`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssertionResponse {
+    /// base64url clientDataJSON.
+    #[serde(rename = "clientDataJSON")]
+    pub client_data_json: String,
+    /// base64url authenticatorData.
+    pub authenticator_data: String,
+    /// base64url signature.
+    pub signature: String,
+    /// base64url user handle, when the authenticator returned one.
+    #[serde(default)]
+    pub user_handle: Option<String>,
+}
+
+/// Checks `type` and that `id` and `rawId` are the same canonical base64url (C.1-C.3);
+/// returns the credential id bytes.
+pub(crate) fn credential_id(id: &str, raw_id: &str, kind: &str) -> Result<Vec<u8>> {
+    if kind != "public-key" {
+        return Err(Error::Malformed("type is not public-key".into()));
+    }
+    if id != raw_id {
+        return Err(Error::Malformed("id and rawId differ".into()));
+    }
+    let bytes = unb64(raw_id, "rawId")?;
+    if bytes.is_empty() {
+        return Err(Error::Malformed("rawId is empty".into()));
+    }
+    Ok(bytes)
+}
+
+/// The Signal API payloads of P13, for the client to prune or update its passkeys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalUnknownCredential {
+    /// RP ID.
+    pub rp_id: String,
+    /// base64url credential id the service does not know.
+    pub credential_id: String,
+}
+
+/// `signalAllAcceptedCredentials` options (P13).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalAllAcceptedCredentials {
+    /// RP ID.
+    pub rp_id: String,
+    /// base64url user handle.
+    pub user_id: String,
+    /// base64url credential ids still accepted.
+    pub all_accepted_credential_ids: Vec<String>,
+}

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod challenge;
+mod clock;
+mod config;
+mod error;
+pub mod json;
+mod passkeys;
+mod receipt;
+
+pub use challenge::CHALLENGE_RANDOM_LEN;
+pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
+pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
+pub use error::{Error, Result};
+pub use passkeys::{Authenticated, Passkeys, Registered, StepUp, StepUpProof, User};
+pub use receipt::ApprovalReceipt;
+
+/// CBOR and COSE (re-exported).
+pub use latchkey_cose as cose;
+/// The credential-policy engine (re-exported).
+pub use latchkey_policy as policy;
+/// Stores (re-exported: the trait and `MemoryStore`).
+pub use latchkey_store as store;
+/// Verification (re-exported).
+pub use latchkey_verify as verify;
+
+pub use latchkey_policy::{
+    AaguidTable, Credential, CredentialId, Factor, Intent, PolicyConfig, RequestContext, Scope,
+    Timestamp, Warning,
+};
+pub use latchkey_store::{AccountId, MemoryStore, Store};

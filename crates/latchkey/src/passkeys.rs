@@ -1,0 +1,751 @@
+//! The service: ceremonies per scope and intent, going verify -> policy -> store.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use latchkey_policy::{
+    AccountState, AssertionFacts, Command, Credential, CredentialId, Decision, Event, Factor,
+    Intent, NewCredential, PolicyConfig, PolicyError, RequestContext, Scope, Timestamp, Warning,
+    decide,
+};
+use latchkey_store::{AccountId, Store, StoreError};
+use latchkey_verify::{
+    AssertionResponse as VerifyAssertion, Ceremony, ClientData, CounterPolicy, CounterVerdict,
+    RegistrationResponse as VerifyRegistration, StoredCredential, UserVerification, Verifier,
+    VerifierOptions, VerifyingKey,
+};
+use sha2::{Digest as _, Sha256};
+
+use crate::challenge::{self, Binding};
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::RelyingParty;
+use crate::error::{Error, Result};
+use crate::json::{
+    self, AuthenticationResponse, AuthenticatorSelection, CreationOptions, CredentialDescriptor,
+    CredentialParameters, RegistrationResponse, RequestOptions, RpEntity,
+    SignalAllAcceptedCredentials, UserEntity, b64, unb64,
+};
+use crate::receipt::ApprovalReceipt;
+
+/// How often a command is decided again after a concurrent change before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Passkeys for one relying party on one store.
+///
+/// See the crate documentation for a whole flow.
+pub struct Passkeys<S> {
+    rp: RelyingParty,
+    verifier: Verifier,
+    store: S,
+    policy: PolicyConfig,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+}
+
+/// The user a registration is for, as the browser shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Account name (e-mail, login).
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// How a security change was stepped up (P7).
+#[derive(Clone, Debug)]
+pub enum StepUp {
+    /// None.
+    None,
+    /// A fresh user-verified `security_change` assertion, from
+    /// [`Passkeys::finish_authentication`].
+    Passkey(StepUpProof),
+    /// The service's own checks, which it attests to.
+    Factors(Vec<Factor>),
+}
+
+/// Proof of a fresh `security_change` assertion. Only [`Passkeys::finish_authentication`]
+/// creates one; it is valid for the challenge lifetime.
+#[derive(Clone, Debug)]
+pub struct StepUpProof {
+    account: AccountId,
+    facts: AssertionFacts,
+    at: Timestamp,
+}
+
+impl StepUpProof {
+    /// The passkey that stepped up.
+    #[must_use]
+    pub fn credential(&self) -> &CredentialId {
+        &self.facts.credential
+    }
+}
+
+/// A completed registration.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    /// The stored passkey.
+    pub credential: Credential,
+    /// Accepted with warnings (provider class...).
+    pub warnings: Vec<Warning>,
+}
+
+/// A completed authentication.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The account signed in to (found from the credential for discoverable login).
+    pub account: AccountId,
+    /// The passkey used.
+    pub credential: CredentialId,
+    /// What it was used for.
+    pub intent: Intent,
+    /// Accepted with warnings (counter, backup eligibility).
+    pub warnings: Vec<Warning>,
+    /// For signing intents: the offline-verifiable approval (P10).
+    pub receipt: Option<ApprovalReceipt>,
+    /// For `security_change`: the step-up proof for the change that follows.
+    pub step_up: Option<StepUpProof>,
+}
+
+impl<S: Store> Passkeys<S> {
+    /// The service with default policy, the system clock and OS randomness.
+    #[must_use]
+    pub fn new(rp: RelyingParty, store: S) -> Self {
+        let policy = PolicyConfig::default();
+        let verifier = verifier_for(&rp);
+        Self {
+            rp,
+            verifier,
+            store,
+            policy,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+        }
+    }
+
+    /// Replaces the policy configuration.
+    #[must_use]
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the clock (tests, scenarios).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the randomness source (tests).
+    #[must_use]
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// The relying party.
+    #[must_use]
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The user handle of an account: derived, so no extra storage; opaque to the client.
+    #[must_use]
+    pub fn user_handle(&self, account: &AccountId) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"latchkey user handle\0");
+        hasher.update(self.rp.id().as_bytes());
+        hasher.update([0]);
+        hasher.update(account.as_str().as_bytes());
+        hasher.finalize().to_vec()
+    }
+
+    fn deadline(&self) -> Timestamp {
+        self.clock
+            .now()
+            .plus_seconds(self.policy.challenge_ttl_seconds)
+    }
+
+    /// Starts registering a passkey for `scope`: the options for
+    /// `PublicKeyCredential.parseCreationOptionsFromJSON`.
+    ///
+    /// # Errors
+    ///
+    /// Store or randomness failures.
+    pub async fn start_registration(
+        &self,
+        account: &AccountId,
+        user: &User,
+        scope: Scope,
+    ) -> Result<CreationOptions> {
+        let state = self.store.load(account).await?.value;
+        let challenge = challenge::generate(&*self.random, None)?;
+        let binding = Binding::Registration {
+            account: account.clone(),
+            scope,
+        };
+        challenge::issue(&self.store, &challenge, &binding, self.deadline()).await?;
+        Ok(CreationOptions {
+            rp: RpEntity {
+                id: self.rp.id().to_owned(),
+                name: self.rp.name().to_owned(),
+            },
+            user: UserEntity {
+                id: b64(&self.user_handle(account)),
+                name: user.name.clone(),
+                display_name: user.display_name.clone(),
+            },
+            challenge: b64(&challenge),
+            pub_key_cred_params: self
+                .rp
+                .algorithms()
+                .iter()
+                .map(|a| CredentialParameters {
+                    kind: "public-key".into(),
+                    alg: a.cose(),
+                })
+                .collect(),
+            timeout: self.rp.timeout_ms(),
+            exclude_credentials: descriptors(&state, |c| c.scope == scope),
+            authenticator_selection: AuthenticatorSelection {
+                resident_key: "required".into(),
+                require_resident_key: true,
+                user_verification: "required".into(),
+            },
+            attestation: self.rp.attestation().to_owned(),
+            hints: Vec::new(),
+        })
+    }
+
+    /// Finishes a registration: verifies it, applies the policy, stores the passkey.
+    ///
+    /// # Errors
+    ///
+    /// Challenge, verification, policy (`step_up_required`, `limit_reached`...) and store
+    /// errors, with their codes.
+    pub async fn finish_registration(
+        &self,
+        account: &AccountId,
+        response: &RegistrationResponse,
+        step_up: &StepUp,
+        name: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<Registered> {
+        let new = self.verify_registration(account, response, name).await?;
+        let step_up = self.step_up(account, step_up)?;
+        let command = Command::Register {
+            credential: new.clone(),
+            step_up,
+        };
+        let (decision, _) = self
+            .commit(account, context, |_| Ok(command.clone()))
+            .await?;
+        self.registered(account, &new.id, decision).await
+    }
+
+    /// Finishes a registration that replaces passkey `old` in one step (P4).
+    ///
+    /// # Errors
+    ///
+    /// As [`finish_registration`](Self::finish_registration).
+    pub async fn finish_replacement(
+        &self,
+        account: &AccountId,
+        old: &CredentialId,
+        response: &RegistrationResponse,
+        step_up: &StepUp,
+        context: &RequestContext,
+    ) -> Result<Registered> {
+        let new = self.verify_registration(account, response, None).await?;
+        let step_up = self.step_up(account, step_up)?;
+        let command = Command::Replace {
+            old: old.clone(),
+            new: new.clone(),
+            step_up,
+        };
+        let (decision, _) = self
+            .commit(account, context, |_| Ok(command.clone()))
+            .await?;
+        self.registered(account, &new.id, decision).await
+    }
+
+    async fn registered(
+        &self,
+        account: &AccountId,
+        id: &CredentialId,
+        decision: Decision,
+    ) -> Result<Registered> {
+        let state = self.store.load(account).await?.value;
+        let credential = state
+            .credential(id)
+            .cloned()
+            .ok_or(Error::UnknownCredential)?;
+        Ok(Registered {
+            credential,
+            warnings: decision.warnings,
+        })
+    }
+
+    async fn verify_registration(
+        &self,
+        account: &AccountId,
+        response: &RegistrationResponse,
+        name: Option<&str>,
+    ) -> Result<NewCredential> {
+        let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
+        let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
+        let attestation_object = unb64(&response.response.attestation_object, "attestationObject")?;
+        let challenge = self.challenge_of(&client_data_json)?;
+        let binding = challenge::redeem(&self.store, &challenge, self.clock.now()).await?;
+        let Binding::Registration {
+            account: bound,
+            scope,
+        } = binding
+        else {
+            return Err(Error::ChallengeMismatch);
+        };
+        if &bound != account {
+            return Err(Error::ChallengeMismatch);
+        }
+        let now = UNIX_EPOCH + Duration::from_secs(u64::try_from(self.clock.now().0).unwrap_or(0));
+        let ceremony = Ceremony {
+            challenge: &challenge,
+            user_verification: UserVerification::Required,
+            algorithms: self.rp.algorithms(),
+        };
+        let verified = self.verifier.verify_registration(
+            &VerifyRegistration {
+                client_data_json: &client_data_json,
+                attestation_object: &attestation_object,
+                raw_id: &raw_id,
+            },
+            &ceremony,
+            now,
+        )?;
+        // P15 across accounts; the store enforces it again atomically.
+        if self
+            .store
+            .account_of(&CredentialId::new(raw_id.clone()))
+            .await?
+            .is_some()
+        {
+            return Err(PolicyError::DuplicateCredential.into());
+        }
+        Ok(NewCredential {
+            id: CredentialId::new(raw_id),
+            scope,
+            public_key: verified.public_key().as_cose_bytes().to_vec(),
+            aaguid: verified.aaguid(),
+            sign_count: verified.sign_count(),
+            backup_eligible: verified.flags().backup_eligible(),
+            backed_up: verified.flags().backed_up(),
+            transports: response.response.transports.clone(),
+            name: name.map(str::to_owned),
+        })
+    }
+
+    /// Starts an authentication for `intent`: the options for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`. Without `account` it is a
+    /// discoverable (usernameless) login. Signing intents need the transaction: the
+    /// challenge commits to its SHA-256 (P10).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for a signing intent without a transaction; store or
+    /// randomness failures.
+    pub async fn start_authentication(
+        &self,
+        account: Option<&AccountId>,
+        intent: Intent,
+        transaction: Option<&[u8]>,
+    ) -> Result<RequestOptions> {
+        if intent.is_signing() != transaction.is_some() {
+            return Err(Error::Malformed(
+                "signing intents, and only they, take a transaction".into(),
+            ));
+        }
+        let allow = match account {
+            Some(account) => {
+                let state = self.store.load(account).await?.value;
+                descriptors(&state, |c| credential_serves(c, intent))
+            }
+            None => Vec::new(),
+        };
+        let challenge = challenge::generate(&*self.random, transaction)?;
+        let binding = Binding::Authentication {
+            account: account.cloned(),
+            intent,
+            transaction: transaction.map(challenge::transaction_digest),
+        };
+        challenge::issue(&self.store, &challenge, &binding, self.deadline()).await?;
+        Ok(RequestOptions {
+            challenge: b64(&challenge),
+            timeout: self.rp.timeout_ms(),
+            rp_id: self.rp.id().to_owned(),
+            allow_credentials: allow,
+            user_verification: user_verification(intent).into(),
+            hints: Vec::new(),
+        })
+    }
+
+    /// Finishes an authentication: the challenge is consumed (even if what follows
+    /// fails), the assertion verified against the stored passkey, the intent decided by
+    /// the policy, and the use recorded.
+    ///
+    /// # Errors
+    ///
+    /// Challenge errors, `unknown_credential` (answer with
+    /// [`signal_unknown_credential`](Self::signal_unknown_credential)), verification,
+    /// policy and store errors.
+    pub async fn finish_authentication(
+        &self,
+        response: &AuthenticationResponse,
+        transaction: Option<&[u8]>,
+        factors: &[Factor],
+        context: &RequestContext,
+    ) -> Result<Authenticated> {
+        let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
+        let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
+        let authenticator_data = unb64(&response.response.authenticator_data, "authenticatorData")?;
+        let signature = unb64(&response.response.signature, "signature")?;
+        let challenge = self.challenge_of(&client_data_json)?;
+        let binding = challenge::redeem(&self.store, &challenge, self.clock.now()).await?;
+        let Binding::Authentication {
+            account: bound,
+            intent,
+            transaction: digest,
+        } = binding
+        else {
+            return Err(Error::ChallengeMismatch);
+        };
+        if transaction.map(challenge::transaction_digest) != digest {
+            return Err(Error::ChallengeMismatch);
+        }
+
+        let credential_id = CredentialId::new(raw_id);
+        let owner = self
+            .store
+            .account_of(&credential_id)
+            .await?
+            .ok_or(Error::UnknownCredential)?;
+        match (&bound, &response.response.user_handle) {
+            (Some(bound), _) if bound != &owner => return Err(Error::UnknownCredential),
+            (_, Some(handle)) if unb64(handle, "userHandle")? != self.user_handle(&owner) => {
+                return Err(Error::UnknownCredential);
+            }
+            // Discoverable login identifies the user by the handle (§7.2 step 6).
+            (None, None) => return Err(Error::UnknownCredential),
+            _ => {}
+        }
+        let state = self.store.load(&owner).await?.value;
+        let stored = state
+            .credential(&credential_id)
+            .ok_or(Error::UnknownCredential)?;
+        let key = VerifyingKey::from_cose(&stored.public_key)?;
+        let ceremony = Ceremony {
+            challenge: &challenge,
+            user_verification: if intent == Intent::Login {
+                UserVerification::Preferred
+            } else {
+                UserVerification::Required
+            },
+            algorithms: &[],
+        };
+        let verified = self.verifier.verify_assertion(
+            &VerifyAssertion {
+                client_data_json: &client_data_json,
+                authenticator_data: &authenticator_data,
+                signature: &signature,
+            },
+            &ceremony,
+            &StoredCredential {
+                key: &key,
+                sign_count: stored.sign_count,
+                backup_eligible: Some(stored.backup_eligible),
+                app_id: None,
+            },
+        )?;
+        let facts = AssertionFacts {
+            credential: credential_id.clone(),
+            user_verified: verified.user_verified(),
+            sign_count: verified.sign_count(),
+            backup_eligible: verified.backup_eligible(),
+            backed_up: verified.backed_up(),
+            counter_regressed: verified.counter() == CounterVerdict::Regression,
+        };
+        let command = Command::Use {
+            assertion: facts.clone(),
+            intent,
+            factors: factors.to_vec(),
+        };
+        let (decision, _) = self
+            .commit(&owner, context, |_| Ok(command.clone()))
+            .await?;
+        let now = self.clock.now();
+        let receipt = transaction.map(|transaction| ApprovalReceipt {
+            rp_id: self.rp.id().to_owned(),
+            intent,
+            credential_id: b64(credential_id.as_bytes()),
+            public_key: b64(&stored.public_key),
+            authenticator_data: response.response.authenticator_data.clone(),
+            client_data_json: response.response.client_data_json.clone(),
+            signature: response.response.signature.clone(),
+            transaction_digest: b64(&Sha256::digest(transaction)),
+            at: now,
+        });
+        let step_up = (intent == Intent::SecurityChange).then(|| StepUpProof {
+            account: owner.clone(),
+            facts,
+            at: now,
+        });
+        Ok(Authenticated {
+            account: owner,
+            credential: credential_id,
+            intent,
+            warnings: decision.warnings,
+            receipt,
+            step_up,
+        })
+    }
+
+    /// Authorizes an Exchange passkey for DEX with its own fresh step-up assertion (P2).
+    ///
+    /// # Errors
+    ///
+    /// `terms_not_accepted`, `user_verification_required`, `scope_mismatch`,
+    /// `step_up_required` (a stale or foreign proof), `limit_reached`, store errors.
+    pub async fn authorize_dex(
+        &self,
+        account: &AccountId,
+        proof: &StepUpProof,
+        terms_accepted: bool,
+        context: &RequestContext,
+    ) -> Result<Vec<Warning>> {
+        let facts = self.fresh(account, proof)?;
+        let command = Command::AuthorizeDex {
+            assertion: facts,
+            terms_accepted,
+        };
+        Ok(self
+            .commit(account, context, |_| Ok(command.clone()))
+            .await?
+            .0
+            .warnings)
+    }
+
+    /// Withdraws a passkey's DEX authorization (P3, P7).
+    ///
+    /// # Errors
+    ///
+    /// Policy and store errors.
+    pub async fn revoke_dex(
+        &self,
+        account: &AccountId,
+        credential: &CredentialId,
+        step_up: &StepUp,
+        context: &RequestContext,
+    ) -> Result<()> {
+        let command = Command::RevokeDex {
+            credential: credential.clone(),
+            step_up: self.step_up(account, step_up)?,
+        };
+        self.commit(account, context, |_| Ok(command.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Renames a passkey (P6); no step-up needed.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_name`, `unknown_credential`, store errors.
+    pub async fn rename(
+        &self,
+        account: &AccountId,
+        credential: &CredentialId,
+        name: &str,
+        context: &RequestContext,
+    ) -> Result<()> {
+        let command = Command::Rename {
+            credential: credential.clone(),
+            name: name.to_owned(),
+        };
+        self.commit(account, context, |_| Ok(command.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a passkey (P3, P7, P8) and returns the Signal API payload listing the
+    /// passkeys still accepted (P13).
+    ///
+    /// # Errors
+    ///
+    /// `last_passkey`, `step_up_required`, `unknown_credential`, store errors.
+    pub async fn delete(
+        &self,
+        account: &AccountId,
+        credential: &CredentialId,
+        step_up: &StepUp,
+        context: &RequestContext,
+    ) -> Result<SignalAllAcceptedCredentials> {
+        let command = Command::Delete {
+            credential: credential.clone(),
+            step_up: self.step_up(account, step_up)?,
+        };
+        let (_, state) = self
+            .commit(account, context, |_| Ok(command.clone()))
+            .await?;
+        Ok(SignalAllAcceptedCredentials {
+            rp_id: self.rp.id().to_owned(),
+            user_id: b64(&self.user_handle(account)),
+            all_accepted_credential_ids: state
+                .credentials
+                .iter()
+                .map(|c| b64(c.id.as_bytes()))
+                .collect(),
+        })
+    }
+
+    /// The account's passkeys of `scope`, in creation order.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list(&self, account: &AccountId, scope: Scope) -> Result<Vec<Credential>> {
+        let state = self.store.load(account).await?.value;
+        Ok(state
+            .credentials
+            .into_iter()
+            .filter(|c| c.scope == scope)
+            .collect())
+    }
+
+    /// The account's history, oldest first (P14).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn history(&self, account: &AccountId) -> Result<Vec<Event>> {
+        Ok(self.store.history(account).await?)
+    }
+
+    /// The `signalUnknownCredential` payload for a credential id this service refused as
+    /// unknown (P13).
+    #[must_use]
+    pub fn signal_unknown_credential(&self, credential_id: &str) -> json::SignalUnknownCredential {
+        json::SignalUnknownCredential {
+            rp_id: self.rp.id().to_owned(),
+            credential_id: credential_id.to_owned(),
+        }
+    }
+
+    /// The challenge a client data names, decoded.
+    fn challenge_of(&self, client_data_json: &[u8]) -> Result<Vec<u8>> {
+        let client_data = ClientData::parse(client_data_json)?;
+        unb64(client_data.challenge(), "challenge").map_err(|_| Error::ChallengeMismatch)
+    }
+
+    /// A step-up proof must be this account's and fresh.
+    fn fresh(&self, account: &AccountId, proof: &StepUpProof) -> Result<AssertionFacts> {
+        let age = self.clock.now().0.saturating_sub(proof.at.0);
+        if &proof.account != account || age > self.policy.challenge_ttl_seconds {
+            return Err(PolicyError::StepUpRequired.into());
+        }
+        Ok(proof.facts.clone())
+    }
+
+    fn step_up(&self, account: &AccountId, step_up: &StepUp) -> Result<latchkey_policy::StepUp> {
+        Ok(match step_up {
+            StepUp::None => latchkey_policy::StepUp::None,
+            StepUp::Factors(factors) => latchkey_policy::StepUp::Factors(factors.clone()),
+            StepUp::Passkey(proof) => latchkey_policy::StepUp::Passkey(self.fresh(account, proof)?),
+        })
+    }
+
+    /// Loads, decides and appends, deciding again after a concurrent change.
+    async fn commit(
+        &self,
+        account: &AccountId,
+        context: &RequestContext,
+        command: impl Fn(&AccountState) -> Result<Command>,
+    ) -> Result<(Decision, AccountState)> {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = self.store.load(account).await?;
+            let command = command(&loaded.value)?;
+            let decision = decide(
+                &loaded.value,
+                &command,
+                self.clock.now(),
+                context,
+                &self.policy,
+            )?;
+            match self
+                .store
+                .append(account, loaded.version, &decision.events)
+                .await
+            {
+                Ok(_) => {
+                    let state = latchkey_policy::apply(loaded.value, &decision.events);
+                    return Ok((decision, state));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: 0,
+            actual: 0,
+        }
+        .into())
+    }
+}
+
+/// The verifier the facade uses: counters are reported, and the policy decides (P12).
+fn verifier_for(rp: &RelyingParty) -> Verifier {
+    let mut options = VerifierOptions::default();
+    options.counter = CounterPolicy::Flag;
+    Verifier::new(rp.id(), rp.origin_rules()).with_options(options)
+}
+
+/// UV is required for everything but login, where it is preferred (P9).
+fn user_verification(intent: Intent) -> &'static str {
+    if intent == Intent::Login {
+        "preferred"
+    } else {
+        "required"
+    }
+}
+
+/// Whether a passkey may answer for `intent` (for `allowCredentials`).
+fn credential_serves(credential: &Credential, intent: Intent) -> bool {
+    match intent {
+        Intent::Login | Intent::Withdrawal => credential.scope == Scope::Exchange,
+        Intent::DexTrade | Intent::DexTransfer => {
+            credential.scope == Scope::Exchange && credential.dex_authorized
+        }
+        Intent::PaySign => credential.scope == Scope::Pay,
+        Intent::SecurityChange => true,
+    }
+}
+
+fn descriptors(
+    state: &AccountState,
+    keep: impl Fn(&Credential) -> bool,
+) -> Vec<CredentialDescriptor> {
+    state
+        .credentials
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| CredentialDescriptor {
+            id: b64(c.id.as_bytes()),
+            kind: "public-key".into(),
+            transports: c.transports.clone(),
+        })
+        .collect()
+}
