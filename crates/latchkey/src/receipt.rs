@@ -50,10 +50,10 @@ impl ApprovalReceipt {
         let client_data_json = unb64(&self.client_data_json, "clientDataJSON")?;
         let signature = unb64(&self.signature, "signature")?;
         let digest = unb64(&self.transaction_digest, "transactionDigest")?;
-        if let Some(transaction) = transaction {
-            if Sha256::digest(transaction).as_slice() != digest.as_slice() {
-                return Err(Error::ChallengeMismatch);
-            }
+        if let Some(transaction) = transaction
+            && Sha256::digest(transaction).as_slice() != digest.as_slice()
+        {
+            return Err(Error::ChallengeMismatch);
         }
         let client_data = ClientData::parse(&client_data_json)?;
         if client_data.ceremony_type() != CeremonyType::Get.as_str() {
