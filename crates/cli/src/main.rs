@@ -4,6 +4,7 @@
 mod certificate;
 mod input;
 mod inspect;
+mod scenario;
 mod summary;
 mod vectors;
 
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: latchkey inspect [--as KIND] [FILE|-]
        latchkey vectors [--strict] FILE...
+       latchkey scenario [--store memory|sqlite:PATH] FILE...
 
 Decodes what a browser or authenticator sent and prints it as JSON:
   - a registration or authentication response (PublicKeyCredential.toJSON()),
@@ -26,6 +28,9 @@ FILE defaults to standard input.
 vectors runs WebAuthn test-vector cases (shared/vectors schema) through verification,
 printing a line per case and `N passed, M failed`. Cases refused only for non-canonical
 CBOR are retried in relaxed mode (marked); --strict turns that off.
+
+scenario plays scenario files (shared/scenarios schema) against the whole stack with
+software authenticators, printing a line per step and `N passed, M failed`.
 
 Exit status: 0 success, 2 malformed input, bad usage or failing cases, 1 I/O error.";
 
@@ -87,6 +92,7 @@ fn run(args: &[String]) -> Result<inspect::Report, Failure> {
     match args.split_first() {
         Some((command, rest)) if command == "inspect" => inspect::run(rest),
         Some((command, rest)) if command == "vectors" => vectors::run(rest),
+        Some((command, rest)) if command == "scenario" => scenario::run(rest),
         Some((flag, _)) if flag == "--version" || flag == "-V" => {
             Ok(text(format!("latchkey {}", env!("CARGO_PKG_VERSION"))))
         }

@@ -325,7 +325,7 @@ fn verification_time(case: &Case) -> SystemTime {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (the only form the vectors use).
-fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u16>().ok();
     if text.len() != 20 || !text.ends_with('Z') {
         return None;

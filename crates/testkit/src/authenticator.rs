@@ -335,6 +335,22 @@ impl Authenticator {
         self
     }
 
+    /// Changes the flags of later ceremonies (AT and ED are managed).
+    pub fn set_flags(&mut self, flags: Flags) {
+        self.flags = flags;
+    }
+
+    /// The flags written.
+    #[must_use]
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// Sets the counter: the next assertion writes `count + 1`; `None` keeps no counter.
+    pub fn set_sign_count(&mut self, count: Option<u32>) {
+        self.sign_count = count;
+    }
+
     /// The credential id.
     #[must_use]
     pub fn credential_id(&self) -> &[u8] {
