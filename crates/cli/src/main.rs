@@ -44,10 +44,7 @@ fn main() -> ExitCode {
             if report.failed == 0 {
                 ExitCode::SUCCESS
             } else {
-                eprintln!(
-                    "latchkey: {} of {} inputs could not be decoded",
-                    report.failed, report.total
-                );
+                eprintln!("latchkey: {} of {} failed", report.failed, report.total);
                 ExitCode::from(2)
             }
         }

@@ -4,18 +4,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use latchkey::Clock as _;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::policy::{
     AaguidTable, CounterMode, Limits, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
 };
 use latchkey::store::conformance::block_on;
-use latchkey::Clock as _;
 use latchkey::{
     AccountId, CredentialId, Factor, Intent, ManualClock, Passkeys, RelyingParty, RequestContext,
     Scope, StepUp, Store, Timestamp, User,
 };
 use latchkey_cose::{Aaguid, Flags};
-use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey, assertion_json};
+use latchkey_testkit::authenticator::{
+    Attestation, Authenticator, Client, SoftKey, assertion_json,
+};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256, Sha384};
 
@@ -28,39 +30,67 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--store" => store = args.next().ok_or_else(|| Failure::input("--store needs memory or sqlite:PATH"))?.clone(),
-            flag if flag.starts_with("--") => return Err(Failure::input(format!("unknown option {flag:?}"))),
+            "--store" => {
+                store = args
+                    .next()
+                    .ok_or_else(|| Failure::input("--store needs memory or sqlite:PATH"))?
+                    .clone()
+            }
+            flag if flag.starts_with("--") => {
+                return Err(Failure::input(format!("unknown option {flag:?}")));
+            }
             file => files.push(file.to_owned()),
         }
     }
     if files.is_empty() {
-        return Err(Failure::input("usage: latchkey scenario [--store memory|sqlite:PATH] FILE..."));
+        return Err(Failure::input(
+            "usage: latchkey scenario [--store memory|sqlite:PATH] FILE...",
+        ));
     }
     let mut lines = Vec::new();
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| Failure::io(format!("cannot read {file}: {e}")))?;
-        let scenario: Value = serde_json::from_str(&text).map_err(|e| Failure::input(format!("{file}: invalid JSON: {e}")))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::io(format!("cannot read {file}: {e}")))?;
+        let scenario: Value = serde_json::from_str(&text)
+            .map_err(|e| Failure::input(format!("{file}: invalid JSON: {e}")))?;
         let outcome = if store == "memory" {
             play(&scenario, latchkey::MemoryStore::new())
         } else if let Some(path) = store.strip_prefix("sqlite:") {
             // Each file starts from an empty database.
-            let path = format!("{path}.{}", files.iter().position(|f| f == file).unwrap_or(0));
+            let path = format!(
+                "{path}.{}",
+                files.iter().position(|f| f == file).unwrap_or(0)
+            );
             let _ = std::fs::remove_file(&path);
-            let sqlite = latchkey_store_sqlite::SqliteStore::open(&path).map_err(|e| Failure::io(e.to_string()))?;
+            let sqlite = latchkey_store_sqlite::SqliteStore::open(&path)
+                .map_err(|e| Failure::io(e.to_string()))?;
             play(&scenario, sqlite)
         } else {
-            return Err(Failure::input(format!("unknown store {store:?}: use memory or sqlite:PATH")));
+            return Err(Failure::input(format!(
+                "unknown store {store:?}: use memory or sqlite:PATH"
+            )));
         };
         let results = outcome.map_err(|e| Failure::input(format!("{file}: {e}")))?;
-        lines.push(format!("# {file}: {}", scenario.get("name").and_then(Value::as_str).unwrap_or("")));
+        lines.push(format!(
+            "# {file}: {}",
+            scenario.get("name").and_then(Value::as_str).unwrap_or("")
+        ));
         for (line, ok) in results {
-            if ok { passed += 1 } else { failed += 1 }
+            if ok {
+                passed += 1
+            } else {
+                failed += 1
+            }
             lines.push(format!("{} {line}", if ok { "pass" } else { "FAIL" }));
         }
     }
     lines.push(format!("{passed} passed, {failed} failed"));
-    Ok(Report { output: lines.join("\n"), failed, total: passed + failed })
+    Ok(Report {
+        output: lines.join("\n"),
+        failed,
+        total: passed + failed,
+    })
 }
 
 /// A step's outcome: `Ok(warning codes)` or an error code.
@@ -77,9 +107,16 @@ struct Player<S> {
 
 fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, String> {
     let rp = scenario.get("rp");
-    let rp_id = rp.and_then(|r| r.get("id")).and_then(Value::as_str).unwrap_or("example.com");
+    let rp_id = rp
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or("example.com");
     let origins: Vec<String> = match rp.and_then(|r| r.get("origins")).and_then(Value::as_array) {
-        Some(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         None => vec![format!("https://{rp_id}")],
     };
     let mut builder = RelyingParty::builder(rp_id, "latchkey scenario");
@@ -88,21 +125,33 @@ fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, Str
     }
     let rp = builder.build().map_err(|e| format!("rp: {e}"))?;
     let config = policy_config(scenario.get("config")).map_err(|e| format!("config: {e}"))?;
-    let steps = scenario.get("steps").and_then(Value::as_array).ok_or("steps: missing or not an array")?;
+    let steps = scenario
+        .get("steps")
+        .and_then(Value::as_array)
+        .ok_or("steps: missing or not an array")?;
     let clock = Arc::new(ManualClock::new(Timestamp(0)));
     let mut player = Player {
-        passkeys: Passkeys::new(rp, store).with_policy(config).with_clock(clock.clone()),
+        passkeys: Passkeys::new(rp, store)
+            .with_policy(config)
+            .with_clock(clock.clone()),
         clock,
         client: Client::new(rp_id, origins.first().map_or("", String::as_str)),
         keys: HashMap::new(),
         last_response: HashMap::new(),
-        context: RequestContext { ip: Some("127.0.0.1".into()), user_agent: Some("latchkey scenario".into()), device: None },
+        context: RequestContext {
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("latchkey scenario".into()),
+            device: None,
+        },
     };
     let mut results = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let op = field(step, "op").map_err(|e| format!("step {}: {e}", index + 1))?;
         if let Some(at) = step.get("at") {
-            let at = at.as_str().and_then(parse_time).ok_or(format!("step {}: at: not RFC 3339", index + 1))?;
+            let at = at
+                .as_str()
+                .and_then(parse_time)
+                .ok_or(format!("step {}: at: not RFC 3339", index + 1))?;
             if at < player.clock.now() {
                 return Err(format!("step {}: at: time goes backwards", index + 1));
             }
@@ -112,13 +161,26 @@ fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, Str
             Some(Value::String(ok)) if ok == "ok" => Ok(()),
             Some(expect) => match expect.get("error").and_then(Value::as_str) {
                 Some(code) => Err(code.to_owned()),
-                None => return Err(format!("step {}: expect: \"ok\" or {{\"error\": code}}", index + 1)),
+                None => {
+                    return Err(format!(
+                        "step {}: expect: \"ok\" or {{\"error\": code}}",
+                        index + 1
+                    ));
+                }
             },
             None => return Err(format!("step {}: expect: missing", index + 1)),
         };
-        let outcome = player.step(op, step).map_err(|e| format!("step {} ({op}): {e}", index + 1))?;
-        let warnings_ok = match (&outcome, step.get("expect_warnings").and_then(Value::as_array)) {
-            (Ok(warnings), Some(wanted)) => wanted.iter().filter_map(Value::as_str).all(|w| warnings.iter().any(|g| g == w)),
+        let outcome = player
+            .step(op, step)
+            .map_err(|e| format!("step {} ({op}): {e}", index + 1))?;
+        let warnings_ok = match (
+            &outcome,
+            step.get("expect_warnings").and_then(Value::as_array),
+        ) {
+            (Ok(warnings), Some(wanted)) => wanted
+                .iter()
+                .filter_map(Value::as_str)
+                .all(|w| warnings.iter().any(|g| g == w)),
             _ => true,
         };
         let matches = match (&outcome, &expected) {
@@ -135,13 +197,18 @@ fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, Str
             Ok(()) => "ok".to_owned(),
             Err(code) => format!("error {code}"),
         };
-        results.push((format!("step {} {op}: {got}, expected {want}", index + 1), matches));
+        results.push((
+            format!("step {} {op}: {got}, expected {want}", index + 1),
+            matches,
+        ));
     }
     Ok(results)
 }
 
 fn field<'v>(step: &'v Value, name: &str) -> Result<&'v str, String> {
-    step.get(name).and_then(Value::as_str).ok_or_else(|| format!("{name}: missing or not a string"))
+    step.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{name}: missing or not a string"))
 }
 
 fn flag(step: &Value, name: &str, default: bool) -> Result<bool, String> {
@@ -161,11 +228,13 @@ fn scope(step: &Value) -> Result<Scope, String> {
 }
 
 fn intent(name: &str) -> Result<Intent, String> {
-    serde_json::from_value(Value::String(name.to_owned())).map_err(|_| format!("intent: {name:?} unknown"))
+    serde_json::from_value(Value::String(name.to_owned()))
+        .map_err(|_| format!("intent: {name:?} unknown"))
 }
 
 fn factor(name: &str) -> Result<Factor, String> {
-    serde_json::from_value(Value::String(name.to_owned())).map_err(|_| format!("factors: {name:?} unknown"))
+    serde_json::from_value(Value::String(name.to_owned()))
+        .map_err(|_| format!("factors: {name:?} unknown"))
 }
 
 fn code(error: &latchkey::Error) -> String {
@@ -188,20 +257,43 @@ impl<S: Store> Player<S> {
             "revoke_dex" => {
                 let account = self.account(step)?;
                 let credential = self.credential_id(field(step, "key")?)?;
-                let step_up = match self.step_up(&account, step)? { Ok(s) => s, Err(code) => return Ok(Err(code)) };
-                Ok(block_on(self.passkeys.revoke_dex(&account, &credential, &step_up, &self.context)).map(|()| vec![]).map_err(|e| code(&e)))
+                let step_up = match self.step_up(&account, step)? {
+                    Ok(s) => s,
+                    Err(code) => return Ok(Err(code)),
+                };
+                Ok(block_on(self.passkeys.revoke_dex(
+                    &account,
+                    &credential,
+                    &step_up,
+                    &self.context,
+                ))
+                .map(|()| vec![])
+                .map_err(|e| code(&e)))
             }
             "rename" => {
                 let account = self.account(step)?;
                 let credential = self.credential_id(field(step, "key")?)?;
                 let name = field(step, "name")?;
-                Ok(block_on(self.passkeys.rename(&account, &credential, name, &self.context)).map(|()| vec![]).map_err(|e| code(&e)))
+                Ok(block_on(
+                    self.passkeys
+                        .rename(&account, &credential, name, &self.context),
+                )
+                .map(|()| vec![])
+                .map_err(|e| code(&e)))
             }
             "delete" => {
                 let account = self.account(step)?;
                 let credential = self.credential_id(field(step, "key")?)?;
-                let step_up = match self.step_up(&account, step)? { Ok(s) => s, Err(code) => return Ok(Err(code)) };
-                Ok(block_on(self.passkeys.delete(&account, &credential, &step_up, &self.context)).map(|_| vec![]).map_err(|e| code(&e)))
+                let step_up = match self.step_up(&account, step)? {
+                    Ok(s) => s,
+                    Err(code) => return Ok(Err(code)),
+                };
+                Ok(block_on(
+                    self.passkeys
+                        .delete(&account, &credential, &step_up, &self.context),
+                )
+                .map(|_| vec![])
+                .map_err(|e| code(&e)))
             }
             "authenticate" => self.authenticate(step),
             "list" => self.list(step),
@@ -210,7 +302,10 @@ impl<S: Store> Player<S> {
     }
 
     fn credential_id(&self, key: &str) -> Result<CredentialId, String> {
-        let authenticator = self.keys.get(key).ok_or(format!("key: {key:?} was never registered"))?;
+        let authenticator = self
+            .keys
+            .get(key)
+            .ok_or(format!("key: {key:?} was never registered"))?;
         Ok(CredentialId::new(authenticator.credential_id().to_vec()))
     }
 
@@ -228,7 +323,11 @@ impl<S: Store> Player<S> {
             Some(text) => text.parse().map_err(|_| "aaguid: not a UUID".to_owned())?,
             None => Aaguid::ZERO,
         };
-        let attestation = match step.get("attestation").and_then(Value::as_str).unwrap_or("none") {
+        let attestation = match step
+            .get("attestation")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+        {
             "none" => Attestation::None,
             "packed" => Attestation::PackedSelf,
             other => return Err(format!("attestation: {other:?} unsupported")),
@@ -250,47 +349,100 @@ impl<S: Store> Player<S> {
             .with_credential_id(seed.get(..16).unwrap_or_default().to_vec()))
     }
 
-    fn step_up(&mut self, account: &AccountId, step: &Value) -> Result<Result<StepUp, String>, String> {
-        let Some(step_up) = step.get("step_up") else { return Ok(Ok(StepUp::None)) };
+    fn step_up(
+        &mut self,
+        account: &AccountId,
+        step: &Value,
+    ) -> Result<Result<StepUp, String>, String> {
+        let Some(step_up) = step.get("step_up") else {
+            return Ok(Ok(StepUp::None));
+        };
         if let Some(factors) = step_up.get("factors").and_then(Value::as_array) {
-            let factors = factors.iter().map(|f| f.as_str().ok_or("factors: not strings".to_owned()).and_then(factor)).collect::<Result<_, _>>()?;
+            let factors = factors
+                .iter()
+                .map(|f| {
+                    f.as_str()
+                        .ok_or("factors: not strings".to_owned())
+                        .and_then(factor)
+                })
+                .collect::<Result<_, _>>()?;
             return Ok(Ok(StepUp::Factors(factors)));
         }
-        let key = step_up.get("key").and_then(Value::as_str).ok_or("step_up: needs key or factors")?;
-        Ok(self.security_change(account, key, true)?.map(StepUp::Passkey))
+        let key = step_up
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("step_up: needs key or factors")?;
+        Ok(self
+            .security_change(account, key, true)?
+            .map(StepUp::Passkey))
     }
 
     /// A fresh `security_change` assertion by `key`: the proof for a change.
-    fn security_change(&mut self, account: &AccountId, key: &str, uv: bool) -> Result<Result<latchkey::StepUpProof, String>, String> {
-        let options = match block_on(self.passkeys.start_authentication(Some(account), Intent::SecurityChange, None)) {
+    fn security_change(
+        &mut self,
+        account: &AccountId,
+        key: &str,
+        uv: bool,
+    ) -> Result<Result<latchkey::StepUpProof, String>, String> {
+        let options = match block_on(self.passkeys.start_authentication(
+            Some(account),
+            Intent::SecurityChange,
+            None,
+        )) {
             Ok(options) => options,
             Err(e) => return Ok(Err(code(&e))),
         };
         let handle = self.passkeys.user_handle(account);
-        let authenticator = self.keys.get_mut(key).ok_or(format!("step_up: key {key:?} was never registered"))?;
+        let authenticator = self
+            .keys
+            .get_mut(key)
+            .ok_or(format!("step_up: key {key:?} was never registered"))?;
         let flags = authenticator.flags();
-        authenticator.set_flags(if uv { flags | Flags::USER_VERIFIED } else { flags.without(Flags::USER_VERIFIED) });
+        authenticator.set_flags(if uv {
+            flags | Flags::USER_VERIFIED
+        } else {
+            flags.without(Flags::USER_VERIFIED)
+        });
         let json = authenticator.authentication_json(&self.client, &options.challenge, &handle);
         authenticator.set_flags(flags);
         let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
-        Ok(block_on(self.passkeys.finish_authentication(&response, None, &[], &self.context))
-            .map_err(|e| code(&e))
-            .and_then(|done| done.step_up.ok_or_else(|| "step_up_required".to_owned())))
+        Ok(block_on(
+            self.passkeys
+                .finish_authentication(&response, None, &[], &self.context),
+        )
+        .map_err(|e| code(&e))
+        .and_then(|done| done.step_up.ok_or_else(|| "step_up_required".to_owned())))
     }
 
-    fn register(&mut self, step: &Value, replacing: Option<CredentialId>) -> Result<Outcome, String> {
+    fn register(
+        &mut self,
+        step: &Value,
+        replacing: Option<CredentialId>,
+    ) -> Result<Outcome, String> {
         let account = self.account(step)?;
-        let key = if replacing.is_some() { field(step, "new_key")? } else { field(step, "key")? };
+        let key = if replacing.is_some() {
+            field(step, "new_key")?
+        } else {
+            field(step, "key")?
+        };
         let scope = match &replacing {
             Some(old) => {
-                let state = block_on(self.passkeys.store().load(&account)).map_err(|e| e.to_string())?.value;
+                let state = block_on(self.passkeys.store().load(&account))
+                    .map_err(|e| e.to_string())?
+                    .value;
                 state.credential(old).map_or(Scope::Exchange, |c| c.scope)
             }
             None => scope(step)?,
         };
-        let step_up = match self.step_up(&account, step)? { Ok(s) => s, Err(code) => return Ok(Err(code)) };
+        let step_up = match self.step_up(&account, step)? {
+            Ok(s) => s,
+            Err(code) => return Ok(Err(code)),
+        };
         let authenticator = self.new_authenticator(key, step)?;
-        let user = User { name: account.to_string(), display_name: account.to_string() };
+        let user = User {
+            name: account.to_string(),
+            display_name: account.to_string(),
+        };
         let options = match block_on(self.passkeys.start_registration(&account, &user, scope)) {
             Ok(options) => options,
             Err(e) => return Ok(Err(code(&e))),
@@ -300,10 +452,24 @@ impl<S: Store> Player<S> {
         let response = RegistrationResponse::from_json(&json).map_err(|e| e.to_string())?;
         let name = step.get("name").and_then(Value::as_str);
         let result = match &replacing {
-            Some(old) => block_on(self.passkeys.finish_replacement(&account, old, &response, &step_up, &self.context)),
-            None => block_on(self.passkeys.finish_registration(&account, &response, &step_up, name, &self.context)),
+            Some(old) => block_on(self.passkeys.finish_replacement(
+                &account,
+                old,
+                &response,
+                &step_up,
+                &self.context,
+            )),
+            None => block_on(self.passkeys.finish_registration(
+                &account,
+                &response,
+                &step_up,
+                name,
+                &self.context,
+            )),
         };
-        Ok(result.map(|done| done.warnings.iter().map(|w| w.code().to_owned()).collect()).map_err(|e| code(&e)))
+        Ok(result
+            .map(|done| done.warnings.iter().map(|w| w.code().to_owned()).collect())
+            .map_err(|e| code(&e)))
     }
 
     fn authorize_dex(&mut self, step: &Value) -> Result<Outcome, String> {
@@ -314,18 +480,31 @@ impl<S: Store> Player<S> {
             Err(code) => return Ok(Err(code)),
         };
         let terms = flag(step, "terms_accepted", true)?;
-        Ok(block_on(self.passkeys.authorize_dex(&account, &proof, terms, &self.context))
-            .map(|warnings| warnings.iter().map(|w| w.code().to_owned()).collect())
-            .map_err(|e| code(&e)))
+        Ok(block_on(
+            self.passkeys
+                .authorize_dex(&account, &proof, terms, &self.context),
+        )
+        .map(|warnings| warnings.iter().map(|w| w.code().to_owned()).collect())
+        .map_err(|e| code(&e)))
     }
 
     fn authenticate(&mut self, step: &Value) -> Result<Outcome, String> {
-        let account = step.get("account").and_then(Value::as_str).map(AccountId::new);
+        let account = step
+            .get("account")
+            .and_then(Value::as_str)
+            .map(AccountId::new);
         let key = field(step, "key")?;
         let intent = intent(field(step, "intent")?)?;
-        let transaction = step.get("transaction").and_then(Value::as_str).map(|t| t.as_bytes().to_vec());
+        let transaction = step
+            .get("transaction")
+            .and_then(Value::as_str)
+            .map(|t| t.as_bytes().to_vec());
         let tamper = step.get("tamper").and_then(Value::as_str);
-        let options = match block_on(self.passkeys.start_authentication(account.as_ref(), intent, transaction.as_deref())) {
+        let options = match block_on(self.passkeys.start_authentication(
+            account.as_ref(),
+            intent,
+            transaction.as_deref(),
+        )) {
             Ok(options) => options,
             Err(e) => return Ok(Err(code(&e))),
         };
@@ -334,32 +513,52 @@ impl<S: Store> Player<S> {
             Some("rp_id") => Client::new("evil.example", &self.client.origin),
             _ => self.client.clone(),
         };
-        let owner = block_on(self.passkeys.store().account_of(&self.credential_id(key)?)).map_err(|e| e.to_string())?;
-        let handle = self.passkeys.user_handle(owner.as_ref().or(account.as_ref()).ok_or("account: needed for an unknown key")?);
-        let authenticator = self.keys.get_mut(key).ok_or(format!("key: {key:?} was never registered"))?;
+        let owner = block_on(self.passkeys.store().account_of(&self.credential_id(key)?))
+            .map_err(|e| e.to_string())?;
+        let handle = self.passkeys.user_handle(
+            owner
+                .as_ref()
+                .or(account.as_ref())
+                .ok_or("account: needed for an unknown key")?,
+        );
+        let authenticator = self
+            .keys
+            .get_mut(key)
+            .ok_or(format!("key: {key:?} was never registered"))?;
         let saved_flags = authenticator.flags();
         let mut flags = saved_flags;
-        for (name, bit) in [("uv", Flags::USER_VERIFIED), ("up", Flags::USER_PRESENT), ("backup_eligible", Flags::BACKUP_ELIGIBLE), ("backed_up", Flags::BACKED_UP)] {
+        for (name, bit) in [
+            ("uv", Flags::USER_VERIFIED),
+            ("up", Flags::USER_PRESENT),
+            ("backup_eligible", Flags::BACKUP_ELIGIBLE),
+            ("backed_up", Flags::BACKED_UP),
+        ] {
             if let Some(on) = step.get(name).and_then(Value::as_bool) {
                 flags = if on { flags | bit } else { flags.without(bit) };
             }
         }
         authenticator.set_flags(flags);
         if let Some(counter) = step.get("counter").and_then(Value::as_u64) {
-            authenticator.set_sign_count(Some(u32::try_from(counter).unwrap_or(u32::MAX).saturating_sub(1)));
+            authenticator.set_sign_count(Some(
+                u32::try_from(counter).unwrap_or(u32::MAX).saturating_sub(1),
+            ));
         }
         let challenge = match tamper {
             Some("challenge") => latchkey::json::b64(&[0x42; 32]),
             _ => options.challenge.clone(),
         };
-        let challenge_bytes = latchkey::json::unb64(&challenge, "challenge").map_err(|e| e.to_string())?;
+        let challenge_bytes =
+            latchkey::json::unb64(&challenge, "challenge").map_err(|e| e.to_string())?;
         let mut assertion = authenticator.assert(&client, &challenge_bytes);
         authenticator.set_flags(saved_flags);
         match tamper {
             Some("type") => {
-                assertion.client_data_json = client.client_data_json("webauthn.create", &challenge_bytes);
+                assertion.client_data_json =
+                    client.client_data_json("webauthn.create", &challenge_bytes);
                 let hash = Sha256::digest(&assertion.client_data_json);
-                assertion.signature = authenticator.key().sign(&[assertion.authenticator_data.as_slice(), &hash].concat());
+                assertion.signature = authenticator
+                    .key()
+                    .sign(&[assertion.authenticator_data.as_slice(), &hash].concat());
             }
             Some("signature") => {
                 if let Some(byte) = assertion.signature.last_mut() {
@@ -370,25 +569,42 @@ impl<S: Store> Player<S> {
         }
         let mut json = assertion_json(&assertion, &handle);
         if tamper == Some("replay") {
-            json = self.last_response.get(key).cloned().ok_or("tamper replay: no earlier response of this key")?;
+            json = self
+                .last_response
+                .get(key)
+                .cloned()
+                .ok_or("tamper replay: no earlier response of this key")?;
         }
         if tamper == Some("expire") {
             let ttl = i64::try_from(options.timeout / 1000).unwrap_or(0).max(300) + 1;
             self.clock.set(self.clock.now().plus_seconds(ttl));
         }
         let signed = match tamper {
-            Some("transaction") => transaction.as_ref().map(|t| [t.as_slice(), b" (altered)"].concat()),
+            Some("transaction") => transaction
+                .as_ref()
+                .map(|t| [t.as_slice(), b" (altered)"].concat()),
             _ => transaction.clone(),
         };
         let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
-        let result = block_on(self.passkeys.finish_authentication(&response, signed.as_deref(), &[], &self.context));
+        let result = block_on(self.passkeys.finish_authentication(
+            &response,
+            signed.as_deref(),
+            &[],
+            &self.context,
+        ));
         match result {
             Ok(done) => {
                 if let Some(receipt) = &done.receipt {
-                    receipt.verify(transaction.as_deref()).map_err(|e| format!("receipt does not re-verify: {e}"))?;
+                    receipt
+                        .verify(transaction.as_deref())
+                        .map_err(|e| format!("receipt does not re-verify: {e}"))?;
                 }
                 self.last_response.insert(key.to_owned(), json);
-                Ok(Ok(done.warnings.iter().map(|w| w.code().to_owned()).collect()))
+                Ok(Ok(done
+                    .warnings
+                    .iter()
+                    .map(|w| w.code().to_owned())
+                    .collect()))
             }
             Err(e) => Ok(Err(code(&e))),
         }
@@ -397,16 +613,27 @@ impl<S: Store> Player<S> {
     fn list(&mut self, step: &Value) -> Result<Outcome, String> {
         let account = self.account(step)?;
         let scope = scope(step)?;
-        let credentials = block_on(self.passkeys.list(&account, scope)).map_err(|e| e.to_string())?;
+        let credentials =
+            block_on(self.passkeys.list(&account, scope)).map_err(|e| e.to_string())?;
         let names: Vec<&str> = credentials.iter().map(|c| c.name.as_str()).collect();
-        let dex: Vec<&str> = credentials.iter().filter(|c| c.dex_authorized).map(|c| c.name.as_str()).collect();
+        let dex: Vec<&str> = credentials
+            .iter()
+            .filter(|c| c.dex_authorized)
+            .map(|c| c.name.as_str())
+            .collect();
         let wanted = |name: &str| -> Option<Vec<&str>> {
-            step.get(name).and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect())
+            step.get(name)
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(Value::as_str).collect())
         };
-        if let Some(expected) = wanted("expect_names") && expected != names {
+        if let Some(expected) = wanted("expect_names")
+            && expected != names
+        {
             return Ok(Err(format!("names {names:?}")));
         }
-        if let Some(expected) = wanted("expect_dex") && expected != dex {
+        if let Some(expected) = wanted("expect_dex")
+            && expected != dex
+        {
             return Ok(Err(format!("dex {dex:?}")));
         }
         Ok(Ok(vec![]))
@@ -415,14 +642,22 @@ impl<S: Store> Player<S> {
 
 fn policy_config(config: Option<&Value>) -> Result<PolicyConfig, String> {
     let mut policy = PolicyConfig::default();
-    let Some(config) = config else { return Ok(policy) };
+    let Some(config) = config else {
+        return Ok(policy);
+    };
     let number = |v: &Value, name: &str| v.as_i64().ok_or(format!("{name}: not a number"));
     if let Some(limits) = config.get("limits") {
         let defaults = Limits::default();
         let limit = |name: &str, default: usize| -> Result<usize, String> {
-            limits.get(name).map_or(Ok(default), |v| number(v, name).map(|n| usize::try_from(n).unwrap_or(0)))
+            limits.get(name).map_or(Ok(default), |v| {
+                number(v, name).map(|n| usize::try_from(n).unwrap_or(0))
+            })
         };
-        policy.limits = Limits { exchange: limit("exchange", defaults.exchange)?, dex: limit("dex", defaults.dex)?, pay: limit("pay", defaults.pay)? };
+        policy.limits = Limits {
+            exchange: limit("exchange", defaults.exchange)?,
+            dex: limit("dex", defaults.dex)?,
+            pay: limit("pay", defaults.pay)?,
+        };
     }
     if let Some(hours) = config.get("withdrawal_lock_hours") {
         policy.withdrawal_lock_seconds = number(hours, "withdrawal_lock_hours")? * 3600;
@@ -438,10 +673,13 @@ fn policy_config(config: Option<&Value>) -> Result<PolicyConfig, String> {
     }
     if let Some(providers) = config.get("providers").and_then(Value::as_object) {
         for (realm, classes) in providers {
-            let realm: Realm = serde_json::from_value(Value::String(realm.clone())).map_err(|_| format!("providers: {realm:?}"))?;
+            let realm: Realm = serde_json::from_value(Value::String(realm.clone()))
+                .map_err(|_| format!("providers: {realm:?}"))?;
             for (class, verdict) in classes.as_object().into_iter().flatten() {
-                let class: ProviderClass = serde_json::from_value(Value::String(class.clone())).map_err(|_| format!("providers: {class:?}"))?;
-                let verdict: ProviderVerdict = serde_json::from_value(verdict.clone()).map_err(|_| format!("providers: {verdict}"))?;
+                let class: ProviderClass = serde_json::from_value(Value::String(class.clone()))
+                    .map_err(|_| format!("providers: {class:?}"))?;
+                let verdict: ProviderVerdict = serde_json::from_value(verdict.clone())
+                    .map_err(|_| format!("providers: {verdict}"))?;
                 policy.providers.set(realm, class, verdict);
             }
         }
