@@ -127,7 +127,7 @@ pub struct RequestOptions {
 
 /// `RegistrationResponseJSON`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistrationResponse {
     /// base64url credential id.
     pub id: String,
@@ -173,7 +173,7 @@ pub struct AttestationResponse {
 
 /// `AuthenticationResponseJSON`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AuthenticationResponse {
     /// base64url credential id.
     pub id: String,
