@@ -301,6 +301,17 @@ impl<S: Store> Player<S> {
         }
     }
 
+    /// The user handle the authenticator stored with `key`: the account's handle for the
+    /// passkey's scope (Exchange when the passkey is gone or unknown to the account).
+    fn handle_for(&self, account: &AccountId, key: &str) -> Result<Vec<u8>, String> {
+        let id = self.credential_id(key)?;
+        let state = block_on(self.passkeys.store().load(account))
+            .map_err(|e| e.to_string())?
+            .value;
+        let scope = state.credential(&id).map_or(Scope::Exchange, |c| c.scope);
+        Ok(self.passkeys.user_handle(account, scope))
+    }
+
     fn credential_id(&self, key: &str) -> Result<CredentialId, String> {
         let authenticator = self
             .keys
@@ -392,7 +403,7 @@ impl<S: Store> Player<S> {
             Ok(options) => options,
             Err(e) => return Ok(Err(code(&e))),
         };
-        let handle = self.passkeys.user_handle(account);
+        let handle = self.handle_for(account, key)?;
         let authenticator = self
             .keys
             .get_mut(key)
@@ -515,12 +526,10 @@ impl<S: Store> Player<S> {
         };
         let owner = block_on(self.passkeys.store().account_of(&self.credential_id(key)?))
             .map_err(|e| e.to_string())?;
-        let handle = self.passkeys.user_handle(
-            owner
-                .as_ref()
-                .or(account.as_ref())
-                .ok_or("account: needed for an unknown key")?,
-        );
+        let holder = owner
+            .or_else(|| account.clone())
+            .ok_or("account: needed for an unknown key")?;
+        let handle = self.handle_for(&holder, key)?;
         let authenticator = self
             .keys
             .get_mut(key)

@@ -155,13 +155,22 @@ impl<S: Store> Passkeys<S> {
         &self.store
     }
 
-    /// The user handle of an account: derived, so no extra storage; opaque to the client.
+    /// The user handle of an account's passkeys of one scope: derived, so no extra
+    /// storage; opaque to the client.
+    ///
+    /// Each scope has its own handle because authenticators keep one discoverable
+    /// credential per (RP ID, user handle): with a shared handle, registering a Pay
+    /// passkey would silently replace the Exchange passkey on the same device.
     #[must_use]
-    pub fn user_handle(&self, account: &AccountId) -> Vec<u8> {
+    pub fn user_handle(&self, account: &AccountId, scope: Scope) -> Vec<u8> {
         let mut hasher = Sha256::new();
         hasher.update(b"latchkey user handle\0");
         hasher.update(self.rp.id().as_bytes());
         hasher.update([0]);
+        hasher.update(match scope {
+            Scope::Exchange => b"exchange\0",
+            Scope::Pay => b"pay\0\0\0\0\0\0",
+        });
         hasher.update(account.as_str().as_bytes());
         hasher.finalize().to_vec()
     }
@@ -197,7 +206,7 @@ impl<S: Store> Passkeys<S> {
                 name: self.rp.name().to_owned(),
             },
             user: UserEntity {
-                id: b64(&self.user_handle(account)),
+                id: b64(&self.user_handle(account, scope)),
                 name: user.name.clone(),
                 display_name: user.display_name.clone(),
             },
@@ -350,6 +359,19 @@ impl<S: Store> Passkeys<S> {
         })
     }
 
+    /// Starts a step-up for a security change in `scope` (P7): a `security_change`
+    /// authentication offering only that scope's passkeys. Finish it with
+    /// [`finish_authentication`](Self::finish_authentication) to get the
+    /// [`StepUpProof`].
+    ///
+    /// # Errors
+    ///
+    /// Store or randomness failures.
+    pub async fn start_step_up(&self, account: &AccountId, scope: Scope) -> Result<RequestOptions> {
+        self.start_ceremony(Some(account), Intent::SecurityChange, None, Some(scope))
+            .await
+    }
+
     /// Starts an authentication for `intent`: the options for
     /// `PublicKeyCredential.parseRequestOptionsFromJSON`. Without `account` it is a
     /// discoverable (usernameless) login. Signing intents need the transaction: the
@@ -365,6 +387,17 @@ impl<S: Store> Passkeys<S> {
         intent: Intent,
         transaction: Option<&[u8]>,
     ) -> Result<RequestOptions> {
+        self.start_ceremony(account, intent, transaction, None)
+            .await
+    }
+
+    async fn start_ceremony(
+        &self,
+        account: Option<&AccountId>,
+        intent: Intent,
+        transaction: Option<&[u8]>,
+        scope: Option<Scope>,
+    ) -> Result<RequestOptions> {
         if intent.is_signing() != transaction.is_some() {
             return Err(Error::Malformed(
                 "signing intents, and only they, take a transaction".into(),
@@ -373,7 +406,9 @@ impl<S: Store> Passkeys<S> {
         let allow = match account {
             Some(account) => {
                 let state = self.store.load(account).await?.value;
-                descriptors(&state, |c| credential_serves(c, intent))
+                descriptors(&state, |c| {
+                    credential_serves(c, intent) && scope.is_none_or(|s| c.scope == s)
+                })
             }
             None => Vec::new(),
         };
@@ -434,19 +469,21 @@ impl<S: Store> Passkeys<S> {
             .account_of(&credential_id)
             .await?
             .ok_or(Error::UnknownCredential)?;
+        let state = self.store.load(&owner).await?.value;
+        let stored = state
+            .credential(&credential_id)
+            .ok_or(Error::UnknownCredential)?;
         match (&bound, &response.response.user_handle) {
             (Some(bound), _) if bound != &owner => return Err(Error::UnknownCredential),
-            (_, Some(handle)) if unb64(handle, "userHandle")? != self.user_handle(&owner) => {
+            (_, Some(handle))
+                if unb64(handle, "userHandle")? != self.user_handle(&owner, stored.scope) =>
+            {
                 return Err(Error::UnknownCredential);
             }
             // Discoverable login identifies the user by the handle (§7.2 step 6).
             (None, None) => return Err(Error::UnknownCredential),
             _ => {}
         }
-        let state = self.store.load(&owner).await?.value;
-        let stored = state
-            .credential(&credential_id)
-            .ok_or(Error::UnknownCredential)?;
         let key = VerifyingKey::from_cose(&stored.public_key)?;
         let ceremony = Ceremony {
             challenge: &challenge,
@@ -598,15 +635,24 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             step_up: self.step_up(account, step_up)?,
         };
+        let scope = self
+            .store
+            .load(account)
+            .await?
+            .value
+            .credential(credential)
+            .map_or(Scope::Exchange, |c| c.scope);
         let (_, state) = self
             .commit(account, context, |_| Ok(command.clone()))
             .await?;
+        // The handle and the list are per scope, as the authenticator sees them.
         Ok(SignalAllAcceptedCredentials {
             rp_id: self.rp.id().to_owned(),
-            user_id: b64(&self.user_handle(account)),
+            user_id: b64(&self.user_handle(account, scope)),
             all_accepted_credential_ids: state
                 .credentials
                 .iter()
+                .filter(|c| c.scope == scope)
                 .map(|c| b64(c.id.as_bytes()))
                 .collect(),
         })

@@ -89,7 +89,14 @@ impl World {
         let json = authenticator.authentication_json(
             &self.client,
             &options.challenge,
-            &self.passkeys.user_handle(&owner),
+            &self.passkeys.user_handle(
+                &owner,
+                if intent == Intent::PaySign {
+                    Scope::Pay
+                } else {
+                    Scope::Exchange
+                },
+            ),
         );
         block_on(self.passkeys.finish_authentication(
             &AuthenticationResponse::from_json(&json)?,
@@ -136,7 +143,10 @@ fn options_are_webauthn_json() {
         json["pubKeyCredParams"][0],
         serde_json::json!({"type": "public-key", "alg": -7})
     );
-    assert_eq!(json["user"]["id"], b64(&w.passkeys.user_handle(&alice)));
+    assert_eq!(
+        json["user"]["id"],
+        b64(&w.passkeys.user_handle(&alice, Scope::Exchange))
+    );
     assert_eq!(
         json["authenticatorSelection"]["userVerification"],
         "required"
@@ -254,7 +264,7 @@ fn challenges_are_bound_to_their_ceremony() {
     let json = key.authentication_json(
         &w.client,
         &options.challenge,
-        &w.passkeys.user_handle(&alice),
+        &w.passkeys.user_handle(&alice, Scope::Exchange),
     );
     let err = block_on(w.passkeys.finish_authentication(
         &AuthenticationResponse::from_json(&json).unwrap(),
@@ -278,7 +288,10 @@ fn discoverable_login_needs_the_right_user_handle() {
     // Without a user handle, or with another account's (C.135).
     for handle in [
         None,
-        Some(w.passkeys.user_handle(&AccountId::new("mallory"))),
+        Some(
+            w.passkeys
+                .user_handle(&AccountId::new("mallory"), Scope::Exchange),
+        ),
     ] {
         let options = block_on(w.passkeys.start_authentication(None, Intent::Login, None)).unwrap();
         let mut json: serde_json::Value =
