@@ -137,3 +137,44 @@ test("refuses to delete the last Exchange passkey", async () => {
     await page.screenshot({ path: process.env.LATCHKEY_E2E_SCREENSHOT, fullPage: true });
   }
 });
+
+// Bad input: every endpoint answers with a stable code and changes nothing.
+test("answers bad input with stable codes and changes nothing", async () => {
+  const before = await (await fetch(`${origin}/api/history?account=alice`)).json();
+  const post = async (path, body, raw) => {
+    const response = await fetch(`${origin}${path}`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: raw ?? JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const cases = [
+    ["/api/registration", null, "{not json", "malformed"],
+    ["/api/authentication", null, JSON.stringify({ response: 7 }), "malformed"],
+    ["/api/authentication", { response: { id: "!!", rawId: "!!", type: "public-key", response: { clientDataJSON: "x", authenticatorData: "x", signature: "x" } } }, null, "malformed"],
+    ["/api/rename", { account: "alice", credential: "AAAA", name: "x" }, null, "unknown_credential"],
+    ["/api/delete", { account: "alice", credential: "@@@", step_up: { factors: ["email"] } }, null, "malformed"],
+    ["/api/dex/authorize", { account: "alice", step_up: { token: "forged" }, terms_accepted: true }, null, "step_up_required"],
+    ["/api/registration/options", { account: "alice", scope: "bank" }, null, "malformed"],
+    ["/api/registration", null, JSON.stringify({ pad: "x".repeat(100 * 1024) }), "limit_exceeded"],
+  ];
+  for (const [path, body, raw, code] of cases) {
+    const result = await post(path, body, raw);
+    assert.ok(result.status >= 400, `${path}: status ${result.status}`);
+    assert.equal(result.body.error, code, `${path}: ${JSON.stringify(result.body)}`);
+  }
+  const query = await fetch(`${origin}/api/passkeys`);
+  assert.equal((await query.json()).error, "malformed");
+
+  // A replayed login: the server refuses it, the browser is not involved.
+  const options = await post("/api/authentication/options", { account: "alice", intent: "login" });
+  const login = await page.evaluate(async (options) => {
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
+    return credential.toJSON();
+  }, options.body);
+  assert.equal((await post("/api/authentication", { response: login })).status, 200);
+  const replay = await post("/api/authentication", { response: login });
+  assert.equal(replay.body.error, "challenge_reused");
+
+  const after = await (await fetch(`${origin}/api/history?account=alice`)).json();
+  assert.equal(after.length, before.length + 1, "only the one good login was recorded");
+});

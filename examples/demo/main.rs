@@ -16,7 +16,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,6 +32,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 const PAGE: &str = include_str!("page.html");
+
+/// Largest request body accepted: a WebAuthn response is a few KiB.
+const MAX_BODY: usize = 64 * 1024;
 
 struct App {
     passkeys: Passkeys<SqliteStore>,
@@ -57,6 +61,53 @@ impl From<latchkey::Error> for ApiError {
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Query parameters, rejected with a stable code too.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let body = json!({ "error": "malformed", "message": rejection.body_text() });
+                Err((StatusCode::BAD_REQUEST, Json(body)).into_response())
+            }
+        }
+    }
+}
+
+/// A JSON body whose every rejection (not JSON, wrong shape, too large) is answered with
+/// a stable code like every other error.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let too_large = matches!(&rejection, JsonRejection::BytesRejection(_))
+                    && rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                let (status, code) = if too_large {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "limit_exceeded")
+                } else {
+                    (StatusCode::BAD_REQUEST, "malformed")
+                };
+                let body = json!({ "error": code, "message": rejection.body_text() });
+                Err((status, Json(body)).into_response())
+            }
+        }
+    }
+}
 
 fn bad(message: &str) -> ApiError {
     ApiError(latchkey::Error::Malformed(message.to_owned()))
@@ -87,6 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/delete", post(delete))
         .route("/api/passkeys", get(passkeys))
         .route("/api/history", get(history))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app);
     println!("latchkey demo listening on http://localhost:{port} (store: {db})");
     axum::serve(listener, router)
@@ -149,7 +201,7 @@ struct RegistrationOptionsRequest {
 
 async fn registration_options(
     State(app): State<Shared>,
-    Json(request): Json<RegistrationOptionsRequest>,
+    Body(request): Body<RegistrationOptionsRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account.clone());
     let user = User {
@@ -175,7 +227,7 @@ struct RegistrationRequest {
 
 async fn registration(
     State(app): State<Shared>,
-    Json(request): Json<RegistrationRequest>,
+    Body(request): Body<RegistrationRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
     let step_up = app.step_up(request.step_up)?;
@@ -215,7 +267,7 @@ struct AuthenticationOptionsRequest {
 
 async fn authentication_options(
     State(app): State<Shared>,
-    Json(request): Json<AuthenticationOptionsRequest>,
+    Body(request): Body<AuthenticationOptionsRequest>,
 ) -> ApiResult {
     let account = request
         .account
@@ -241,7 +293,7 @@ struct AuthenticationRequest {
 
 async fn authentication(
     State(app): State<Shared>,
-    Json(request): Json<AuthenticationRequest>,
+    Body(request): Body<AuthenticationRequest>,
 ) -> ApiResult {
     let transaction = request.transaction.as_deref().map(str::as_bytes);
     let done = app
@@ -280,7 +332,7 @@ struct AuthorizeDexRequest {
 
 async fn authorize_dex(
     State(app): State<Shared>,
-    Json(request): Json<AuthorizeDexRequest>,
+    Body(request): Body<AuthorizeDexRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
     let StepUp::Passkey(proof) = app.step_up(Some(request.step_up))? else {
@@ -306,7 +358,7 @@ struct CredentialRequest {
 
 async fn revoke_dex(
     State(app): State<Shared>,
-    Json(request): Json<CredentialRequest>,
+    Body(request): Body<CredentialRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
     let credential = CredentialId::new(unb64(&request.credential, "credential")?);
@@ -317,7 +369,7 @@ async fn revoke_dex(
     Ok(Json(json!({})))
 }
 
-async fn rename(State(app): State<Shared>, Json(request): Json<CredentialRequest>) -> ApiResult {
+async fn rename(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {
     let account = AccountId::new(request.account);
     let credential = CredentialId::new(unb64(&request.credential, "credential")?);
     let name = request.name.ok_or_else(|| bad("name is required"))?;
@@ -327,7 +379,7 @@ async fn rename(State(app): State<Shared>, Json(request): Json<CredentialRequest
     Ok(Json(json!({})))
 }
 
-async fn delete(State(app): State<Shared>, Json(request): Json<CredentialRequest>) -> ApiResult {
+async fn delete(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {
     let account = AccountId::new(request.account);
     let credential = CredentialId::new(unb64(&request.credential, "credential")?);
     let step_up = app.step_up(request.step_up)?;
@@ -343,14 +395,14 @@ struct AccountQuery {
     account: String,
 }
 
-async fn passkeys(State(app): State<Shared>, Query(query): Query<AccountQuery>) -> ApiResult {
+async fn passkeys(State(app): State<Shared>, Params(query): Params<AccountQuery>) -> ApiResult {
     let account = AccountId::new(query.account);
     let exchange = app.passkeys.list(&account, Scope::Exchange).await?;
     let pay = app.passkeys.list(&account, Scope::Pay).await?;
     Ok(Json(json!({ "exchange": exchange, "pay": pay })))
 }
 
-async fn history(State(app): State<Shared>, Query(query): Query<AccountQuery>) -> ApiResult {
+async fn history(State(app): State<Shared>, Params(query): Params<AccountQuery>) -> ApiResult {
     let events = app.passkeys.history(&AccountId::new(query.account)).await?;
     Ok(Json(serde_json::to_value(events).unwrap_or_default()))
 }
