@@ -86,25 +86,7 @@ impl SqliteStore {
     }
 
     fn load_sync(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
-        let connection = self.connection()?;
-        let row: Option<(i64, String)> = connection
-            .query_row(
-                "SELECT version, state FROM accounts WHERE account = ?1",
-                params![account.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        match row {
-            None => Ok(Versioned {
-                version: 0,
-                value: AccountState::default(),
-            }),
-            Some((version, state)) => Ok(Versioned {
-                version: u64::try_from(version).map_err(corrupt)?,
-                value: serde_json::from_str(&state).map_err(corrupt)?,
-            }),
-        }
+        read_account(&*self.connection()?, account)
     }
 
     fn append_sync(
@@ -119,21 +101,10 @@ impl SqliteStore {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
-        let current: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT version, state FROM accounts WHERE account = ?1",
-                params![account.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        let (actual, state) = match current {
-            Some((version, state)) => (
-                u64::try_from(version).map_err(corrupt)?,
-                serde_json::from_str::<AccountState>(&state).map_err(corrupt)?,
-            ),
-            None => (0, AccountState::default()),
-        };
+        let Versioned {
+            version: actual,
+            value: state,
+        } = read_account(&tx, account)?;
         if actual != expected {
             return Err(StoreError::Conflict { expected, actual });
         }
@@ -236,6 +207,31 @@ impl SqliteStore {
             binding,
         }))
     }
+}
+
+/// An account's version and folded state (version 0, empty, when unknown).
+fn read_account(
+    connection: &Connection,
+    account: &AccountId,
+) -> Result<Versioned<AccountState>, StoreError> {
+    let row: Option<(i64, String)> = connection
+        .query_row(
+            "SELECT version, state FROM accounts WHERE account = ?1",
+            params![account.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(match row {
+        None => Versioned {
+            version: 0,
+            value: AccountState::default(),
+        },
+        Some((version, state)) => Versioned {
+            version: u64::try_from(version).map_err(corrupt)?,
+            value: serde_json::from_str(&state).map_err(corrupt)?,
+        },
+    })
 }
 
 impl Store for SqliteStore {
