@@ -239,21 +239,66 @@ pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material> {
     Ok(Material::Rsa(key))
 }
 
-fn digest<D: sha2::Digest>(message: &[&[u8]]) -> Vec<u8> {
+/// A digest on the stack: no allocation on the verification path.
+struct Digest {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Digest {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+fn digest<D: sha2::Digest>(message: &[&[u8]]) -> Digest {
     let mut hasher = D::new();
     for part in message {
         hasher.update(part);
     }
-    hasher.finalize().to_vec()
+    let output = hasher.finalize();
+    let mut bytes = [0u8; 64];
+    let len = output.len().min(bytes.len());
+    if let (Some(target), Some(source)) = (bytes.get_mut(..len), output.get(..len)) {
+        target.copy_from_slice(source);
+    }
+    Digest { bytes, len }
 }
 
-fn hash(hash: Hash, message: &[&[u8]]) -> Vec<u8> {
+fn hash(hash: Hash, message: &[&[u8]]) -> Digest {
     match hash {
         Hash::Sha1 => digest::<sha1::Sha1>(message),
         Hash::Sha256 => digest::<sha2::Sha256>(message),
         Hash::Sha384 => digest::<sha2::Sha384>(message),
         Hash::Sha512 => digest::<sha2::Sha512>(message),
     }
+}
+
+/// Ed25519 signs the message itself, not a digest: join the parts on the stack when they
+/// fit (an assertion's authenticator data and client data hash always do).
+fn verify_ed25519(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[&[u8]],
+    signature: &ed25519_dalek::Signature,
+) -> bool {
+    let total: usize = message.iter().map(|part| part.len()).sum();
+    let mut stack = [0u8; 1024];
+    let mut heap = Vec::new();
+    let joined: &mut [u8] = match stack.get_mut(..total) {
+        Some(buffer) => buffer,
+        None => {
+            heap.resize(total, 0);
+            &mut heap
+        }
+    };
+    let mut offset = 0;
+    for part in message {
+        if let Some(target) = joined.get_mut(offset..offset + part.len()) {
+            target.copy_from_slice(part);
+        }
+        offset += part.len();
+    }
+    key.verify_strict(joined, signature).is_ok()
 }
 
 /// Verifies with explicit material and scheme; every failure is the one opaque error.
@@ -265,16 +310,23 @@ pub(crate) fn verify_scheme(
 ) -> Result<()> {
     let ok = match (material, scheme) {
         (Material::P256(key), Scheme::Ecdsa(h)) => p256::ecdsa::Signature::from_der(signature)
-            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+            .is_ok_and(|sig| {
+                key.verify_prehash(hash(h, message).as_slice(), &sig)
+                    .is_ok()
+            }),
         (Material::P384(key), Scheme::Ecdsa(h)) => p384::ecdsa::Signature::from_der(signature)
-            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+            .is_ok_and(|sig| {
+                key.verify_prehash(hash(h, message).as_slice(), &sig)
+                    .is_ok()
+            }),
         (Material::P521(key), Scheme::Ecdsa(h)) => p521::ecdsa::Signature::from_der(signature)
-            .is_ok_and(|sig| key.verify_prehash(&hash(h, message), &sig).is_ok()),
+            .is_ok_and(|sig| {
+                key.verify_prehash(hash(h, message).as_slice(), &sig)
+                    .is_ok()
+            }),
         (Material::Ed25519(key), Scheme::Ed25519) => {
-            ed25519_dalek::Signature::from_slice(signature).is_ok_and(|sig| {
-                let joined: Vec<u8> = message.concat();
-                key.verify_strict(&joined, &sig).is_ok()
-            })
+            ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| verify_ed25519(key, message, &sig))
         }
         (Material::Rsa(key), Scheme::RsaPkcs1(h)) => {
             let padding = match h {
@@ -283,14 +335,16 @@ pub(crate) fn verify_scheme(
                 Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                 Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
             };
-            key.verify(padding, &hash(h, message), signature).is_ok()
+            key.verify(padding, hash(h, message).as_slice(), signature)
+                .is_ok()
         }
         (Material::Rsa(key), Scheme::RsaPss(h)) => {
             let hashed = hash(h, message);
+            let hashed = hashed.as_slice();
             match h {
-                Hash::Sha256 => key.verify(rsa::Pss::<sha2::Sha256>::new(), &hashed, signature),
-                Hash::Sha384 => key.verify(rsa::Pss::<sha2::Sha384>::new(), &hashed, signature),
-                Hash::Sha512 => key.verify(rsa::Pss::<sha2::Sha512>::new(), &hashed, signature),
+                Hash::Sha256 => key.verify(rsa::Pss::<sha2::Sha256>::new(), hashed, signature),
+                Hash::Sha384 => key.verify(rsa::Pss::<sha2::Sha384>::new(), hashed, signature),
+                Hash::Sha512 => key.verify(rsa::Pss::<sha2::Sha512>::new(), hashed, signature),
                 Hash::Sha1 => Err(rsa::Error::Verification),
             }
             .is_ok()
