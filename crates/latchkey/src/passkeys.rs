@@ -1,6 +1,7 @@
 //! The service: ceremonies per scope and intent, going verify -> policy -> store.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use latchkey_policy::{
@@ -30,6 +31,12 @@ use crate::receipt::ApprovalReceipt;
 /// How often a command is decided again after a concurrent change before giving up.
 const MAX_ATTEMPTS: usize = 8;
 
+/// Verifying keys kept parsed (point decompressed and validated) between logins.
+const KEY_CACHE_ENTRIES: usize = 10_000;
+
+/// A stored COSE key with its parsed verifying key.
+type CachedKey = Arc<(Vec<u8>, VerifyingKey)>;
+
 /// Passkeys for one relying party on one store.
 ///
 /// See the crate documentation for a whole flow.
@@ -40,6 +47,7 @@ pub struct Passkeys<S> {
     policy: PolicyConfig,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    keys: Mutex<HashMap<CredentialId, CachedKey>>,
 }
 
 /// The user a registration is for, as the browser shows it.
@@ -119,6 +127,7 @@ impl<S: Store> Passkeys<S> {
             policy,
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -484,7 +493,7 @@ impl<S: Store> Passkeys<S> {
             (None, None) => return Err(Error::UnknownCredential),
             _ => {}
         }
-        let key = VerifyingKey::from_cose(&stored.public_key)?;
+        let key = self.verifying_key(&credential_id, &stored.public_key)?;
         let ceremony = Ceremony {
             challenge: &challenge,
             user_verification: if intent == Intent::Login {
@@ -502,7 +511,7 @@ impl<S: Store> Passkeys<S> {
             },
             &ceremony,
             &StoredCredential {
-                key: &key,
+                key: &key.1,
                 sign_count: stored.sign_count,
                 backup_eligible: Some(stored.backup_eligible),
                 app_id: None,
@@ -689,6 +698,26 @@ impl<S: Store> Passkeys<S> {
             rp_id: self.rp.id().to_owned(),
             credential_id: credential_id.to_owned(),
         }
+    }
+
+    /// The verifying key of a stored passkey, parsed once and kept: a login verifies
+    /// without re-validating the point. Entries are checked against the stored bytes, so a
+    /// changed record is never served stale.
+    fn verifying_key(&self, id: &CredentialId, cose: &[u8]) -> Result<CachedKey> {
+        if let Ok(keys) = self.keys.lock()
+            && let Some(cached) = keys.get(id)
+            && cached.0 == cose
+        {
+            return Ok(Arc::clone(cached));
+        }
+        let parsed: CachedKey = Arc::new((cose.to_vec(), VerifyingKey::from_cose(cose)?));
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE_ENTRIES {
+                keys.clear();
+            }
+            keys.insert(id.clone(), Arc::clone(&parsed));
+        }
+        Ok(parsed)
     }
 
     /// The challenge a client data names, decoded.

@@ -1,0 +1,74 @@
+//! `cargo run --release -p latchkey-benches --bin ratios`: the overhead of latchkey over
+//! the raw signature verification, as numbers anyone can reproduce.
+//!
+//! Raw verification and the measured operation run interleaved, on the same input, in one
+//! process, so frequency changes and noise hit both alike. Each round times a batch of
+//! each; the ratio is of the medians. Prints `ratio <name> = <x.xx>` lines.
+
+// A measuring tool: a failed operation must stop the run loudly.
+#![allow(clippy::panic, clippy::cast_precision_loss)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use latchkey_benches::{AssertionInput, LoginInput};
+use latchkey_testkit::authenticator::SoftKey;
+
+const ROUNDS: usize = 31;
+const BATCH: usize = 200;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Nanoseconds per call of `f`, over one batch.
+fn per_call(batch: usize, mut f: impl FnMut() -> bool) -> f64 {
+    let start = Instant::now();
+    for _ in 0..batch {
+        assert!(black_box(f()), "the benchmarked operation failed");
+    }
+    start.elapsed().as_nanos() as f64 / batch as f64
+}
+
+fn main() {
+    println!("# {ROUNDS} interleaved rounds of {BATCH} calls; medians in microseconds");
+    for input in AssertionInput::all() {
+        let (mut raw, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            raw.push(per_call(BATCH, || input.raw_verify()));
+            ours.push(per_call(BATCH, || input.verify_assertion()));
+        }
+        let (raw, ours) = (median(raw), median(ours));
+        println!(
+            "raw_verify {} = {:.1} us, verify_assertion = {:.1} us",
+            input.name,
+            raw / 1e3,
+            ours / 1e3
+        );
+        println!("ratio verify_assertion/{} = {:.2}", input.name, ours / raw);
+    }
+    for (name, soft) in [
+        ("ES256", SoftKey::es256([1; 32])),
+        ("EdDSA", SoftKey::eddsa([2; 32])),
+    ] {
+        let input = AssertionInput::new(name, soft.clone());
+        let login = LoginInput::new(name, soft);
+        let (mut raw, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            raw.push(per_call(BATCH, || input.raw_verify()));
+            // Each login needs a fresh challenge: prepare outside the timed loop.
+            let responses: Vec<_> = (0..BATCH).map(|_| login.prepare()).collect();
+            let mut responses = responses.iter();
+            ours.push(per_call(BATCH, || {
+                responses.next().is_some_and(|r| login.finish(r))
+            }));
+        }
+        let (raw, ours) = (median(raw), median(ours));
+        println!(
+            "finish_authentication {name} on MemoryStore = {:.1} us",
+            ours / 1e3
+        );
+        println!("ratio finish_authentication/{name} = {:.2}", ours / raw);
+    }
+}

@@ -1,0 +1,331 @@
+//! Fixed inputs for the benchmarks and the `ratios` binary, made with the test kit, and
+//! the raw signature verifications they are compared with.
+
+// Benchmark fixtures: a set-up failure is a bug to surface loudly, not an input to handle.
+#![allow(clippy::expect_used, clippy::panic, clippy::missing_panics_doc)]
+
+use std::cell::RefCell;
+
+use std::time::SystemTime;
+
+use latchkey::json::{AuthenticationResponse, RegistrationResponse};
+use latchkey::store::conformance::block_on;
+use latchkey::{
+    AccountId, Factor, Intent, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
+    User,
+};
+use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_verify::{
+    AssertionResponse, Ceremony, Origins, RegistrationResponse as VerifyRegistration,
+    StoredCredential, TrustAnchors, Verifier, VerifyingKey,
+};
+use p256::ecdsa::signature::Verifier as _;
+use sha2::{Digest as _, Sha256};
+
+const RP_ID: &str = "example.com";
+const ORIGIN: &str = "https://example.com";
+const CHALLENGE: [u8; 32] = [0x5a; 32];
+
+/// The test CA of `crates/verify/tests/fixtures` (see `make-certificates.sh` there).
+const ROOT: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/root.der");
+const INTERMEDIATE: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/intermediate.der");
+const LEAF: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/leaf.der");
+const LEAF_SCALAR: &str = include_str!("../../crates/verify/tests/fixtures/leaf.scalar");
+
+fn client() -> Client {
+    Client::new(RP_ID, ORIGIN)
+}
+
+fn verifier() -> Verifier {
+    Verifier::new(RP_ID, Origins::new([ORIGIN]))
+}
+
+/// A public key for the raw baseline: the primitive alone, no WebAuthn.
+enum RawKey {
+    P256(p256::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Rsa(Box<rsa::PublicKey>),
+}
+
+/// One signed assertion, ready to verify again and again.
+pub struct AssertionInput {
+    /// The algorithm's name, for reports.
+    pub name: &'static str,
+    verifier: Verifier,
+    key: VerifyingKey,
+    raw_key: RawKey,
+    client_data_json: Vec<u8>,
+    authenticator_data: Vec<u8>,
+    signature: Vec<u8>,
+    /// `authData || SHA-256(clientDataJSON)`: what the raw baseline verifies.
+    message: Vec<u8>,
+}
+
+impl AssertionInput {
+    /// ES256, EdDSA and RS256 inputs.
+    #[must_use]
+    pub fn all() -> Vec<Self> {
+        vec![
+            Self::new("ES256", SoftKey::es256([1; 32])),
+            Self::new("EdDSA", SoftKey::eddsa([2; 32])),
+            Self::new("RS256", SoftKey::rs256()),
+        ]
+    }
+
+    /// An input for `key`.
+    ///
+    /// # Panics
+    ///
+    /// Never for the test kit's keys.
+    #[must_use]
+    pub fn new(name: &'static str, soft: SoftKey) -> Self {
+        use latchkey_cose::KeyParams;
+        let public = soft.public_key();
+        let key = VerifyingKey::from_credential_key(&public).expect("test kit key");
+        let raw_key = match public.params() {
+            KeyParams::Ec2 { x, y, .. } => {
+                let sec1 = [&[0x04][..], x, y].concat();
+                RawKey::P256(
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).expect("P-256 point"),
+                )
+            }
+            KeyParams::Okp { x, .. } => {
+                let bytes: [u8; 32] = x.as_slice().try_into().expect("32 bytes");
+                RawKey::Ed25519(
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("Ed25519 key"),
+                )
+            }
+            KeyParams::Rsa { n, e } => {
+                let bits = |b: &[u8]| u32::try_from(b.len() * 8).unwrap_or(0);
+                let n = rsa::BoxedUint::from_be_slice(n, bits(n)).expect("n");
+                let e = rsa::BoxedUint::from_be_slice(e, bits(e).max(64)).expect("e");
+                RawKey::Rsa(Box::new(rsa::PublicKey::new(n, e).expect("RSA key")))
+            }
+            _ => panic!("unsupported bench key"),
+        };
+        let mut authenticator = Authenticator::new(soft);
+        let assertion = authenticator.assert(&client(), &CHALLENGE);
+        let message = [
+            assertion.authenticator_data.as_slice(),
+            &Sha256::digest(&assertion.client_data_json),
+        ]
+        .concat();
+        Self {
+            name,
+            verifier: verifier(),
+            key,
+            raw_key,
+            client_data_json: assertion.client_data_json,
+            authenticator_data: assertion.authenticator_data,
+            signature: assertion.signature,
+            message,
+        }
+    }
+
+    /// `Verifier::verify_assertion` on the input; true when it verifies.
+    #[must_use]
+    pub fn verify_assertion(&self) -> bool {
+        let response = AssertionResponse {
+            client_data_json: &self.client_data_json,
+            authenticator_data: &self.authenticator_data,
+            signature: &self.signature,
+        };
+        let stored = StoredCredential {
+            key: &self.key,
+            sign_count: 0,
+            backup_eligible: Some(false),
+            app_id: None,
+        };
+        self.verifier
+            .verify_assertion(&response, &Ceremony::new(&CHALLENGE), &stored)
+            .is_ok()
+    }
+
+    /// The raw signature check alone: decode the signature, hash the message, verify.
+    #[must_use]
+    pub fn raw_verify(&self) -> bool {
+        match &self.raw_key {
+            RawKey::P256(key) => p256::ecdsa::Signature::from_der(&self.signature)
+                .is_ok_and(|sig| key.verify(&self.message, &sig).is_ok()),
+            RawKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(&self.signature)
+                .is_ok_and(|sig| key.verify_strict(&self.message, &sig).is_ok()),
+            RawKey::Rsa(key) => {
+                let hashed = Sha256::digest(&self.message);
+                key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &hashed, &self.signature)
+                    .is_ok()
+            }
+        }
+    }
+
+    /// The raw authenticator data, for parsing benchmarks.
+    #[must_use]
+    pub fn authenticator_data(&self) -> &[u8] {
+        &self.authenticator_data
+    }
+
+    /// The raw client data, for parsing benchmarks.
+    #[must_use]
+    pub fn client_data_json(&self) -> &[u8] {
+        &self.client_data_json
+    }
+}
+
+/// A whole login through the facade on `MemoryStore`.
+pub struct LoginInput {
+    /// The algorithm's name.
+    pub name: &'static str,
+    passkeys: Passkeys<MemoryStore>,
+    authenticator: RefCell<Authenticator>,
+    account: AccountId,
+    context: RequestContext,
+}
+
+impl LoginInput {
+    /// An account with one Exchange passkey of `soft`.
+    ///
+    /// # Panics
+    ///
+    /// Never: the set-up ceremonies are valid.
+    #[must_use]
+    pub fn new(name: &'static str, soft: SoftKey) -> Self {
+        let rp = RelyingParty::builder(RP_ID, "bench")
+            .origin(ORIGIN)
+            .build()
+            .expect("valid RP");
+        let passkeys = Passkeys::new(rp, MemoryStore::new());
+        let account = AccountId::new("bench");
+        let authenticator = Authenticator::new(soft);
+        let context = RequestContext::default();
+        let user = User {
+            name: "bench".into(),
+            display_name: "bench".into(),
+        };
+        let options = block_on(passkeys.start_registration(&account, &user, Scope::Exchange))
+            .expect("options");
+        let response = RegistrationResponse::from_json(
+            &authenticator.registration_json(&client(), &options.challenge),
+        )
+        .expect("json");
+        block_on(passkeys.finish_registration(
+            &account,
+            &response,
+            &StepUp::Factors(vec![Factor::Email]),
+            None,
+            &context,
+        ))
+        .expect("registration");
+        Self {
+            name,
+            passkeys,
+            authenticator: RefCell::new(authenticator),
+            account,
+            context,
+        }
+    }
+
+    /// Starts a login and signs it (not what is measured).
+    ///
+    /// # Panics
+    ///
+    /// Never: the ceremony is valid.
+    pub fn prepare(&self) -> AuthenticationResponse {
+        let options = block_on(self.passkeys.start_authentication(
+            Some(&self.account),
+            Intent::Login,
+            None,
+        ))
+        .expect("options");
+        let handle = self.passkeys.user_handle(&self.account, Scope::Exchange);
+        let json = self.authenticator.borrow_mut().authentication_json(
+            &client(),
+            &options.challenge,
+            &handle,
+        );
+        AuthenticationResponse::from_json(&json).expect("json")
+    }
+
+    /// `Passkeys::finish_authentication`: take the challenge, verify, decide, append.
+    #[must_use]
+    pub fn finish(&self, response: &AuthenticationResponse) -> bool {
+        block_on(
+            self.passkeys
+                .finish_authentication(response, None, &[], &self.context),
+        )
+        .is_ok()
+    }
+}
+
+/// One registration per attestation kind, verified repeatedly (registration challenges
+/// are per ceremony, so the verifier is called directly).
+pub struct RegistrationInput {
+    /// none, packed self or packed x5c.
+    pub name: &'static str,
+    verifier: Verifier,
+    client_data_json: Vec<u8>,
+    attestation_object: Vec<u8>,
+    credential_id: Vec<u8>,
+}
+
+impl RegistrationInput {
+    /// `none`, `packed` self attestation and `packed` with a two-certificate chain to a
+    /// configured root.
+    ///
+    /// # Panics
+    ///
+    /// Never for the embedded fixtures.
+    #[must_use]
+    pub fn all() -> Vec<Self> {
+        let leaf_scalar: Vec<u8> = (0..LEAF_SCALAR.trim().len() / 2)
+            .filter_map(|i| LEAF_SCALAR.get(2 * i..2 * i + 2))
+            .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
+            .collect();
+        let leaf_key = SoftKey::es256(leaf_scalar.try_into().expect("32-byte scalar"));
+        let mut anchors = TrustAnchors::default();
+        anchors.add_for_format("packed", ROOT).expect("root");
+        let kinds = [
+            ("none", Attestation::None, verifier()),
+            ("packed-self", Attestation::PackedSelf, verifier()),
+            (
+                "packed-x5c",
+                Attestation::Packed {
+                    key: leaf_key,
+                    x5c: vec![LEAF.to_vec(), INTERMEDIATE.to_vec()],
+                },
+                verifier().with_trust_anchors(anchors),
+            ),
+        ];
+        kinds
+            .into_iter()
+            .map(|(name, attestation, verifier)| {
+                let authenticator = Authenticator::new(SoftKey::es256([3; 32]))
+                    .with_aaguid(latchkey_cose::Aaguid::from_bytes([
+                        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                    ]))
+                    .with_attestation(attestation);
+                let registration = authenticator.register(&client(), &CHALLENGE);
+                Self {
+                    name,
+                    verifier,
+                    client_data_json: registration.client_data_json,
+                    attestation_object: registration.attestation_object,
+                    credential_id: registration.credential_id,
+                }
+            })
+            .collect()
+    }
+
+    /// `Verifier::verify_registration`; true when it verifies.
+    #[must_use]
+    pub fn verify(&self) -> bool {
+        let response = VerifyRegistration {
+            client_data_json: &self.client_data_json,
+            attestation_object: &self.attestation_object,
+            raw_id: &self.credential_id,
+        };
+        // 2040: inside the fixtures' validity.
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_208_988_800);
+        self.verifier
+            .verify_registration(&response, &Ceremony::new(&CHALLENGE), now)
+            .is_ok()
+    }
+}
