@@ -1,0 +1,191 @@
+//! Writes the seed corpus of every fuzz target to `fuzz/corpus/<target>/`, from the test
+//! kit and our own test CA (no third-party data):
+//!
+//! ```text
+//! cargo run -p latchkey-fuzz-targets --bin make-corpus
+//! ```
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use latchkey_cose::cbor::{Map, Value};
+use latchkey_cose::{Aaguid, AttestationObject, AuthenticatorData, Flags};
+use latchkey_fuzz_targets::{CHALLENGE, fixture};
+use latchkey_testkit::authenticator::{
+    Attestation, Authenticator, Client, SoftKey, assertion_json,
+};
+
+const LEAF: &[u8] = include_bytes!("../../../verify/tests/fixtures/leaf.der");
+const INTERMEDIATE: &[u8] = include_bytes!("../../../verify/tests/fixtures/intermediate.der");
+const ROOT: &[u8] = include_bytes!("../../../verify/tests/fixtures/root.der");
+const LEAF_SCALAR: &str = include_str!("../../../verify/tests/fixtures/leaf.scalar");
+
+fn prefixed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(&u16::try_from(part.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    let client = Client::new("example.com", "https://example.com");
+    let leaf_scalar: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&LEAF_SCALAR.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let keys = [
+        ("es256", SoftKey::es256([9; 32])),
+        ("es384", SoftKey::es384([8; 48])),
+        ("eddsa", SoftKey::eddsa([7; 32])),
+        ("rs256", SoftKey::rs256()),
+    ];
+    for (name, key) in keys {
+        write("cose_key", name, key.public_key().as_cose_bytes());
+        write(
+            "cbor_roundtrip",
+            &format!("cose-{name}"),
+            key.public_key().as_cose_bytes(),
+        );
+        let attestations = [
+            ("none", Attestation::None),
+            ("packed-self", Attestation::PackedSelf),
+            (
+                "packed-x5c",
+                Attestation::Packed {
+                    key: SoftKey::es256(leaf_scalar),
+                    x5c: vec![LEAF.to_vec(), INTERMEDIATE.to_vec()],
+                },
+            ),
+            (
+                "fido-u2f",
+                Attestation::FidoU2f {
+                    key: SoftKey::es256(leaf_scalar),
+                    certificate: LEAF.to_vec(),
+                },
+            ),
+        ];
+        for (kind, attestation) in attestations {
+            let mut authenticator = Authenticator::new(key.clone())
+                .with_aaguid(Aaguid::from_bytes([
+                    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                ]))
+                .with_attestation(attestation);
+            let registration = authenticator.register(&client, CHALLENGE);
+            let tag = format!("{name}-{kind}");
+            write("attestation_object", &tag, &registration.attestation_object);
+            write(
+                "cbor_roundtrip",
+                &format!("attobj-{tag}"),
+                &registration.attestation_object,
+            );
+            write(
+                "authenticator_data",
+                &format!("registration-{tag}"),
+                &registration.authenticator_data,
+            );
+            write(
+                "verify_registration",
+                &tag,
+                &prefixed(&[
+                    &registration.client_data_json,
+                    &registration.attestation_object,
+                ]),
+            );
+            write(
+                "response_json",
+                &format!("registration-{tag}"),
+                authenticator.registration_json(&client, "Zm9v").as_bytes(),
+            );
+            let assertion = authenticator.assert(&client, CHALLENGE);
+            write(
+                "authenticator_data",
+                &format!("assertion-{tag}"),
+                &assertion.authenticator_data,
+            );
+            write(
+                "response_json",
+                &format!("authentication-{tag}"),
+                assertion_json(&assertion, &[1; 32]).as_bytes(),
+            );
+        }
+    }
+
+    // Authenticator data with extensions, and with reserved flags.
+    let extensions = Map::new(vec![(Value::Text("credProtect"), Value::Integer(2))]).unwrap();
+    let with_extensions = AuthenticatorData::builder([1; 32])
+        .flags(Flags::USER_PRESENT)
+        .sign_count(9)
+        .extensions(&extensions)
+        .build();
+    write("authenticator_data", "extensions", &with_extensions);
+    write(
+        "cbor_roundtrip",
+        "extensions",
+        &Value::Map(extensions.clone()).to_vec(),
+    );
+    write(
+        "authenticator_data",
+        "reserved-flags",
+        &AuthenticatorData::builder([2; 32])
+            .flags(Flags::from_bits(0x27))
+            .build(),
+    );
+    let compound = Value::Array(vec![
+        Value::Map(
+            Map::new(vec![
+                (Value::Text("fmt"), Value::Text("none")),
+                (Value::Text("attStmt"), Value::Map(Map::default()))
+            ])
+            .unwrap()
+        );
+        2
+    ]);
+    let fixture = fixture();
+    write(
+        "attestation_object",
+        "compound",
+        &AttestationObject::encode("compound", &compound, &fixture.auth_data),
+    );
+
+    // Client data: both ceremonies, a BOM, cross-origin, an escape.
+    for (name, json) in [
+        ("get", client.client_data_json("webauthn.get", CHALLENGE)),
+        ("create", client.client_data_json("webauthn.create", CHALLENGE)),
+        ("bom", [b"\xef\xbb\xbf".as_slice(), &client.client_data_json("webauthn.get", CHALLENGE)].concat()),
+        ("cross-origin", br#"{"type":"webauthn.get","challenge":"Y2hhbGxlbmdl","origin":"https://a.example.com","crossOrigin":true,"topOrigin":"https://shop.example"}"#.to_vec()),
+        ("escaped", br#"{"type":"webauthn.get","challenge":"Y2hhbGxlbmdl","origin":"https:\/\/example.com","x":"\u00e9"}"#.to_vec()),
+    ] {
+        write("client_data", name, &json);
+    }
+
+    // Certificate chains: leaf, intermediate, root, length-prefixed.
+    write(
+        "x509_chain",
+        "leaf-intermediate-root",
+        &prefixed(&[LEAF, INTERMEDIATE, ROOT]),
+    );
+    write("x509_chain", "leaf-root", &prefixed(&[LEAF, ROOT, ROOT]));
+
+    // A valid assertion for the fixed key the end-to-end target uses.
+    let mut authenticator = Authenticator::new(SoftKey::es256([9; 32]));
+    let assertion = authenticator.assert(&client, CHALLENGE);
+    write(
+        "verify_assertion",
+        "valid",
+        &prefixed(&[
+            &assertion.client_data_json,
+            &assertion.authenticator_data,
+            &assertion.signature,
+        ]),
+    );
+    println!("corpus written to {}", root.display());
+}

@@ -1,0 +1,230 @@
+//! The bodies of latchkey's fuzz targets.
+//!
+//! `fuzz/` (cargo-fuzz, its own workspace) calls these from one target each; the replay
+//! test in this crate runs every committed corpus file through them on stable, so CI
+//! covers the corpus without a fuzzer. Every function must return normally for any input:
+//! a panic is a bug.
+
+use std::time::{Duration, SystemTime};
+
+use latchkey::json::{AuthenticationResponse, RegistrationResponse};
+use latchkey_cose::cbor::{self, Value};
+use latchkey_cose::{AttestationObject, AuthenticatorData, CredentialPublicKey, ParseOptions};
+use latchkey_verify::{
+    AssertionResponse, Ceremony, ClientData, Origins, RegistrationResponse as VerifyRegistration,
+    StoredCredential, TrustAnchors, Verifier, VerifyingKey,
+};
+
+/// The fuzz targets by name, for the replay test and the corpus generator.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("authenticator_data", authenticator_data),
+    ("attestation_object", attestation_object),
+    ("cose_key", cose_key),
+    ("client_data", client_data),
+    ("response_json", response_json),
+    ("x509_chain", x509_chain),
+    ("verify_assertion", verify_assertion),
+    ("verify_registration", verify_registration),
+    ("cbor_roundtrip", cbor_roundtrip),
+];
+
+const OPTIONS: [ParseOptions; 2] = [ParseOptions::STRICT, ParseOptions::RELAXED];
+
+/// Authenticator data, strict and relaxed.
+pub fn authenticator_data(data: &[u8]) {
+    for options in &OPTIONS {
+        let _ = AuthenticatorData::parse_with(data, options);
+    }
+}
+
+/// Attestation objects, strict and relaxed.
+pub fn attestation_object(data: &[u8]) {
+    for options in &OPTIONS {
+        let _ = AttestationObject::parse_with(data, options);
+    }
+}
+
+/// COSE keys, then verifying keys built from them.
+pub fn cose_key(data: &[u8]) {
+    for options in &OPTIONS {
+        if let Ok(key) = CredentialPublicKey::from_cose_with(data, options) {
+            let _ = VerifyingKey::from_credential_key(&key);
+        }
+    }
+}
+
+/// clientDataJSON, and its checks against fixed expectations.
+pub fn client_data(data: &[u8]) {
+    if let Ok(client_data) = ClientData::parse(data) {
+        let origins = Origins::new(["https://example.com"]).allow_subdomains_of("example.com");
+        let _ = client_data.check(latchkey_verify::CeremonyType::Get, b"challenge", &origins);
+    }
+}
+
+/// The WebAuthn JSON responses a browser posts.
+pub fn response_json(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = RegistrationResponse::from_json(text);
+        let _ = AuthenticationResponse::from_json(text);
+    }
+}
+
+/// Splits input into length-prefixed parts (2-byte big-endian lengths).
+fn parts(mut data: &[u8], count: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = match data {
+            [high, low, rest @ ..] => {
+                data = rest;
+                usize::from(u16::from_be_bytes([*high, *low]))
+            }
+            _ => 0,
+        };
+        let (part, rest) = data.split_at(len.min(data.len()));
+        out.push(part);
+        data = rest;
+    }
+    out
+}
+
+/// A registration of fixed shape whose `packed` statement carries fuzzed certificates:
+/// certificate parsing, chain building and trust to a fixed anchor.
+pub fn x509_chain(data: &[u8]) {
+    let certificates = parts(data, 3);
+    let entries: Vec<(Value<'_>, Value<'_>)> = vec![
+        (Value::Text("alg"), Value::Integer(-7)),
+        (
+            Value::Text("sig"),
+            Value::Bytes(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]),
+        ),
+        (
+            Value::Text("x5c"),
+            Value::Array(certificates.iter().map(|c| Value::Bytes(c)).collect()),
+        ),
+    ];
+    let Ok(map) = cbor::Map::new(entries) else {
+        return;
+    };
+    let fixture = fixture();
+    let object = AttestationObject::encode("packed", &Value::Map(map), &fixture.auth_data);
+    let mut anchors = TrustAnchors::default();
+    if let Some(root) = certificates.last() {
+        let _ = anchors.add_for_format("packed", root);
+    }
+    let verifier = Verifier::new("example.com", Origins::new(["https://example.com"]))
+        .with_trust_anchors(anchors);
+    let response = VerifyRegistration {
+        client_data_json: &fixture.client_data_json,
+        attestation_object: &object,
+        raw_id: &fixture.credential_id,
+    };
+    let _ = verifier.verify_registration(&response, &Ceremony::new(CHALLENGE), in_2040());
+}
+
+/// `verify_assertion` end to end with a fixed ES256 key: input is clientDataJSON,
+/// authenticatorData and signature, length-prefixed.
+pub fn verify_assertion(data: &[u8]) {
+    let [client_data_json, authenticator_data, signature] = parts(data, 3)[..] else {
+        return;
+    };
+    let fixture = fixture();
+    let verifier = Verifier::new("example.com", Origins::new(["https://example.com"]));
+    let stored = StoredCredential {
+        key: &fixture.key,
+        sign_count: 0,
+        backup_eligible: None,
+        app_id: None,
+    };
+    let response = AssertionResponse {
+        client_data_json,
+        authenticator_data,
+        signature,
+    };
+    let _ = verifier.verify_assertion(&response, &Ceremony::new(CHALLENGE), &stored);
+}
+
+/// `verify_registration` end to end: input is clientDataJSON and attestationObject,
+/// length-prefixed.
+pub fn verify_registration(data: &[u8]) {
+    let [client_data_json, attestation_object] = parts(data, 2)[..] else {
+        return;
+    };
+    let verifier = Verifier::new("example.com", Origins::new(["https://example.com"]));
+    let raw_id = AttestationObject::parse(attestation_object)
+        .map(|a| a.credential().credential_id().to_vec())
+        .unwrap_or_default();
+    let response = VerifyRegistration {
+        client_data_json,
+        attestation_object,
+        raw_id: &raw_id,
+    };
+    let _ = verifier.verify_registration(&response, &Ceremony::new(CHALLENGE), in_2040());
+}
+
+/// Decode, encode, decode: a value that decodes re-encodes canonically to the same value;
+/// strictly accepted input is its own canonical encoding.
+///
+/// # Panics
+///
+/// When either property fails: that is the bug this target looks for.
+pub fn cbor_roundtrip(data: &[u8]) {
+    for options in &OPTIONS {
+        if let Ok(value) = cbor::decode(data, options) {
+            let encoded = value.to_vec();
+            let again = cbor::decode(&encoded, &ParseOptions::STRICT);
+            assert_eq!(
+                again.as_ref(),
+                Ok(&value),
+                "canonical re-encoding does not decode to the same value"
+            );
+            if *options == ParseOptions::STRICT {
+                assert_eq!(
+                    encoded, data,
+                    "strictly accepted input is not its canonical encoding"
+                );
+            }
+        }
+    }
+}
+
+/// The challenge every fixed-shape target expects.
+pub const CHALLENGE: &[u8] = b"fuzzing-challenge-32-bytes-long!";
+
+fn in_2040() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
+}
+
+/// A valid registration's parts and its key, from the test kit.
+pub struct Fixture {
+    /// The registration's authenticator data.
+    pub auth_data: Vec<u8>,
+    /// The registration's clientDataJSON.
+    pub client_data_json: Vec<u8>,
+    /// The credential id.
+    pub credential_id: Vec<u8>,
+    /// The credential's verifying key.
+    pub key: VerifyingKey,
+}
+
+/// The fixed registration the end-to-end targets build on.
+///
+/// # Panics
+///
+/// Never: the test kit's key is valid.
+#[must_use]
+#[allow(clippy::expect_used)] // safe: fixed, valid test kit input
+pub fn fixture() -> Fixture {
+    use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+    let soft = SoftKey::es256([9; 32]);
+    let key = VerifyingKey::from_credential_key(&soft.public_key()).expect("test kit key");
+    let registration = Authenticator::new(soft).register(
+        &Client::new("example.com", "https://example.com"),
+        CHALLENGE,
+    );
+    Fixture {
+        auth_data: registration.authenticator_data,
+        client_data_json: registration.client_data_json,
+        credential_id: registration.credential_id,
+        key,
+    }
+}
