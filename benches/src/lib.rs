@@ -329,3 +329,61 @@ impl RegistrationInput {
             .is_ok()
     }
 }
+
+/// Approval receipts of Pay signatures (P10), for the bulk re-verification benchmark.
+///
+/// # Panics
+///
+/// Never: the set-up ceremonies are valid.
+#[must_use]
+pub fn receipts(count: usize, soft: SoftKey) -> Vec<latchkey::ApprovalReceipt> {
+    let rp = RelyingParty::builder(RP_ID, "bench")
+        .origin(ORIGIN)
+        .build()
+        .expect("valid RP");
+    let passkeys = Passkeys::new(rp, MemoryStore::new());
+    let account = AccountId::new("payer");
+    let context = RequestContext::default();
+    let mut authenticator = Authenticator::new(soft);
+    let user = User {
+        name: "payer".into(),
+        display_name: "payer".into(),
+    };
+    let options =
+        block_on(passkeys.start_registration(&account, &user, Scope::Pay)).expect("options");
+    let response = RegistrationResponse::from_json(
+        &authenticator.registration_json(&client(), &options.challenge),
+    )
+    .expect("json");
+    block_on(passkeys.finish_registration(
+        &account,
+        &response,
+        &StepUp::Factors(vec![Factor::Email]),
+        None,
+        &context,
+    ))
+    .expect("registration");
+    let handle = passkeys.user_handle(&account, Scope::Pay);
+    (0..count)
+        .map(|n| {
+            let transaction = format!("pay {n}.00 USDT to merchant 771");
+            let options = block_on(passkeys.start_authentication(
+                Some(&account),
+                Intent::PaySign,
+                Some(transaction.as_bytes()),
+            ))
+            .expect("options");
+            let json = authenticator.authentication_json(&client(), &options.challenge, &handle);
+            let response = AuthenticationResponse::from_json(&json).expect("json");
+            block_on(passkeys.finish_authentication(
+                &response,
+                Some(transaction.as_bytes()),
+                &[],
+                &context,
+            ))
+            .expect("payment")
+            .receipt
+            .expect("receipt")
+        })
+        .collect()
+}

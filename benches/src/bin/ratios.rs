@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use latchkey_benches::{AssertionInput, LoginInput};
+use latchkey_benches::{AssertionInput, LoginInput, receipts};
 use latchkey_testkit::authenticator::SoftKey;
 
 const ROUNDS: usize = 31;
@@ -71,4 +71,27 @@ fn main() {
         );
         println!("ratio finish_authentication/{name} = {:.2}", ours / raw);
     }
+    // P10 audits: re-verifying many receipts, one by one and in bulk (Ed25519 batch).
+    let receipts = receipts(64, SoftKey::eddsa([2; 32]));
+    let (mut single, mut bulk) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        single.push(
+            per_call(1, || receipts.iter().all(|r| r.verify(None).is_ok())) / receipts.len() as f64,
+        );
+        bulk.push(
+            per_call(1, || {
+                latchkey::verify_receipts(&receipts)
+                    .iter()
+                    .all(Result::is_ok)
+            }) / receipts.len() as f64,
+        );
+    }
+    let (single, bulk) = (median(single), median(bulk));
+    println!(
+        "receipts EdDSA x{}: one by one = {:.1} us each, verify_receipts = {:.1} us each",
+        receipts.len(),
+        single / 1e3,
+        bulk / 1e3
+    );
+    println!("ratio verify_receipts/EdDSA = {:.2}", bulk / single);
 }

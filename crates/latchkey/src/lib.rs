@@ -14,7 +14,7 @@ pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, Result};
 pub use passkeys::{Authenticated, Passkeys, Registered, StepUp, StepUpProof, User};
-pub use receipt::ApprovalReceipt;
+pub use receipt::{ApprovalReceipt, verify_receipts};
 
 /// CBOR and COSE (re-exported).
 pub use latchkey_cose as cose;

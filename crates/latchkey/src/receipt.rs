@@ -2,7 +2,9 @@
 //! transaction.
 
 use latchkey_policy::{Intent, Timestamp};
-use latchkey_verify::{CeremonyType, ClientData, SignatureOptions, VerifyingKey};
+use latchkey_verify::{
+    BatchItem, CeremonyType, ClientData, SignatureOptions, VerifyingKey, verify_batch,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -35,6 +37,14 @@ pub struct ApprovalReceipt {
     pub at: Timestamp,
 }
 
+/// A receipt whose fields check out, ready for its signature check.
+struct Checked {
+    key: VerifyingKey,
+    authenticator_data: Vec<u8>,
+    client_data_hash: [u8; 32],
+    signature: Vec<u8>,
+}
+
 impl ApprovalReceipt {
     /// Re-verifies the receipt: the signature over `authData || SHA-256(clientDataJSON)`
     /// with the public key, a `webauthn.get` client data whose challenge ends with the
@@ -46,6 +56,17 @@ impl ApprovalReceipt {
     /// [`Error::Malformed`] for undecodable fields, [`Error::ChallengeMismatch`] when the
     /// challenge does not commit to the transaction, verification errors otherwise.
     pub fn verify(&self, transaction: Option<&[u8]>) -> Result<()> {
+        let checked = self.check_fields(transaction)?;
+        checked.key.verify(
+            &[&checked.authenticator_data, &checked.client_data_hash],
+            &checked.signature,
+            &SignatureOptions::default(),
+        )?;
+        Ok(())
+    }
+
+    /// Every check but the signature's.
+    fn check_fields(&self, transaction: Option<&[u8]>) -> Result<Checked> {
         let authenticator_data = unb64(&self.authenticator_data, "authenticatorData")?;
         let client_data_json = unb64(&self.client_data_json, "clientDataJSON")?;
         let signature = unb64(&self.signature, "signature")?;
@@ -71,12 +92,51 @@ impl ApprovalReceipt {
             return Err(latchkey_verify::Error::RpIdMismatch.into());
         }
         let key = VerifyingKey::from_cose(&unb64(&self.public_key, "publicKey")?)?;
-        let client_data_hash = Sha256::digest(&client_data_json);
-        key.verify(
-            &[&authenticator_data, &client_data_hash],
-            &signature,
-            &SignatureOptions::default(),
-        )?;
-        Ok(())
+        Ok(Checked {
+            key,
+            authenticator_data,
+            client_data_hash: Sha256::digest(&client_data_json).into(),
+            signature,
+        })
     }
+}
+
+/// Re-verifies many receipts, as an auditor would: the result at index `i` is receipt
+/// `i`'s verdict, exactly as [`ApprovalReceipt::verify`] (without a transaction) gives
+/// it. Ed25519 signatures are checked in one batch where the keys allow, which roughly
+/// halves their cost; see `latchkey_verify::verify_batch`.
+#[must_use]
+pub fn verify_receipts(receipts: &[ApprovalReceipt]) -> Vec<Result<()>> {
+    let checked: Vec<Result<Checked>> = receipts.iter().map(|r| r.check_fields(None)).collect();
+    let parts: Vec<[&[u8]; 2]> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .map(|c| {
+            [
+                c.authenticator_data.as_slice(),
+                c.client_data_hash.as_slice(),
+            ]
+        })
+        .collect();
+    let items: Vec<BatchItem<'_>> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .zip(&parts)
+        .map(|(c, message)| BatchItem {
+            key: &c.key,
+            message,
+            signature: &c.signature,
+        })
+        .collect();
+    let mut verdicts = verify_batch(&items, &SignatureOptions::default()).into_iter();
+    checked
+        .iter()
+        .map(|c| match c {
+            Ok(_) => verdicts
+                .next()
+                .unwrap_or(Err(latchkey_verify::Error::SignatureInvalid))
+                .map_err(Error::from),
+            Err(e) => Err(e.clone()),
+        })
+        .collect()
 }

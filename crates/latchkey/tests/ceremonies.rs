@@ -477,3 +477,50 @@ fn concurrent_deletes_keep_one_passkey() {
         1
     );
 }
+
+#[test]
+fn receipts_in_bulk_match_one_by_one() {
+    // P10 audit: many receipts at once; Ed25519 ones in a batch. A forged receipt is named,
+    // and does not taint the others.
+    let w = world();
+    let alice = AccountId::new("alice");
+    let mut eddsa = Authenticator::new(SoftKey::eddsa([2; 32]));
+    w.register(&alice, &eddsa, Scope::Pay, factors()).unwrap();
+    let mut es256 = Authenticator::new(SoftKey::es256([3; 32]));
+    w.register(&alice, &es256, Scope::Pay, factors()).unwrap();
+    let mut receipts = Vec::new();
+    for n in 0..6 {
+        let transaction = format!("pay {n}.00 USDT to merchant 771");
+        let key = if n == 3 { &mut es256 } else { &mut eddsa };
+        let done = w
+            .authenticate(
+                Some(&alice),
+                key,
+                Intent::PaySign,
+                Some(transaction.as_bytes()),
+            )
+            .unwrap();
+        receipts.push(done.receipt.unwrap());
+    }
+    let all = latchkey::verify_receipts(&receipts);
+    assert!(all.iter().all(Result::is_ok), "{all:?}");
+
+    let mut tampered = receipts.clone();
+    tampered[1].signature = tampered[2].signature.clone(); // a valid signature, over another receipt
+    tampered[4].rp_id = "evil.example".into();
+    let verdicts = latchkey::verify_receipts(&tampered);
+    let one_by_one: Vec<_> = tampered
+        .iter()
+        .map(|r| r.verify(None).map_err(|e| e.code()))
+        .collect();
+    assert_eq!(
+        verdicts
+            .iter()
+            .map(|r| r.as_ref().map_err(latchkey::Error::code).copied())
+            .collect::<Vec<_>>(),
+        one_by_one
+    );
+    assert_eq!(one_by_one[1], Err("signature_invalid"));
+    assert_eq!(one_by_one[4], Err("rp_id_mismatch"));
+    assert_eq!(one_by_one.iter().filter(|r| r.is_ok()).count(), 4);
+}

@@ -3,6 +3,7 @@
 
 mod assertion;
 mod attestation;
+mod batch;
 mod certificate;
 mod client_data;
 mod error;
@@ -14,6 +15,7 @@ mod verifier;
 
 pub use assertion::{AssertionResponse, CounterVerdict, StoredCredential, VerifiedAssertion};
 pub use attestation::AttestationType;
+pub use batch::{BatchItem, verify_batch};
 pub use certificate::{MAX_CERTIFICATE_LEN, MAX_CHAIN_LEN};
 pub use client_data::{CeremonyType, ClientData, MAX_CLIENT_DATA_LEN};
 pub use error::{ClientDataError, Error, Result};

@@ -125,6 +125,10 @@ impl VerifyingKey {
         Ok(key)
     }
 
+    pub(crate) fn material(&self) -> &Material {
+        &self.material
+    }
+
     /// The algorithm this key verifies.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
