@@ -15,8 +15,11 @@ use latchkey_verify::{
     StoredCredential, TrustAnchors, Verifier, VerifyingKey,
 };
 
+/// A fuzz target body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, for the replay test and the corpus generator.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("authenticator_data", authenticator_data),
     ("attestation_object", attestation_object),
     ("cose_key", cose_key),
