@@ -3,6 +3,8 @@
 
 mod assertion;
 mod attestation;
+#[cfg(feature = "aws-lc")]
+mod aws;
 mod batch;
 mod certificate;
 mod client_data;

@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 pub struct VerifyingKey {
     algorithm: Algorithm,
     material: Material,
+    /// The same key inside AWS-LC, when the `aws-lc` feature is on and AWS-LC has the
+    /// algorithm; validation always happens in `material`.
+    #[cfg(feature = "aws-lc")]
+    accelerated: Option<crate::aws::Accelerated>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,10 +92,16 @@ impl VerifyingKey {
             _ => return Err(Error::UnsupportedAlgorithm(algorithm.cose())),
         };
         scheme_for(algorithm)?;
-        Ok(Self {
+        Ok(Self::assemble(algorithm, material))
+    }
+
+    fn assemble(algorithm: Algorithm, material: Material) -> Self {
+        Self {
+            #[cfg(feature = "aws-lc")]
+            accelerated: crate::aws::Accelerated::new(algorithm, &material),
             algorithm,
             material,
-        })
+        }
     }
 
     /// Parses a stored COSE_Key and builds its verifying key.
@@ -113,10 +123,7 @@ impl VerifyingKey {
     }
 
     pub(crate) fn from_parts(algorithm: Algorithm, material: Material) -> Result<Self> {
-        let key = Self {
-            algorithm,
-            material,
-        };
+        let key = Self::assemble(algorithm, material);
         if !key.algorithm_fits_key() {
             return Err(Error::AttestationInvalid(
                 "key does not fit the statement's algorithm",
@@ -165,6 +172,14 @@ impl VerifyingKey {
     ) -> Result<()> {
         if self.algorithm == Algorithm::Rs1 && !options.allow_rs1 {
             return Err(Error::UnsupportedAlgorithm(self.algorithm.cose()));
+        }
+        #[cfg(feature = "aws-lc")]
+        if let Some(accelerated) = &self.accelerated {
+            return if accelerated.verify(message, signature) {
+                Ok(())
+            } else {
+                Err(Error::SignatureInvalid)
+            };
         }
         verify_scheme(
             &self.material,
@@ -278,13 +293,10 @@ fn hash(hash: Hash, message: &[&[u8]]) -> Digest {
     }
 }
 
-/// Ed25519 signs the message itself, not a digest: join the parts on the stack when they
-/// fit (an assertion's authenticator data and client data hash always do).
-fn verify_ed25519(
-    key: &ed25519_dalek::VerifyingKey,
-    message: &[&[u8]],
-    signature: &ed25519_dalek::Signature,
-) -> bool {
+/// Runs `f` on the concatenated message parts, joined on the stack when they fit (an
+/// assertion's authenticator data and client data hash always do): for schemes that take
+/// the message itself rather than a digest.
+pub(crate) fn with_joined<R>(message: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
     let total: usize = message.iter().map(|part| part.len()).sum();
     let mut stack = [0u8; 1024];
     let mut heap = Vec::new();
@@ -302,7 +314,7 @@ fn verify_ed25519(
         }
         offset += part.len();
     }
-    key.verify_strict(joined, signature).is_ok()
+    f(joined)
 }
 
 /// Verifies with explicit material and scheme; every failure is the one opaque error.
@@ -329,8 +341,9 @@ pub(crate) fn verify_scheme(
                     .is_ok()
             }),
         (Material::Ed25519(key), Scheme::Ed25519) => {
-            ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|sig| verify_ed25519(key, message, &sig))
+            ed25519_dalek::Signature::from_slice(signature).is_ok_and(|sig| {
+                with_joined(message, |joined| key.verify_strict(joined, &sig).is_ok())
+            })
         }
         (Material::Rsa(key), Scheme::RsaPkcs1(h)) => {
             let padding = match h {
