@@ -59,6 +59,9 @@ pub struct AssertionInput {
     signature: Vec<u8>,
     /// `authData || SHA-256(clientDataJSON)`: what the raw baseline verifies.
     message: Vec<u8>,
+    /// The key parsed into AWS-LC once, as the `aws-lc` backend keeps it.
+    #[cfg(feature = "aws-lc")]
+    aws_key: Option<aws_lc_rs::signature::ParsedPublicKey>,
 }
 
 impl AssertionInput {
@@ -110,11 +113,32 @@ impl AssertionInput {
             &Sha256::digest(&assertion.client_data_json),
         ]
         .concat();
+        #[cfg(feature = "aws-lc")]
+        let aws_key = {
+            use aws_lc_rs::signature::{
+                ECDSA_P256_SHA256_ASN1, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+            };
+            match &raw_key {
+                RawKey::P256(key) => ParsedPublicKey::new(
+                    &ECDSA_P256_SHA256_ASN1,
+                    key.to_sec1_point(false).as_bytes(),
+                )
+                .ok(),
+                RawKey::Rsa(key) => {
+                    use rsa::pkcs1::EncodeRsaPublicKey as _;
+                    let der = key.to_pkcs1_der().expect("RSA key encodes");
+                    ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.as_bytes()).ok()
+                }
+                RawKey::Ed25519(_) => None,
+            }
+        };
         Self {
             name,
             verifier: verifier(),
             key,
             raw_key,
+            #[cfg(feature = "aws-lc")]
+            aws_key,
             client_data_json: assertion.client_data_json,
             authenticator_data: assertion.authenticator_data,
             signature: assertion.signature,
@@ -155,6 +179,26 @@ impl AssertionInput {
                     .is_ok()
             }
         }
+    }
+
+    /// The raw check in AWS-LC with the key parsed once (the `aws-lc` backend's
+    /// baseline), where AWS-LC has the algorithm: ECDSA P-256 and RSA PKCS#1 v1.5.
+    #[cfg(feature = "aws-lc")]
+    #[must_use]
+    pub fn aws_raw_verify(&self) -> Option<bool> {
+        let key = self.aws_key.as_ref()?;
+        Some(key.verify_sig(&self.message, &self.signature).is_ok())
+    }
+
+    /// The baseline this build's backend is measured against: AWS-LC where the `aws-lc`
+    /// feature accelerates the algorithm, RustCrypto otherwise.
+    #[must_use]
+    pub fn baseline_verify(&self) -> bool {
+        #[cfg(feature = "aws-lc")]
+        if let Some(verdict) = self.aws_raw_verify() {
+            return verdict;
+        }
+        self.raw_verify()
     }
 
     /// The raw authenticator data, for parsing benchmarks.
