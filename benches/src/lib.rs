@@ -232,32 +232,8 @@ impl LoginInput {
     /// Never: the set-up ceremonies are valid.
     #[must_use]
     pub fn new(name: &'static str, soft: SoftKey) -> Self {
-        let rp = RelyingParty::builder(RP_ID, "bench")
-            .origin(ORIGIN)
-            .build()
-            .expect("valid RP");
-        let passkeys = Passkeys::new(rp, MemoryStore::new());
-        let account = AccountId::new("bench");
-        let authenticator = Authenticator::new(soft);
+        let (passkeys, account, authenticator) = registered("bench", Scope::Exchange, soft);
         let context = RequestContext::default();
-        let user = User {
-            name: "bench".into(),
-            display_name: "bench".into(),
-        };
-        let options = block_on(passkeys.start_registration(&account, &user, Scope::Exchange))
-            .expect("options");
-        let response = RegistrationResponse::from_json(
-            &authenticator.registration_json(&client(), &options.challenge),
-        )
-        .expect("json");
-        block_on(passkeys.finish_registration(
-            &account,
-            &response,
-            &StepUp::Factors(vec![Factor::Email]),
-            None,
-            &context,
-        ))
-        .expect("registration");
         Self {
             name,
             passkeys,
@@ -381,32 +357,8 @@ impl RegistrationInput {
 /// Never: the set-up ceremonies are valid.
 #[must_use]
 pub fn receipts(count: usize, soft: SoftKey) -> Vec<latchkey::ApprovalReceipt> {
-    let rp = RelyingParty::builder(RP_ID, "bench")
-        .origin(ORIGIN)
-        .build()
-        .expect("valid RP");
-    let passkeys = Passkeys::new(rp, MemoryStore::new());
-    let account = AccountId::new("payer");
+    let (passkeys, account, mut authenticator) = registered("payer", Scope::Pay, soft);
     let context = RequestContext::default();
-    let mut authenticator = Authenticator::new(soft);
-    let user = User {
-        name: "payer".into(),
-        display_name: "payer".into(),
-    };
-    let options =
-        block_on(passkeys.start_registration(&account, &user, Scope::Pay)).expect("options");
-    let response = RegistrationResponse::from_json(
-        &authenticator.registration_json(&client(), &options.challenge),
-    )
-    .expect("json");
-    block_on(passkeys.finish_registration(
-        &account,
-        &response,
-        &StepUp::Factors(vec![Factor::Email]),
-        None,
-        &context,
-    ))
-    .expect("registration");
     let handle = passkeys.user_handle(&account, Scope::Pay);
     (0..count)
         .map(|n| {
@@ -430,4 +382,36 @@ pub fn receipts(count: usize, soft: SoftKey) -> Vec<latchkey::ApprovalReceipt> {
             .expect("receipt")
         })
         .collect()
+}
+
+/// A facade on `MemoryStore` with one account holding one passkey of `soft` in `scope`.
+fn registered(
+    account: &str,
+    scope: Scope,
+    soft: SoftKey,
+) -> (Passkeys<MemoryStore>, AccountId, Authenticator) {
+    let rp = RelyingParty::builder(RP_ID, "bench")
+        .origin(ORIGIN)
+        .build()
+        .expect("valid RP");
+    let passkeys = Passkeys::new(rp, MemoryStore::new());
+    let id = AccountId::new(account);
+    let authenticator = Authenticator::new(soft);
+    let user = User {
+        name: account.into(),
+        display_name: account.into(),
+    };
+    let options = block_on(passkeys.start_registration(&id, &user, scope)).expect("options");
+    let json = authenticator.registration_json(&client(), &options.challenge);
+    let response = RegistrationResponse::from_json(&json).expect("json");
+    let step_up = StepUp::Factors(vec![Factor::Email]);
+    block_on(passkeys.finish_registration(
+        &id,
+        &response,
+        &step_up,
+        None,
+        &RequestContext::default(),
+    ))
+    .expect("registration");
+    (passkeys, id, authenticator)
 }

@@ -94,17 +94,19 @@ mod tests {
     const YUBIKEY_5: &str = "ee882879-721c-4913-9775-3dfcce97072a";
 
     #[test]
-    fn displays_as_hyphenated_lowercase_uuid() {
-        let aaguid: Aaguid = YUBIKEY_5.parse().unwrap();
+    fn displays_as_hyphenated_lowercase_uuid() -> Result<(), ParseAaguidError> {
+        let aaguid: Aaguid = YUBIKEY_5.parse()?;
         assert_eq!(aaguid.to_string(), YUBIKEY_5);
         assert_eq!(aaguid.as_bytes()[0], 0xee);
         assert_eq!(format!("{aaguid:?}"), format!("Aaguid({YUBIKEY_5})"));
+        Ok(())
     }
 
     #[test]
-    fn parses_bare_hex_and_upper_case() {
-        let bare: Aaguid = "EE882879721C491397753DFCCE97072A".parse().unwrap();
+    fn parses_bare_hex_and_upper_case() -> Result<(), ParseAaguidError> {
+        let bare: Aaguid = "EE882879721C491397753DFCCE97072A".parse()?;
         assert_eq!(bare.to_string(), YUBIKEY_5);
+        Ok(())
     }
 
     #[test]

@@ -53,7 +53,7 @@ const ALG: i64 = 3;
 /// assert_eq!(&stored[..7], &[0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01]); // kty 2, alg -7, crv 1
 /// assert_eq!(CredentialPublicKey::from_cose(&stored)?, key);
 /// # fn hex(s: &[u8]) -> Vec<u8> {
-/// #     s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
+/// #     s.chunks(2).filter_map(|p| std::str::from_utf8(p).ok()).filter_map(|p| u8::from_str_radix(p, 16).ok()).collect()
 /// # }
 /// # Ok::<(), latchkey_cose::Error>(())
 /// ```
