@@ -126,6 +126,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         passkeys: Passkeys::new(rp, SqliteStore::open(&db)?),
         proofs: Mutex::new(HashMap::new()),
     });
+    // Expired challenges and replay tombstones are swept every minute.
+    let sweeper = Arc::clone(&app);
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            let _ = sweeper.passkeys.purge_expired_challenges().await;
+        }
+    });
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/api/registration/options", post(registration_options))

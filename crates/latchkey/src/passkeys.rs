@@ -690,6 +690,16 @@ impl<S: Store> Passkeys<S> {
         Ok(self.store.history(account).await?)
     }
 
+    /// Deletes expired challenges and replay tombstones from the store; returns how many.
+    /// Run it periodically (every few minutes is plenty).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn purge_expired_challenges(&self) -> Result<usize> {
+        Ok(self.store.purge_challenges(self.clock.now()).await?)
+    }
+
     /// The `signalUnknownCredential` payload for a credential id this service refused as
     /// unknown (P13).
     #[must_use]

@@ -266,14 +266,27 @@ fn challenges_are_bound_to_their_ceremony() {
         &options.challenge,
         &w.passkeys.user_handle(&alice, Scope::Exchange),
     );
-    let err = block_on(w.passkeys.finish_authentication(
-        &AuthenticationResponse::from_json(&json).unwrap(),
-        None,
-        &[],
-        &w.context,
-    ))
+    let response = AuthenticationResponse::from_json(&json).unwrap();
+    let err = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_expired");
+    // A replay meanwhile is recognised as one; once purged, the challenge is unknown.
+    let err = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "challenge_reused");
+    assert!(block_on(w.passkeys.purge_expired_challenges()).unwrap() >= 1);
+    let err = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "challenge_mismatch");
 }
 
 #[test]

@@ -266,4 +266,13 @@ impl Store for SqliteStore {
     ) -> Result<Option<ChallengeRecord>, StoreError> {
         self.take_challenge_sync(challenge)
     }
+
+    async fn purge_challenges(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.connection()?
+            .execute(
+                "DELETE FROM challenges WHERE expires_at < ?1",
+                params![now.0],
+            )
+            .map_err(unavailable)
+    }
 }

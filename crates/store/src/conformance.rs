@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 10] = [
+    let checks: [Check<S>; 11] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -71,6 +71,10 @@ where
         ),
         ("history is every event in order", history_in_order),
         ("challenges are taken at most once", challenges_single_use),
+        (
+            "expired challenges are purged, live ones kept",
+            purge_challenges,
+        ),
         ("concurrent takes return a challenge once", concurrent_takes),
         (
             "concurrent deletes keep one passkey and lose no event",
@@ -304,6 +308,32 @@ fn challenges_single_use<S: Store>(store: Arc<S>) {
     assert_eq!(
         block_on(store.take_challenge(&[2; 32])).unwrap(),
         Some(challenge(2))
+    );
+}
+
+fn purge_challenges<S: Store>(store: Arc<S>) {
+    let early = ChallengeRecord {
+        expires_at: T0,
+        ..challenge(1)
+    };
+    let late = ChallengeRecord {
+        expires_at: T0.plus_seconds(600),
+        ..challenge(2)
+    };
+    block_on(store.put_challenge(early)).unwrap();
+    block_on(store.put_challenge(late.clone())).unwrap();
+    assert_eq!(
+        block_on(store.purge_challenges(T0.plus_seconds(1))).unwrap(),
+        1
+    );
+    assert_eq!(
+        block_on(store.purge_challenges(T0.plus_seconds(1))).unwrap(),
+        0
+    );
+    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), None);
+    assert_eq!(
+        block_on(store.take_challenge(&[2; 32])).unwrap(),
+        Some(late)
     );
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use latchkey_policy::{AccountState, CredentialId, Event, apply};
+use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
 
 use crate::error::StoreError;
 use crate::model::{AccountId, ChallengeRecord, Versioned};
@@ -116,6 +116,15 @@ impl Store for MemoryStore {
             .challenges
             .insert(record.challenge.clone(), record);
         Ok(())
+    }
+
+    async fn purge_challenges(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let before = inner.challenges.len();
+        inner
+            .challenges
+            .retain(|_, record| record.expires_at >= now);
+        Ok(before - inner.challenges.len())
     }
 
     async fn take_challenge(

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use latchkey_policy::{AccountState, CredentialId, Event};
+use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 
 use crate::error::StoreError;
 use crate::model::{AccountId, ChallengeRecord, Versioned};
@@ -76,6 +76,18 @@ pub trait Store: Send + Sync {
         &self,
         record: ChallengeRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes every challenge whose deadline is before `now`, returning how many. Call it
+    /// periodically: taken challenges stay as tombstones until their deadline, so a replay
+    /// is recognised as one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`].
+    fn purge_challenges(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Removes and returns a challenge; `None` if unknown or already taken.
     ///
