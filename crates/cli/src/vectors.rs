@@ -32,7 +32,7 @@ const DEFERRED_FORMATS: &[&str] = &[
     "apple",
     "compound",
 ];
-const DEFERRED_ALGORITHMS: &[i64] = &[-48, -49, -50, -53]; // ML-DSA-44/65/87, Ed448
+const DEFERRED_ALGORITHMS: &[i64] = &[-53]; // Ed448
 
 /// Formats whose trust anchors a case's roots are registered for.
 const ANCHORED_FORMATS: &[&str] = &[

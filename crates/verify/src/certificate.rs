@@ -10,7 +10,8 @@ use x509_cert::ext::pkix::BasicConstraints;
 
 use crate::error::{Error, Result};
 use crate::signature::{
-    Hash, Material, Scheme, VerifyingKey, ec_material, ed25519_material, verify_scheme,
+    Hash, Material, Scheme, VerifyingKey, ec_material, ed25519_material, ml_dsa_material,
+    verify_scheme,
 };
 
 /// Most certificates accepted in one `x5c`.
@@ -24,6 +25,10 @@ const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34")
 const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// id-ml-dsa-44/65/87 (NIST CSOR; RFC 9881): key and signature algorithm alike.
+const ID_ML_DSA_44: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.17");
+const ID_ML_DSA_65: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.18");
+const ID_ML_DSA_87: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.19");
 
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
@@ -95,6 +100,12 @@ impl Cert {
             Ok(Material::Rsa(key))
         } else if oid == ID_ED25519 {
             ed25519_material(key)
+        } else if oid == ID_ML_DSA_44 {
+            ml_dsa_material(Algorithm::MlDsa44, key)
+        } else if oid == ID_ML_DSA_65 {
+            ml_dsa_material(Algorithm::MlDsa65, key)
+        } else if oid == ID_ML_DSA_87 {
+            ml_dsa_material(Algorithm::MlDsa87, key)
         } else {
             Err(Error::AttestationInvalid(
                 "unsupported certificate key type",
@@ -115,6 +126,7 @@ impl Cert {
             a if a == SHA512_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha512),
             a if a == SHA1_WITH_RSA && allow_sha1 => Scheme::RsaPkcs1(Hash::Sha1),
             a if a == ID_ED25519 => Scheme::Ed25519,
+            a if a == ID_ML_DSA_44 || a == ID_ML_DSA_65 || a == ID_ML_DSA_87 => Scheme::MlDsa,
             _ => return false,
         };
         let Ok(tbs) = self.cert.tbs_certificate().to_der() else {

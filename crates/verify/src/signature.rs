@@ -33,6 +33,9 @@ pub(crate) enum Material {
     P521(p521::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::PublicKey),
+    MlDsa44(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa44>>),
+    MlDsa65(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa65>>),
+    MlDsa87(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa87>>),
 }
 
 /// Hash functions the schemes use.
@@ -55,6 +58,8 @@ pub(crate) enum Scheme {
     RsaPkcs1(Hash),
     /// RSASSA-PSS with a salt as long as the hash (RFC 8230).
     RsaPss(Hash),
+    /// ML-DSA (FIPS 204), pure, with an empty context.
+    MlDsa,
 }
 
 /// Options that widen what verifies. All off by default.
@@ -89,6 +94,7 @@ impl VerifyingKey {
                 x,
             } => ed25519_material(x)?,
             KeyParams::Rsa { n, e } => rsa_material(n, e)?,
+            KeyParams::Akp { public } => ml_dsa_material(algorithm, public)?,
             _ => return Err(Error::UnsupportedAlgorithm(algorithm.cose())),
         };
         scheme_for(algorithm)?;
@@ -155,6 +161,9 @@ impl VerifyingKey {
                     A::Rs256 | A::Rs384 | A::Rs512 | A::Rs1 | A::Ps256 | A::Ps384 | A::Ps512,
                     Material::Rsa(_)
                 )
+                | (A::MlDsa44, Material::MlDsa44(_))
+                | (A::MlDsa65, Material::MlDsa65(_))
+                | (A::MlDsa87, Material::MlDsa87(_))
         )
     }
 
@@ -205,6 +214,7 @@ fn scheme_for(algorithm: Algorithm) -> Result<Scheme> {
         A::Ps256 => Scheme::RsaPss(Hash::Sha256),
         A::Ps384 => Scheme::RsaPss(Hash::Sha384),
         A::Ps512 => Scheme::RsaPss(Hash::Sha512),
+        A::MlDsa44 | A::MlDsa65 | A::MlDsa87 => Scheme::MlDsa,
         other => return Err(Error::UnsupportedAlgorithm(other.cose())),
     })
 }
@@ -246,6 +256,34 @@ fn canonical_ed25519_y(bytes: &[u8; 32]) -> bool {
     let [first, middle @ .., last] = bytes;
     let top_saturated = last & 0x7f == 0x7f && middle.iter().all(|&b| b == 0xff);
     !(top_saturated && *first >= 0xed)
+}
+
+/// An ML-DSA public key (FIPS 204 pkEncode), of the parameter set the algorithm names.
+pub(crate) fn ml_dsa_material(algorithm: Algorithm, public: &[u8]) -> Result<Material> {
+    fn decode<P: ml_dsa::MlDsaParams>(public: &[u8]) -> Result<Box<ml_dsa::VerifyingKey<P>>> {
+        let encoded = ml_dsa::EncodedVerifyingKey::<P>::try_from(public)
+            .map_err(|_| Error::InvalidKey("ML-DSA key length"))?;
+        Ok(Box::new(ml_dsa::VerifyingKey::<P>::decode(&encoded)))
+    }
+    Ok(match algorithm {
+        Algorithm::MlDsa44 => Material::MlDsa44(decode(public)?),
+        Algorithm::MlDsa65 => Material::MlDsa65(decode(public)?),
+        Algorithm::MlDsa87 => Material::MlDsa87(decode(public)?),
+        other => return Err(Error::UnsupportedAlgorithm(other.cose())),
+    })
+}
+
+/// Verifies a pure ML-DSA signature (empty context) over the message parts.
+fn verify_ml_dsa<P: ml_dsa::MlDsaParams>(
+    key: &ml_dsa::VerifyingKey<P>,
+    message: &[&[u8]],
+    signature: &[u8],
+) -> bool {
+    use ml_dsa::signature::MultipartVerifier as _;
+    ml_dsa::EncodedSignature::<P>::try_from(signature)
+        .ok()
+        .and_then(|encoded| ml_dsa::Signature::<P>::decode(&encoded))
+        .is_some_and(|signature| key.multipart_verify(message, &signature).is_ok())
 }
 
 pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material> {
@@ -366,6 +404,9 @@ pub(crate) fn verify_scheme(
             }
             .is_ok()
         }
+        (Material::MlDsa44(key), Scheme::MlDsa) => verify_ml_dsa(key, message, signature),
+        (Material::MlDsa65(key), Scheme::MlDsa) => verify_ml_dsa(key, message, signature),
+        (Material::MlDsa87(key), Scheme::MlDsa) => verify_ml_dsa(key, message, signature),
         _ => false,
     };
     if ok {

@@ -652,3 +652,65 @@ fn stored_key_validation() {
         Error::UnsupportedAlgorithm(-53)
     );
 }
+
+#[test]
+fn ml_dsa_assertions_verify_and_tampering_fails() {
+    // ML-DSA-44/65/87 (FIPS 204, pure, empty context) over authData || SHA-256(clientData).
+    use latchkey_cose::{Algorithm, AuthenticatorData, CredentialPublicKey, Flags, KeyParams};
+    use ml_dsa::signature::{Keypair as _, Signer as _};
+    use sha2::{Digest as _, Sha256};
+
+    fn check<P: ml_dsa::MlDsaParams>(algorithm: Algorithm) {
+        let signing = ml_dsa::SigningKey::<P>::from_seed(&[11u8; 32].into());
+        let public = signing.verifying_key().encode().to_vec();
+        let key = CredentialPublicKey::new(algorithm, KeyParams::Akp { public }).unwrap();
+        let key = VerifyingKey::from_credential_key(&key).unwrap();
+        let authenticator_data = AuthenticatorData::builder(client().rp_id_hash())
+            .flags(Flags::USER_PRESENT | Flags::USER_VERIFIED)
+            .sign_count(1)
+            .build();
+        let client_data_json = client().client_data_json("webauthn.get", CHALLENGE);
+        let message = [
+            authenticator_data.as_slice(),
+            &Sha256::digest(&client_data_json),
+        ]
+        .concat();
+        let signature: ml_dsa::Signature<P> = signing.sign(&message);
+        let signature = signature.encode().to_vec();
+        let assertion = Assertion {
+            credential_id: vec![1; 16],
+            client_data_json,
+            authenticator_data,
+            signature,
+        };
+        assert!(
+            verify(&verifier(), &assertion, &key, 0).is_ok(),
+            "{}",
+            algorithm.name()
+        );
+        for field in 0..3 {
+            let mut tampered = assertion.clone();
+            let bytes = match field {
+                0 => &mut tampered.client_data_json,
+                1 => &mut tampered.authenticator_data,
+                _ => &mut tampered.signature,
+            };
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x10;
+            assert!(
+                verify(&verifier(), &tampered, &key, 0).is_err(),
+                "{} field {field}",
+                algorithm.name()
+            );
+        }
+        let mut short = assertion.clone();
+        short.signature.pop();
+        assert_eq!(
+            verify(&verifier(), &short, &key, 0),
+            Err(Error::SignatureInvalid)
+        );
+    }
+    check::<ml_dsa::MlDsa44>(Algorithm::MlDsa44);
+    check::<ml_dsa::MlDsa65>(Algorithm::MlDsa65);
+    check::<ml_dsa::MlDsa87>(Algorithm::MlDsa87);
+}
