@@ -162,6 +162,8 @@ test("answers bad input with stable codes and changes nothing", async () => {
     assert.ok(result.status >= 400, `${path}: status ${result.status}`);
     assert.equal(result.body.error, code, `${path}: ${JSON.stringify(result.body)}`);
   }
+  const wellKnown = await (await fetch(`${origin}/.well-known/webauthn`)).json();
+  assert.deepEqual(wellKnown, { origins: [] });
   const query = await fetch(`${origin}/api/passkeys`);
   assert.equal((await query.json()).error, "malformed");
 

@@ -137,6 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route("/.well-known/webauthn", get(well_known))
         .route("/api/registration/options", post(registration_options))
         .route("/api/registration", post(registration))
         .route("/api/authentication/options", post(authentication_options))
@@ -156,6 +157,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// The related-origins document (WebAuthn L3 §5.11), from the configuration.
+async fn well_known(State(app): State<Shared>) -> Json<Value> {
+    Json(app.passkeys.relying_party().well_known_webauthn())
 }
 
 fn context() -> RequestContext {

@@ -23,6 +23,8 @@ pub struct RelyingParty {
     id: String,
     name: String,
     origins: Vec<String>,
+    related_origins: Vec<String>,
+    hints: Vec<String>,
     subdomains: bool,
     top_origins: Option<Vec<String>>,
     algorithms: Vec<Algorithm>,
@@ -55,6 +57,8 @@ impl RelyingParty {
                 id: id.to_owned(),
                 name: name.to_owned(),
                 origins: Vec::new(),
+                related_origins: Vec::new(),
+                hints: Vec::new(),
                 subdomains: false,
                 top_origins: None,
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
@@ -94,10 +98,25 @@ impl RelyingParty {
         self.timeout_ms
     }
 
-    /// The origin rules for verification.
+    /// Hints sent in every options object (`security-key`, `client-device`, `hybrid`).
+    #[must_use]
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    /// The `/.well-known/webauthn` document (WebAuthn L3 §5.11, related origin
+    /// requests): serve it at `https://<RP ID>/.well-known/webauthn` so that browsers let
+    /// the related origins use this RP ID.
+    #[must_use]
+    pub fn well_known_webauthn(&self) -> serde_json::Value {
+        serde_json::json!({ "origins": self.related_origins })
+    }
+
+    /// The origin rules for verification: the origins, and the related origins.
     #[must_use]
     pub fn origin_rules(&self) -> Origins {
-        let mut origins = Origins::new(self.origins.iter().cloned());
+        let all = self.origins.iter().chain(&self.related_origins).cloned();
+        let mut origins = Origins::new(all);
         if self.subdomains {
             origins = origins.allow_subdomains_of(&self.id);
         }
@@ -113,6 +132,22 @@ impl RelyingPartyBuilder {
     #[must_use]
     pub fn origin(mut self, origin: &str) -> Self {
         self.rp.origins.push(origin.to_owned());
+        self
+    }
+
+    /// Accepts ceremonies from an origin of another domain that uses this RP ID (related
+    /// origin requests, WebAuthn L3 §5.11); it is listed in
+    /// [`RelyingParty::well_known_webauthn`].
+    #[must_use]
+    pub fn related_origin(mut self, origin: &str) -> Self {
+        self.rp.related_origins.push(origin.to_owned());
+        self
+    }
+
+    /// Hints for the browser's UI in every options object (WebAuthn L3 §5.8.7).
+    #[must_use]
+    pub fn hints(mut self, hints: &[&str]) -> Self {
+        self.rp.hints = hints.iter().map(|h| (*h).to_owned()).collect();
         self
     }
 
@@ -158,7 +193,7 @@ impl RelyingPartyBuilder {
     /// [`Error::Config`] for an RP ID that is an IP address, a single label (other than
     /// `localhost`), has empty labels, labels over 63 characters, characters outside
     /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; an unknown
-    /// attestation conveyance.
+    /// attestation conveyance; an unknown hint; a related origin that is not https.
     pub fn build(self) -> Result<RelyingParty> {
         validate_rp_id(&self.rp.id)?;
         if self.rp.origins.is_empty() {
@@ -172,6 +207,19 @@ impl RelyingPartyBuilder {
             "none" | "indirect" | "direct" | "enterprise"
         ) {
             return Err(Error::Config("unknown attestation conveyance"));
+        }
+        let known_hint =
+            |h: &String| matches!(h.as_str(), "security-key" | "client-device" | "hybrid");
+        if !self.rp.hints.iter().all(known_hint) {
+            return Err(Error::Config("unknown hint"));
+        }
+        if !self
+            .rp
+            .related_origins
+            .iter()
+            .all(|o| o.starts_with("https://"))
+        {
+            return Err(Error::Config("related origins must be https"));
         }
         Ok(self.rp)
     }
@@ -251,5 +299,38 @@ mod tests {
             .origin("https://example.com")
             .algorithms(&[]);
         assert!(no_algs.build().is_err());
+    }
+
+    #[test]
+    fn hints_and_related_origins_are_validated() {
+        let base = || RelyingParty::builder("example.com", "x").origin("https://example.com");
+        assert!(base().hints(&["smartwatch"]).build().is_err());
+        assert!(
+            base()
+                .related_origin("http://example.co.uk")
+                .build()
+                .is_err()
+        );
+        assert!(base().hints(&["security-key", "hybrid"]).build().is_ok());
+    }
+
+    #[test]
+    fn related_origins_are_published_and_accepted() {
+        let rp = RelyingParty::builder("example.com", "x")
+            .origin("https://example.com")
+            .related_origin("https://example.co.uk")
+            .hints(&["client-device"])
+            .build()
+            .unwrap();
+        let document = rp.well_known_webauthn();
+        assert_eq!(
+            document,
+            serde_json::json!({ "origins": ["https://example.co.uk"] })
+        );
+        let origins = rp.origin_rules();
+        assert!(origins.check("https://example.co.uk", false, None).is_ok());
+        assert!(origins.check("https://example.com", false, None).is_ok());
+        assert!(origins.check("https://example.de", false, None).is_err());
+        assert_eq!(rp.hints(), ["client-device"]);
     }
 }

@@ -237,7 +237,7 @@ impl<S: Store> Passkeys<S> {
                 user_verification: "required".into(),
             },
             attestation: self.rp.attestation().to_owned(),
-            hints: Vec::new(),
+            hints: self.rp.hints().to_vec(),
         })
     }
 
@@ -434,7 +434,7 @@ impl<S: Store> Passkeys<S> {
             rp_id: self.rp.id().to_owned(),
             allow_credentials: allow,
             user_verification: user_verification(intent).into(),
-            hints: Vec::new(),
+            hints: self.rp.hints().to_vec(),
         })
     }
 

@@ -537,3 +537,23 @@ fn receipts_in_bulk_match_one_by_one() {
     assert_eq!(one_by_one[4], Err("rp_id_mismatch"));
     assert_eq!(one_by_one.iter().filter(|r| r.is_ok()).count(), 4);
 }
+
+#[test]
+fn hints_and_conditional_login_options() {
+    // Hints reach both options objects; a usernameless login (also what conditional
+    // mediation, `mediation: "conditional"` in the browser, uses) allows any passkey.
+    let rp = RelyingParty::builder("example.com", "Example")
+        .origin("https://example.com")
+        .hints(&["client-device", "hybrid"])
+        .build()
+        .unwrap();
+    let passkeys = Passkeys::new(rp, MemoryStore::new());
+    let alice = AccountId::new("alice");
+    let creation =
+        block_on(passkeys.start_registration(&alice, &user("alice"), Scope::Exchange)).unwrap();
+    assert_eq!(creation.hints, ["client-device", "hybrid"]);
+    let request = block_on(passkeys.start_authentication(None, Intent::Login, None)).unwrap();
+    assert_eq!(request.hints, ["client-device", "hybrid"]);
+    assert!(request.allow_credentials.is_empty());
+    assert_eq!(request.user_verification, "preferred");
+}
