@@ -183,7 +183,7 @@ impl Cert {
 
     /// The one extension with `oid`: (critical, value). Duplicates are refused
     /// (RFC 5280 §4.2).
-    fn extension(&self, oid: ObjectIdentifier) -> Result<Option<(bool, &[u8])>> {
+    pub(crate) fn extension(&self, oid: ObjectIdentifier) -> Result<Option<(bool, &[u8])>> {
         let mut found = None;
         for ext in self
             .cert

@@ -38,6 +38,24 @@ pub(crate) enum Material {
     MlDsa87(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa87>>),
 }
 
+impl Material {
+    /// Whether two keys are the same public key (an attestation certificate's and the
+    /// credential's, for formats that bind them).
+    pub(crate) fn same_key(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::P256(a), Self::P256(b)) => a == b,
+            (Self::P384(a), Self::P384(b)) => a == b,
+            (Self::P521(a), Self::P521(b)) => a.to_sec1_point(false) == b.to_sec1_point(false),
+            (Self::Ed25519(a), Self::Ed25519(b)) => a == b,
+            (Self::Rsa(a), Self::Rsa(b)) => a == b,
+            (Self::MlDsa44(a), Self::MlDsa44(b)) => a.encode() == b.encode(),
+            (Self::MlDsa65(a), Self::MlDsa65(b)) => a.encode() == b.encode(),
+            (Self::MlDsa87(a), Self::MlDsa87(b)) => a.encode() == b.encode(),
+            _ => false,
+        }
+    }
+}
+
 /// Hash functions the schemes use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Hash {

@@ -1,5 +1,6 @@
 //! Attestation statement formats (WebAuthn §8).
 
+mod apple;
 mod fido_u2f;
 mod packed;
 
@@ -44,13 +45,7 @@ pub(crate) struct Verified {
 }
 
 /// Formats a later version will verify; named so they fail as unsupported, not unknown.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "tpm",
-    "android-key",
-    "android-safetynet",
-    "apple",
-    "compound",
-];
+const NOT_YET_SUPPORTED: &[&str] = &["tpm", "android-key", "android-safetynet", "compound"];
 
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
@@ -63,6 +58,7 @@ pub(crate) fn verify(
         "none" => none(input.object)?,
         "packed" => packed::verify(input)?,
         "fido-u2f" => fido_u2f::verify(input)?,
+        "apple" => apple::verify(input)?,
         other if NOT_YET_SUPPORTED.contains(&other) => return Err(Error::UnsupportedFormat),
         _ => return Err(Error::UnsupportedFormat),
     };
