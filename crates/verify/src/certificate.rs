@@ -213,6 +213,10 @@ impl Cert {
             .collect()
     }
 
+    pub(crate) fn subject_is_empty(&self) -> bool {
+        self.cert.tbs_certificate().subject().is_empty()
+    }
+
     pub(crate) fn version_is_3(&self) -> bool {
         self.cert.tbs_certificate().version() == x509_cert::certificate::Version::V3
     }

@@ -560,7 +560,12 @@ fn none_must_have_an_empty_statement_and_formats_fail_closed() {
         "attestation_invalid"
     );
     // C.25, C.107: unknown, differently cased and not-yet-supported formats.
-    for fmt in ["BananaPancake", "Packed", "tpm", "android-key"] {
+    for fmt in [
+        "BananaPancake",
+        "Packed",
+        "android-key",
+        "android-safetynet",
+    ] {
         let other = with_statement(&registration, fmt, att.att_stmt());
         assert_eq!(
             verify(&verifier(), &other).unwrap_err(),

@@ -3,6 +3,7 @@
 mod apple;
 mod fido_u2f;
 mod packed;
+mod tpm;
 
 use std::time::SystemTime;
 
@@ -45,7 +46,7 @@ pub(crate) struct Verified {
 }
 
 /// Formats a later version will verify; named so they fail as unsupported, not unknown.
-const NOT_YET_SUPPORTED: &[&str] = &["tpm", "android-key", "android-safetynet", "compound"];
+const NOT_YET_SUPPORTED: &[&str] = &["android-key", "android-safetynet", "compound"];
 
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
@@ -59,6 +60,7 @@ pub(crate) fn verify(
         "packed" => packed::verify(input)?,
         "fido-u2f" => fido_u2f::verify(input)?,
         "apple" => apple::verify(input)?,
+        "tpm" => tpm::verify(input)?,
         other if NOT_YET_SUPPORTED.contains(&other) => return Err(Error::UnsupportedFormat),
         _ => return Err(Error::UnsupportedFormat),
     };
