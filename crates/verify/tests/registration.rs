@@ -560,18 +560,22 @@ fn none_must_have_an_empty_statement_and_formats_fail_closed() {
         "attestation_invalid"
     );
     // C.25, C.107: unknown, differently cased and not-yet-supported formats.
-    for fmt in [
-        "BananaPancake",
-        "Packed",
-        "android-key",
-        "android-safetynet",
-    ] {
+    for fmt in ["BananaPancake", "Packed", "android-safetynet", "compound"] {
         let other = with_statement(&registration, fmt, att.att_stmt());
-        assert_eq!(
-            verify(&verifier(), &other).unwrap_err(),
-            Error::UnsupportedFormat,
-            "{fmt}"
-        );
+        let err = verify(&verifier(), &other).unwrap_err();
+        // `compound` is recognised, but its statement must be an array.
+        let expected = if fmt == "compound" {
+            "malformed"
+        } else {
+            "unsupported_format"
+        };
+        assert_eq!(err.code(), expected, "{fmt}");
+    }
+    // Verified formats refuse a foreign statement as invalid, not unsupported.
+    for fmt in ["apple", "tpm", "android-key"] {
+        let other = with_statement(&registration, fmt, att.att_stmt());
+        let err = verify(&verifier(), &other).unwrap_err();
+        assert_eq!(err.code(), "attestation_invalid", "{fmt}: {err}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Attestation statement formats (WebAuthn §8).
 
+mod android_key;
 mod apple;
 mod fido_u2f;
 mod packed;
@@ -46,7 +47,7 @@ pub(crate) struct Verified {
 }
 
 /// Formats a later version will verify; named so they fail as unsupported, not unknown.
-const NOT_YET_SUPPORTED: &[&str] = &["android-key", "android-safetynet", "compound"];
+const NOT_YET_SUPPORTED: &[&str] = &["android-safetynet", "compound"];
 
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
@@ -61,6 +62,7 @@ pub(crate) fn verify(
         "fido-u2f" => fido_u2f::verify(input)?,
         "apple" => apple::verify(input)?,
         "tpm" => tpm::verify(input)?,
+        "android-key" => android_key::verify(input)?,
         other if NOT_YET_SUPPORTED.contains(&other) => return Err(Error::UnsupportedFormat),
         _ => return Err(Error::UnsupportedFormat),
     };
