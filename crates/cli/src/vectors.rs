@@ -25,7 +25,7 @@ const KNOWN_DIVERGENCES: &str = include_str!("../../../KNOWN_DIVERGENCES");
 
 /// Formats and algorithms a later release verifies. Until then their cases must fail
 /// closed (`unsupported_format` / `unsupported_algorithm`) and are counted as skipped.
-const DEFERRED_FORMATS: &[&str] = &["android-safetynet", "compound"];
+const DEFERRED_FORMATS: &[&str] = &["android-safetynet"];
 const DEFERRED_ALGORITHMS: &[i64] = &[-53]; // Ed448
 
 /// Formats whose trust anchors a case's roots are registered for.

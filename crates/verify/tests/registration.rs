@@ -660,3 +660,95 @@ fn certificate_encoding_and_size_limits() {
         "limit_exceeded"
     );
 }
+
+#[test]
+fn compound_statements_all_verify() {
+    // §8.9: two statements over the same authenticator data (C.107 for the bad shapes).
+    let with_x5c = register(&packed(&[LEAF, INTERMEDIATE]));
+    let self_attested = register(
+        &Authenticator::new(SoftKey::es256([5; 32]))
+            .with_aaguid(Aaguid::from_bytes(AAGUID))
+            .with_attestation(Attestation::PackedSelf),
+    );
+    assert_eq!(
+        with_x5c.authenticator_data,
+        self_attested.authenticator_data
+    );
+    let x5c_object = AttestationObject::parse(&with_x5c.attestation_object).unwrap();
+    let self_object = AttestationObject::parse(&self_attested.attestation_object).unwrap();
+    fn entry<'a>(fmt: &'a str, stmt: &Value<'a>) -> Value<'a> {
+        Value::Map(
+            Map::new(vec![
+                (Value::Text("fmt"), Value::Text(fmt)),
+                (Value::Text("attStmt"), stmt.clone()),
+            ])
+            .unwrap(),
+        )
+    }
+    let x5c_stmt = x5c_object.att_stmt().clone();
+    let self_stmt = self_object.att_stmt().clone();
+    let both = Value::Array(vec![
+        entry("packed", &x5c_stmt),
+        entry("packed", &self_stmt),
+    ]);
+    let verified = verify(
+        &anchored(root_for_packed()),
+        &with_statement(&with_x5c, "compound", &both),
+    )
+    .unwrap();
+    assert_eq!(verified.attestation_type(), AttestationType::Basic);
+    assert_eq!(verified.trust(), Trust::Trusted);
+
+    let empty = Value::Map(Map::default());
+    for (why, statements) in [
+        (
+            "one statement",
+            Value::Array(vec![entry("packed", &self_stmt)]),
+        ),
+        (
+            "nested compound",
+            Value::Array(vec![
+                entry("packed", &self_stmt),
+                entry("compound", &Value::Array(vec![])),
+            ]),
+        ),
+        (
+            "a bad statement",
+            Value::Array(vec![entry("packed", &self_stmt), entry("none", &self_stmt)]),
+        ),
+        (
+            "an extra member",
+            Value::Array(vec![
+                entry("packed", &self_stmt),
+                Value::Map(
+                    Map::new(vec![
+                        (Value::Text("fmt"), Value::Text("none")),
+                        (Value::Text("attStmt"), empty.clone()),
+                        (Value::Text("x"), Value::Null),
+                    ])
+                    .unwrap(),
+                ),
+            ]),
+        ),
+    ] {
+        let err = verify(
+            &verifier(),
+            &with_statement(&with_x5c, "compound", &statements),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "attestation_invalid", "{why}: {err}");
+    }
+    // An unknown format inside fails closed.
+    let unknown = Value::Array(vec![
+        entry("packed", &self_stmt),
+        entry("BananaPancake", &empty),
+    ]);
+    assert_eq!(
+        verify(
+            &verifier(),
+            &with_statement(&with_x5c, "compound", &unknown)
+        )
+        .unwrap_err(),
+        Error::UnsupportedFormat
+    );
+}

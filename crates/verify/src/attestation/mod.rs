@@ -47,7 +47,7 @@ pub(crate) struct Verified {
 }
 
 /// Formats a later version will verify; named so they fail as unsupported, not unknown.
-const NOT_YET_SUPPORTED: &[&str] = &["android-safetynet", "compound"];
+const NOT_YET_SUPPORTED: &[&str] = &["android-safetynet"];
 
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
@@ -57,6 +57,7 @@ pub(crate) fn verify(
 ) -> Result<(AttestationType, Trust)> {
     let fmt = input.object.fmt();
     let verified = match fmt {
+        "compound" => return compound(input, anchors, now),
         "none" => none(input.object)?,
         "packed" => packed::verify(input)?,
         "fido-u2f" => fido_u2f::verify(input)?,
@@ -74,6 +75,83 @@ pub(crate) fn verify(
         anchors.evaluate(fmt, aaguid, &verified.chain, now, allow_sha1)
     };
     Ok((verified.attestation_type, trust))
+}
+
+/// `compound` (§8.9): at least two non-compound statements over the same authenticator
+/// data, each verified by its own format. All must verify (a relying party wanting "any"
+/// can register with the one it trusts). The result is the strongest type among them and
+/// trusted when any chain is.
+///
+/// ```cddl
+/// compoundStmtFormat = [2* nonCompoundAttStmt]
+/// nonCompoundAttStmt = { fmt: text, attStmt: any }
+/// ```
+fn compound(
+    input: &Input<'_, '_>,
+    anchors: &TrustAnchors,
+    now: SystemTime,
+) -> Result<(AttestationType, Trust)> {
+    let statements = input
+        .object
+        .att_stmt()
+        .as_array()
+        .ok_or(Error::AttestationInvalid(
+            "compound statement is not an array",
+        ))?;
+    if statements.len() < 2 {
+        return Err(Error::AttestationInvalid(
+            "compound needs at least two statements",
+        ));
+    }
+    let mut outcomes = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let map = statement
+            .as_map()
+            .ok_or(Error::AttestationInvalid("compound entry is not a map"))?;
+        if map.len() != 2 {
+            return Err(Error::AttestationInvalid(
+                "compound entry is not {fmt, attStmt}",
+            ));
+        }
+        let fmt = map
+            .text_key("fmt")
+            .and_then(Value::as_text)
+            .ok_or(Error::AttestationInvalid("compound entry fmt"))?;
+        let att_stmt = map
+            .text_key("attStmt")
+            .ok_or(Error::AttestationInvalid("compound entry attStmt"))?;
+        if fmt == "compound" {
+            return Err(Error::AttestationInvalid("compound inside compound"));
+        }
+        let bytes = AttestationObject::encode(fmt, att_stmt, input.object.auth_data().as_bytes());
+        let object = AttestationObject::parse_with(&bytes, &input.options.cbor)?;
+        let sub = Input {
+            object: &object,
+            ..*input
+        };
+        outcomes.push(verify(&sub, anchors, now)?);
+    }
+    let strength = |t: &AttestationType| match t {
+        AttestationType::Basic => 3,
+        AttestationType::AnonymizationCa => 2,
+        AttestationType::SelfAttestation => 1,
+        AttestationType::None => 0,
+    };
+    let attestation_type = outcomes
+        .iter()
+        .map(|(t, _)| *t)
+        .max_by_key(strength)
+        .unwrap_or(AttestationType::None);
+    let trust = if outcomes.iter().any(|(_, t)| *t == Trust::Trusted) {
+        Trust::Trusted
+    } else {
+        outcomes
+            .iter()
+            .map(|(_, t)| *t)
+            .find(|t| *t != Trust::NotApplicable)
+            .unwrap_or(Trust::NotApplicable)
+    };
+    Ok((attestation_type, trust))
 }
 
 /// `none` (§8.7): the statement must be the empty map.
