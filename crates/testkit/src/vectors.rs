@@ -72,6 +72,9 @@ pub struct Case {
     /// The relying party accepts subdomains of its origin.
     #[serde(default)]
     pub allow_subdomain_origins: Option<bool>,
+    /// SimpleWebAuthn's SafetyNet `ctsProfileMatch` enforcement setting.
+    #[serde(default)]
+    pub safetynet_enforce_cts: Option<bool>,
     /// The verdict depends on relying-party policy.
     #[serde(default)]
     pub policy_dependent: Option<bool>,

@@ -213,6 +213,29 @@ impl Cert {
             .collect()
     }
 
+    /// Whether the certificate names `host`: a SAN dNSName, or the subject CN.
+    pub(crate) fn names_host(&self, host: &str) -> Result<bool> {
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        const SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+        const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+        if let Some((_, value)) = self.extension(SAN)? {
+            let san = SubjectAltName::from_der(value)
+                .map_err(|_| Error::AttestationInvalid("subject alternative name malformed"))?;
+            if san
+                .0
+                .iter()
+                .any(|name| matches!(name, GeneralName::DnsName(dns) if dns.as_str() == host))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(self
+            .subject_attributes(CN)
+            .iter()
+            .any(|(_, value)| *value == host.as_bytes()))
+    }
+
     pub(crate) fn subject_is_empty(&self) -> bool {
         self.cert.tbs_certificate().subject().is_empty()
     }

@@ -41,6 +41,11 @@ pub struct VerifierOptions {
     /// Refuse registrations whose attestation is not trusted (default: report the trust
     /// outcome and let the caller decide, as §7.1 step 24 allows).
     pub require_trusted_attestation: bool,
+    /// `android-safetynet`: refuse a JWS whose `ctsProfileMatch` is false. Default true.
+    pub safetynet_require_cts: bool,
+    /// `android-safetynet`: the oldest JWS `timestampMs` accepted, in seconds before the
+    /// verification time; `None` skips the check. Default 60 (the FIDO conformance window).
+    pub safetynet_max_age_seconds: Option<u64>,
 }
 
 impl Default for VerifierOptions {
@@ -51,6 +56,8 @@ impl Default for VerifierOptions {
             counter: CounterPolicy::Reject,
             require_user_presence: true,
             require_trusted_attestation: false,
+            safetynet_require_cts: true,
+            safetynet_max_age_seconds: Some(60),
         }
     }
 }

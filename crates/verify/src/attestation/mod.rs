@@ -1,6 +1,7 @@
 //! Attestation statement formats (WebAuthn §8).
 
 mod android_key;
+mod android_safetynet;
 mod apple;
 mod fido_u2f;
 mod packed;
@@ -46,9 +47,6 @@ pub(crate) struct Verified {
     pub(crate) chain: Vec<Cert>,
 }
 
-/// Formats a later version will verify; named so they fail as unsupported, not unknown.
-const NOT_YET_SUPPORTED: &[&str] = &["android-safetynet"];
-
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
     input: &Input<'_, '_>,
@@ -64,7 +62,7 @@ pub(crate) fn verify(
         "apple" => apple::verify(input)?,
         "tpm" => tpm::verify(input)?,
         "android-key" => android_key::verify(input)?,
-        other if NOT_YET_SUPPORTED.contains(&other) => return Err(Error::UnsupportedFormat),
+        "android-safetynet" => android_safetynet::verify(input, now)?,
         _ => return Err(Error::UnsupportedFormat),
     };
     let trust = if verified.chain.is_empty() {
