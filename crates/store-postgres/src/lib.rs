@@ -1,0 +1,262 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod schema;
+mod sql;
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
+use latchkey_store::{
+    AccountId, ChallengeRecord, Store, StoreError, Versioned, credential_changes,
+};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{NoTls, Socket};
+
+use crate::sql::unavailable;
+
+/// Connection settings besides the URL.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Most pooled connections (default 16).
+    pub max_connections: usize,
+    /// How long an operation waits to connect or for a free connection before it fails
+    /// with [`StoreError::Unavailable`] (default 5 s).
+    pub timeout: Duration,
+    /// A PostgreSQL schema to keep the tables in, created if missing (default: the
+    /// connection's `search_path`, usually `public`). ASCII letters, digits and `_`,
+    /// starting with a letter or `_`, at most 63 bytes.
+    pub schema: Option<String>,
+    /// Threads of the store's own I/O runtime (default 2).
+    pub io_threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            timeout: Duration::from_secs(5),
+            schema: None,
+            io_threads: 2,
+        }
+    }
+}
+
+/// A [`Store`] in a PostgreSQL database, shared by any number of service instances.
+///
+/// Each append is one transaction that locks the account row (`SELECT ... FOR UPDATE`),
+/// checks the expected version, updates the credential-owner index, inserts the events and
+/// the folded state: the minimum-one rule, monotonic counters and the event log hold
+/// across instances. Challenges are taken with one `DELETE ... RETURNING`.
+///
+/// The store drives its connections on a small runtime of its own, so its futures can be
+/// awaited from any executor (tokio, another runtime, or a plain `block_on`).
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: Pool,
+    schema: Option<String>,
+    /// `Some` until dropped; shut down in the background so that dropping the store inside
+    /// an async context never blocks or panics.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database` or a libpq
+    /// key-value string) without TLS, and applies missing migrations.
+    ///
+    /// ```no_run
+    /// use latchkey_store::Store;
+    /// use latchkey_store_postgres::{Options, PostgresStore};
+    ///
+    /// # async fn run() -> Result<(), latchkey_store::StoreError> {
+    /// let store = PostgresStore::connect("postgres://latchkey@127.0.0.1/passkeys", Options::default()).await?;
+    /// let alice = store.load(&latchkey_store::AccountId::new("alice")).await?;
+    /// assert_eq!(alice.version, 0);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the URL or schema name is invalid, the database
+    /// cannot be reached in time, or its schema is newer than this library.
+    pub async fn connect(url: &str, options: Options) -> Result<Self, StoreError> {
+        Self::connect_with_tls(url, options, NoTls).await
+    }
+
+    /// Connects with a TLS connector (for example from `tokio-postgres-rustls`).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_tls<T>(
+        url: &str,
+        options: Options,
+        tls: T,
+    ) -> Result<Self, StoreError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+        T::Stream: Sync + Send,
+        T::TlsConnect: Sync + Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| unavailable("invalid PostgreSQL connection string"))?;
+        if let Some(schema) = &options.schema {
+            check_schema_name(schema)?;
+            config.options(format!("-c search_path={schema}"));
+        }
+        config.connect_timeout(options.timeout);
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(unavailable)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.io_threads.max(1))
+            .thread_name("latchkey-postgres")
+            .enable_all()
+            .build()
+            .map_err(unavailable)?;
+        let store = Self {
+            pool,
+            schema: options.schema,
+            runtime: Some(runtime),
+        };
+        let schema = store.schema.clone();
+        store
+            .run(|pool| async move {
+                let mut client = pool.get().await.map_err(unavailable)?;
+                schema::migrate(&mut client, schema.as_deref()).await
+            })
+            .await?;
+        Ok(store)
+    }
+
+    /// Drops the store's schema and every table in it: for throwaway schemas in tests and
+    /// scenario runs.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store has no schema of its own (the tables of
+    /// the default `search_path` are never dropped this way) or the database fails.
+    pub async fn drop_schema(self) -> Result<(), StoreError> {
+        let Some(schema) = self.schema.clone() else {
+            return Err(unavailable("drop_schema needs Options::schema"));
+        };
+        self.run(|pool| async move {
+            let client = pool.get().await.map_err(unavailable)?;
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .await
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    /// Runs `operation` on the store's runtime and waits for it from any executor.
+    async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pool) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| unavailable("store is shut down"))?;
+        runtime
+            .spawn(operation(self.pool.clone()))
+            .await
+            .map_err(|e| unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Schema names are spliced into SQL and the connection options, so they are held to a
+/// plain identifier.
+fn check_schema_name(schema: &str) -> Result<(), StoreError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(unavailable(
+            "schema name must be ASCII letters, digits and _, at most 63 bytes",
+        ))
+    }
+}
+
+impl Store for PostgresStore {
+    async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
+        let account = account.clone();
+        self.run(|pool| sql::load(pool, account)).await
+    }
+
+    async fn append(
+        &self,
+        account: &AccountId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<u64, StoreError> {
+        let append = sql::Append {
+            account: account.clone(),
+            expected: expected_version,
+            events: events.to_vec(),
+            credentials: credential_changes(events)
+                .map(|(id, registered)| (id.as_bytes().to_vec(), registered))
+                .collect(),
+        };
+        self.run(|pool| sql::append(pool, append)).await
+    }
+
+    async fn account_of(&self, credential: &CredentialId) -> Result<Option<AccountId>, StoreError> {
+        let credential = credential.as_bytes().to_vec();
+        self.run(|pool| sql::account_of(pool, credential)).await
+    }
+
+    async fn history(&self, account: &AccountId) -> Result<Vec<Event>, StoreError> {
+        let account = account.clone();
+        self.run(|pool| sql::history(pool, account)).await
+    }
+
+    async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {
+        self.run(|pool| sql::put_challenge(pool, record)).await
+    }
+
+    async fn purge_challenges(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.run(|pool| sql::purge_challenges(pool, now)).await
+    }
+
+    async fn take_challenge(
+        &self,
+        challenge: &[u8],
+    ) -> Result<Option<ChallengeRecord>, StoreError> {
+        let challenge = challenge.to_vec();
+        self.run(|pool| sql::take_challenge(pool, challenge)).await
+    }
+}

@@ -1,0 +1,85 @@
+//! Embedded migrations, applied in order on connect and tracked in `latchkey_schema`.
+//!
+//! Many instances may start at once: a transaction-scoped advisory lock lets one of them
+//! migrate while the others wait, then find nothing left to do.
+
+use deadpool_postgres::Client;
+use latchkey_store::StoreError;
+
+use crate::sql::unavailable;
+
+/// Each entry moves the schema one version up. Never edit a released entry; add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts with their folded state, the event log, the credential owner index
+    //    (P15: one owner per credential id), single-use challenges (P16).
+    "CREATE TABLE accounts (
+         account TEXT PRIMARY KEY,
+         version BIGINT NOT NULL CHECK (version >= 0),
+         state   TEXT NOT NULL
+     );
+     CREATE TABLE events (
+         account TEXT NOT NULL,
+         seq     BIGINT NOT NULL CHECK (seq > 0),
+         event   TEXT NOT NULL,
+         PRIMARY KEY (account, seq)
+     );
+     CREATE TABLE credentials (
+         credential BYTEA PRIMARY KEY,
+         account    TEXT NOT NULL
+     );
+     CREATE TABLE challenges (
+         challenge  BYTEA PRIMARY KEY,
+         expires_at BIGINT NOT NULL,
+         binding    BYTEA NOT NULL
+     );
+     CREATE INDEX challenges_by_deadline ON challenges (expires_at);",
+];
+
+/// The advisory lock key migrations hold ("latchkey" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579;
+
+/// Creates `schema` if given, then applies the migrations it lacks.
+pub(crate) async fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), StoreError> {
+    let fail = |e: tokio_postgres::Error| unavailable(format!("migration: {e}"));
+    let tx = client.transaction().await.map_err(fail)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(fail)?;
+    if let Some(schema) = schema {
+        // `schema` is a checked identifier (see `Options::schema`), quoted anyway.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await
+            .map_err(fail)?;
+    }
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS latchkey_schema (version INTEGER NOT NULL)")
+        .await
+        .map_err(fail)?;
+    let current: Option<i32> = tx
+        .query_opt("SELECT version FROM latchkey_schema", &[])
+        .await
+        .map_err(fail)?
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(fail)?;
+    let current = usize::try_from(current.unwrap_or(0)).unwrap_or(usize::MAX);
+    if current > MIGRATIONS.len() {
+        return Err(unavailable(format!(
+            "database schema version {current} is newer than this latchkey ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for migration in MIGRATIONS.iter().skip(current) {
+        tx.batch_execute(migration).await.map_err(fail)?;
+    }
+    let latest = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    tx.execute("DELETE FROM latchkey_schema", &[])
+        .await
+        .map_err(fail)?;
+    tx.execute(
+        "INSERT INTO latchkey_schema (version) VALUES ($1)",
+        &[&latest],
+    )
+    .await
+    .map_err(fail)?;
+    tx.commit().await.map_err(fail)
+}
