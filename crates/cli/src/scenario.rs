@@ -33,7 +33,9 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             "--store" => {
                 store = args
                     .next()
-                    .ok_or_else(|| Failure::input("--store needs memory or sqlite:PATH"))?
+                    .ok_or_else(|| {
+                        Failure::input("--store needs memory, sqlite:PATH or postgres:URL")
+                    })?
                     .clone()
             }
             flag if flag.starts_with("--") => {
@@ -44,7 +46,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     }
     if files.is_empty() {
         return Err(Failure::input(
-            "usage: latchkey scenario [--store memory|sqlite:PATH] FILE...",
+            "usage: latchkey scenario [--store memory|sqlite:PATH|postgres:URL] FILE...",
         ));
     }
     let mut lines = Vec::new();
@@ -66,9 +68,11 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             let sqlite = latchkey_store_sqlite::SqliteStore::open(&path)
                 .map_err(|e| Failure::io(e.to_string()))?;
             play(&scenario, sqlite)
+        } else if let Some(url) = store.strip_prefix("postgres:") {
+            play_on_postgres(&scenario, url)
         } else {
             return Err(Failure::input(format!(
-                "unknown store {store:?}: use memory or sqlite:PATH"
+                "unknown store {store:?}: use memory, sqlite:PATH or postgres:URL"
             )));
         };
         let results = outcome.map_err(|e| Failure::input(format!("{file}: {e}")))?;
@@ -91,6 +95,26 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
         failed,
         total: passed + failed,
     })
+}
+
+/// Plays a scenario on a fresh PostgreSQL schema of its own, dropped afterwards.
+fn play_on_postgres(scenario: &Value, url: &str) -> Result<Vec<(String, bool)>, String> {
+    use latchkey_store_postgres::{Options, PostgresStore};
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut options = Options::default();
+    options.schema = Some(format!(
+        "latchkey_scenario_{}_{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let connect =
+        || block_on(PostgresStore::connect(url, options.clone())).map_err(|e| e.to_string());
+    let drop_schema = || block_on(connect()?.drop_schema()).map_err(|e| e.to_string());
+    // A schema left by an earlier process with the same id starts over.
+    drop_schema()?;
+    let results = play(scenario, connect()?);
+    drop_schema()?;
+    results
 }
 
 /// A step's outcome: `Ok(warning codes)` or an error code.

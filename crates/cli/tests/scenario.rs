@@ -1,5 +1,6 @@
 //! `latchkey scenario` end to end: our own scenario files (every tamper mode, providers,
-//! names, algorithms, DEX hand-over on replace) and the shared ones, on memory and SQLite.
+//! names, algorithms, DEX hand-over on replace) and the shared ones, on memory and SQLite,
+//! and on PostgreSQL when `LATCHKEY_POSTGRES_URL` names a server (see .ci/postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Output};
@@ -36,19 +37,39 @@ fn sqlite_path(name: &str) -> String {
     format!("sqlite:{}", dir.join("scenario.sqlite").display())
 }
 
+/// `postgres:URL` for `--store`, or `None` (saying why) when no server is configured;
+/// `LATCHKEY_REQUIRE_POSTGRES` (set in CI) makes that a failure.
+fn postgres_store(test: &str) -> Option<String> {
+    match std::env::var("LATCHKEY_POSTGRES_URL") {
+        Ok(url) => Some(format!("postgres:{url}")),
+        Err(_) => {
+            assert!(
+                std::env::var_os("LATCHKEY_REQUIRE_POSTGRES").is_none(),
+                "{test}: LATCHKEY_POSTGRES_URL is not set and LATCHKEY_REQUIRE_POSTGRES is"
+            );
+            eprintln!("{test}: PostgreSQL part skipped, LATCHKEY_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// The same files on every configured store, each giving `expected` passing steps.
+fn assert_same_on_other_stores(test: &str, files: &[String], expected: usize) {
+    let mut stores = vec![sqlite_path(test)];
+    stores.extend(postgres_store(test));
+    for store in &stores {
+        let mut args = vec!["scenario", "--store", store];
+        args.extend(files.iter().map(String::as_str));
+        assert_eq!(assert_all_pass(&latchkey(&args)), expected, "{store}");
+    }
+}
+
 #[test]
-fn own_scenarios_pass_on_both_stores() {
+fn own_scenarios_pass_on_every_store() {
     let files = [own("tampering.json"), own("providers.json")];
     let memory = assert_all_pass(&latchkey(&["scenario", &files[0], &files[1]]));
-    let sqlite = assert_all_pass(&latchkey(&[
-        "scenario",
-        "--store",
-        &sqlite_path("own"),
-        &files[0],
-        &files[1],
-    ]));
-    assert_eq!(memory, sqlite);
     assert!(memory >= 34, "{memory} steps");
+    assert_same_on_other_stores("own", &files, memory);
 }
 
 #[test]
@@ -83,7 +104,7 @@ fn a_wrong_expectation_fails_the_run() {
 }
 
 #[test]
-fn shared_scenarios_pass_on_both_stores() {
+fn shared_scenarios_pass_on_every_store() {
     let Some(shared) = shared::dir() else { return };
     let mut files: Vec<String> = std::fs::read_dir(shared.join("scenarios"))
         .unwrap()
@@ -97,8 +118,5 @@ fn shared_scenarios_pass_on_both_stores() {
     args.extend(files.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let memory = assert_all_pass(&latchkey(&args));
-    let store = sqlite_path("shared");
-    let mut sqlite_args = vec!["scenario", "--store", &store];
-    sqlite_args.extend(files.iter().map(String::as_str));
-    assert_eq!(assert_all_pass(&latchkey(&sqlite_args)), memory);
+    assert_same_on_other_stores("shared", &files, memory);
 }
