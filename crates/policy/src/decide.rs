@@ -401,7 +401,8 @@ fn authorize_dex(
     if !facts.user_verified {
         return Err(PolicyError::UserVerificationRequired);
     }
-    check_counter(facts, config, out)?;
+    // The proof's use was recorded when it was made: its counter is already stored.
+    check_counter(facts.counter_regressed, config, out)?;
     if credential.dex_authorized {
         return Ok(());
     }
@@ -445,17 +446,22 @@ fn revoke_dex(
 
 /// P12: a counter that did not grow is refused, or flagged when configured.
 fn check_counter(
-    facts: &AssertionFacts,
+    regressed: bool,
     config: &PolicyConfig,
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
-    if facts.counter_regressed {
+    if regressed {
         match config.counter {
             CounterMode::Reject => return Err(PolicyError::CounterRegression),
             CounterMode::Flag => out.warn(Warning::CounterRegression),
         }
     }
     Ok(())
+}
+
+/// WebAuthn §7.2 step 22: unless both are zero, the counter must grow.
+fn counter_did_not_grow(stored: u32, received: u32) -> bool {
+    (stored, received) != (0, 0) && received <= stored
 }
 
 /// Records a use: counter (never lowered), backup state, last-used time.
@@ -526,7 +532,12 @@ fn use_passkey(
     if !required.iter().all(|f| factors.contains(f)) {
         return Err(PolicyError::StepUpRequired);
     }
-    check_counter(facts, config, out)?;
+    // Verification compared the counter with the state it had loaded; a concurrent use
+    // may have raised the stored one since (callers retry on the newer state), so the
+    // comparison is made again against the state decided on.
+    let regressed =
+        facts.counter_regressed || counter_did_not_grow(credential.sign_count, facts.sign_count);
+    check_counter(regressed, config, out)?;
     record_use(credential, facts, intent, out);
     Ok(())
 }

@@ -39,11 +39,13 @@ fn new(n: u8, scope: Scope) -> NewCredential {
     }
 }
 
+/// A fresh assertion by passkey `n`: its counter is higher than any before it.
 fn facts(n: u8) -> AssertionFacts {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     AssertionFacts {
         credential: id(n),
         user_verified: true,
-        sign_count: 1,
+        sign_count: COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         backup_eligible: true,
         backed_up: true,
         counter_regressed: false,
@@ -655,22 +657,37 @@ fn p12_counters_and_backup_state() {
         account.refused(login(regressed.clone())),
         "counter_regression"
     );
+    // Verification compared with the state it loaded; a concurrent login may have
+    // raised the stored counter since: the policy compares again with the state it
+    // decides on.
+    let mut higher = facts(1);
+    higher.sign_count = 1_000_000;
+    account.run(login(higher));
+    let mut stale = facts(1);
+    stale.sign_count = 999_999;
+    assert_eq!(account.refused(login(stale.clone())), "counter_regression");
+
     account.config.counter = CounterMode::Flag;
     let flagged = account.run(login(regressed));
     assert_eq!(flagged.warnings, [Warning::CounterRegression]);
+    let flagged = account.run(login(stale));
+    assert_eq!(flagged.warnings, [Warning::CounterRegression]);
 
     // The stored counter never goes down; BS follows the assertion; a BE change warns.
-    let mut higher = facts(1);
-    higher.sign_count = 50;
-    account.run(login(higher));
     let mut zero = facts(1);
     zero.sign_count = 0;
     zero.backed_up = false;
     zero.backup_eligible = false;
     let decision = account.run(login(zero));
-    assert_eq!(decision.warnings, [Warning::BackupEligibilityChanged]);
+    assert_eq!(
+        decision.warnings,
+        [
+            Warning::CounterRegression,
+            Warning::BackupEligibilityChanged
+        ]
+    );
     let credential = account.state.credential(&id(1)).unwrap();
-    assert_eq!(credential.sign_count, 50);
+    assert_eq!(credential.sign_count, 1_000_000);
     assert!(!credential.backed_up);
     assert_eq!(credential.last_used_at, Some(T0));
 }

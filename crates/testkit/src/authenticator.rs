@@ -351,6 +351,12 @@ impl Authenticator {
         self.sign_count = count;
     }
 
+    /// The counter the last assertion wrote (`None` when the authenticator keeps none).
+    #[must_use]
+    pub fn sign_count(&self) -> Option<u32> {
+        self.sign_count
+    }
+
     /// The credential id.
     #[must_use]
     pub fn credential_id(&self) -> &[u8] {
