@@ -165,7 +165,7 @@ fn instance_process() {
                 out.push(format!("took {n}"));
             }
         }
-        let a = rng.below(ACCOUNTS.into()) as u8;
+        let a = u8::try_from(rng.below(ACCOUNTS.into())).unwrap();
         let who = account(a);
         let listed = block_on(passkeys.list(&who, Scope::Exchange)).unwrap();
         let some_passkey = listed[rng.below(listed.len())].id.clone();
@@ -198,7 +198,7 @@ fn instance_process() {
             }
             4 => {
                 // Possibly one the account holds already: then refused, and not reported.
-                let key = key(a, rng.below(KEYS_PER_ACCOUNT.into()) as u8);
+                let key = key(a, u8::try_from(rng.below(KEYS_PER_ACCOUNT.into())).unwrap());
                 let response = register_response(&passkeys, &who, &key).unwrap();
                 let new = hex::encode(key.credential_id());
                 if rng.below(2) == 0 {
