@@ -168,14 +168,20 @@ impl AssertionInput {
     /// The raw signature check alone: decode the signature, hash the message, verify.
     #[must_use]
     pub fn raw_verify(&self) -> bool {
+        self.raw_verify_of(&self.message, &self.signature)
+    }
+
+    /// [`raw_verify`](Self::raw_verify) of another message and signature by this key.
+    #[must_use]
+    pub fn raw_verify_of(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.raw_key {
-            RawKey::P256(key) => p256::ecdsa::Signature::from_der(&self.signature)
-                .is_ok_and(|sig| key.verify(&self.message, &sig).is_ok()),
-            RawKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(&self.signature)
-                .is_ok_and(|sig| key.verify_strict(&self.message, &sig).is_ok()),
+            RawKey::P256(key) => p256::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
+            RawKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
             RawKey::Rsa(key) => {
-                let hashed = Sha256::digest(&self.message);
-                key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &hashed, &self.signature)
+                let hashed = Sha256::digest(message);
+                key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &hashed, signature)
                     .is_ok()
             }
         }
@@ -186,19 +192,32 @@ impl AssertionInput {
     #[cfg(feature = "aws-lc")]
     #[must_use]
     pub fn aws_raw_verify(&self) -> Option<bool> {
+        self.aws_raw_verify_of(&self.message, &self.signature)
+    }
+
+    /// [`aws_raw_verify`](Self::aws_raw_verify) of another message and signature.
+    #[cfg(feature = "aws-lc")]
+    #[must_use]
+    pub fn aws_raw_verify_of(&self, message: &[u8], signature: &[u8]) -> Option<bool> {
         let key = self.aws_key.as_ref()?;
-        Some(key.verify_sig(&self.message, &self.signature).is_ok())
+        Some(key.verify_sig(message, signature).is_ok())
     }
 
     /// The baseline this build's backend is measured against: AWS-LC where the `aws-lc`
     /// feature accelerates the algorithm, RustCrypto otherwise.
     #[must_use]
     pub fn baseline_verify(&self) -> bool {
+        self.baseline_verify_of(&self.message, &self.signature)
+    }
+
+    /// [`baseline_verify`](Self::baseline_verify) of another message and signature.
+    #[must_use]
+    pub fn baseline_verify_of(&self, message: &[u8], signature: &[u8]) -> bool {
         #[cfg(feature = "aws-lc")]
-        if let Some(verdict) = self.aws_raw_verify() {
+        if let Some(verdict) = self.aws_raw_verify_of(message, signature) {
             return verdict;
         }
-        self.raw_verify()
+        self.raw_verify_of(message, signature)
     }
 
     /// The raw authenticator data, for parsing benchmarks.
@@ -262,6 +281,29 @@ impl LoginInput {
             &handle,
         );
         AuthenticationResponse::from_json(&json).expect("json")
+    }
+
+    /// What the signature of `response` covers (`authData || SHA-256(clientDataJSON)`)
+    /// and the signature: for a raw baseline on the very signatures the logins verify.
+    ///
+    /// # Panics
+    ///
+    /// Never for a response from [`prepare`](Self::prepare).
+    #[must_use]
+    pub fn signed(response: &AuthenticationResponse) -> (Vec<u8>, Vec<u8>) {
+        use base64::Engine as _;
+        let decode = |text: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .expect("base64url")
+        };
+        let fields = &response.response;
+        let message = [
+            decode(&fields.authenticator_data),
+            Sha256::digest(decode(&fields.client_data_json)).to_vec(),
+        ]
+        .concat();
+        (message, decode(&fields.signature))
     }
 
     /// `Passkeys::finish_authentication`: take the challenge, verify, decide, append.

@@ -9,7 +9,7 @@ use latchkey_policy::{
     Intent, NewCredential, PolicyConfig, PolicyError, RequestContext, Scope, Timestamp, Warning,
     decide,
 };
-use latchkey_store::{AccountId, Store, StoreError};
+use latchkey_store::{AccountId, Store, StoreError, Versioned};
 use latchkey_verify::{
     AssertionResponse as VerifyAssertion, Ceremony, ClientData, CounterPolicy, CounterVerdict,
     RegistrationResponse as VerifyRegistration, StoredCredential, UserVerification, Verifier,
@@ -261,9 +261,7 @@ impl<S: Store> Passkeys<S> {
             credential: new.clone(),
             step_up,
         };
-        let (decision, _) = self
-            .commit(account, context, |_| Ok(command.clone()))
-            .await?;
+        let (decision, _) = self.commit(account, context, &command, None).await?;
         self.registered(account, &new.id, decision).await
     }
 
@@ -287,9 +285,7 @@ impl<S: Store> Passkeys<S> {
             new: new.clone(),
             step_up,
         };
-        let (decision, _) = self
-            .commit(account, context, |_| Ok(command.clone()))
-            .await?;
+        let (decision, _) = self.commit(account, context, &command, None).await?;
         self.registered(account, &new.id, decision).await
     }
 
@@ -478,8 +474,9 @@ impl<S: Store> Passkeys<S> {
             .account_of(&credential_id)
             .await?
             .ok_or(Error::UnknownCredential)?;
-        let state = self.store.load(&owner).await?.value;
-        let stored = state
+        let loaded = self.store.load(&owner).await?;
+        let stored = loaded
+            .value
             .credential(&credential_id)
             .ok_or(Error::UnknownCredential)?;
         match (&bound, &response.response.user_handle) {
@@ -530,21 +527,22 @@ impl<S: Store> Passkeys<S> {
             intent,
             factors: factors.to_vec(),
         };
-        let (decision, _) = self
-            .commit(&owner, context, |_| Ok(command.clone()))
-            .await?;
+        let receipt_key = transaction.is_some().then(|| b64(&stored.public_key));
+        let (decision, _) = self.commit(&owner, context, &command, Some(loaded)).await?;
         let now = self.clock.now();
-        let receipt = transaction.map(|transaction| ApprovalReceipt {
-            rp_id: self.rp.id().to_owned(),
-            intent,
-            credential_id: b64(credential_id.as_bytes()),
-            public_key: b64(&stored.public_key),
-            authenticator_data: response.response.authenticator_data.clone(),
-            client_data_json: response.response.client_data_json.clone(),
-            signature: response.response.signature.clone(),
-            transaction_digest: b64(&Sha256::digest(transaction)),
-            at: now,
-        });
+        let receipt = transaction
+            .zip(receipt_key)
+            .map(|(transaction, public_key)| ApprovalReceipt {
+                rp_id: self.rp.id().to_owned(),
+                intent,
+                credential_id: b64(credential_id.as_bytes()),
+                public_key,
+                authenticator_data: response.response.authenticator_data.clone(),
+                client_data_json: response.response.client_data_json.clone(),
+                signature: response.response.signature.clone(),
+                transaction_digest: b64(&Sha256::digest(transaction)),
+                at: now,
+            });
         let step_up = (intent == Intent::SecurityChange).then(|| StepUpProof {
             account: owner.clone(),
             facts,
@@ -579,7 +577,7 @@ impl<S: Store> Passkeys<S> {
             terms_accepted,
         };
         Ok(self
-            .commit(account, context, |_| Ok(command.clone()))
+            .commit(account, context, &command, None)
             .await?
             .0
             .warnings)
@@ -601,7 +599,7 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             step_up: self.step_up(account, step_up)?,
         };
-        self.commit(account, context, |_| Ok(command.clone()))
+        self.commit(account, context, &command, None)
             .await
             .map(|_| ())
     }
@@ -622,7 +620,7 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             name: name.to_owned(),
         };
-        self.commit(account, context, |_| Ok(command.clone()))
+        self.commit(account, context, &command, None)
             .await
             .map(|_| ())
     }
@@ -651,9 +649,7 @@ impl<S: Store> Passkeys<S> {
             .value
             .credential(credential)
             .map_or(Scope::Exchange, |c| c.scope);
-        let (_, state) = self
-            .commit(account, context, |_| Ok(command.clone()))
-            .await?;
+        let (_, state) = self.commit(account, context, &command, None).await?;
         // The handle and the list are per scope, as the authenticator sees them.
         Ok(SignalAllAcceptedCredentials {
             rp_id: self.rp.id().to_owned(),
@@ -753,19 +749,24 @@ impl<S: Store> Passkeys<S> {
         })
     }
 
-    /// Loads, decides and appends, deciding again after a concurrent change.
+    /// Decides and appends `command`, deciding again on the newer state after a
+    /// concurrent change. `loaded` is a state the caller has just read: the first attempt
+    /// decides on it instead of reading it again.
     async fn commit(
         &self,
         account: &AccountId,
         context: &RequestContext,
-        command: impl Fn(&AccountState) -> Result<Command>,
+        command: &Command,
+        mut loaded: Option<Versioned<AccountState>>,
     ) -> Result<(Decision, AccountState)> {
         for _ in 0..MAX_ATTEMPTS {
-            let loaded = self.store.load(account).await?;
-            let command = command(&loaded.value)?;
+            let loaded = match loaded.take() {
+                Some(loaded) => loaded,
+                None => self.store.load(account).await?,
+            };
             let decision = decide(
                 &loaded.value,
-                &command,
+                command,
                 self.clock.now(),
                 context,
                 &self.policy,
