@@ -6,6 +6,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 use latchkey_policy::{AccountState, Event, Timestamp, apply};
 use latchkey_store::{AccountId, ChallengeRecord, StoreError, Versioned};
+use tokio_postgres::Statement;
 use tokio_postgres::error::SqlState;
 
 pub(crate) fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -24,6 +25,11 @@ fn version_param(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| unavailable("version out of range"))
 }
 
+/// A statement, prepared once per connection.
+async fn prepare(client: &impl GenericClient, sql: &str) -> Result<Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(unavailable)
+}
+
 async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get().await.map_err(unavailable)
 }
@@ -39,7 +45,7 @@ async fn read_account(
     } else {
         "SELECT version, state FROM accounts WHERE account = $1"
     };
-    let statement = client.prepare_cached(query).await.map_err(unavailable)?;
+    let statement = prepare(client, query).await?;
     let row = client
         .query_opt(&statement, &[&account])
         .await
@@ -82,13 +88,12 @@ pub(crate) async fn append(pool: Pool, append: Append) -> Result<u64, StoreError
     // Make sure the account row exists, then lock it: concurrent appends to one account
     // queue here, and the first writer of a new account is the only one at version 0.
     let empty = serde_json::to_string(&AccountState::default()).map_err(corrupt)?;
-    let ensure = tx
-        .prepare_cached(
-            "INSERT INTO accounts (account, version, state) VALUES ($1, 0, $2)
+    let ensure = prepare(
+        &tx,
+        "INSERT INTO accounts (account, version, state) VALUES ($1, 0, $2)
              ON CONFLICT (account) DO NOTHING",
-        )
-        .await
-        .map_err(unavailable)?;
+    )
+    .await?;
     tx.execute(&ensure, &[&account, &empty])
         .await
         .map_err(transient(append.expected))?;
@@ -103,19 +108,19 @@ pub(crate) async fn append(pool: Pool, append: Append) -> Result<u64, StoreError
         });
     }
 
-    let register = tx
-        .prepare_cached(
-            "INSERT INTO credentials (credential, account) VALUES ($1, $2)
+    let register = prepare(
+        &tx,
+        "INSERT INTO credentials (credential, account) VALUES ($1, $2)
              ON CONFLICT (credential) DO UPDATE SET account = excluded.account
              WHERE credentials.account = excluded.account
              RETURNING account",
-        )
-        .await
-        .map_err(unavailable)?;
-    let unregister = tx
-        .prepare_cached("DELETE FROM credentials WHERE credential = $1 AND account = $2")
-        .await
-        .map_err(unavailable)?;
+    )
+    .await?;
+    let unregister = prepare(
+        &tx,
+        "DELETE FROM credentials WHERE credential = $1 AND account = $2",
+    )
+    .await?;
     for (id, registered) in &append.credentials {
         if *registered {
             // No row back: the id is another account's (P15).
@@ -141,23 +146,23 @@ pub(crate) async fn append(pool: Pool, append: Append) -> Result<u64, StoreError
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()
         .map_err(corrupt)?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO events (account, seq, event)
+    let insert = prepare(
+        &tx,
+        "INSERT INTO events (account, seq, event)
              SELECT $1, seq, event FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS e (seq, event)",
-        )
-        .await
-        .map_err(unavailable)?;
+    )
+    .await?;
     tx.execute(&insert, &[&account, &seqs, &json])
         .await
         .map_err(transient(append.expected))?;
 
     let version = append.expected + append.events.len() as u64;
     let state = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
-    let update = tx
-        .prepare_cached("UPDATE accounts SET version = $2, state = $3 WHERE account = $1")
-        .await
-        .map_err(unavailable)?;
+    let update = prepare(
+        &tx,
+        "UPDATE accounts SET version = $2, state = $3 WHERE account = $1",
+    )
+    .await?;
     tx.execute(&update, &[&account, &version_param(version)?, &state])
         .await
         .map_err(unavailable)?;
@@ -189,10 +194,11 @@ pub(crate) async fn account_of(
     credential: Vec<u8>,
 ) -> Result<Option<AccountId>, StoreError> {
     let client = client(&pool).await?;
-    let statement = client
-        .prepare_cached("SELECT account FROM credentials WHERE credential = $1")
-        .await
-        .map_err(unavailable)?;
+    let statement = prepare(
+        &client,
+        "SELECT account FROM credentials WHERE credential = $1",
+    )
+    .await?;
     let row = client
         .query_opt(&statement, &[&credential])
         .await
@@ -204,10 +210,11 @@ pub(crate) async fn account_of(
 
 pub(crate) async fn history(pool: Pool, account: AccountId) -> Result<Vec<Event>, StoreError> {
     let client = client(&pool).await?;
-    let statement = client
-        .prepare_cached("SELECT event FROM events WHERE account = $1 ORDER BY seq")
-        .await
-        .map_err(unavailable)?;
+    let statement = prepare(
+        &client,
+        "SELECT event FROM events WHERE account = $1 ORDER BY seq",
+    )
+    .await?;
     let rows = client
         .query(&statement, &[&account.as_str()])
         .await
@@ -222,14 +229,13 @@ pub(crate) async fn history(pool: Pool, account: AccountId) -> Result<Vec<Event>
 
 pub(crate) async fn put_challenge(pool: Pool, record: ChallengeRecord) -> Result<(), StoreError> {
     let client = client(&pool).await?;
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
+    let statement = prepare(
+        &client,
+        "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
              ON CONFLICT (challenge) DO UPDATE
              SET expires_at = excluded.expires_at, binding = excluded.binding",
-        )
-        .await
-        .map_err(unavailable)?;
+    )
+    .await?;
     client
         .execute(
             &statement,
@@ -246,10 +252,11 @@ pub(crate) async fn take_challenge(
 ) -> Result<Option<ChallengeRecord>, StoreError> {
     let client = client(&pool).await?;
     // One statement deletes and returns: two takers can never both see the row.
-    let statement = client
-        .prepare_cached("DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at, binding")
-        .await
-        .map_err(unavailable)?;
+    let statement = prepare(
+        &client,
+        "DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at, binding",
+    )
+    .await?;
     let row = client
         .query_opt(&statement, &[&challenge])
         .await
@@ -264,10 +271,7 @@ pub(crate) async fn take_challenge(
 
 pub(crate) async fn purge_challenges(pool: Pool, now: Timestamp) -> Result<usize, StoreError> {
     let client = client(&pool).await?;
-    let statement = client
-        .prepare_cached("DELETE FROM challenges WHERE expires_at < $1")
-        .await
-        .map_err(unavailable)?;
+    let statement = prepare(&client, "DELETE FROM challenges WHERE expires_at < $1").await?;
     let deleted = client
         .execute(&statement, &[&now.0])
         .await

@@ -19,97 +19,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use latchkey_cose::Aaguid;
-use latchkey_policy::{
-    AccountState, Command as PolicyCommand, CredentialId, Factor, NewCredential, PolicyConfig,
-    RequestContext, Scope, StepUp, Timestamp, apply, decide,
-};
-use latchkey_store::{AccountId, ChallengeRecord, Store, StoreError, conformance::block_on};
+use latchkey_policy::{CredentialId, Scope, Timestamp};
+use latchkey_store::{AccountId, ChallengeRecord, Store, conformance::block_on, crash};
 use latchkey_store_postgres::{Options, PostgresStore};
 
 const SCHEMA_ENV: &str = "LATCHKEY_FAULT_SCHEMA";
-const ACCOUNTS: u32 = 4;
 
 /// One test at a time: stopping the server must not hit another test of this file.
 static SERVER: Mutex<()> = Mutex::new(());
-
-/// One step of the writers' workload: registers, or deletes the oldest passkey, on one
-/// of a few accounts. `Ok(false)` when the policy refused (nothing to write).
-fn write_once(store: &PostgresStore, round: u32) -> Result<bool, StoreError> {
-    let account = AccountId::new(format!("account-{}", round % ACCOUNTS));
-    let loaded = block_on(store.load(&account))?;
-    let step_up = StepUp::Factors(vec![Factor::Email]);
-    let command = if (round / ACCOUNTS) % 3 < 2 {
-        PolicyCommand::Register {
-            credential: NewCredential {
-                id: CredentialId::new(
-                    [&round.to_be_bytes()[..], &std::process::id().to_be_bytes()].concat(),
-                ),
-                scope: Scope::Exchange,
-                public_key: vec![1; 77],
-                aaguid: Aaguid::ZERO,
-                sign_count: 0,
-                backup_eligible: true,
-                backed_up: false,
-                transports: vec![],
-                name: None,
-            },
-            step_up,
-        }
-    } else {
-        match loaded.value.credentials.first() {
-            Some(first) => PolicyCommand::Delete {
-                credential: first.id.clone(),
-                step_up,
-            },
-            None => return Ok(false),
-        }
-    };
-    let at = Timestamp(1_767_225_600 + i64::from(round));
-    let Ok(decision) = decide(
-        &loaded.value,
-        &command,
-        at,
-        &RequestContext::default(),
-        &PolicyConfig::default(),
-    ) else {
-        return Ok(false);
-    };
-    match block_on(store.append(&account, loaded.version, &decision.events)) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict { .. }) => Ok(false),
-        Err(other) => Err(other),
-    }
-}
-
-/// Every account of `schema` is consistent; returns how many events they hold.
-fn assert_consistent(store: &PostgresStore) -> usize {
-    let mut total = 0;
-    for n in 0..ACCOUNTS {
-        let account = AccountId::new(format!("account-{n}"));
-        let loaded = block_on(store.load(&account)).unwrap();
-        let history = block_on(store.history(&account)).unwrap();
-        assert_eq!(
-            loaded.version,
-            history.len() as u64,
-            "{account}: version and events disagree"
-        );
-        assert_eq!(
-            loaded.value,
-            apply(AccountState::default(), &history),
-            "{account}: state is not the fold"
-        );
-        for credential in &loaded.value.credentials {
-            assert_eq!(
-                block_on(store.account_of(&credential.id)).unwrap(),
-                Some(account.clone()),
-                "{account}: credential index"
-            );
-        }
-        total += history.len();
-    }
-    total
-}
 
 /// The child: writes until killed.
 #[test]
@@ -121,7 +38,7 @@ fn writer_process() {
     let store = common::store_in(&url, &schema);
     println!("ready");
     for round in 0u32.. {
-        write_once(&store, round).unwrap();
+        crash::write_step(&store, std::process::id(), round).unwrap();
     }
 }
 
@@ -132,27 +49,12 @@ fn a_killed_writer_leaves_every_account_consistent() {
     };
     let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let schema = common::fresh_schema("killed");
-    for attempt in 0..3u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "writer_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(SCHEMA_ENV, &schema)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Let it write for a while (a different moment each time), then kill it hard.
-        std::thread::sleep(Duration::from_millis(400 + 170 * attempt));
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    crash::kill_writer_repeatedly("writer_process", (SCHEMA_ENV, schema.as_ref()));
     let store = common::store_in(&url, &schema);
-    assert!(assert_consistent(&store) > 0, "the writer wrote nothing");
+    assert!(
+        crash::assert_consistent(&store) > 0,
+        "the writer wrote nothing"
+    );
     block_on(store.drop_schema()).unwrap();
 }
 
@@ -203,7 +105,7 @@ fn an_immediate_server_stop_under_load_loses_nothing_committed() {
             scope.spawn(move || {
                 let mut round = writer;
                 while !stop.load(Ordering::Relaxed) {
-                    match write_once(store, round) {
+                    match crash::write_step(store, writer, round) {
                         Ok(true) => {
                             written.fetch_add(1, Ordering::Relaxed);
                         }
@@ -222,7 +124,7 @@ fn an_immediate_server_stop_under_load_loses_nothing_committed() {
         pg_ctl(&ctl, &["stop", "-m", "immediate"]);
         // Down: every operation fails in time with store_unavailable.
         let started = Instant::now();
-        let account = AccountId::new("account-0");
+        let account = AccountId::new("crash-account-0");
         let errors = [
             block_on(store.load(&account)).err(),
             block_on(store.append(&account, 0, &[])).err(),
@@ -259,9 +161,9 @@ fn an_immediate_server_stop_under_load_loses_nothing_committed() {
     );
     // The same pool recovers, and every account is whole.
     let mut round = 10_000;
-    while !write_once(&store, round).unwrap() {
+    while !crash::write_step(&store, 9, round).unwrap() {
         round += 1;
     }
-    assert!(assert_consistent(&store) > 0);
+    assert!(crash::assert_consistent(&store) > 0);
     block_on(store.drop_schema()).unwrap();
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod crash;
 mod error;
 mod memory;
 mod model;
