@@ -23,11 +23,6 @@ use crate::inspect::Report;
 /// Cases latchkey knowingly decides differently, with the reason (repository root file).
 const KNOWN_DIVERGENCES: &str = include_str!("../../../KNOWN_DIVERGENCES");
 
-/// Formats and algorithms a later release verifies. Until then their cases must fail
-/// closed (`unsupported_format` / `unsupported_algorithm`) and are counted as skipped.
-const DEFERRED_FORMATS: &[&str] = &[];
-const DEFERRED_ALGORITHMS: &[i64] = &[-53]; // Ed448
-
 /// Formats whose trust anchors a case's roots are registered for.
 const ANCHORED_FORMATS: &[&str] = &[
     "packed",
@@ -55,7 +50,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     }
 
     let mut lines = Vec::new();
-    let (mut passed, mut failed, mut deferred, mut diverged) = (0, 0, 0, 0);
+    let (mut passed, mut failed, mut diverged) = (0, 0, 0);
     // `trust-anchors.json` sits beside the case files; a shell glob passes it too.
     for file in files
         .into_iter()
@@ -78,9 +73,6 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             } else if let Some(reason) = known_divergence(&case.id) {
                 diverged += 1;
                 format!("diverges (known: {reason})")
-            } else if is_deferred(case, &outcome.result) {
-                deferred += 1;
-                "skip (format or algorithm not yet supported, failed closed)".to_owned()
             } else {
                 failed += 1;
                 "FAIL".to_owned()
@@ -96,10 +88,9 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             ));
         }
     }
-    lines.push(format!("{deferred} cases deferred to formats and algorithms not yet supported, {diverged} known divergences (KNOWN_DIVERGENCES)"));
+    lines.push(format!("{diverged} known divergences (KNOWN_DIVERGENCES)"));
     lines.push(format!(
-        "{passed} passed, {failed} failed, {} skipped",
-        deferred + diverged
+        "{passed} passed, {failed} failed, {diverged} skipped"
     ));
     Ok(Report {
         output: lines.join("\n"),
@@ -115,26 +106,6 @@ fn known_divergence(id: &str) -> Option<&'static str> {
         .filter_map(|line| line.split_once(" | "))
         .find(|(case, _)| case.trim() == id)
         .map(|(_, reason)| reason.trim())
-}
-
-/// A case of a deferred format or algorithm that failed closed. The format and algorithm
-/// come from the case's own data, not from the error, so a verifier that refused
-/// everything as unsupported would not be excused.
-fn is_deferred(case: &Case, result: &Result<(), Error>) -> bool {
-    let closed = result
-        .as_ref()
-        .err()
-        .is_some_and(|e| matches!(e.code(), "unsupported_format" | "unsupported_algorithm"));
-    let fmt = case.response_bytes("attestationObject").and_then(|bytes| {
-        latchkey_cose::AttestationObject::parse_with(&bytes, &ParseOptions::RELAXED)
-            .ok()
-            .map(|att| att.fmt().to_owned())
-    });
-    let deferred_format = fmt.is_some_and(|f| DEFERRED_FORMATS.contains(&f.as_str()));
-    let deferred_algorithm = case
-        .cose_alg
-        .is_some_and(|a| DEFERRED_ALGORITHMS.contains(&a));
-    closed && (deferred_format || deferred_algorithm)
 }
 
 struct Outcome {

@@ -32,6 +32,7 @@ pub(crate) enum Material {
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
+    Ed448(Box<ed448_goldilocks::VerifyingKey>),
     Rsa(rsa::PublicKey),
     MlDsa44(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa44>>),
     MlDsa65(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa65>>),
@@ -47,6 +48,7 @@ impl Material {
             (Self::P384(a), Self::P384(b)) => a == b,
             (Self::P521(a), Self::P521(b)) => a.to_sec1_point(false) == b.to_sec1_point(false),
             (Self::Ed25519(a), Self::Ed25519(b)) => a == b,
+            (Self::Ed448(a), Self::Ed448(b)) => a.as_bytes() == b.as_bytes(),
             (Self::Rsa(a), Self::Rsa(b)) => a == b,
             (Self::MlDsa44(a), Self::MlDsa44(b)) => a.encode() == b.encode(),
             (Self::MlDsa65(a), Self::MlDsa65(b)) => a.encode() == b.encode(),
@@ -72,6 +74,8 @@ pub(crate) enum Scheme {
     Ecdsa(Hash),
     /// Ed25519 with `verify_strict`.
     Ed25519,
+    /// Ed448 (RFC 8032 pure, empty context), cofactorless equation, canonical S.
+    Ed448,
     /// RSASSA-PKCS1-v1_5.
     RsaPkcs1(Hash),
     /// RSASSA-PSS with a salt as long as the hash (RFC 8230).
@@ -96,7 +100,7 @@ impl VerifyingKey {
     ///
     /// [`Error::InvalidKey`] for a point not on its curve, a weak or non-canonical
     /// Ed25519 key or an unusable RSA key; [`Error::UnsupportedAlgorithm`] for algorithms
-    /// this version does not verify (Ed448, ML-DSA).
+    /// this version does not verify.
     pub fn from_credential_key(key: &CredentialPublicKey) -> Result<Self> {
         let algorithm = key.algorithm();
         let material = match key.params() {
@@ -111,6 +115,10 @@ impl VerifyingKey {
                 curve: Curve::Ed25519,
                 x,
             } => ed25519_material(x)?,
+            KeyParams::Okp {
+                curve: Curve::Ed448,
+                x,
+            } => ed448_material(x)?,
             KeyParams::Rsa { n, e } => rsa_material(n, e)?,
             KeyParams::Akp { public } => ml_dsa_material(algorithm, public)?,
             _ => return Err(Error::UnsupportedAlgorithm(algorithm.cose())),
@@ -175,6 +183,7 @@ impl VerifyingKey {
                 | (A::Es384 | A::Esp384, Material::P384(_))
                 | (A::Es512 | A::Esp512, Material::P521(_))
                 | (A::EdDsa | A::Ed25519, Material::Ed25519(_))
+                | (A::Ed448, Material::Ed448(_))
                 | (
                     A::Rs256 | A::Rs384 | A::Rs512 | A::Rs1 | A::Ps256 | A::Ps384 | A::Ps512,
                     Material::Rsa(_)
@@ -225,6 +234,7 @@ fn scheme_for(algorithm: Algorithm) -> Result<Scheme> {
         A::Es384 | A::Esp384 => Scheme::Ecdsa(Hash::Sha384),
         A::Es512 | A::Esp512 => Scheme::Ecdsa(Hash::Sha512),
         A::EdDsa | A::Ed25519 => Scheme::Ed25519,
+        A::Ed448 => Scheme::Ed448,
         A::Rs256 => Scheme::RsaPkcs1(Hash::Sha256),
         A::Rs384 => Scheme::RsaPkcs1(Hash::Sha384),
         A::Rs512 => Scheme::RsaPkcs1(Hash::Sha512),
@@ -274,6 +284,37 @@ fn canonical_ed25519_y(bytes: &[u8; 32]) -> bool {
     let [first, middle @ .., last] = bytes;
     let top_saturated = last & 0x7f == 0x7f && middle.iter().all(|&b| b == 0xff);
     !(top_saturated && *first >= 0xed)
+}
+
+pub(crate) fn ed448_material(x: &[u8]) -> Result<Material> {
+    let bytes: &[u8; 57] = x
+        .try_into()
+        .map_err(|_| Error::InvalidKey("Ed448 key length"))?;
+    if !canonical_ed448(bytes) {
+        return Err(Error::InvalidKey("non-canonical Ed448 key"));
+    }
+    // Decompression also requires a point of the prime-order subgroup, so small-order
+    // (weak) keys are refused here.
+    let key = ed448_goldilocks::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| Error::InvalidKey("Ed448 key does not decompress to a prime-order point"))?;
+    Ok(Material::Ed448(Box::new(key)))
+}
+
+/// RFC 8032 §5.2.3: the last byte holds only the sign of x, and y (the first 56 bytes,
+/// little-endian) is below p = 2^448 - 2^224 - 1.
+fn canonical_ed448(bytes: &[u8; 57]) -> bool {
+    let (y, last) = bytes.split_at(56);
+    if last.first().is_none_or(|b| b & 0x7f != 0) {
+        return false;
+    }
+    // p, little-endian: 28 bytes 0xff, one 0xfe, 27 bytes 0xff.
+    let p = |i: usize| if i == 28 { 0xfe } else { 0xff };
+    for (i, &b) in y.iter().enumerate().rev() {
+        if b != p(i) {
+            return b < p(i);
+        }
+    }
+    false
 }
 
 /// An ML-DSA public key (FIPS 204 pkEncode), of the parameter set the algorithm names.
@@ -401,6 +442,8 @@ pub(crate) fn verify_scheme(
                 with_joined(message, |joined| key.verify_strict(joined, &sig).is_ok())
             })
         }
+        (Material::Ed448(key), Scheme::Ed448) => ed448_goldilocks::Signature::try_from(signature)
+            .is_ok_and(|sig| with_joined(message, |joined| key.verify_raw(&sig, joined).is_ok())),
         (Material::Rsa(key), Scheme::RsaPkcs1(h)) => {
             let padding = match h {
                 Hash::Sha1 => rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),

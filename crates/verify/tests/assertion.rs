@@ -638,19 +638,105 @@ fn stored_key_validation() {
         let err = VerifyingKey::from_credential_key(&key).unwrap_err();
         assert_eq!(err.code(), "malformed", "{x}");
     }
-    // Ed448 and ML-DSA parse but do not verify yet: fail closed.
-    let ed448 = CredentialPublicKey::new(
+    // Ed448 keys: y >= p, a stray bit beside the sign of x, and small-order points
+    // (the identity, and a point of order 4: x = 0 is of order 2, y = 0 of order 4).
+    let mut p = vec![0xff; 57];
+    p[28] = 0xfe;
+    p[56] = 0;
+    let mut stray = vec![0; 57];
+    stray[0] = 1;
+    stray[56] = 0x01;
+    let mut identity = vec![0; 57];
+    identity[0] = 1;
+    let mut minus_one = p.clone();
+    minus_one[0] = 0xfe;
+    for (x, why) in [
+        (p, "y = p"),
+        (stray, "stray bit"),
+        (identity, "identity"),
+        (minus_one, "order 2"),
+        (vec![0; 57], "order 4"),
+        (vec![1; 56], "length"),
+    ] {
+        let key = CredentialPublicKey::new(
+            Algorithm::Ed448,
+            KeyParams::Okp {
+                curve: Curve::Ed448,
+                x,
+            },
+        );
+        // A wrong length is already refused by the COSE layer.
+        let Ok(key) = key else {
+            assert_eq!(why, "length");
+            continue;
+        };
+        let err = VerifyingKey::from_credential_key(&key).unwrap_err();
+        assert_eq!(err.code(), "malformed", "{why}: {err}");
+    }
+}
+
+#[test]
+fn ed448_assertions_verify_and_tampering_fails() {
+    // Ed448 (RFC 8032 pure, COSE -53) over authData || SHA-256(clientData).
+    use latchkey_cose::{
+        Algorithm, AuthenticatorData, CredentialPublicKey, Curve, Flags, KeyParams,
+    };
+    use sha2::{Digest as _, Sha256};
+
+    let signing = ed448_goldilocks::SigningKey::from(&ed448_goldilocks::SecretKey::from([9; 57]));
+    let public = signing.verifying_key().as_bytes().to_vec();
+    let key = CredentialPublicKey::new(
         Algorithm::Ed448,
         KeyParams::Okp {
             curve: Curve::Ed448,
-            x: vec![1; 57],
+            x: public,
         },
     )
     .unwrap();
-    assert_eq!(
-        VerifyingKey::from_credential_key(&ed448).unwrap_err(),
-        Error::UnsupportedAlgorithm(-53)
-    );
+    let key = VerifyingKey::from_credential_key(&key).unwrap();
+    let authenticator_data = AuthenticatorData::builder(client().rp_id_hash())
+        .flags(Flags::USER_PRESENT | Flags::USER_VERIFIED)
+        .sign_count(1)
+        .build();
+    let client_data_json = client().client_data_json("webauthn.get", CHALLENGE);
+    let message = [
+        authenticator_data.as_slice(),
+        &Sha256::digest(&client_data_json),
+    ]
+    .concat();
+    let signature = signing.sign_raw(&message).to_bytes().to_vec();
+    let assertion = Assertion {
+        credential_id: vec![1; 16],
+        client_data_json,
+        authenticator_data,
+        signature,
+    };
+    assert!(verify(&verifier(), &assertion, &key, 0).is_ok());
+    for field in 0..3 {
+        let mut tampered = assertion.clone();
+        let bytes = match field {
+            0 => &mut tampered.client_data_json,
+            1 => &mut tampered.authenticator_data,
+            _ => &mut tampered.signature,
+        };
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        assert!(
+            verify(&verifier(), &tampered, &key, 0).is_err(),
+            "field {field}"
+        );
+    }
+    // S >= L (its 57th byte set), and a signature one byte short.
+    let mut high_s = assertion.clone();
+    high_s.signature[113] = 0x01;
+    let mut short = assertion.clone();
+    short.signature.pop();
+    for bad in [high_s, short] {
+        assert_eq!(
+            verify(&verifier(), &bad, &key, 0),
+            Err(Error::SignatureInvalid)
+        );
+    }
 }
 
 #[test]
