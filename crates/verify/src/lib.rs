@@ -9,6 +9,7 @@ mod batch;
 mod certificate;
 mod client_data;
 mod error;
+mod jws;
 mod origin;
 mod registration;
 mod signature;
