@@ -76,6 +76,13 @@ pub enum Error {
     /// The attestation verifies but does not chain to an acceptable trust anchor.
     #[error("attestation untrusted: {0}")]
     AttestationUntrusted(&'static str),
+    /// A FIDO metadata BLOB is not a JWS, or its payload is not MDS3 JSON.
+    #[error("metadata malformed: {0}")]
+    MetadataMalformed(&'static str),
+    /// A FIDO metadata BLOB fails verification: signature, chain to the pinned root,
+    /// algorithm, or freshness.
+    #[error("metadata untrusted: {0}")]
+    MetadataUntrusted(&'static str),
 }
 
 impl Error {
@@ -89,7 +96,8 @@ impl Error {
             | Self::BackupStateWithoutEligibility
             | Self::AttestedDataInAssertion
             | Self::CredentialIdMismatch
-            | Self::InvalidKey(_) => "malformed",
+            | Self::InvalidKey(_)
+            | Self::MetadataMalformed(_) => "malformed",
             Self::TypeMismatch { .. } => "type_mismatch",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::OriginMismatch | Self::CrossOriginNotAllowed | Self::TopOriginMismatch => {
@@ -103,7 +111,7 @@ impl Error {
             Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
             Self::UnsupportedFormat => "unsupported_format",
             Self::AttestationInvalid(_) => "attestation_invalid",
-            Self::AttestationUntrusted(_) => "attestation_untrusted",
+            Self::AttestationUntrusted(_) | Self::MetadataUntrusted(_) => "attestation_untrusted",
         }
     }
 }

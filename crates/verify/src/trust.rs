@@ -96,7 +96,9 @@ impl TrustAnchors {
     }
 }
 
-fn check_path(
+/// Validates `chain` (leaf first) at `now` against `anchors`: see
+/// [`TrustAnchors::evaluate`]. Shared with the metadata BLOB's own chain.
+pub(crate) fn check_path(
     chain: &[Cert],
     anchors: &[&Cert],
     now: SystemTime,

@@ -1,0 +1,453 @@
+//! FIDO Metadata Service (MDS3): the metadata BLOB, verified against a root the service
+//! pins, and its entries looked up by AAGUID.
+//!
+//! The BLOB is a JWS (FIDO Metadata Service v3.0 §3.1.7) whose header `x5c` must chain
+//! to the pinned root at the verification time, signed RS256 or ES256. Its payload
+//! (§3.1.6):
+//!
+//! ```text
+//! dictionary MetadataBLOBPayload {
+//!     DOMString                        legalHeader;
+//!     required Number                  no;
+//!     required DOMString               nextUpdate;
+//!     required MetadataBLOBPayloadEntry[] entries;
+//! };
+//! dictionary MetadataBLOBPayloadEntry {
+//!     AAGUID                           aaguid;
+//!     MetadataStatement                metadataStatement;
+//!     required StatusReport[]          statusReports;
+//!     required DOMString               timeOfLastStatusChange;
+//!     ...
+//! };
+//! ```
+//!
+//! No I/O: the service downloads the BLOB and its root and passes them in. Certificate
+//! revocation lists of the BLOB's chain are not fetched.
+
+use std::time::SystemTime;
+
+use latchkey_cose::{Aaguid, Algorithm};
+use serde::Deserialize;
+
+use crate::certificate::Cert;
+use crate::error::{Error, Result};
+use crate::jws::{Jws, JwsError};
+use crate::trust::{TrustAnchors, check_path};
+
+/// Largest BLOB accepted, in bytes (the FIDO service's is a few MiB).
+pub const MAX_BLOB_BYTES: usize = 32 * 1024 * 1024;
+/// Most entries accepted in one BLOB.
+pub const MAX_ENTRIES: usize = 20_000;
+/// Most attestation root certificates accepted per entry.
+pub const MAX_ROOTS_PER_ENTRY: usize = 16;
+
+/// A metadata BLOB whose signature, chain and freshness were verified.
+#[derive(Clone, Debug)]
+pub struct MetadataBlob {
+    number: u64,
+    next_update: String,
+    entries: Vec<MetadataEntry>,
+}
+
+/// One authenticator model's metadata.
+#[derive(Clone, Debug)]
+pub struct MetadataEntry {
+    aaguid: Option<Aaguid>,
+    description: Option<String>,
+    status_reports: Vec<StatusReport>,
+    attestation_roots: Vec<Vec<u8>>,
+}
+
+/// A status the FIDO Alliance reported for an authenticator model (MDS3 §3.1.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthenticatorStatus {
+    /// `NOT_FIDO_CERTIFIED`.
+    NotFidoCertified,
+    /// `FIDO_CERTIFIED` or one of its levels (`FIDO_CERTIFIED_L1` ... `_L3plus`).
+    FidoCertified,
+    /// `SELF_ASSERTION_SUBMITTED`.
+    SelfAssertionSubmitted,
+    /// `UPDATE_AVAILABLE`: a firmware update fixes a problem.
+    UpdateAvailable,
+    /// `USER_VERIFICATION_BYPASS`: malware can make the authenticator skip verification.
+    UserVerificationBypass,
+    /// `ATTESTATION_KEY_COMPROMISE`: attestations of this model can be forged.
+    AttestationKeyCompromise,
+    /// `USER_KEY_REMOTE_COMPROMISE`: credential keys can be extracted remotely.
+    UserKeyRemoteCompromise,
+    /// `USER_KEY_PHYSICAL_COMPROMISE`: credential keys can be extracted with the device.
+    UserKeyPhysicalCompromise,
+    /// `REVOKED`: the model's certification is withdrawn.
+    Revoked,
+    /// A status this version does not know, as written.
+    Unknown(String),
+}
+
+impl AuthenticatorStatus {
+    fn parse(text: &str) -> Self {
+        match text {
+            "NOT_FIDO_CERTIFIED" => Self::NotFidoCertified,
+            "SELF_ASSERTION_SUBMITTED" => Self::SelfAssertionSubmitted,
+            "UPDATE_AVAILABLE" => Self::UpdateAvailable,
+            "USER_VERIFICATION_BYPASS" => Self::UserVerificationBypass,
+            "ATTESTATION_KEY_COMPROMISE" => Self::AttestationKeyCompromise,
+            "USER_KEY_REMOTE_COMPROMISE" => Self::UserKeyRemoteCompromise,
+            "USER_KEY_PHYSICAL_COMPROMISE" => Self::UserKeyPhysicalCompromise,
+            "REVOKED" => Self::Revoked,
+            certified if certified.starts_with("FIDO_CERTIFIED") => Self::FidoCertified,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Whether the status says the authenticator's keys, attestation or user
+    /// verification cannot be relied on (revoked, or one of the compromise statuses).
+    #[must_use]
+    pub fn is_compromise(&self) -> bool {
+        matches!(
+            self,
+            Self::Revoked
+                | Self::AttestationKeyCompromise
+                | Self::UserVerificationBypass
+                | Self::UserKeyRemoteCompromise
+                | Self::UserKeyPhysicalCompromise
+        )
+    }
+}
+
+/// One status report of an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The status.
+    pub status: AuthenticatorStatus,
+    /// Since when (ISO 8601 date), when given.
+    pub effective_date: Option<String>,
+    /// The lowest authenticator version the report applies to, when given.
+    pub authenticator_version: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    no: u64,
+    next_update: String,
+    entries: Vec<RawEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEntry {
+    aaguid: Option<String>,
+    metadata_statement: Option<RawStatement>,
+    status_reports: Vec<RawStatus>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStatement {
+    description: Option<String>,
+    #[serde(default)]
+    attestation_root_certificates: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStatus {
+    status: String,
+    effective_date: Option<String>,
+    authenticator_version: Option<u64>,
+}
+
+impl MetadataBlob {
+    /// Verifies a metadata BLOB (the JWS text the FIDO service serves) against
+    /// `root_der`, the root certificate the service pins, at `now`.
+    ///
+    /// Checks, in order: size, JWS form, `alg` (RS256 or ES256), the header chain to the
+    /// root with every certificate valid at `now`, the signature by the chain's leaf, the
+    /// payload, and that `now` is not past `nextUpdate` (a stale BLOB is refused: fetch a
+    /// new one). Services should also keep the last `no` and refuse a lower one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MetadataUntrusted`] for a bad signature, a chain that does not reach the
+    /// root or an expired certificate, a disallowed `alg`, or a stale BLOB;
+    /// [`Error::MetadataMalformed`] for text that is not a JWS or a payload that is not
+    /// MDS3 JSON; [`Error::Limit`] past [`MAX_BLOB_BYTES`], [`MAX_ENTRIES`] or
+    /// [`MAX_ROOTS_PER_ENTRY`].
+    pub fn verify(jws: &str, root_der: &[u8], now: SystemTime) -> Result<Self> {
+        if jws.len() > MAX_BLOB_BYTES {
+            return Err(Error::Limit("metadata BLOB larger than MAX_BLOB_BYTES"));
+        }
+        let jws = Jws::parse(jws.trim_end()).map_err(|e| match e {
+            JwsError::Malformed(why) => Error::MetadataMalformed(why),
+            JwsError::TooManyCertificates => Error::Limit("JWS x5c holds more than 5 certificates"),
+            JwsError::Certificate(_) => Error::MetadataMalformed("JWS x5c certificate"),
+        })?;
+        let algorithm = match jws.alg.as_str() {
+            "RS256" => Algorithm::Rs256,
+            "ES256" => Algorithm::Es256,
+            _ => {
+                return Err(Error::MetadataUntrusted(
+                    "metadata JWS alg is not RS256 or ES256",
+                ));
+            }
+        };
+        let root = Cert::parse(root_der)?;
+        check_path(&jws.chain, &[&root], now, false).map_err(Error::MetadataUntrusted)?;
+        if !jws.signed_by_leaf(algorithm) {
+            return Err(Error::MetadataUntrusted("metadata JWS signature invalid"));
+        }
+        let payload: Payload = serde_json::from_slice(&jws.payload)
+            .map_err(|_| Error::MetadataMalformed("metadata payload is not MDS3 JSON"))?;
+        let next_update = day_number(&payload.next_update).ok_or(Error::MetadataMalformed(
+            "nextUpdate is not a YYYY-MM-DD date",
+        ))?;
+        let today = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
+            i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX)
+        });
+        if today > next_update {
+            return Err(Error::MetadataUntrusted(
+                "metadata BLOB is past its nextUpdate",
+            ));
+        }
+        if payload.entries.len() > MAX_ENTRIES {
+            return Err(Error::Limit(
+                "metadata BLOB has more than MAX_ENTRIES entries",
+            ));
+        }
+        let entries = payload
+            .entries
+            .into_iter()
+            .map(MetadataEntry::from_raw)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            number: payload.no,
+            next_update: payload.next_update,
+            entries,
+        })
+    }
+
+    /// The BLOB's serial number (`no`): it grows with every BLOB the service publishes.
+    #[must_use]
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The date by which a newer BLOB will be out (`nextUpdate`, YYYY-MM-DD).
+    #[must_use]
+    pub fn next_update(&self) -> &str {
+        &self.next_update
+    }
+
+    /// Every entry.
+    #[must_use]
+    pub fn entries(&self) -> &[MetadataEntry] {
+        &self.entries
+    }
+
+    /// The entry of an authenticator model (FIDO2 entries carry an AAGUID).
+    #[must_use]
+    pub fn entry(&self, aaguid: Aaguid) -> Option<&MetadataEntry> {
+        self.entries.iter().find(|e| e.aaguid == Some(aaguid))
+    }
+
+    /// Adds every entry's attestation roots to `anchors`, each for its own AAGUID only,
+    /// skipping entries whose status is a compromise. Returns how many roots were added.
+    ///
+    /// # Errors
+    ///
+    /// When a root is not DER X.509 (the BLOB verified, so this means the FIDO service
+    /// published a broken certificate).
+    pub fn add_roots_to(&self, anchors: &mut TrustAnchors) -> Result<usize> {
+        let mut added = 0;
+        for entry in self.entries.iter().filter(|e| !e.is_compromised()) {
+            let Some(aaguid) = entry.aaguid else { continue };
+            for root in &entry.attestation_roots {
+                anchors.add_for_aaguid(aaguid, root)?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+}
+
+impl MetadataEntry {
+    fn from_raw(raw: RawEntry) -> Result<Self> {
+        use base64::Engine as _;
+        let aaguid = raw
+            .aaguid
+            .map(|text| {
+                parse_aaguid(&text).ok_or(Error::MetadataMalformed("entry aaguid is not a UUID"))
+            })
+            .transpose()?;
+        let (description, roots) = match raw.metadata_statement {
+            Some(statement) => (
+                statement.description,
+                statement.attestation_root_certificates,
+            ),
+            None => (None, Vec::new()),
+        };
+        if roots.len() > MAX_ROOTS_PER_ENTRY {
+            return Err(Error::Limit(
+                "metadata entry has more than MAX_ROOTS_PER_ENTRY roots",
+            ));
+        }
+        let attestation_roots = roots
+            .iter()
+            .map(|b64| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| Error::MetadataMalformed("attestation root is not base64"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            aaguid,
+            description,
+            status_reports: raw
+                .status_reports
+                .into_iter()
+                .map(|r| StatusReport {
+                    status: AuthenticatorStatus::parse(&r.status),
+                    effective_date: r.effective_date,
+                    authenticator_version: r.authenticator_version,
+                })
+                .collect(),
+            attestation_roots,
+        })
+    }
+
+    /// The model's AAGUID (absent for U2F and UAF entries).
+    #[must_use]
+    pub fn aaguid(&self) -> Option<Aaguid> {
+        self.aaguid
+    }
+
+    /// The model's name (`metadataStatement.description`): a default passkey name.
+    #[must_use]
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Every status report, as published.
+    #[must_use]
+    pub fn status_reports(&self) -> &[StatusReport] {
+        &self.status_reports
+    }
+
+    /// The most recent status: the report with the latest `effectiveDate` (reports
+    /// without one count as oldest), the later one in the list on a tie.
+    #[must_use]
+    pub fn status(&self) -> Option<&AuthenticatorStatus> {
+        self.status_reports
+            .iter()
+            .enumerate()
+            .max_by_key(|(index, r)| (r.effective_date.as_deref().and_then(day_number), *index))
+            .map(|(_, r)| &r.status)
+    }
+
+    /// Whether any report is a compromise status. Any, not only the latest: a later
+    /// `UPDATE_AVAILABLE` fixes new devices, not the ones already in users' hands.
+    #[must_use]
+    pub fn is_compromised(&self) -> bool {
+        self.status_reports.iter().any(|r| r.status.is_compromise())
+    }
+
+    /// The attestation root certificates (DER) the model's attestations chain to.
+    #[must_use]
+    pub fn attestation_roots(&self) -> &[Vec<u8>] {
+        &self.attestation_roots
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits in either case.
+fn parse_aaguid(text: &str) -> Option<Aaguid> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut digits = bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23))
+        .map(|(_, &b)| char::from(b).to_digit(16));
+    if [8, 13, 18, 23].iter().any(|&i| bytes.get(i) != Some(&b'-')) {
+        return None;
+    }
+    for byte in &mut out {
+        let high = digits.next()??;
+        let low = digits.next()??;
+        *byte = u8::try_from(high * 16 + low).ok()?;
+    }
+    Some(Aaguid::from_bytes(out))
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
+fn day_number(text: &str) -> Option<i64> {
+    let (year, rest) = text.split_once('-')?;
+    let (month, day) = rest.split_once('-')?;
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let number = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let (y, m, d) = (number(year)?, number(month)?, number(day)?);
+    if !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_aaguids() {
+        assert_eq!(day_number("1970-01-01"), Some(0));
+        assert_eq!(day_number("2000-03-01"), Some(11_017));
+        assert_eq!(day_number("2024-02-29"), Some(19_782));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "+024-01-01",
+            "2024-01-0a",
+            "",
+        ] {
+            assert_eq!(day_number(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_aaguid("01020304-0506-0708-090A-0b0c0d0e0f10"),
+            Some(Aaguid::from_bytes([
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+            ]))
+        );
+        for bad in [
+            "01020304-0506-0708-090a-0b0c0d0e0f1",
+            "01020304x0506-0708-090a-0b0c0d0e0f10",
+            "0102030g-0506-0708-090a-0b0c0d0e0f10",
+        ] {
+            assert_eq!(parse_aaguid(bad), None, "{bad}");
+        }
+    }
+}

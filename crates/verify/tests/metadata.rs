@@ -1,0 +1,291 @@
+//! FIDO MDS3 metadata BLOBs built here with our own test CA (`fixtures/make-certificates.sh`;
+//! no network, no third-party data): a valid BLOB, a bad signature, an expired chain, a
+//! wrong root, a stale BLOB, revoked and compromised authenticators, and attestation roots
+//! from the metadata making a registration trusted.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use latchkey_cose::Aaguid;
+use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_testkit::hex;
+use latchkey_verify::{
+    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, Trust,
+    TrustAnchors, Verifier,
+};
+use serde_json::json;
+
+const ROOT: &[u8] = include_bytes!("fixtures/root.der");
+const INTERMEDIATE: &[u8] = include_bytes!("fixtures/intermediate.der");
+/// Signs the BLOBs (and, as a packed attestation key, the registration below).
+const LEAF: &[u8] = include_bytes!("fixtures/leaf.der");
+const ROGUE: &[u8] = include_bytes!("fixtures/rogue.der");
+
+/// The AAGUID in `leaf.der`'s id-fido-gen-ce-aaguid extension.
+const CERTIFIED: &str = "01020304-0506-0708-090a-0b0c0d0e0f10";
+const REVOKED: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+const COMPROMISED_THEN_UPDATED: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+
+fn leaf_key() -> SoftKey {
+    SoftKey::es256(
+        hex::decode(include_str!("fixtures/leaf.scalar").trim())
+            .try_into()
+            .unwrap(),
+    )
+}
+
+/// 2040-01-01, inside every fixture's validity.
+fn in_2040() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
+}
+
+fn payload(next_update: &str) -> serde_json::Value {
+    let root = STANDARD.encode(ROOT);
+    json!({
+        "legalHeader": "Test data of the latchkey project.",
+        "no": 42,
+        "nextUpdate": next_update,
+        "entries": [
+            {
+                "aaguid": CERTIFIED,
+                "metadataStatement": {
+                    "description": "Latchkey Test Key",
+                    "attestationRootCertificates": [root],
+                },
+                "statusReports": [
+                    {"status": "FIDO_CERTIFIED_L1", "effectiveDate": "2030-05-01"}
+                ],
+                "timeOfLastStatusChange": "2030-05-01"
+            },
+            {
+                "aaguid": REVOKED,
+                "metadataStatement": {
+                    "description": "Withdrawn Key",
+                    "attestationRootCertificates": [root],
+                },
+                "statusReports": [
+                    {"status": "FIDO_CERTIFIED", "effectiveDate": "2030-01-01"},
+                    {"status": "REVOKED", "effectiveDate": "2035-01-01"}
+                ],
+                "timeOfLastStatusChange": "2035-01-01"
+            },
+            {
+                "aaguid": COMPROMISED_THEN_UPDATED,
+                "statusReports": [
+                    {"status": "UPDATE_AVAILABLE", "effectiveDate": "2036-01-01",
+                     "authenticatorVersion": 5},
+                    {"status": "ATTESTATION_KEY_COMPROMISE", "effectiveDate": "2035-06-01"}
+                ],
+                "timeOfLastStatusChange": "2036-01-01"
+            },
+            {
+                "attestationCertificateKeyIdentifiers": ["bf7bcaa0d0c6187a8c6abbdd16a15640e7c7bde2"],
+                "statusReports": [{"status": "FIDO_CERTIFIED"}],
+                "timeOfLastStatusChange": "2020-01-01"
+            }
+        ]
+    })
+}
+
+/// A compact JWS: ES256 by the leaf key, `r || s` (RFC 7518 §3.4), x5c leaf first.
+fn blob_with(alg: &str, payload: &serde_json::Value) -> String {
+    let header = json!({
+        "alg": alg,
+        "typ": "JWT",
+        "x5c": [STANDARD.encode(LEAF), STANDARD.encode(INTERMEDIATE)],
+    });
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let der = leaf_key().sign(signed.as_bytes());
+    let raw = p256::ecdsa::Signature::from_der(&der).unwrap().to_bytes();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(raw))
+}
+
+fn blob() -> String {
+    blob_with("ES256", &payload("2040-02-01"))
+}
+
+fn aaguid(text: &str) -> Aaguid {
+    Aaguid::from_bytes(hex::decode(&text.replace('-', "")).try_into().unwrap())
+}
+
+#[test]
+fn a_valid_blob_verifies_and_its_entries_are_found_by_aaguid() {
+    let blob = MetadataBlob::verify(&blob(), ROOT, in_2040()).unwrap();
+    assert_eq!(blob.number(), 42);
+    assert_eq!(blob.next_update(), "2040-02-01");
+    assert_eq!(blob.entries().len(), 4);
+
+    let certified = blob.entry(aaguid(CERTIFIED)).unwrap();
+    assert_eq!(certified.description(), Some("Latchkey Test Key"));
+    assert_eq!(
+        certified.status(),
+        Some(&AuthenticatorStatus::FidoCertified)
+    );
+    assert!(!certified.is_compromised());
+    assert_eq!(certified.attestation_roots(), [ROOT.to_vec()]);
+
+    // Revoked: the latest report, and a compromise.
+    let revoked = blob.entry(aaguid(REVOKED)).unwrap();
+    assert_eq!(revoked.status(), Some(&AuthenticatorStatus::Revoked));
+    assert!(revoked.is_compromised());
+
+    // A key compromise stays a compromise after a later UPDATE_AVAILABLE (old devices
+    // keep the broken firmware); the latest status is the update, by effectiveDate.
+    let updated = blob.entry(aaguid(COMPROMISED_THEN_UPDATED)).unwrap();
+    assert_eq!(
+        updated.status(),
+        Some(&AuthenticatorStatus::UpdateAvailable)
+    );
+    assert!(updated.is_compromised());
+    assert_eq!(updated.status_reports()[0].authenticator_version, Some(5));
+
+    // A U2F entry has no AAGUID; unknown AAGUIDs have no entry.
+    assert_eq!(blob.entries()[3].aaguid(), None);
+    assert!(blob.entry(Aaguid::ZERO).is_none());
+}
+
+#[test]
+fn metadata_roots_make_a_registration_trusted_and_skip_compromised_models() {
+    let blob = MetadataBlob::verify(&blob(), ROOT, in_2040()).unwrap();
+    let mut anchors = TrustAnchors::default();
+    // The certified model's root; the revoked model's is left out.
+    assert_eq!(blob.add_roots_to(&mut anchors).unwrap(), 1);
+
+    let client = Client::new("example.com", "https://example.com");
+    let authenticator = Authenticator::new(SoftKey::es256([5; 32]))
+        .with_aaguid(aaguid(CERTIFIED))
+        .with_attestation(Attestation::Packed {
+            key: leaf_key(),
+            x5c: vec![LEAF.to_vec(), INTERMEDIATE.to_vec()],
+        });
+    let challenge = b"metadata-registration-challenge!";
+    let registration = authenticator.register(&client, challenge);
+    let response = RegistrationResponse {
+        client_data_json: &registration.client_data_json,
+        attestation_object: &registration.attestation_object,
+        raw_id: &registration.credential_id,
+    };
+    let verifier = |anchors: TrustAnchors| {
+        Verifier::new("example.com", Origins::new(["https://example.com"]))
+            .with_trust_anchors(anchors)
+    };
+    let verified = verifier(anchors)
+        .verify_registration(&response, &Ceremony::new(challenge), in_2040())
+        .unwrap();
+    assert_eq!(verified.trust(), Trust::Trusted);
+    // Without the metadata there is no anchor for this AAGUID.
+    let verified = verifier(TrustAnchors::default())
+        .verify_registration(&response, &Ceremony::new(challenge), in_2040())
+        .unwrap();
+    assert_eq!(verified.trust(), Trust::NoAnchor);
+}
+
+/// The error code and message of a refused BLOB.
+fn refused(jws: &str, root: &[u8], now: SystemTime) -> (&'static str, String) {
+    let err = MetadataBlob::verify(jws, root, now).unwrap_err();
+    (err.code(), err.to_string())
+}
+
+#[test]
+fn a_bad_signature_is_refused() {
+    let jws = blob();
+    let (signed, signature) = jws.rsplit_once('.').unwrap();
+    let mut raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    raw[10] ^= 1;
+    let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(raw));
+    let (code, message) = refused(&forged, ROOT, in_2040());
+    assert_eq!(code, "attestation_untrusted");
+    assert!(message.contains("signature"), "{message}");
+    // Another payload under the original signature.
+    let other = blob_with("ES256", &payload("2040-03-01"));
+    let swapped = format!("{}.{signature}", other.rsplit_once('.').unwrap().0);
+    assert_eq!(
+        refused(&swapped, ROOT, in_2040()).0,
+        "attestation_untrusted"
+    );
+}
+
+#[test]
+fn an_expired_chain_or_a_foreign_root_is_refused() {
+    // The certificates run 100 years from their creation in 2026: 2200 is past them,
+    // 2000 before them. The BLOB itself is fresh for both.
+    let fresh = blob_with("ES256", &payload("2300-01-01"));
+    for year_2xxx in [
+        SystemTime::UNIX_EPOCH + Duration::from_secs(7_258_118_400), // 2200-01-01
+        SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_800),   // 2000-01-01
+    ] {
+        let (code, message) = refused(&fresh, ROOT, year_2xxx);
+        assert_eq!(code, "attestation_untrusted");
+        assert!(message.contains("expired or not yet valid"), "{message}");
+    }
+    let (code, message) = refused(&blob(), ROGUE, in_2040());
+    assert_eq!(code, "attestation_untrusted");
+    assert!(message.contains("anchor"), "{message}");
+}
+
+#[test]
+fn a_stale_blob_and_other_algorithms_are_refused() {
+    // nextUpdate 2040-02-01; a day later the BLOB is stale.
+    let later = in_2040() + Duration::from_secs(32 * 86_400);
+    let (code, message) = refused(&blob(), ROOT, later);
+    assert_eq!(code, "attestation_untrusted");
+    assert!(message.contains("nextUpdate"), "{message}");
+    // On the day itself it is still current.
+    assert!(
+        MetadataBlob::verify(&blob(), ROOT, in_2040() + Duration::from_secs(31 * 86_400)).is_ok()
+    );
+    for alg in ["none", "HS256", "ES384", "es256"] {
+        let (code, message) = refused(&blob_with(alg, &payload("2040-02-01")), ROOT, in_2040());
+        assert_eq!(code, "attestation_untrusted", "{alg}");
+        assert!(message.contains("alg"), "{alg}: {message}");
+    }
+}
+
+#[test]
+fn malformed_blobs_are_refused_without_panicking() {
+    let jws = blob();
+    for bad in [
+        String::new(),
+        "not a jws".to_owned(),
+        jws.replacen('.', "..", 1),
+        format!("{jws}.AAAA"),
+        format!("={jws}"),
+    ] {
+        let (code, _) = refused(&bad, ROOT, in_2040());
+        assert_eq!(code, "malformed", "{bad:.40}");
+    }
+    // Signed, but the payload is not MDS3: no entries, a bad date, a bad AAGUID.
+    for payload in [
+        json!({"no": 1, "nextUpdate": "2040-02-01"}),
+        json!({"no": 1, "nextUpdate": "2040-2-1", "entries": []}),
+        json!({"no": 1, "nextUpdate": "2040-02-01", "entries": [
+            {"aaguid": "not-a-uuid", "statusReports": [], "timeOfLastStatusChange": "2030-01-01"}
+        ]}),
+    ] {
+        let (code, message) = refused(&blob_with("ES256", &payload), ROOT, in_2040());
+        assert_eq!(code, "malformed", "{message}");
+    }
+    // Caps: the BLOB's size, the roots of one entry.
+    let huge = "a".repeat(latchkey_verify::metadata::MAX_BLOB_BYTES + 1);
+    assert_eq!(refused(&huge, ROOT, in_2040()).0, "limit_exceeded");
+    let roots = vec![STANDARD.encode(ROOT); latchkey_verify::metadata::MAX_ROOTS_PER_ENTRY + 1];
+    let crowded = json!({"no": 1, "nextUpdate": "2040-02-01", "entries": [
+        {"aaguid": CERTIFIED, "metadataStatement": {"attestationRootCertificates": roots},
+         "statusReports": [], "timeOfLastStatusChange": "2030-01-01"}
+    ]});
+    assert_eq!(
+        refused(&blob_with("ES256", &crowded), ROOT, in_2040()).0,
+        "limit_exceeded"
+    );
+}
