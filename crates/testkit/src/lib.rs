@@ -3,5 +3,6 @@
 
 pub mod authenticator;
 pub mod hex;
+pub mod jws;
 pub mod shared;
 pub mod vectors;

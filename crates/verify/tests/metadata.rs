@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
-use latchkey_testkit::hex;
+use latchkey_testkit::{hex, jws};
 use latchkey_verify::{
     AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, Trust,
     TrustAnchors, Verifier,
@@ -94,21 +94,14 @@ fn payload(next_update: &str) -> serde_json::Value {
     })
 }
 
-/// A compact JWS: ES256 by the leaf key, `r || s` (RFC 7518 §3.4), x5c leaf first.
+/// A compact JWS: ES256 by the leaf key, x5c leaf first; `alg` may be overridden.
 fn blob_with(alg: &str, payload: &serde_json::Value) -> String {
-    let header = json!({
-        "alg": alg,
-        "typ": "JWT",
-        "x5c": [STANDARD.encode(LEAF), STANDARD.encode(INTERMEDIATE)],
-    });
-    let signed = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    );
-    let der = leaf_key().sign(signed.as_bytes());
-    let raw = p256::ecdsa::Signature::from_der(&der).unwrap().to_bytes();
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(raw))
+    jws::sign(
+        &leaf_key(),
+        &[LEAF, INTERMEDIATE],
+        &json!({"alg": alg, "typ": "JWT"}),
+        payload,
+    )
 }
 
 fn blob() -> String {

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_cose::AttestationObject;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, Registration, SoftKey};
+use latchkey_testkit::jws;
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors, Verifier,
     VerifierOptions,
@@ -74,8 +75,6 @@ impl SafetyNet {
 
     /// The compact JWS `header.payload.signature`.
     fn jws(&self) -> String {
-        let x5c: Vec<String> = self.x5c.iter().map(|c| STANDARD.encode(c)).collect();
-        let header = serde_json::json!({ "alg": self.alg, "x5c": x5c });
         let payload = serde_json::json!({
             "nonce": self.nonce,
             "timestampMs": self.timestamp_ms,
@@ -83,13 +82,8 @@ impl SafetyNet {
             "ctsProfileMatch": self.cts_profile_match,
             "basicIntegrity": true,
         });
-        let signed = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(payload.to_string())
-        );
-        let signature = SoftKey::rs256().sign(signed.as_bytes());
-        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let alg = serde_json::json!({ "alg": self.alg });
+        jws::sign(&SoftKey::rs256(), &self.x5c, &alg, &payload)
     }
 
     fn verify_response(
