@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod attestation;
 mod challenge;
 mod clock;
 mod config;
@@ -9,6 +10,7 @@ pub mod json;
 mod passkeys;
 mod receipt;
 
+pub use attestation::AttestationPolicy;
 pub use challenge::CHALLENGE_RANDOM_LEN;
 pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};

@@ -17,6 +17,7 @@ use latchkey_verify::{
 };
 use sha2::{Digest as _, Sha256};
 
+use crate::attestation::AttestationPolicy;
 use crate::challenge::{self, Binding};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
@@ -43,6 +44,7 @@ type CachedKey = Arc<(Vec<u8>, VerifyingKey)>;
 pub struct Passkeys<S> {
     rp: RelyingParty,
     verifier: Verifier,
+    attestation: AttestationPolicy,
     store: S,
     policy: PolicyConfig,
     clock: Arc<dyn Clock>,
@@ -123,6 +125,7 @@ impl<S: Store> Passkeys<S> {
         Self {
             rp,
             verifier,
+            attestation: AttestationPolicy::default(),
             store,
             policy,
             clock: Arc::new(SystemClock),
@@ -135,6 +138,15 @@ impl<S: Store> Passkeys<S> {
     #[must_use]
     pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Sets what registrations must show of their attestation: trust anchors, FIDO
+    /// metadata, scopes that require a trusted chain (see [`AttestationPolicy`]).
+    #[must_use]
+    pub fn with_attestation_policy(mut self, attestation: AttestationPolicy) -> Self {
+        self.verifier = verifier_for(&self.rp).with_trust_anchors(attestation.anchors().clone());
+        self.attestation = attestation;
         self
     }
 
@@ -342,6 +354,9 @@ impl<S: Store> Passkeys<S> {
             &ceremony,
             now,
         )?;
+        let metadata_name = self
+            .attestation
+            .check(scope, &verified, &self.policy.aaguids)?;
         // P15 across accounts; the store enforces it again atomically.
         if self
             .store
@@ -360,7 +375,7 @@ impl<S: Store> Passkeys<S> {
             backup_eligible: verified.flags().backup_eligible(),
             backed_up: verified.flags().backed_up(),
             transports: response.response.transports.clone(),
-            name: name.map(str::to_owned),
+            name: name.map(str::to_owned).or(metadata_name),
         })
     }
 

@@ -23,4 +23,4 @@ pub use model::{
     AccountState, Credential, CredentialId, Factor, Intent, ProviderClass, Realm, RequestContext,
     Scope, Timestamp,
 };
-pub use names::{DEFAULT_NAME, MAX_NAME_CHARS};
+pub use names::{DEFAULT_NAME, MAX_NAME_CHARS, is_valid_name};

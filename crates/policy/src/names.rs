@@ -8,6 +8,13 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// The name when the AAGUID is unknown or zero.
 pub const DEFAULT_NAME: &str = "Passkey";
 
+/// Whether `name` is acceptable as a passkey name (P6): 1 to [`MAX_NAME_CHARS`]
+/// characters after trimming, no control characters.
+#[must_use]
+pub fn is_valid_name(name: &str) -> bool {
+    validate(name).is_ok()
+}
+
 /// Trims and validates a name chosen by the user.
 pub(crate) fn validate(name: &str) -> Result<String, PolicyError> {
     let trimmed = name.trim();

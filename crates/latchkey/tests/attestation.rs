@@ -1,0 +1,192 @@
+//! The facade's attestation policy through the public API: a scope that requires a
+//! trusted attestation, FIDO metadata refusing compromised models and naming passkeys.
+//! Certificates and the metadata BLOB are our own (the verify crate's test CA).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use latchkey::json::RegistrationResponse;
+use latchkey::store::conformance::block_on;
+use latchkey::verify::{MetadataBlob, TrustAnchors};
+use latchkey::{
+    AccountId, AttestationPolicy, Factor, ManualClock, MemoryStore, Passkeys, RelyingParty,
+    RequestContext, Scope, StepUp, Timestamp, User,
+};
+use latchkey_cose::Aaguid;
+use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_testkit::{hex, jws};
+use serde_json::json;
+
+const ROOT: &[u8] = include_bytes!("../../verify/tests/fixtures/root.der");
+const INTERMEDIATE: &[u8] = include_bytes!("../../verify/tests/fixtures/intermediate.der");
+const LEAF: &[u8] = include_bytes!("../../verify/tests/fixtures/leaf.der");
+const LEAF_SCALAR: &str = include_str!("../../verify/tests/fixtures/leaf.scalar");
+
+/// The AAGUID `leaf.der` attests (its id-fido-gen-ce-aaguid extension).
+const CERTIFIED: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const REVOKED: [u8; 16] = [0xaa; 16];
+
+/// 2040-01-01: inside the test certificates' validity.
+const NOW: Timestamp = Timestamp(2_208_988_800);
+
+fn leaf_key() -> SoftKey {
+    SoftKey::es256(hex::decode(LEAF_SCALAR.trim()).try_into().unwrap())
+}
+
+fn uuid(bytes: [u8; 16]) -> String {
+    let hex = hex::encode(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn metadata() -> MetadataBlob {
+    let payload = json!({
+        "no": 7,
+        "nextUpdate": "2040-02-01",
+        "entries": [
+            {
+                "aaguid": uuid(CERTIFIED),
+                "metadataStatement": {
+                    "description": "Latchkey Test Key",
+                    "attestationRootCertificates": [base64_std(ROOT)],
+                },
+                "statusReports": [{"status": "FIDO_CERTIFIED_L2"}],
+                "timeOfLastStatusChange": "2030-01-01"
+            },
+            {
+                "aaguid": uuid(REVOKED),
+                "metadataStatement": {"description": "Withdrawn Key"},
+                "statusReports": [{"status": "REVOKED", "effectiveDate": "2035-01-01"}],
+                "timeOfLastStatusChange": "2035-01-01"
+            }
+        ]
+    });
+    let blob = jws::sign(&leaf_key(), &[LEAF, INTERMEDIATE], &json!({}), &payload);
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW.0.try_into().unwrap());
+    MetadataBlob::verify(&blob, ROOT, now).unwrap()
+}
+
+fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn passkeys(policy: AttestationPolicy) -> Passkeys<MemoryStore> {
+    let rp = RelyingParty::builder("example.com", "Example")
+        .origin("https://example.com")
+        .build()
+        .unwrap();
+    Passkeys::new(rp, MemoryStore::new())
+        .with_clock(Arc::new(ManualClock::new(NOW)))
+        .with_attestation_policy(policy)
+}
+
+fn register(
+    passkeys: &Passkeys<MemoryStore>,
+    authenticator: &Authenticator,
+    scope: Scope,
+    name: Option<&str>,
+) -> latchkey::Result<latchkey::Registered> {
+    let alice = AccountId::new("alice");
+    let user = User {
+        name: "alice".into(),
+        display_name: "Alice".into(),
+    };
+    let options = block_on(passkeys.start_registration(&alice, &user, scope))?;
+    let client = Client::new("example.com", "https://example.com");
+    let json = authenticator.registration_json(&client, &options.challenge);
+    block_on(passkeys.finish_registration(
+        &alice,
+        &RegistrationResponse::from_json(&json)?,
+        &StepUp::Factors(vec![Factor::Email, Factor::Totp]),
+        name,
+        &RequestContext::default(),
+    ))
+}
+
+/// A security key of model `aaguid` with a packed attestation by the test CA's leaf.
+fn hardware_key(seed: u8, aaguid: [u8; 16]) -> Authenticator {
+    Authenticator::new(SoftKey::es256([seed; 32]))
+        .with_aaguid(Aaguid::from_bytes(aaguid))
+        .with_attestation(Attestation::Packed {
+            key: leaf_key(),
+            x5c: vec![LEAF.to_vec(), INTERMEDIATE.to_vec()],
+        })
+}
+
+#[test]
+fn a_scope_can_require_a_trusted_attestation() {
+    let service = passkeys(
+        AttestationPolicy::default()
+            .metadata(metadata())
+            .unwrap()
+            .require_trusted(Scope::Pay),
+    );
+    // `none` attestation: fine for Exchange, refused for Pay, and nothing is stored.
+    let software = Authenticator::new(SoftKey::es256([1; 32]));
+    register(&service, &software, Scope::Exchange, None).unwrap();
+    let other = Authenticator::new(SoftKey::es256([2; 32]));
+    let err = register(&service, &other, Scope::Pay, None).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted");
+    let alice = AccountId::new("alice");
+    assert!(
+        block_on(service.list(&alice, Scope::Pay))
+            .unwrap()
+            .is_empty()
+    );
+    // A certified security key chains to the root the metadata gave.
+    let registered = register(&service, &hardware_key(3, CERTIFIED), Scope::Pay, None).unwrap();
+    assert_eq!(registered.credential.name, "Latchkey Test Key");
+
+    // Without metadata or anchors nothing is trusted.
+    let bare = passkeys(AttestationPolicy::default().require_trusted(Scope::Pay));
+    let err = register(&bare, &hardware_key(4, CERTIFIED), Scope::Pay, None).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted");
+    // Anchors given directly serve as well.
+    let mut anchors = TrustAnchors::default();
+    anchors.add_for_format("packed", ROOT).unwrap();
+    let anchored = passkeys(
+        AttestationPolicy::default()
+            .trust_anchors(anchors)
+            .require_trusted(Scope::Pay),
+    );
+    let registered = register(&anchored, &hardware_key(5, CERTIFIED), Scope::Pay, None).unwrap();
+    assert_eq!(registered.credential.name, "Passkey");
+}
+
+#[test]
+fn metadata_refuses_compromised_models_and_names_passkeys() {
+    let service = passkeys(AttestationPolicy::default().metadata(metadata()).unwrap());
+    // A revoked model is refused in any scope, whatever its attestation.
+    let revoked =
+        Authenticator::new(SoftKey::es256([6; 32])).with_aaguid(Aaguid::from_bytes(REVOKED));
+    let err = register(&service, &revoked, Scope::Exchange, None).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted");
+    assert!(err.to_string().contains("compromised"), "{err}");
+    // The description names a passkey of a model the AAGUID table does not know; the
+    // user's own name wins; a second one gets a number.
+    let first = register(&service, &hardware_key(7, CERTIFIED), Scope::Exchange, None).unwrap();
+    assert_eq!(first.credential.name, "Latchkey Test Key");
+    let second = register(&service, &hardware_key(8, CERTIFIED), Scope::Exchange, None).unwrap();
+    assert_eq!(second.credential.name, "Latchkey Test Key 2");
+    let named = register(
+        &service,
+        &hardware_key(9, CERTIFIED),
+        Scope::Exchange,
+        Some("Desk key"),
+    )
+    .unwrap();
+    assert_eq!(named.credential.name, "Desk key");
+}
