@@ -1,11 +1,14 @@
 //! `latchkey inspect`: decode a response or a bare binary structure into readable JSON.
 
+use std::time::SystemTime;
+
 use latchkey_cose::{
     AttestationObject, AuthenticatorData, CredentialPublicKey, Error, ParseOptions, cbor,
 };
 use serde_json::{Map, Value as Json, json};
 
 use crate::input::{self, Input, base64url};
+use crate::verdict::TrustInputs;
 use crate::{Failure, summary};
 
 /// What bare bytes are to be read as.
@@ -47,14 +50,24 @@ pub(crate) struct Report {
 pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut kind = None;
     let mut path = None;
+    let (mut anchors, mut metadata, mut metadata_root, mut at) = (Vec::new(), None, None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        let mut value = |what: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| Failure::input(format!("{arg} needs {what}")))
+        };
         match arg.as_str() {
-            "--as" => {
-                let name = args
-                    .next()
-                    .ok_or_else(|| Failure::input("--as needs a KIND"))?;
-                kind = Some(Kind::parse(name)?);
+            "--as" => kind = Some(Kind::parse(&value("a KIND")?)?),
+            "--anchor" => anchors.push(value("a certificate FILE")?),
+            "--metadata" => metadata = Some(value("a metadata BLOB FILE")?),
+            "--metadata-root" => metadata_root = Some(value("a certificate FILE")?),
+            "--at" => {
+                let text = value("an RFC 3339 TIME")?;
+                at = Some(crate::vectors::parse_rfc3339(&text).ok_or_else(|| {
+                    Failure::input(format!("--at {text:?} is not an RFC 3339 time"))
+                })?);
             }
             flag if flag.starts_with("--") => {
                 return Err(Failure::input(format!("unknown option {flag:?}")));
@@ -64,6 +77,13 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
         }
     }
 
+    let metadata = match (&metadata, &metadata_root) {
+        (Some(blob), Some(root)) => Some((blob.as_str(), root.as_str())),
+        (None, None) => None,
+        _ => return Err(Failure::input("--metadata and --metadata-root go together")),
+    };
+    let trust = TrustInputs::load(&anchors, metadata, at.unwrap_or_else(SystemTime::now))?;
+    let credential = |item: &Json| credential(item, &trust);
     match input::read(path)? {
         Input::Bytes(bytes) => {
             let json = bare(&bytes, kind).map_err(Failure::input)?;
@@ -170,11 +190,11 @@ fn recognise(bytes: &[u8]) -> Kind {
 
 /// A `PublicKeyCredential` as `toJSON()` gives it, or a test-vector case holding one in
 /// its `response` member.
-fn credential(item: &Json) -> Result<Json, String> {
+fn credential(item: &Json, trust: &TrustInputs) -> Result<Json, String> {
     let case_id = item.get("id").and_then(Json::as_str);
     if let Some(inner) = item.get("response").filter(|r| r.get("response").is_some()) {
         let mut json =
-            credential(inner).map_err(|e| format!("{}: {e}", case_id.unwrap_or("case")))?;
+            credential(inner, trust).map_err(|e| format!("{}: {e}", case_id.unwrap_or("case")))?;
         if let Some(object) = json.as_object_mut() {
             object.insert("case".into(), json!(case_id));
         }
@@ -206,6 +226,16 @@ fn credential(item: &Json) -> Result<Json, String> {
         out.insert(
             "attestationObject".into(),
             with_warning(summary::attestation_object(&att), warning),
+        );
+        let raw_id = item
+            .get("rawId")
+            .and_then(Json::as_str)
+            .map(|id| base64url(id, "rawId"))
+            .transpose()?
+            .unwrap_or_default();
+        out.insert(
+            "verification".into(),
+            trust.registration(&client_data, &bytes, &raw_id),
         );
         if let Some(transports) = response.get("transports") {
             out.insert("transports".into(), transports.clone());

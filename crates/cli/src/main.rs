@@ -7,12 +7,14 @@ mod inspect;
 mod scenario;
 mod summary;
 mod vectors;
+mod verdict;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: latchkey inspect [--as KIND] [FILE|-]
+usage: latchkey inspect [--as KIND] [--anchor ROOT]... [--metadata BLOB --metadata-root ROOT]
+                        [--at TIME] [FILE|-]
        latchkey vectors [--strict] FILE...
        latchkey scenario [--store memory|sqlite:PATH|postgres:URL] FILE...
 
@@ -24,6 +26,13 @@ FILE defaults to standard input.
 
   --as KIND   read bare bytes as KIND: attestation-object, authenticator-data, cose-key
               (default: recognised from the bytes)
+
+Registrations are also verified against their own client data (its challenge and
+origin; the RP ID is the origin's host), showing the attestation type and its trust:
+  --anchor ROOT          a root certificate (DER or PEM) trusted for every format
+  --metadata BLOB        a FIDO MDS3 metadata BLOB, verified against --metadata-root;
+                         its roots become anchors, its entry for the AAGUID is shown
+  --at TIME              the time certificates are checked at (RFC 3339; default now)
 
 vectors runs WebAuthn test-vector cases (shared/vectors schema) through verification,
 printing a line per case and `N passed, M failed`. Cases refused only for non-canonical

@@ -179,3 +179,97 @@ fn decodes_every_response_in_the_shared_vectors() {
     }
     assert_eq!(decoded, 247 - BROKEN.len());
 }
+
+#[test]
+fn registrations_show_their_trust_outcome_and_metadata_status() {
+    use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+    use latchkey_testkit::{hex, jws};
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../verify/tests/fixtures");
+    let fixture = |name: &str| std::fs::read(format!("{FIXTURES}/{name}")).unwrap();
+    let leaf_key = SoftKey::es256(
+        hex::decode(String::from_utf8(fixture("leaf.scalar")).unwrap().trim())
+            .try_into()
+            .unwrap(),
+    );
+    let (leaf, intermediate) = (fixture("leaf.der"), fixture("intermediate.der"));
+    // A packed registration by the test CA's leaf, for the AAGUID in its certificate.
+    let authenticator = Authenticator::new(SoftKey::es256([3; 32]))
+        .with_aaguid(latchkey_cose::Aaguid::from_bytes(core::array::from_fn(
+            |i| u8::try_from(i + 1).unwrap(),
+        )))
+        .with_attestation(Attestation::Packed {
+            key: leaf_key.clone(),
+            x5c: vec![leaf.clone(), intermediate.clone()],
+        });
+    let client = Client::new("example.com", "https://example.com");
+    let registration =
+        authenticator.registration_json(&client, "Y2hhbGxlbmdlLWNoYWxsZW5nZS0zMmJ5dGVzISE");
+    let blob = jws::sign(
+        &leaf_key,
+        &[&leaf, &intermediate],
+        &serde_json::json!({}),
+        &serde_json::json!({"no": 1, "nextUpdate": "2040-02-01", "entries": [{
+            "aaguid": "01020304-0506-0708-090a-0b0c0d0e0f10",
+            "metadataStatement": {"description": "Latchkey Test Key"},
+            "statusReports": [{"status": "USER_VERIFICATION_BYPASS"}],
+            "timeOfLastStatusChange": "2030-01-01"
+        }]}),
+    );
+    let dir = std::env::temp_dir().join(format!("latchkey-inspect-trust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob_path = dir.join("blob.jwt");
+    std::fs::write(&blob_path, blob).unwrap();
+    let root = format!("{FIXTURES}/root.der");
+    let at = ["--at", "2040-01-01T00:00:00Z"];
+
+    let verification = |extra: &[&str]| {
+        let mut args = vec!["inspect"];
+        args.extend_from_slice(&at);
+        args.extend_from_slice(extra);
+        let output = latchkey(&args, &registration);
+        assert!(output.status.success(), "{}", stderr(&output));
+        json(&output)["verification"].clone()
+    };
+    let bare = verification(&[]);
+    assert_eq!(bare["result"], "ok");
+    assert_eq!(bare["fmt"], "packed");
+    assert_eq!(bare["trust"], "no anchor configured");
+    assert_eq!(verification(&["--anchor", &root])["trust"], "trusted");
+    let rogue = format!("{FIXTURES}/rogue.der");
+    assert!(
+        verification(&["--anchor", &rogue])["trust"]
+            .as_str()
+            .unwrap()
+            .starts_with("untrusted")
+    );
+    // The metadata's roots are none here; its status and description show.
+    let with_metadata = verification(&[
+        "--metadata",
+        blob_path.to_str().unwrap(),
+        "--metadata-root",
+        &root,
+    ]);
+    assert_eq!(
+        with_metadata["metadata"]["description"],
+        "Latchkey Test Key"
+    );
+    assert_eq!(with_metadata["metadata"]["compromised"], true);
+    // A metadata BLOB that does not verify is an input error.
+    let output = latchkey(
+        &[
+            "inspect",
+            "--metadata",
+            blob_path.to_str().unwrap(),
+            "--metadata-root",
+            &rogue,
+        ],
+        &registration,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("attestation_untrusted"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

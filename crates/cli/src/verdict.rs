@@ -1,0 +1,159 @@
+//! `inspect`'s verification of a registration: the attestation verified against the
+//! response's own client data (its challenge and origin, the RP ID being the origin's
+//! host), its chain's trust outcome for the anchors given, and its model's FIDO metadata.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use latchkey_verify::{
+    Ceremony, ClientData, MetadataBlob, Origins, RegistrationResponse, Trust, TrustAnchors,
+    UserVerification, Verifier, VerifierOptions,
+};
+use serde_json::{Value as Json, json};
+
+use crate::Failure;
+
+/// Formats a root given with `--anchor` is trusted for.
+const ANCHORED_FORMATS: &[&str] = &[
+    "packed",
+    "fido-u2f",
+    "tpm",
+    "android-key",
+    "android-safetynet",
+    "apple",
+];
+
+/// What the trust outcome is judged by: `--anchor`, `--metadata`, `--at`.
+pub(crate) struct TrustInputs {
+    anchors: TrustAnchors,
+    metadata: Option<MetadataBlob>,
+    at: SystemTime,
+}
+
+impl TrustInputs {
+    /// From the command line's files: roots (DER or PEM), a metadata BLOB and its root.
+    pub(crate) fn load(
+        anchors: &[String],
+        metadata: Option<(&str, &str)>,
+        at: SystemTime,
+    ) -> Result<Self, Failure> {
+        let mut trust = TrustAnchors::default();
+        for path in anchors {
+            let der = certificate_file(path)?;
+            for fmt in ANCHORED_FORMATS {
+                trust
+                    .add_for_format(fmt, &der)
+                    .map_err(|e| Failure::input(format!("{path}: {e}")))?;
+            }
+        }
+        let metadata = match metadata {
+            Some((blob, root)) => {
+                let text = std::fs::read_to_string(blob)
+                    .map_err(|e| Failure::io(format!("cannot read {blob}: {e}")))?;
+                let blob = MetadataBlob::verify(&text, &certificate_file(root)?, at)
+                    .map_err(|e| Failure::input(format!("{blob}: {e} [{}]", e.code())))?;
+                blob.add_roots_to(&mut trust)
+                    .map_err(|e| Failure::input(e.to_string()))?;
+                Some(blob)
+            }
+            None => None,
+        };
+        Ok(Self {
+            anchors: trust,
+            metadata,
+            at,
+        })
+    }
+
+    /// The verification of one registration, as JSON.
+    pub(crate) fn registration(
+        &self,
+        client_data_json: &[u8],
+        attestation_object: &[u8],
+        raw_id: &[u8],
+    ) -> Json {
+        let client_data = match ClientData::parse(client_data_json) {
+            Ok(client_data) => client_data,
+            Err(e) => return json!({ "error": e.to_string(), "code": e.code() }),
+        };
+        let Ok(challenge) =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(client_data.challenge())
+        else {
+            return json!({ "error": "challenge is not base64url", "code": "malformed" });
+        };
+        let origin = client_data.origin();
+        let rp_id = host(origin);
+        let mut options = VerifierOptions::default();
+        options.signature.allow_rs1 = true;
+        let verifier = Verifier::new(rp_id, Origins::new([origin]))
+            .with_options(options)
+            .with_trust_anchors(self.anchors.clone());
+        let mut ceremony = Ceremony::new(&challenge);
+        ceremony.user_verification = UserVerification::Preferred;
+        let response = RegistrationResponse {
+            client_data_json,
+            attestation_object,
+            raw_id,
+        };
+        let verified = match verifier.verify_registration(&response, &ceremony, self.at) {
+            Ok(verified) => verified,
+            Err(e) => return json!({ "rpId": rp_id, "error": e.to_string(), "code": e.code() }),
+        };
+        let trust = match verified.trust() {
+            Trust::NotApplicable => json!("not applicable (no certificate chain)"),
+            Trust::Trusted => json!("trusted"),
+            Trust::NoAnchor => json!("no anchor configured"),
+            Trust::Untrusted(why) => json!(format!("untrusted: {why}")),
+            other => json!(format!("{other:?}")),
+        };
+        let metadata = self.metadata.as_ref().map(|blob| {
+            blob.entry(verified.aaguid())
+                .map_or(json!("no entry for this AAGUID"), |entry| {
+                    json!({
+                        "description": entry.description(),
+                        "status": entry.status().map(|s| format!("{s:?}")),
+                        "compromised": entry.is_compromised(),
+                    })
+                })
+        });
+        json!({
+            "rpId": rp_id,
+            "result": "ok",
+            "fmt": verified.fmt(),
+            "attestationType": format!("{:?}", verified.attestation_type()),
+            "trust": trust,
+            "metadata": metadata,
+        })
+    }
+}
+
+/// The host of an origin (`https://host:port` -> `host`).
+fn host(origin: &str) -> &str {
+    let rest = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+}
+
+/// A certificate file, DER or PEM.
+fn certificate_file(path: &str) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(Path::new(path))
+        .map_err(|e| Failure::io(format!("cannot read {path}: {e}")))?;
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(bytes);
+    };
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Ok(bytes);
+    }
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|_| Failure::input(format!("{path}: PEM body is not base64")))
+}
