@@ -89,6 +89,7 @@ fn policy(c: &mut Criterion) {
             backed_up: true,
             transports: vec![],
             name: None,
+            cred_protect: None,
         };
         let command = Command::Register {
             credential: new,

@@ -159,6 +159,7 @@ impl AssertionInput {
             sign_count: 0,
             backup_eligible: Some(false),
             app_id: None,
+            cred_protect: None,
         };
         self.verifier
             .verify_assertion(&response, &Ceremony::new(&CHALLENGE), &stored)

@@ -207,13 +207,13 @@ fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> 
         .filter_map(|id| Algorithm::from_cose(*id))
         .collect();
     let ceremony = Ceremony {
-        challenge: &challenge,
         user_verification: if case.require_user_verification {
             UserVerification::Required
         } else {
             UserVerification::Preferred
         },
         algorithms: &algorithms,
+        ..Ceremony::new(&challenge)
     };
 
     let credential = &case.response;
@@ -252,6 +252,7 @@ fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> 
             sign_count: case.stored_sign_count.unwrap_or(0),
             backup_eligible: None,
             app_id: case.appid.as_deref(),
+            cred_protect: None,
         };
         let response = AssertionResponse {
             client_data_json: &client_data_json,

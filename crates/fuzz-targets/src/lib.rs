@@ -137,6 +137,7 @@ pub fn verify_assertion(data: &[u8]) {
         sign_count: 0,
         backup_eligible: None,
         app_id: None,
+        cred_protect: None,
     };
     let response = AssertionResponse {
         client_data_json,

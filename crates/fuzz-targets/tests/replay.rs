@@ -53,6 +53,7 @@ fn seeds_that_should_verify_do() {
         sign_count: 0,
         backup_eligible: None,
         app_id: None,
+        cred_protect: None,
     };
     let ceremony = latchkey_verify::Ceremony::new(latchkey_fuzz_targets::CHALLENGE);
     assert!(

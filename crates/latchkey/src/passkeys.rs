@@ -12,8 +12,8 @@ use latchkey_policy::{
 use latchkey_store::{AccountId, Store, StoreError, Versioned};
 use latchkey_verify::{
     AssertionResponse as VerifyAssertion, Ceremony, ClientData, CounterPolicy, CounterVerdict,
-    RegistrationResponse as VerifyRegistration, StoredCredential, UserVerification, Verifier,
-    VerifierOptions, VerifyingKey,
+    CredProtect, RegistrationResponse as VerifyRegistration, StoredCredential, UserVerification,
+    Verifier, VerifierOptions, VerifyingKey,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -344,6 +344,8 @@ impl<S: Store> Passkeys<S> {
             challenge: &challenge,
             user_verification: UserVerification::Required,
             algorithms: self.rp.algorithms(),
+            required_cred_protect: None,
+            discoverable: false,
         };
         let verified = self.verifier.verify_registration(
             &VerifyRegistration {
@@ -376,6 +378,7 @@ impl<S: Store> Passkeys<S> {
             backed_up: verified.flags().backed_up(),
             transports: response.response.transports.clone(),
             name: name.map(str::to_owned).or(metadata_name),
+            cred_protect: verified.extensions().cred_protect().map(CredProtect::level),
         })
     }
 
@@ -514,6 +517,9 @@ impl<S: Store> Passkeys<S> {
                 UserVerification::Required
             },
             algorithms: &[],
+            // No account named: the options listed no credentials.
+            discoverable: bound.is_none(),
+            required_cred_protect: None,
         };
         let verified = self.verifier.verify_assertion(
             &VerifyAssertion {
@@ -527,6 +533,7 @@ impl<S: Store> Passkeys<S> {
                 sign_count: stored.sign_count,
                 backup_eligible: Some(stored.backup_eligible),
                 app_id: None,
+                cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
             },
         )?;
         let facts = AssertionFacts {

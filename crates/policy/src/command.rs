@@ -84,6 +84,9 @@ pub struct NewCredential {
     pub transports: Vec<String>,
     /// A name the user chose; otherwise the provider's (P6).
     pub name: Option<String>,
+    /// The `credProtect` level (1-3) the authenticator applied, when it said: assertions
+    /// are held to it.
+    pub cred_protect: Option<u8>,
 }
 
 /// A verified assertion, as the facade hands it over.

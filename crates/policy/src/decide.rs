@@ -72,6 +72,7 @@ impl Warning {
 ///     backed_up: true,
 ///     transports: vec![],
 ///     name: None,
+///     cred_protect: None,
 /// };
 /// let now = Timestamp(1_767_225_600);
 /// let context = RequestContext::default();
@@ -238,6 +239,7 @@ fn record(
         scope: new.scope,
         dex_authorized: false,
         name: names::unique(&base, taken),
+        cred_protect: new.cred_protect,
         public_key: new.public_key.clone(),
         aaguid: new.aaguid,
         provider,

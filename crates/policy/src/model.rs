@@ -219,6 +219,9 @@ pub struct Credential {
     /// When it was last used.
     #[serde(default)]
     pub last_used_at: Option<Timestamp>,
+    /// The `credProtect` level (1-3) the authenticator applied at registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred_protect: Option<u8>,
 }
 
 /// The state of one account: a fold of its events.

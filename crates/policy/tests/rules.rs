@@ -36,6 +36,7 @@ fn new(n: u8, scope: Scope) -> NewCredential {
         backed_up: true,
         transports: vec!["internal".into()],
         name: None,
+        cred_protect: None,
     }
 }
 

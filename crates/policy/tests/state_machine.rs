@@ -64,6 +64,7 @@ fn new_credential() -> impl Strategy<Value = NewCredential> {
             backed_up: false,
             transports: vec![],
             name,
+            cred_protect: None,
         }
     })
 }

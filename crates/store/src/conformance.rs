@@ -127,6 +127,7 @@ fn new_credential(n: u8, scope: Scope) -> NewCredential {
         backed_up: true,
         transports: vec![],
         name: None,
+        cred_protect: None,
     }
 }
 

@@ -57,6 +57,7 @@ pub fn write_step<S: Store>(store: &S, writer: u32, round: u32) -> Result<bool, 
                 backed_up: false,
                 transports: vec![],
                 name: None,
+                cred_protect: None,
             },
             step_up,
         }

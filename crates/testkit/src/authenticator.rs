@@ -282,6 +282,8 @@ pub struct Authenticator {
     flags: Flags,
     sign_count: Option<u32>,
     attestation: Attestation,
+    /// Signed extension outputs (an encoded CBOR map), written with ED set.
+    extension_outputs: Option<Vec<u8>>,
 }
 
 impl Authenticator {
@@ -297,6 +299,7 @@ impl Authenticator {
             flags: Flags::USER_PRESENT | Flags::USER_VERIFIED,
             sign_count: Some(0),
             attestation: Attestation::None,
+            extension_outputs: None,
         }
     }
 
@@ -346,6 +349,23 @@ impl Authenticator {
         self.flags
     }
 
+    /// Writes `outputs` (an encoded CBOR map, e.g. `{"credProtect": 3}`) as the signed
+    /// extension outputs of every later ceremony, with ED set.
+    #[must_use]
+    pub fn with_extension_outputs(mut self, outputs: Vec<u8>) -> Self {
+        self.extension_outputs = Some(outputs);
+        self
+    }
+
+    /// The decoded extension outputs, to hand to the authenticator-data builder.
+    fn outputs(&self) -> Option<Map<'_>> {
+        let bytes = self.extension_outputs.as_deref()?;
+        match latchkey_cose::cbor::decode(bytes, &latchkey_cose::ParseOptions::RELAXED) {
+            Ok(Value::Map(map)) => Some(map),
+            _ => None,
+        }
+    }
+
     /// Sets the counter: the next assertion writes `count + 1`; `None` keeps no counter.
     pub fn set_sign_count(&mut self, count: Option<u32>) {
         self.sign_count = count;
@@ -374,11 +394,15 @@ impl Authenticator {
     pub fn register(&self, client: &Client, challenge: &[u8]) -> Registration {
         let client_data_json = client.client_data_json("webauthn.create", challenge);
         let public_key = self.key.public_key();
-        let auth_data = AuthenticatorData::builder(client.rp_id_hash())
+        let outputs = self.outputs();
+        let mut builder = AuthenticatorData::builder(client.rp_id_hash())
             .flags(self.flags)
             .sign_count(self.sign_count.unwrap_or(0))
-            .attested_credential_data(self.aaguid, &self.credential_id, &public_key)
-            .build();
+            .attested_credential_data(self.aaguid, &self.credential_id, &public_key);
+        if let Some(outputs) = &outputs {
+            builder = builder.extensions(outputs);
+        }
+        let auth_data = builder.build();
         let client_data_hash = Sha256::digest(&client_data_json);
         let signed = [auth_data.as_slice(), &client_data_hash].concat();
         let (fmt, signature, x5c): (&str, Vec<u8>, Vec<&[u8]>) = match &self.attestation {
@@ -467,10 +491,14 @@ impl Authenticator {
             *count = count.wrapping_add(1);
         }
         let client_data_json = client.client_data_json("webauthn.get", challenge);
-        let authenticator_data = AuthenticatorData::builder(client.rp_id_hash())
+        let outputs = self.outputs();
+        let mut builder = AuthenticatorData::builder(client.rp_id_hash())
             .flags(self.flags)
-            .sign_count(self.sign_count.unwrap_or(0))
-            .build();
+            .sign_count(self.sign_count.unwrap_or(0));
+        if let Some(outputs) = &outputs {
+            builder = builder.extensions(outputs);
+        }
+        let authenticator_data = builder.build();
         let client_data_hash = Sha256::digest(&client_data_json);
         let signature = self
             .key

@@ -4,6 +4,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::client_data::{CeremonyType, ClientData};
 use crate::error::{Error, Result};
+use crate::extensions::CredProtect;
 use crate::signature::VerifyingKey;
 use crate::verifier::{Ceremony, CounterPolicy, Verifier, check_flags};
 use latchkey_cose::{AuthenticatorData, Flags};
@@ -31,6 +32,9 @@ pub struct StoredCredential<'a> {
     /// The FIDO AppID this credential was registered under through U2F, if any: only then
     /// may rpIdHash be SHA-256 of the AppID (§10.1.1).
     pub app_id: Option<&'a str>,
+    /// The `credProtect` level the authenticator applied at registration, when it said:
+    /// level 3 demands UV on every assertion, level 2 on discoverable ones.
+    pub cred_protect: Option<CredProtect>,
 }
 
 /// How the signature counter compares with the stored one (§6.1.1).
@@ -140,6 +144,12 @@ impl Verifier {
         }
         let flags = auth_data.flags();
         check_flags(flags, ceremony, self.options())?;
+        if stored
+            .cred_protect
+            .is_some_and(|level| !level.allows(flags.user_verified(), ceremony.discoverable))
+        {
+            return Err(Error::UserVerificationRequired);
+        }
 
         let client_data_hash = Sha256::digest(response.client_data_json);
         stored.key.verify(

@@ -76,6 +76,13 @@ pub enum Error {
     /// The attestation verifies but does not chain to an acceptable trust anchor.
     #[error("attestation untrusted: {0}")]
     AttestationUntrusted(&'static str),
+    /// A known authenticator extension output has the wrong type or value.
+    #[error("extension output invalid: {0}")]
+    ExtensionInvalid(&'static str),
+    /// The authenticator applied a lower `credProtect` level than the ceremony requires,
+    /// or none: the credential would not demand user verification as promised.
+    #[error("credProtect below the level the relying party requires")]
+    CredProtectBelowRequired,
     /// A FIDO metadata BLOB is not a JWS, or its payload is not MDS3 JSON.
     #[error("metadata malformed: {0}")]
     MetadataMalformed(&'static str),
@@ -97,7 +104,8 @@ impl Error {
             | Self::AttestedDataInAssertion
             | Self::CredentialIdMismatch
             | Self::InvalidKey(_)
-            | Self::MetadataMalformed(_) => "malformed",
+            | Self::MetadataMalformed(_)
+            | Self::ExtensionInvalid(_) => "malformed",
             Self::TypeMismatch { .. } => "type_mismatch",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::OriginMismatch | Self::CrossOriginNotAllowed | Self::TopOriginMismatch => {
@@ -105,7 +113,9 @@ impl Error {
             }
             Self::RpIdMismatch => "rp_id_mismatch",
             Self::UserPresenceRequired => "user_presence_required",
-            Self::UserVerificationRequired => "user_verification_required",
+            Self::UserVerificationRequired | Self::CredProtectBelowRequired => {
+                "user_verification_required"
+            }
             Self::SignatureInvalid => "signature_invalid",
             Self::CounterRegression { .. } => "counter_regression",
             Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",

@@ -8,6 +8,7 @@ use sha2::{Digest as _, Sha256};
 use crate::attestation::{self, AttestationType};
 use crate::client_data::{CeremonyType, ClientData};
 use crate::error::{Error, Result};
+use crate::extensions::RegistrationExtensions;
 use crate::signature::VerifyingKey;
 use crate::trust::Trust;
 use crate::verifier::{Ceremony, Verifier, check_flags};
@@ -36,6 +37,7 @@ pub struct VerifiedRegistration {
     fmt: String,
     attestation_type: AttestationType,
     trust: Trust,
+    extensions: RegistrationExtensions,
 }
 
 impl VerifiedRegistration {
@@ -92,6 +94,13 @@ impl VerifiedRegistration {
     pub fn trust(&self) -> Trust {
         self.trust
     }
+
+    /// The signed extension outputs latchkey understands (`credProtect`, `hmac-secret`,
+    /// `minPinLength`). Store `cred_protect` with the credential.
+    #[must_use]
+    pub fn extensions(&self) -> &RegistrationExtensions {
+        &self.extensions
+    }
 }
 
 impl Verifier {
@@ -132,6 +141,14 @@ impl Verifier {
             return Err(Error::UnsupportedAlgorithm(algorithm.cose()));
         }
         let verifying_key = VerifyingKey::from_credential_key(public_key)?;
+        let extensions = RegistrationExtensions::parse(auth_data.extensions())?;
+        if let Some(required) = ceremony.required_cred_protect
+            && extensions
+                .cred_protect()
+                .is_none_or(|applied| applied < required)
+        {
+            return Err(Error::CredProtectBelowRequired);
+        }
 
         let client_data_hash: [u8; 32] = Sha256::digest(response.client_data_json).into();
         let input = attestation::Input {
@@ -159,6 +176,7 @@ impl Verifier {
             fmt: object.fmt().to_owned(),
             attestation_type,
             trust,
+            extensions,
         })
     }
 }

@@ -4,6 +4,7 @@ use latchkey_cose::{Algorithm, Flags, ParseOptions};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::extensions::CredProtect;
 use crate::origin::Origins;
 use crate::signature::SignatureOptions;
 use crate::trust::TrustAnchors;
@@ -94,6 +95,12 @@ pub struct Ceremony<'a> {
     /// For registrations: the algorithms offered in `pubKeyCredParams` (§7.1 step 20).
     /// Empty means any algorithm this crate verifies.
     pub algorithms: &'a [Algorithm],
+    /// For registrations: the `credProtect` level the relying party enforces. The
+    /// registration is refused when the authenticator reports a lower level or none.
+    pub required_cred_protect: Option<CredProtect>,
+    /// For assertions: the request listed no credentials (discoverable login), which a
+    /// `credProtect` level 2 credential allows only with UV.
+    pub discoverable: bool,
 }
 
 impl<'a> Ceremony<'a> {
@@ -104,6 +111,8 @@ impl<'a> Ceremony<'a> {
             challenge,
             user_verification: UserVerification::Required,
             algorithms: &[],
+            required_cred_protect: None,
+            discoverable: false,
         }
     }
 }

@@ -51,6 +51,7 @@ fn verify(
         sign_count: stored_count,
         backup_eligible: None,
         app_id: None,
+        cred_protect: None,
     };
     verifier.verify_assertion(&response, &Ceremony::new(CHALLENGE), &stored)
 }
@@ -182,6 +183,7 @@ fn flags_up_uv_be_bs() {
         sign_count: 0,
         backup_eligible: Some(true),
         app_id: None,
+        cred_protect: None,
     };
     let preferred = Ceremony {
         user_verification: UserVerification::Preferred,
@@ -251,6 +253,7 @@ fn rp_id_hash_and_app_id() {
         sign_count: 0,
         backup_eligible: None,
         app_id: Some(app_id),
+        cred_protect: None,
     };
     assert!(
         verifier()

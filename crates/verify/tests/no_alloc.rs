@@ -32,6 +32,7 @@ fn verify_assertion_does_not_allocate() {
             sign_count: 0,
             backup_eligible: Some(false),
             app_id: None,
+            cred_protect: None,
         };
         let ceremony = Ceremony::new(&challenge);
         // Warm up once (lazy statics in dependencies), then count.

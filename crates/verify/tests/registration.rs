@@ -17,7 +17,7 @@ use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, Regist
 use latchkey_testkit::hex;
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
-    UserVerification, VerifiedRegistration, Verifier, VerifierOptions,
+    VerifiedRegistration, Verifier, VerifierOptions,
 };
 
 const RP_ID: &str = "example.com";
@@ -632,9 +632,8 @@ fn algorithm_must_have_been_offered() {
         raw_id: &registration.credential_id,
     };
     let ceremony = Ceremony {
-        challenge: CHALLENGE,
-        user_verification: UserVerification::Required,
         algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
+        ..Ceremony::new(CHALLENGE)
     };
     let err = verifier()
         .verify_registration(&response, &ceremony, in_2040())
