@@ -11,8 +11,9 @@ use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey_cose::cbor::{self, Value};
 use latchkey_cose::{AttestationObject, AuthenticatorData, CredentialPublicKey, ParseOptions};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, ClientData, Origins, RegistrationResponse as VerifyRegistration,
-    StoredCredential, TrustAnchors, Verifier, VerifyingKey,
+    AssertionResponse, Ceremony, ClientData, MetadataBlob, Origins,
+    RegistrationResponse as VerifyRegistration, StoredCredential, TrustAnchors, Verifier,
+    VerifyingKey,
 };
 
 /// A fuzz target body.
@@ -29,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("verify_assertion", verify_assertion),
     ("verify_registration", verify_registration),
     ("cbor_roundtrip", cbor_roundtrip),
+    ("metadata_blob", metadata_blob),
 ];
 
 const OPTIONS: [ParseOptions; 2] = [ParseOptions::STRICT, ParseOptions::RELAXED];
@@ -122,6 +124,23 @@ pub fn x509_chain(data: &[u8]) {
         raw_id: &fixture.credential_id,
     };
     let _ = verifier.verify_registration(&response, &Ceremony::new(CHALLENGE), in_2040());
+}
+
+/// The root the metadata BLOBs of the corpus chain to (the verify crate's test CA).
+pub const METADATA_ROOT: &[u8] = include_bytes!("../../verify/tests/fixtures/root.der");
+
+/// A FIDO metadata BLOB (JWS text) verified against a fixed root: JWS splitting, strict
+/// base64url, header JSON, the x5c chain, the signature, the payload and its entries.
+pub fn metadata_blob(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(blob) = MetadataBlob::verify(text, METADATA_ROOT, in_2040()) {
+        for entry in blob.entries() {
+            let _ = (entry.status(), entry.is_compromised(), entry.description());
+        }
+        let _ = blob.add_roots_to(&mut TrustAnchors::default());
+    }
 }
 
 /// `verify_assertion` end to end with a fixed ES256 key: input is clientDataJSON,

@@ -8,12 +8,14 @@
 
 use std::path::Path;
 
+use base64::Engine as _;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_cose::{Aaguid, AttestationObject, AuthenticatorData, Flags};
 use latchkey_fuzz_targets::{CHALLENGE, fixture};
 use latchkey_testkit::authenticator::{
     Attestation, Authenticator, Client, SoftKey, assertion_json,
 };
+use latchkey_testkit::jws;
 
 const LEAF: &[u8] = include_bytes!("../../../verify/tests/fixtures/leaf.der");
 const INTERMEDIATE: &[u8] = include_bytes!("../../../verify/tests/fixtures/intermediate.der");
@@ -118,6 +120,40 @@ fn main() {
             );
         }
     }
+
+    // Metadata BLOBs: valid (ES256 by the test CA's leaf), and one whose payload is
+    // not MDS3 (signed all the same, so the fuzzer reaches the payload parser).
+    let leaf_key = SoftKey::es256(leaf_scalar);
+    let payload = serde_json::json!({
+        "no": 3,
+        "nextUpdate": "2040-06-01",
+        "entries": [{
+            "aaguid": "01020304-0506-0708-090a-0b0c0d0e0f10",
+            "metadataStatement": {
+                "description": "Latchkey Test Key",
+                "attestationRootCertificates": [base64::engine::general_purpose::STANDARD.encode(ROOT)]
+            },
+            "statusReports": [
+                {"status": "FIDO_CERTIFIED_L1", "effectiveDate": "2030-01-01"},
+                {"status": "REVOKED", "effectiveDate": "2035-01-01", "authenticatorVersion": 2}
+            ],
+            "timeOfLastStatusChange": "2035-01-01"
+        }]
+    });
+    let blob = jws::sign(
+        &leaf_key,
+        &[LEAF, INTERMEDIATE],
+        &serde_json::json!({"typ": "JWT"}),
+        &payload,
+    );
+    write("metadata_blob", "valid", blob.as_bytes());
+    let odd = jws::sign(
+        &leaf_key,
+        &[LEAF, INTERMEDIATE],
+        &serde_json::json!({}),
+        &serde_json::json!({"no": 1, "nextUpdate": "2040-13-01", "entries": [{"aaguid": "x"}]}),
+    );
+    write("metadata_blob", "odd-payload", odd.as_bytes());
 
     // Authenticator data with extensions, and with reserved flags.
     let extensions = Map::new(vec![(Value::Text("credProtect"), Value::Integer(2))]).unwrap();
