@@ -1,7 +1,7 @@
 //! The relying party: who the service is to browsers, and what it accepts.
 
 use latchkey_cose::Algorithm;
-use latchkey_verify::Origins;
+use latchkey_verify::{CredProtect, Origins};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +30,7 @@ pub struct RelyingParty {
     algorithms: Vec<Algorithm>,
     attestation: String,
     timeout_ms: u64,
+    cred_protect: Option<CredProtect>,
 }
 
 /// Builds a [`RelyingParty`]; see [`RelyingParty::builder`].
@@ -64,6 +65,7 @@ impl RelyingParty {
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
                 attestation: "none".to_owned(),
                 timeout_ms: 300_000,
+                cred_protect: None,
             },
         }
     }
@@ -96,6 +98,12 @@ impl RelyingParty {
     #[must_use]
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_ms
+    }
+
+    /// The `credProtect` level registrations request and enforce, if any.
+    #[must_use]
+    pub fn cred_protect(&self) -> Option<CredProtect> {
+        self.cred_protect
     }
 
     /// Hints sent in every options object (`security-key`, `client-device`, `hybrid`).
@@ -176,6 +184,17 @@ impl RelyingPartyBuilder {
     #[must_use]
     pub fn attestation(mut self, conveyance: &str) -> Self {
         self.rp.attestation = conveyance.to_owned();
+        self
+    }
+
+    /// Requests `credProtect` at `level` in every registration, with
+    /// `enforceCredentialProtectionPolicy` (CTAP 2.1 §12.1): a registration whose
+    /// authenticator applied a lower level, or said nothing, is refused
+    /// (`user_verification_required`). The level is stored with the passkey and every
+    /// assertion is held to it.
+    #[must_use]
+    pub fn cred_protect(mut self, level: CredProtect) -> Self {
+        self.rp.cred_protect = Some(level);
         self
     }
 

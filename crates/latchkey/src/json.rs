@@ -104,6 +104,27 @@ pub struct CreationOptions {
     /// Hints (`security-key`, `client-device`, `hybrid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// Requested extensions.
+    #[serde(default)]
+    pub extensions: CreationExtensions,
+}
+
+/// The extensions a registration requests (`AuthenticationExtensionsClientInputsJSON`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationExtensions {
+    /// `credProps`: ask the client whether the credential is discoverable (informational:
+    /// client outputs are not signed).
+    #[serde(default)]
+    pub cred_props: bool,
+    /// `credentialProtectionPolicy` (CTAP 2.1 §12.1): `userVerificationOptional`,
+    /// `userVerificationOptionalWithCredentialIDList` or `userVerificationRequired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_protection_policy: Option<String>,
+    /// `enforceCredentialProtectionPolicy`: the client must not create a credential with
+    /// a lower level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_credential_protection_policy: Option<bool>,
 }
 
 /// `PublicKeyCredentialRequestOptionsJSON`.

@@ -23,8 +23,8 @@ use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
 use crate::json::{
-    self, AuthenticationResponse, AuthenticatorSelection, CreationOptions, CredentialDescriptor,
-    CredentialParameters, RegistrationResponse, RequestOptions, RpEntity,
+    self, AuthenticationResponse, AuthenticatorSelection, CreationExtensions, CreationOptions,
+    CredentialDescriptor, CredentialParameters, RegistrationResponse, RequestOptions, RpEntity,
     SignalAllAcceptedCredentials, UserEntity, b64, unb64,
 };
 use crate::receipt::ApprovalReceipt;
@@ -250,6 +250,14 @@ impl<S: Store> Passkeys<S> {
             },
             attestation: self.rp.attestation().to_owned(),
             hints: self.rp.hints().to_vec(),
+            extensions: CreationExtensions {
+                cred_props: true,
+                credential_protection_policy: self
+                    .rp
+                    .cred_protect()
+                    .map(|level| level.policy_name().to_owned()),
+                enforce_credential_protection_policy: self.rp.cred_protect().map(|_| true),
+            },
         })
     }
 
@@ -344,7 +352,7 @@ impl<S: Store> Passkeys<S> {
             challenge: &challenge,
             user_verification: UserVerification::Required,
             algorithms: self.rp.algorithms(),
-            required_cred_protect: None,
+            required_cred_protect: self.rp.cred_protect(),
             discoverable: false,
         };
         let verified = self.verifier.verify_registration(

@@ -46,6 +46,18 @@ impl CredProtect {
         }
     }
 
+    /// The name WebAuthn clients take in `credentialProtectionPolicy`.
+    #[must_use]
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            Self::UserVerificationOptional => "userVerificationOptional",
+            Self::UserVerificationOptionalWithCredentialIdList => {
+                "userVerificationOptionalWithCredentialIDList"
+            }
+            Self::UserVerificationRequired => "userVerificationRequired",
+        }
+    }
+
     /// Whether an assertion with UV `user_verified` may use a credential of this level;
     /// `discoverable` when the request listed no credentials.
     #[must_use]
