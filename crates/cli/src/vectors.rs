@@ -23,16 +23,6 @@ use crate::inspect::Report;
 /// Cases latchkey knowingly decides differently, with the reason (repository root file).
 const KNOWN_DIVERGENCES: &str = include_str!("../../../KNOWN_DIVERGENCES");
 
-/// Formats whose trust anchors a case's roots are registered for.
-const ANCHORED_FORMATS: &[&str] = &[
-    "packed",
-    "fido-u2f",
-    "tpm",
-    "android-key",
-    "android-safetynet",
-    "apple",
-];
-
 pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut strict = false;
     let mut files = Vec::new();
@@ -190,9 +180,7 @@ fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> 
         anchor_ders.push(base64url(b64, "trust anchor").map_err(|_| malformed("trust anchor"))?);
     }
     for der in &anchor_ders {
-        for fmt in ANCHORED_FORMATS {
-            anchors.add_for_format(fmt, der)?;
-        }
+        anchors.add_for_every_format(der)?;
     }
     // A case that names its roots expects the chain to lead to them.
     options.require_trusted_attestation = !anchor_ders.is_empty();

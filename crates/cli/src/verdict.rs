@@ -14,16 +14,6 @@ use serde_json::{Value as Json, json};
 
 use crate::Failure;
 
-/// Formats a root given with `--anchor` is trusted for.
-const ANCHORED_FORMATS: &[&str] = &[
-    "packed",
-    "fido-u2f",
-    "tpm",
-    "android-key",
-    "android-safetynet",
-    "apple",
-];
-
 /// What the trust outcome is judged by: `--anchor`, `--metadata`, `--at`.
 pub(crate) struct TrustInputs {
     anchors: TrustAnchors,
@@ -41,11 +31,9 @@ impl TrustInputs {
         let mut trust = TrustAnchors::default();
         for path in anchors {
             let der = certificate_file(path)?;
-            for fmt in ANCHORED_FORMATS {
-                trust
-                    .add_for_format(fmt, &der)
-                    .map_err(|e| Failure::input(format!("{path}: {e}")))?;
-            }
+            trust
+                .add_for_every_format(&der)
+                .map_err(|e| Failure::input(format!("{path}: {e}")))?;
         }
         let metadata = match metadata {
             Some((blob, root)) => {

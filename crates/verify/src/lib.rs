@@ -29,5 +29,5 @@ pub use metadata::{AuthenticatorStatus, MetadataBlob, MetadataEntry, StatusRepor
 pub use origin::Origins;
 pub use registration::{RegistrationResponse, VerifiedRegistration};
 pub use signature::{SignatureOptions, VerifyingKey};
-pub use trust::{Trust, TrustAnchors};
+pub use trust::{CHAIN_FORMATS, Trust, TrustAnchors};
 pub use verifier::{Ceremony, CounterPolicy, UserVerification, Verifier, VerifierOptions};

@@ -33,7 +33,30 @@ pub enum Trust {
     Untrusted(&'static str),
 }
 
+/// The attestation formats whose statements carry a certificate chain.
+pub const CHAIN_FORMATS: &[&str] = &[
+    "packed",
+    "fido-u2f",
+    "tpm",
+    "android-key",
+    "android-safetynet",
+    "apple",
+];
+
 impl TrustAnchors {
+    /// Trusts `root_der` for every format in [`CHAIN_FORMATS`].
+    ///
+    /// # Errors
+    ///
+    /// When the certificate is not DER X.509.
+    pub fn add_for_every_format(&mut self, root_der: &[u8]) -> Result<()> {
+        let root = Cert::parse(root_der)?;
+        for fmt in CHAIN_FORMATS {
+            self.by_format.push(((*fmt).to_owned(), root.clone()));
+        }
+        Ok(())
+    }
+
     /// Trusts `root_der` for attestation statements of format `fmt` (`packed`, `tpm`...).
     ///
     /// # Errors

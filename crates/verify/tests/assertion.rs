@@ -678,25 +678,11 @@ fn stored_key_validation() {
     }
 }
 
-#[test]
-fn ed448_assertions_verify_and_tampering_fails() {
-    // Ed448 (RFC 8032 pure, COSE -53) over authData || SHA-256(clientData).
-    use latchkey_cose::{
-        Algorithm, AuthenticatorData, CredentialPublicKey, Curve, Flags, KeyParams,
-    };
+/// A user-verified assertion over `authData || SHA-256(clientData)`, signed by `sign`
+/// (for algorithms the test kit's `SoftKey` does not have).
+fn signed_assertion(sign: impl Fn(&[u8]) -> Vec<u8>) -> Assertion {
+    use latchkey_cose::AuthenticatorData;
     use sha2::{Digest as _, Sha256};
-
-    let signing = ed448_goldilocks::SigningKey::from(&ed448_goldilocks::SecretKey::from([9; 57]));
-    let public = signing.verifying_key().as_bytes().to_vec();
-    let key = CredentialPublicKey::new(
-        Algorithm::Ed448,
-        KeyParams::Okp {
-            curve: Curve::Ed448,
-            x: public,
-        },
-    )
-    .unwrap();
-    let key = VerifyingKey::from_credential_key(&key).unwrap();
     let authenticator_data = AuthenticatorData::builder(client().rp_id_hash())
         .flags(Flags::USER_PRESENT | Flags::USER_VERIFIED)
         .sign_count(1)
@@ -707,14 +693,18 @@ fn ed448_assertions_verify_and_tampering_fails() {
         &Sha256::digest(&client_data_json),
     ]
     .concat();
-    let signature = signing.sign_raw(&message).to_bytes().to_vec();
-    let assertion = Assertion {
+    Assertion {
         credential_id: vec![1; 16],
+        signature: sign(&message),
         client_data_json,
         authenticator_data,
-        signature,
-    };
-    assert!(verify(&verifier(), &assertion, &key, 0).is_ok());
+    }
+}
+
+/// `assertion` verifies with `key`; a flipped bit in any signed part, or a signature one
+/// byte short, does not.
+fn assert_verifies_and_tampering_fails(assertion: &Assertion, key: &VerifyingKey, what: &str) {
+    assert!(verify(&verifier(), assertion, key, 0).is_ok(), "{what}");
     for field in 0..3 {
         let mut tampered = assertion.clone();
         let bytes = match field {
@@ -725,79 +715,61 @@ fn ed448_assertions_verify_and_tampering_fails() {
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x10;
         assert!(
-            verify(&verifier(), &tampered, &key, 0).is_err(),
-            "field {field}"
+            verify(&verifier(), &tampered, key, 0).is_err(),
+            "{what} field {field}"
         );
     }
-    // S >= L (its 57th byte set), and a signature one byte short.
-    let mut high_s = assertion.clone();
-    high_s.signature[113] = 0x01;
     let mut short = assertion.clone();
     short.signature.pop();
-    for bad in [high_s, short] {
-        assert_eq!(
-            verify(&verifier(), &bad, &key, 0),
-            Err(Error::SignatureInvalid)
-        );
-    }
+    assert_eq!(
+        verify(&verifier(), &short, key, 0),
+        Err(Error::SignatureInvalid),
+        "{what}"
+    );
+}
+
+#[test]
+fn ed448_assertions_verify_and_tampering_fails() {
+    // Ed448 (RFC 8032 pure, COSE -53) over authData || SHA-256(clientData).
+    use latchkey_cose::{Algorithm, CredentialPublicKey, Curve, KeyParams};
+
+    let signing = ed448_goldilocks::SigningKey::from(&ed448_goldilocks::SecretKey::from([9; 57]));
+    let key = CredentialPublicKey::new(
+        Algorithm::Ed448,
+        KeyParams::Okp {
+            curve: Curve::Ed448,
+            x: signing.verifying_key().as_bytes().to_vec(),
+        },
+    )
+    .unwrap();
+    let key = VerifyingKey::from_credential_key(&key).unwrap();
+    let assertion = signed_assertion(|message| signing.sign_raw(message).to_bytes().to_vec());
+    assert_verifies_and_tampering_fails(&assertion, &key, "Ed448");
+    // S >= L: its 57th byte set.
+    let mut high_s = assertion.clone();
+    high_s.signature[113] = 0x01;
+    assert_eq!(
+        verify(&verifier(), &high_s, &key, 0),
+        Err(Error::SignatureInvalid)
+    );
 }
 
 #[test]
 fn ml_dsa_assertions_verify_and_tampering_fails() {
     // ML-DSA-44/65/87 (FIPS 204, pure, empty context) over authData || SHA-256(clientData).
-    use latchkey_cose::{Algorithm, AuthenticatorData, CredentialPublicKey, Flags, KeyParams};
+    use latchkey_cose::{Algorithm, CredentialPublicKey, KeyParams};
     use ml_dsa::signature::{Keypair as _, Signer as _};
-    use sha2::{Digest as _, Sha256};
 
     fn check<P: ml_dsa::MlDsaParams>(algorithm: Algorithm) {
         let signing = ml_dsa::SigningKey::<P>::from_seed(&[11u8; 32].into());
         let public = signing.verifying_key().encode().to_vec();
         let key = CredentialPublicKey::new(algorithm, KeyParams::Akp { public }).unwrap();
         let key = VerifyingKey::from_credential_key(&key).unwrap();
-        let authenticator_data = AuthenticatorData::builder(client().rp_id_hash())
-            .flags(Flags::USER_PRESENT | Flags::USER_VERIFIED)
-            .sign_count(1)
-            .build();
-        let client_data_json = client().client_data_json("webauthn.get", CHALLENGE);
-        let message = [
-            authenticator_data.as_slice(),
-            &Sha256::digest(&client_data_json),
-        ]
-        .concat();
-        let signature: ml_dsa::Signature<P> = signing.sign(&message);
-        let signature = signature.encode().to_vec();
-        let assertion = Assertion {
-            credential_id: vec![1; 16],
-            client_data_json,
-            authenticator_data,
-            signature,
-        };
-        assert!(
-            verify(&verifier(), &assertion, &key, 0).is_ok(),
-            "{}",
-            algorithm.name()
-        );
-        for field in 0..3 {
-            let mut tampered = assertion.clone();
-            let bytes = match field {
-                0 => &mut tampered.client_data_json,
-                1 => &mut tampered.authenticator_data,
-                _ => &mut tampered.signature,
-            };
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x10;
-            assert!(
-                verify(&verifier(), &tampered, &key, 0).is_err(),
-                "{} field {field}",
-                algorithm.name()
-            );
-        }
-        let mut short = assertion.clone();
-        short.signature.pop();
-        assert_eq!(
-            verify(&verifier(), &short, &key, 0),
-            Err(Error::SignatureInvalid)
-        );
+        let assertion = signed_assertion(|message| {
+            let signature: ml_dsa::Signature<P> = signing.sign(message);
+            signature.encode().to_vec()
+        });
+        assert_verifies_and_tampering_fails(&assertion, &key, algorithm.name());
     }
     check::<ml_dsa::MlDsa44>(Algorithm::MlDsa44);
     check::<ml_dsa::MlDsa65>(Algorithm::MlDsa65);
