@@ -22,29 +22,13 @@ use latchkey_verify::{
 };
 use serde_json::json;
 
-const ROOT: &[u8] = include_bytes!("fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("fixtures/intermediate.der");
-/// Signs the BLOBs (and, as a packed attestation key, the registration below).
-const LEAF: &[u8] = include_bytes!("fixtures/leaf.der");
-const ROGUE: &[u8] = include_bytes!("fixtures/rogue.der");
+mod common;
+use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, leaf_key};
 
 /// The AAGUID in `leaf.der`'s id-fido-gen-ce-aaguid extension.
 const CERTIFIED: &str = "01020304-0506-0708-090a-0b0c0d0e0f10";
 const REVOKED: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const COMPROMISED_THEN_UPDATED: &str = "aaaaaaaa-0000-4000-8000-000000000002";
-
-fn leaf_key() -> SoftKey {
-    SoftKey::es256(
-        hex::decode(include_str!("fixtures/leaf.scalar").trim())
-            .try_into()
-            .unwrap(),
-    )
-}
-
-/// 2040-01-01, inside every fixture's validity.
-fn in_2040() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
-}
 
 fn payload(next_update: &str) -> serde_json::Value {
     let root = STANDARD.encode(ROOT);

@@ -14,44 +14,28 @@ use std::time::{Duration, SystemTime};
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_cose::{Aaguid, Algorithm, AttestationObject, Flags};
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, Registration, SoftKey};
-use latchkey_testkit::hex;
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
     VerifiedRegistration, Verifier, VerifierOptions,
 };
+
+mod common;
+use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, leaf_key, scalar};
 
 const RP_ID: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
 const CHALLENGE: &[u8] = b"registration-challenge-32-bytes!";
 const AAGUID: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 
-const ROOT: &[u8] = include_bytes!("fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("fixtures/intermediate.der");
-const LEAF: &[u8] = include_bytes!("fixtures/leaf.der");
 const LEAF_FROM_ROOT: &[u8] = include_bytes!("fixtures/leaf-from-root.der");
 const LEAF_BAD_OU: &[u8] = include_bytes!("fixtures/leaf-bad-ou.der");
 const LEAF_CA: &[u8] = include_bytes!("fixtures/leaf-ca.der");
 const LEAF_CRITICAL_AAGUID: &[u8] = include_bytes!("fixtures/leaf-critical-aaguid.der");
 const LEAF_SINGLE_AAGUID: &[u8] = include_bytes!("fixtures/leaf-single-aaguid.der");
 const LEAF_OTHER_AAGUID: &[u8] = include_bytes!("fixtures/leaf-other-aaguid.der");
-const ROGUE: &[u8] = include_bytes!("fixtures/rogue.der");
-
-fn scalar(text: &str) -> [u8; 32] {
-    hex::decode(text.trim()).try_into().unwrap()
-}
-
-/// The key of every `leaf*.der` fixture.
-fn leaf_key() -> SoftKey {
-    SoftKey::es256(scalar(include_str!("fixtures/leaf.scalar")))
-}
 
 fn rogue_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("fixtures/rogue.scalar")))
-}
-
-/// Inside every fixture's validity (they run from their creation for 100 years).
-fn in_2040() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
 }
 
 fn verifier() -> Verifier {

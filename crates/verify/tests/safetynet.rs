@@ -8,8 +8,6 @@
     clippy::indexing_slicing
 )]
 
-use std::time::{Duration, SystemTime};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_cose::AttestationObject;
@@ -22,18 +20,14 @@ use latchkey_verify::{
 };
 use sha2::{Digest as _, Sha256};
 
+mod common;
+use common::{INTERMEDIATE, ROOT, in_2040};
+
 const CHALLENGE: &[u8] = b"safetynet-registration-challenge";
-const ROOT: &[u8] = include_bytes!("fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("fixtures/intermediate.der");
 /// Issued to attest.android.com; its key is `SoftKey::rs256()`.
 const SIGNER: &[u8] = include_bytes!("fixtures/safetynet.der");
 /// The same key, issued to attest.example.com.
 const SIGNER_OTHER_HOST: &[u8] = include_bytes!("fixtures/safetynet-other-host.der");
-
-/// Inside every fixture's validity.
-fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
-}
 
 fn now_ms() -> i64 {
     2_208_988_800_000
@@ -51,7 +45,7 @@ struct SafetyNet {
 }
 
 impl SafetyNet {
-    /// A valid attestation, stamped ten seconds before `now()`.
+    /// A valid attestation, stamped ten seconds before `in_2040()`.
     fn new() -> Self {
         let client = Client::new("example.com", "https://example.com");
         let registration = Authenticator::new(SoftKey::es256([9; 32])).register(&client, CHALLENGE);
@@ -106,7 +100,7 @@ impl SafetyNet {
             attestation_object: &object,
             raw_id: &self.registration.credential_id,
         };
-        verifier.verify_registration(&response, &Ceremony::new(CHALLENGE), now())
+        verifier.verify_registration(&response, &Ceremony::new(CHALLENGE), in_2040())
     }
 
     fn verify(&self, verifier: &Verifier) -> Result<latchkey_verify::VerifiedRegistration, Error> {

@@ -7,8 +7,6 @@
     clippy::indexing_slicing
 )]
 
-use std::time::{Duration, SystemTime};
-
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_cose::{AttestationObject, KeyParams};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -19,23 +17,14 @@ use latchkey_verify::{
 };
 use sha2::{Digest as _, Sha256};
 
+mod common;
+use common::{in_2040, leaf_key};
+
 const CHALLENGE: &[u8] = b"tpm-registration-challenge-32by!";
 const AIK: &[u8] = include_bytes!("fixtures/aik.der");
 const AIK_WITH_SUBJECT: &[u8] = include_bytes!("fixtures/aik-with-subject.der");
 const AIK_WITHOUT_EKU: &[u8] = include_bytes!("fixtures/aik-without-eku.der");
 const AIK_WITHOUT_SAN: &[u8] = include_bytes!("fixtures/aik-without-san.der");
-
-fn aik_key() -> SoftKey {
-    SoftKey::es256(
-        hex::decode(include_str!("fixtures/leaf.scalar").trim())
-            .try_into()
-            .unwrap(),
-    )
-}
-
-fn in_2040() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
-}
 
 /// The parts a TPM attestation is made of, editable before signing.
 struct Tpm {
@@ -121,7 +110,7 @@ impl Tpm {
 
     fn verify(&self, verifier: &Verifier) -> Result<latchkey_verify::VerifiedRegistration, Error> {
         let cert_info = self.cert_info();
-        let sig = aik_key().sign(&cert_info);
+        let sig = leaf_key().sign(&cert_info);
         let att_stmt = Map::new(vec![
             (Value::Text("ver"), Value::Text(self.ver)),
             (Value::Text("alg"), Value::Integer(-7)),
