@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::extensions::{LargeBlobInputs, PrfInputs, RequestExtensions};
 
 /// Encodes bytes as base64url without padding.
 #[must_use]
@@ -125,6 +126,12 @@ pub struct CreationExtensions {
     /// a lower level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce_credential_protection_policy: Option<bool>,
+    /// `prf`: `{}` asks whether the credential supports PRF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prf: Option<PrfInputs>,
+    /// `largeBlob`: `{"support": "preferred"}` or `"required"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_blob: Option<LargeBlobInputs>,
 }
 
 /// `PublicKeyCredentialRequestOptionsJSON`.
@@ -144,6 +151,9 @@ pub struct RequestOptions {
     /// Hints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// Requested extensions (`prf`, `largeBlob`): set them before sending the options.
+    #[serde(default, skip_serializing_if = "RequestExtensions::is_empty")]
+    pub extensions: RequestExtensions,
 }
 
 /// `RegistrationResponseJSON`.

@@ -6,6 +6,7 @@ mod challenge;
 mod clock;
 mod config;
 mod error;
+pub mod extensions;
 pub mod json;
 mod passkeys;
 mod receipt;
@@ -15,6 +16,7 @@ pub use challenge::CHALLENGE_RANDOM_LEN;
 pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, Result};
+pub use extensions::ClientExtensionOutputs;
 pub use passkeys::{Authenticated, Passkeys, Registered, StepUp, StepUpProof, User};
 pub use receipt::{ApprovalReceipt, verify_receipts};
 

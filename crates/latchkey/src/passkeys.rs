@@ -22,6 +22,7 @@ use crate::challenge::{self, Binding};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
+use crate::extensions::{ClientExtensionOutputs, RequestExtensions};
 use crate::json::{
     self, AuthenticationResponse, AuthenticatorSelection, CreationExtensions, CreationOptions,
     CredentialDescriptor, CredentialParameters, RegistrationResponse, RequestOptions, RpEntity,
@@ -97,6 +98,8 @@ pub struct Registered {
     pub credential: Credential,
     /// Accepted with warnings (provider class...).
     pub warnings: Vec<Warning>,
+    /// What the client reported of `credProps`, `prf` and `largeBlob` (unsigned).
+    pub client_extensions: ClientExtensionOutputs,
 }
 
 /// A completed authentication.
@@ -114,6 +117,8 @@ pub struct Authenticated {
     pub receipt: Option<ApprovalReceipt>,
     /// For `security_change`: the step-up proof for the change that follows.
     pub step_up: Option<StepUpProof>,
+    /// What the client reported of `prf` and `largeBlob` (unsigned).
+    pub client_extensions: ClientExtensionOutputs,
 }
 
 impl<S: Store> Passkeys<S> {
@@ -257,6 +262,8 @@ impl<S: Store> Passkeys<S> {
                     .cred_protect()
                     .map(|level| level.policy_name().to_owned()),
                 enforce_credential_protection_policy: self.rp.cred_protect().map(|_| true),
+                prf: None,
+                large_blob: None,
             },
         })
     }
@@ -275,14 +282,15 @@ impl<S: Store> Passkeys<S> {
         name: Option<&str>,
         context: &RequestContext,
     ) -> Result<Registered> {
-        let new = self.verify_registration(account, response, name).await?;
+        let (new, client_extensions) = self.verify_registration(account, response, name).await?;
         let step_up = self.step_up(account, step_up)?;
         let command = Command::Register {
             credential: new.clone(),
             step_up,
         };
         let (decision, _) = self.commit(account, context, &command, None).await?;
-        self.registered(account, &new.id, decision).await
+        self.registered(account, &new.id, decision, client_extensions)
+            .await
     }
 
     /// Finishes a registration that replaces passkey `old` in one step (P4).
@@ -298,7 +306,7 @@ impl<S: Store> Passkeys<S> {
         step_up: &StepUp,
         context: &RequestContext,
     ) -> Result<Registered> {
-        let new = self.verify_registration(account, response, None).await?;
+        let (new, client_extensions) = self.verify_registration(account, response, None).await?;
         let step_up = self.step_up(account, step_up)?;
         let command = Command::Replace {
             old: old.clone(),
@@ -306,7 +314,8 @@ impl<S: Store> Passkeys<S> {
             step_up,
         };
         let (decision, _) = self.commit(account, context, &command, None).await?;
-        self.registered(account, &new.id, decision).await
+        self.registered(account, &new.id, decision, client_extensions)
+            .await
     }
 
     async fn registered(
@@ -314,6 +323,7 @@ impl<S: Store> Passkeys<S> {
         account: &AccountId,
         id: &CredentialId,
         decision: Decision,
+        client_extensions: ClientExtensionOutputs,
     ) -> Result<Registered> {
         let state = self.store.load(account).await?.value;
         let credential = state
@@ -323,6 +333,7 @@ impl<S: Store> Passkeys<S> {
         Ok(Registered {
             credential,
             warnings: decision.warnings,
+            client_extensions,
         })
     }
 
@@ -331,7 +342,7 @@ impl<S: Store> Passkeys<S> {
         account: &AccountId,
         response: &RegistrationResponse,
         name: Option<&str>,
-    ) -> Result<NewCredential> {
+    ) -> Result<(NewCredential, ClientExtensionOutputs)> {
         let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
         let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
         let attestation_object = unb64(&response.response.attestation_object, "attestationObject")?;
@@ -367,6 +378,17 @@ impl<S: Store> Passkeys<S> {
         let metadata_name = self
             .attestation
             .check(scope, &verified, &self.policy.aaguids)?;
+        let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
+        // PRF is CTAP hmac-secret on security keys: a client that claims PRF for a
+        // credential whose authenticator signed that hmac-secret is off contradicts it.
+        if client_extensions.prf_enabled == Some(true)
+            && verified.extensions().hmac_secret() == Some(false)
+        {
+            return Err(Error::Malformed(
+                "clientExtensionResults.prf.enabled contradicts the signed hmac-secret output"
+                    .into(),
+            ));
+        }
         // P15 across accounts; the store enforces it again atomically.
         if self
             .store
@@ -376,7 +398,7 @@ impl<S: Store> Passkeys<S> {
         {
             return Err(PolicyError::DuplicateCredential.into());
         }
-        Ok(NewCredential {
+        let new = NewCredential {
             id: CredentialId::new(raw_id),
             scope,
             public_key: verified.public_key().as_cose_bytes().to_vec(),
@@ -387,7 +409,8 @@ impl<S: Store> Passkeys<S> {
             transports: response.response.transports.clone(),
             name: name.map(str::to_owned).or(metadata_name),
             cred_protect: verified.extensions().cred_protect().map(CredProtect::level),
-        })
+        };
+        Ok((new, client_extensions))
     }
 
     /// Starts a step-up for a security change in `scope` (P7): a `security_change`
@@ -457,6 +480,7 @@ impl<S: Store> Passkeys<S> {
             allow_credentials: allow,
             user_verification: user_verification(intent).into(),
             hints: self.rp.hints().to_vec(),
+            extensions: RequestExtensions::default(),
         })
     }
 
@@ -477,6 +501,7 @@ impl<S: Store> Passkeys<S> {
         context: &RequestContext,
     ) -> Result<Authenticated> {
         let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
+        let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
         let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
         let authenticator_data = unb64(&response.response.authenticator_data, "authenticatorData")?;
         let signature = unb64(&response.response.signature, "signature")?;
@@ -585,6 +610,7 @@ impl<S: Store> Passkeys<S> {
             warnings: decision.warnings,
             receipt,
             step_up,
+            client_extensions,
         })
     }
 
