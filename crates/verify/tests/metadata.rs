@@ -112,7 +112,7 @@ fn a_valid_blob_verifies_and_its_entries_are_found_by_aaguid() {
     assert!(!certified.is_compromised());
     assert_eq!(certified.attestation_roots(), [ROOT.to_vec()]);
 
-    // Revoked: the latest report, and a compromise.
+    // C.116 - Revoked: the latest report, and a compromise.
     let revoked = blob.entry(aaguid(REVOKED)).unwrap();
     assert_eq!(revoked.status(), Some(&AuthenticatorStatus::Revoked));
     assert!(revoked.is_compromised());
@@ -127,7 +127,8 @@ fn a_valid_blob_verifies_and_its_entries_are_found_by_aaguid() {
     assert!(updated.is_compromised());
     assert_eq!(updated.status_reports()[0].authenticator_version, Some(5));
 
-    // A U2F entry has no AAGUID; unknown AAGUIDs have no entry.
+    // C.117 - A U2F entry has no AAGUID and is never found by one (nor gives roots to
+    // one); unknown AAGUIDs have no entry.
     assert_eq!(blob.entries()[3].aaguid(), None);
     assert!(blob.entry(Aaguid::ZERO).is_none());
 }
@@ -176,6 +177,7 @@ fn refused(jws: &str, root: &[u8], now: SystemTime) -> (&'static str, String) {
 
 #[test]
 fn a_bad_signature_is_refused() {
+    // C.115 (mds-1 F-3): the BLOB's signature.
     let jws = blob();
     let (signed, signature) = jws.rsplit_once('.').unwrap();
     let mut raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
@@ -195,6 +197,7 @@ fn a_bad_signature_is_refused() {
 
 #[test]
 fn an_expired_chain_or_a_foreign_root_is_refused() {
+    // C.115 (mds-1 F-4 to F-6): the BLOB's chain, at the verification time.
     // The certificates run 100 years from their creation in 2026: 2200 is past them,
     // 2000 before them. The BLOB itself is fresh for both.
     let fresh = blob_with("ES256", &payload("2300-01-01"));
@@ -213,6 +216,7 @@ fn an_expired_chain_or_a_foreign_root_is_refused() {
 
 #[test]
 fn a_stale_blob_and_other_algorithms_are_refused() {
+    // C.115: never fall back silently to stale data.
     // nextUpdate 2040-02-01; a day later the BLOB is stale.
     let later = in_2040() + Duration::from_secs(32 * 86_400);
     let (code, message) = refused(&blob(), ROOT, later);
