@@ -805,3 +805,50 @@ fn the_hash_comes_from_the_algorithm_never_from_the_signature() {
     });
     assert!(verify(&verifier(), &assertion, &key, 0).is_ok());
 }
+
+#[test]
+fn rsa_signatures_with_a_sloppy_padding_are_refused() {
+    // C.127 (Bleichenbacher '06, jsrsasign CVE-2021-30246): with e = 3, s = ceil(cbrt(
+    // 00 01 ff.. 00 DigestInfo(SHA-256(m)) 00..)) cubes to the right prefix followed by
+    // garbage, with 1 and with 4 ff bytes. Computed offline (integer cube root) for the
+    // test kit's modulus; only a verifier that compares the whole encoded message refuses.
+    use latchkey_cose::{Algorithm, CredentialPublicKey, KeyParams};
+    let KeyParams::Rsa { n, .. } = SoftKey::rs256().public_key().params().clone() else {
+        panic!("RSA key")
+    };
+    let key = CredentialPublicKey::new(Algorithm::Rs256, KeyParams::Rsa { n, e: vec![3] }).unwrap();
+    let key = VerifyingKey::from_credential_key(&key).unwrap();
+    let message: &[u8] = b"latchkey C.127: Bleichenbacher '06";
+    for forged in [
+        concat!(
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "000000000000000000000032c38624845911817bf125c3cf15343cee1389f8ce",
+            "ff47cdb05d826fecde3ad2bb2600dca9f6929d21f023e5b505352c781237a0f3",
+            "6681885aabf5141d322c0b363e88ba09755c85a0d1f2dd0d2b2b43dd106ef997",
+        ),
+        concat!(
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "000000000000000000000032cbfd4a7266bc23f886fcdbd129cda2ade5fce4c3",
+            "6c7889207a8dcced201bef1ac19e2a153be184660b1cf005f3e2026008e3d668",
+            "c16865c7f07f90e83a80d08bae8a1003013bae373225249414836bfef1c03970",
+        ),
+    ] {
+        let signature = latchkey_testkit::hex::decode(forged);
+        assert_eq!(
+            key.verify(
+                &[message],
+                &signature,
+                &latchkey_verify::SignatureOptions::default()
+            ),
+            Err(Error::SignatureInvalid)
+        );
+    }
+}
