@@ -47,6 +47,10 @@ pub struct VerifierOptions {
     /// `android-safetynet`: the oldest JWS `timestampMs` accepted, in seconds before the
     /// verification time; `None` skips the check. Default 60 (the FIDO conformance window).
     pub safetynet_max_age_seconds: Option<u64>,
+    /// Accept `packed` attestation certificates carrying the FIDO enterprise serial
+    /// extension (1.3.6.1.4.1.45724.1.1.2): only when the ceremony asked for `enterprise`
+    /// conveyance. Default false: such a registration is `attestation_untrusted`.
+    pub allow_enterprise_attestation: bool,
 }
 
 impl Default for VerifierOptions {
@@ -59,6 +63,7 @@ impl Default for VerifierOptions {
             require_trusted_attestation: false,
             safetynet_require_cts: true,
             safetynet_max_age_seconds: Some(60),
+            allow_enterprise_attestation: false,
         }
     }
 }

@@ -33,6 +33,7 @@ const LEAF_CA: &[u8] = include_bytes!("fixtures/leaf-ca.der");
 const LEAF_CRITICAL_AAGUID: &[u8] = include_bytes!("fixtures/leaf-critical-aaguid.der");
 const LEAF_SINGLE_AAGUID: &[u8] = include_bytes!("fixtures/leaf-single-aaguid.der");
 const LEAF_OTHER_AAGUID: &[u8] = include_bytes!("fixtures/leaf-other-aaguid.der");
+const LEAF_ENTERPRISE: &[u8] = include_bytes!("fixtures/leaf-enterprise.der");
 
 fn rogue_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("fixtures/rogue.scalar")))
@@ -734,4 +735,21 @@ fn compound_statements_all_verify() {
         .unwrap_err(),
         Error::UnsupportedFormat
     );
+}
+
+#[test]
+fn enterprise_attestation_needs_the_relying_partys_consent() {
+    // C.81: a device serial (id-fido-gen-ce-sernum) in a non-enterprise ceremony.
+    let registration = register(&packed(&[LEAF_ENTERPRISE, INTERMEDIATE]));
+    let err = verify(&anchored(root_for_packed()), &registration).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted");
+    assert!(err.to_string().contains("enterprise"), "{err}");
+    let mut options = VerifierOptions::default();
+    options.allow_enterprise_attestation = true;
+    let verified = verify(
+        &anchored(root_for_packed()).with_options(options),
+        &registration,
+    )
+    .unwrap();
+    assert_eq!(verified.trust(), Trust::Trusted);
 }

@@ -25,6 +25,10 @@ const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 ///                        sig: bytes,
 ///                    }
 /// ```
+/// id-fido-gen-ce-sernum (FIDO enterprise attestation: the device's serial number).
+const ENTERPRISE_SERIAL: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.45724.1.1.2");
+
 pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
     let map = statement(input.object, &["alg", "sig", "x5c"])?;
     let alg = map
@@ -71,6 +75,13 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
     {
         return Err(Error::AttestationInvalid(
             "certificate AAGUID differs from authData",
+        ));
+    }
+    // The enterprise extension carries a unique device serial: only with the relying
+    // party's consent (`enterprise` conveyance, a permitted RP ID).
+    if !input.options.allow_enterprise_attestation && leaf.extension(ENTERPRISE_SERIAL)?.is_some() {
+        return Err(Error::AttestationUntrusted(
+            "enterprise attestation (device serial) not requested",
         ));
     }
     Ok(Verified {
