@@ -34,6 +34,7 @@ const LEAF_CRITICAL_AAGUID: &[u8] = include_bytes!("fixtures/leaf-critical-aagui
 const LEAF_SINGLE_AAGUID: &[u8] = include_bytes!("fixtures/leaf-single-aaguid.der");
 const LEAF_OTHER_AAGUID: &[u8] = include_bytes!("fixtures/leaf-other-aaguid.der");
 const LEAF_ENTERPRISE: &[u8] = include_bytes!("fixtures/leaf-enterprise.der");
+const LEAF_EXPLICIT_CURVE: &[u8] = include_bytes!("fixtures/leaf-explicit-curve.der");
 
 fn rogue_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("fixtures/rogue.scalar")))
@@ -752,4 +753,14 @@ fn enterprise_attestation_needs_the_relying_partys_consent() {
     )
     .unwrap();
     assert_eq!(verified.trust(), Trust::Trusted);
+}
+
+#[test]
+fn certificate_keys_with_explicit_curve_parameters_are_refused() {
+    // C.112: the leaf's own key (the attestation signature is good), its curve given as
+    // explicit parameters instead of the named-curve OID.
+    let registration = register(&packed(&[LEAF_EXPLICIT_CURVE, INTERMEDIATE]));
+    let err = verify(&anchored(root_for_packed()), &registration).unwrap_err();
+    assert_eq!(err.code(), "attestation_invalid");
+    assert!(err.to_string().contains("named curve"), "{err}");
 }
