@@ -32,6 +32,11 @@ pub struct Options {
     pub schema: Option<String>,
     /// Threads of the store's own I/O runtime (default 2).
     pub io_threads: usize,
+    /// Longest time one operation may take end to end, server round trips included
+    /// (default 30 s). Past it the operation fails with [`StoreError::Unavailable`]: a
+    /// server that stops answering without closing connections (a network partition)
+    /// never hangs a request. An append cut off this way is rolled back by the server.
+    pub operation_timeout: Duration,
 }
 
 impl Default for Options {
@@ -41,6 +46,7 @@ impl Default for Options {
             timeout: Duration::from_secs(5),
             schema: None,
             io_threads: 2,
+            operation_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -58,6 +64,7 @@ impl Default for Options {
 pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
+    operation_timeout: Duration,
     /// `Some` until dropped; shut down in the background so that dropping the store inside
     /// an async context never blocks or panics.
     runtime: Option<tokio::runtime::Runtime>,
@@ -133,6 +140,7 @@ impl PostgresStore {
             .map_err(unavailable)?;
         let store = Self {
             pool,
+            operation_timeout: options.operation_timeout,
             schema: options.schema,
             runtime: Some(runtime),
         };
@@ -167,7 +175,8 @@ impl PostgresStore {
         .await
     }
 
-    /// Runs `operation` on the store's runtime and waits for it from any executor.
+    /// Runs `operation` on the store's runtime, within the operation timeout, and waits
+    /// for it from any executor.
     async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -178,10 +187,13 @@ impl PostgresStore {
             .runtime
             .as_ref()
             .ok_or_else(|| unavailable("store is shut down"))?;
+        let (limit, operation) = (self.operation_timeout, operation(self.pool.clone()));
+        // The timer is created inside the task: it needs the store's runtime.
         runtime
-            .spawn(operation(self.pool.clone()))
+            .spawn(async move { tokio::time::timeout(limit, operation).await })
             .await
             .map_err(|e| unavailable(format!("store task failed: {e}")))?
+            .map_err(|_| unavailable("operation timed out"))?
     }
 }
 

@@ -1,7 +1,8 @@
 //! Faults: a writer process killed mid-append, and the server stopped with `-m immediate`
 //! under load and started again, leave every account consistent (its version is its
 //! number of events, its state their fold, its credential index in step); while the server
-//! is down every operation answers `store_unavailable` in time, never a panic or a verdict.
+//! is down, or silent behind a partition, every operation answers `store_unavailable` in
+//! time, never a panic or a verdict.
 //!
 //! Stopping the server needs `LATCHKEY_POSTGRES_CTL` (a pg_ctl for the test cluster, set by
 //! `.ci/postgres`). The tests of this file share the server, so they run one at a time.
@@ -166,4 +167,88 @@ fn an_immediate_server_stop_under_load_loses_nothing_committed() {
     }
     assert!(crash::assert_consistent(&store) > 0);
     block_on(store.drop_schema()).unwrap();
+}
+
+/// A TCP proxy to `target` that stops forwarding (without closing anything) once `frozen`
+/// is set: a server that has gone silent, as behind a network partition.
+fn freezing_proxy(target: std::net::SocketAddr) -> (u16, std::sync::Arc<AtomicBool>) {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frozen = Arc::new(AtomicBool::new(false));
+    let pipe = |mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>| {
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 16 * 1024];
+            loop {
+                while frozen.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                match from.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        while frozen.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        if to.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    };
+    let accepting = Arc::clone(&frozen);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            pipe(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                Arc::clone(&accepting),
+            );
+            pipe(server, client, Arc::clone(&accepting));
+        }
+    });
+    (port, frozen)
+}
+
+#[test]
+fn a_server_that_goes_silent_gives_store_unavailable_in_time() {
+    let Some(url) = common::url("a_server_that_goes_silent") else {
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    // postgres://user@127.0.0.1:PORT/db -> the same through the proxy.
+    let (head, tail) = url.rsplit_once(':').unwrap();
+    let (port, path) = tail.split_once('/').unwrap();
+    let target = format!("127.0.0.1:{port}").parse().unwrap();
+    let (proxy_port, frozen) = freezing_proxy(target);
+    let schema = common::fresh_schema("silent");
+    let mut options = Options::default();
+    options.schema = Some(schema.clone());
+    options.timeout = Duration::from_secs(2);
+    options.operation_timeout = Duration::from_secs(2);
+    let store = block_on(PostgresStore::connect(
+        &format!("{head}:{proxy_port}/{path}"),
+        options,
+    ))
+    .unwrap();
+    let account = AccountId::new("crash-account-0");
+    assert_eq!(block_on(store.load(&account)).unwrap().version, 0);
+
+    frozen.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    let err = block_on(store.load(&account)).unwrap_err();
+    assert_eq!(err.code(), "store_unavailable", "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "not in time");
+    // An append too (its transaction, if begun, is rolled back by the server).
+    let err = crash::write_step(&store, 1, 0).unwrap_err();
+    assert_eq!(err.code(), "store_unavailable", "{err}");
+    frozen.store(false, Ordering::Relaxed);
+    drop(store);
+    block_on(common::store_in(&url, schema.as_str()).drop_schema()).unwrap();
 }
