@@ -122,17 +122,17 @@ struct KeyDescription<'a> {
 impl<'a> KeyDescription<'a> {
     fn parse(der: &'a [u8]) -> Result<Self> {
         let mut outer = Tlv::reader(der);
-        let sequence = outer.expect(Class::Universal, 16, true)?;
+        let sequence = outer.take(Class::Universal, 16, true)?;
         outer.finish()?;
         let mut fields = Tlv::reader(sequence);
         for _ in 0..4 {
             fields.any()?; // versions and security levels
         }
-        let challenge = fields.expect(Class::Universal, 4, false)?;
-        fields.expect(Class::Universal, 4, false)?; // uniqueId
+        let challenge = fields.take(Class::Universal, 4, false)?;
+        fields.take(Class::Universal, 4, false)?; // uniqueId
         let software_enforced =
-            AuthorizationList::parse(fields.expect(Class::Universal, 16, true)?)?;
-        let tee_enforced = AuthorizationList::parse(fields.expect(Class::Universal, 16, true)?)?;
+            AuthorizationList::parse(fields.take(Class::Universal, 16, true)?)?;
+        let tee_enforced = AuthorizationList::parse(fields.take(Class::Universal, 16, true)?)?;
         // Later KeyMint versions may append fields: tolerated, as the schema is extensible.
         Ok(Self {
             challenge,
@@ -315,7 +315,8 @@ impl<'a> TlvReader<'a> {
         self.next()
     }
 
-    fn expect(&mut self, class: Class, number: u32, constructed: bool) -> Result<&'a [u8]> {
+    /// The next TLV, which must have this class, number and form: its content.
+    fn take(&mut self, class: Class, number: u32, constructed: bool) -> Result<&'a [u8]> {
         let tlv = self.next()?;
         if tlv.class != class || tlv.number != number || tlv.constructed != constructed {
             return Err(malformed());
@@ -341,7 +342,9 @@ mod tests {
     fn high_tag_numbers_and_lists() {
         // [702] EXPLICIT INTEGER 0, [1] EXPLICIT SET OF { 2, 3 }, [600] EXPLICIT NULL.
         let list = hex::decode("bf853e 03 020100  a1 08 3106 020102 020103  bf8458 02 0500");
-        let list = AuthorizationList::parse(&list).unwrap();
+        let Ok(list) = AuthorizationList::parse(&list) else {
+            panic!("a well-formed list is refused");
+        };
         assert_eq!(list.integers(TAG_ORIGIN), [0]);
         assert_eq!(list.integers(TAG_PURPOSE), [2, 3]);
         assert!(list.has(TAG_ALL_APPLICATIONS));
