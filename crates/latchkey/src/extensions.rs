@@ -6,12 +6,11 @@
 //! (a PRF secret to unwrap a key, a stored blob) and are never a security decision here.
 //! The signed outputs (`credProtect`, `hmac-secret`) are read by `latchkey-verify`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
+use crate::json::unb64;
 
 /// Largest `largeBlob` blob or PRF output accepted from a client, in bytes.
 pub const MAX_CLIENT_OUTPUT_BYTES: usize = 64 * 1024;
@@ -116,17 +115,16 @@ impl ClientExtensionOutputs {
         let bytes = |path: &[&str]| {
             member(path)
                 .map(|value| {
-                    let malformed = || {
-                        Error::Malformed(format!(
-                            "clientExtensionResults.{} is not base64url of at most {MAX_CLIENT_OUTPUT_BYTES} bytes",
-                            path.join(".")
-                        ))
-                    };
-                    let text = value.as_str().ok_or_else(malformed)?;
-                    if text.len() > MAX_CLIENT_OUTPUT_BYTES.div_ceil(3) * 4 {
-                        return Err(malformed());
-                    }
-                    URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())
+                    let what = format!("clientExtensionResults.{}", path.join("."));
+                    let text = value
+                        .as_str()
+                        .filter(|text| text.len() <= MAX_CLIENT_OUTPUT_BYTES.div_ceil(3) * 4)
+                        .ok_or_else(|| {
+                            Error::Malformed(format!(
+                                "{what} is not a string of at most {MAX_CLIENT_OUTPUT_BYTES} bytes"
+                            ))
+                        })?;
+                    unb64(text, &what)
                 })
                 .transpose()
         };

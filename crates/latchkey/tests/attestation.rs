@@ -39,25 +39,13 @@ fn leaf_key() -> SoftKey {
     SoftKey::es256(hex::decode(LEAF_SCALAR.trim()).try_into().unwrap())
 }
 
-fn uuid(bytes: [u8; 16]) -> String {
-    let hex = hex::encode(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 fn metadata() -> MetadataBlob {
     let payload = json!({
         "no": 7,
         "nextUpdate": "2040-02-01",
         "entries": [
             {
-                "aaguid": uuid(CERTIFIED),
+                "aaguid": Aaguid::from_bytes(CERTIFIED).to_string(),
                 "metadataStatement": {
                     "description": "Latchkey Test Key",
                     "attestationRootCertificates": [base64_std(ROOT)],
@@ -66,7 +54,7 @@ fn metadata() -> MetadataBlob {
                 "timeOfLastStatusChange": "2030-01-01"
             },
             {
-                "aaguid": uuid(REVOKED),
+                "aaguid": Aaguid::from_bytes(REVOKED).to_string(),
                 "metadataStatement": {"description": "Withdrawn Key"},
                 "statusReports": [{"status": "REVOKED", "effectiveDate": "2035-01-01"}],
                 "timeOfLastStatusChange": "2035-01-01"

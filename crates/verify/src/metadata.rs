@@ -277,7 +277,8 @@ impl MetadataEntry {
         let aaguid = raw
             .aaguid
             .map(|text| {
-                parse_aaguid(&text).ok_or(Error::MetadataMalformed("entry aaguid is not a UUID"))
+                text.parse::<Aaguid>()
+                    .map_err(|_| Error::MetadataMalformed("entry aaguid is not a UUID"))
             })
             .transpose()?;
         let (description, roots) = match raw.metadata_statement {
@@ -359,29 +360,6 @@ impl MetadataEntry {
     }
 }
 
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits in either case.
-fn parse_aaguid(text: &str) -> Option<Aaguid> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut digits = bytes
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23))
-        .map(|(_, &b)| char::from(b).to_digit(16));
-    if [8, 13, 18, 23].iter().any(|&i| bytes.get(i) != Some(&b'-')) {
-        return None;
-    }
-    for byte in &mut out {
-        let high = digits.next()??;
-        let low = digits.next()??;
-        *byte = u8::try_from(high * 16 + low).ok()?;
-    }
-    Some(Aaguid::from_bytes(out))
-}
-
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).
 fn day_number(text: &str) -> Option<i64> {
     let (year, rest) = text.split_once('-')?;
@@ -437,7 +415,9 @@ mod tests {
             assert_eq!(day_number(bad), None, "{bad}");
         }
         assert_eq!(
-            parse_aaguid("01020304-0506-0708-090A-0b0c0d0e0f10"),
+            "01020304-0506-0708-090A-0b0c0d0e0f10"
+                .parse::<Aaguid>()
+                .ok(),
             Some(Aaguid::from_bytes([
                 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
             ]))
@@ -447,7 +427,7 @@ mod tests {
             "01020304x0506-0708-090a-0b0c0d0e0f10",
             "0102030g-0506-0708-090a-0b0c0d0e0f10",
         ] {
-            assert_eq!(parse_aaguid(bad), None, "{bad}");
+            assert_eq!(bad.parse::<Aaguid>().ok(), None, "{bad}");
         }
     }
 }

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
-use latchkey_testkit::{hex, jws};
+use latchkey_testkit::jws;
 use latchkey_verify::{
     AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, Trust,
     TrustAnchors, Verifier,
@@ -93,7 +93,7 @@ fn blob() -> String {
 }
 
 fn aaguid(text: &str) -> Aaguid {
-    Aaguid::from_bytes(hex::decode(&text.replace('-', "")).try_into().unwrap())
+    text.parse().unwrap()
 }
 
 #[test]
