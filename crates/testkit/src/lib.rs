@@ -6,3 +6,4 @@ pub mod hex;
 pub mod jws;
 pub mod shared;
 pub mod vectors;
+pub mod x509;

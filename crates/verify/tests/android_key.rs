@@ -11,6 +11,7 @@
 use latchkey_cose::AttestationObject;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::x509::{CertificateBuilder, der};
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
     VerifiedRegistration, Verifier,
@@ -18,7 +19,7 @@ use latchkey_verify::{
 use sha2::{Digest as _, Sha256};
 
 mod common;
-use common::{INTERMEDIATE, ROOT, in_2040, leaf_key};
+use common::{INTERMEDIATE, ROOT, in_2040, intermediate_key, leaf_key};
 
 /// The challenge the fixtures' attestationChallenge was computed for.
 const CHALLENGE: &[u8] = b"android-key-registration-32byte!";
@@ -110,4 +111,52 @@ fn all_applications_origin_and_purpose() {
     // C.98: purpose ENCRYPT only.
     let message = refused(include_bytes!("fixtures/android-key-encrypt-only.der"));
     assert!(message.contains("purpose"), "{message}");
+}
+
+/// A KeyDescription (keymaster 4, TEE) with `challenge`: purpose SIGN and origin
+/// GENERATED in teeEnforced, softwareEnforced empty.
+fn key_description(challenge: &[u8]) -> Vec<u8> {
+    let purpose_sign = der::explicit(1, &der::tlv(0x31, &der::integer(2)));
+    let origin_generated = der::explicit(702, &der::integer(0));
+    der::sequence(&[
+        &der::integer(3),                                    // attestationVersion
+        &der::tlv(0x0a, &[1]), // attestationSecurityLevel: TrustedEnvironment
+        &der::integer(4),      // keymasterVersion
+        &der::tlv(0x0a, &[1]), // keymasterSecurityLevel: TrustedEnvironment
+        &der::octet_string(challenge), // attestationChallenge
+        &der::octet_string(&[]), // uniqueId
+        &der::sequence(&[]),   // softwareEnforced
+        &der::sequence(&[&purpose_sign, &origin_generated]), // teeEnforced
+    ])
+}
+
+#[test]
+fn a_duplicated_key_description_is_refused() {
+    // C.100: RFC 5280 allows an extension once; a second copy with another challenge must
+    // not be able to stand in for the first.
+    const KEY_DESCRIPTION: &str = "1.3.6.1.4.1.11129.2.1.17";
+    let client = Client::new("example.com", "https://example.com");
+    let client_data_hash = Sha256::digest(client.client_data_json("webauthn.create", CHALLENGE));
+    let other_hash = Sha256::digest(b"another ceremony");
+    let issue = |challenges: &[&[u8]]| {
+        challenges
+            .iter()
+            .fold(
+                CertificateBuilder::new("Android Keystore Key"),
+                |builder, challenge| {
+                    builder.extension(KEY_DESCRIPTION, false, &key_description(challenge))
+                },
+            )
+            .issued_by(INTERMEDIATE, &intermediate_key())
+            .sign(&leaf_key())
+            .unwrap()
+    };
+    // The same certificate with the extension once verifies: only the copy is wrong.
+    register(&issue(&[&client_data_hash]), leaf_key()).unwrap();
+    for order in [
+        [&client_data_hash[..], &other_hash],
+        [&other_hash, &client_data_hash],
+    ] {
+        assert!(refused(&issue(&order)).contains("duplicate"));
+    }
 }

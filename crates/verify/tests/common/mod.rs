@@ -18,6 +18,11 @@ pub fn leaf_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("../fixtures/leaf.scalar")))
 }
 
+/// The intermediate CA's key, for certificates the tests build themselves.
+pub fn intermediate_key() -> SoftKey {
+    SoftKey::es256(scalar(include_str!("../fixtures/intermediate.scalar")))
+}
+
 /// A 32-byte private scalar from its hex fixture.
 pub fn scalar(text: &str) -> [u8; 32] {
     hex::decode(text.trim()).try_into().unwrap()

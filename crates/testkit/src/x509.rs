@@ -1,0 +1,335 @@
+//! X.509 certificates built at test time, for the attestation checks whose certificate
+//! must depend on the ceremony (Apple's nonce is a hash of the authenticator data) or
+//! must be malformed in a way no certificate tool will write (an extension twice).
+//!
+//! ```
+//! use latchkey_testkit::authenticator::SoftKey;
+//! use latchkey_testkit::x509::CertificateBuilder;
+//!
+//! let ca = SoftKey::es256([1; 32]);
+//! let root = CertificateBuilder::new("Test Root").ca().self_signed(&ca).unwrap();
+//! let leaf = CertificateBuilder::new("Test Leaf")
+//!     .extension("1.2.840.113635.100.8.2", false, &[0x30, 0x00])
+//!     .issued_by(&root, &ca)
+//!     .sign(&SoftKey::es256([2; 32]))
+//!     .unwrap();
+//! assert_eq!(leaf.first(), Some(&0x30));
+//! ```
+//!
+//! Every certificate is X.509 v3, signed ecdsa-with-SHA256 by a P-256 [`SoftKey`], valid
+//! from 2026-01-01 to 2126-01-01.
+
+use latchkey_cose::{Curve, KeyParams};
+
+use crate::authenticator::SoftKey;
+
+/// DER building blocks: enough to write certificates and the extensions attestation
+/// formats put in them.
+pub mod der {
+    /// One TLV: `tag`, the definite length, `content`.
+    #[must_use]
+    pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(u8::try_from(len).unwrap_or_default());
+        } else {
+            let bytes = len.to_be_bytes();
+            let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+            out.push(0x80 | u8::try_from(significant.len()).unwrap_or_default());
+            out.extend(significant);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// `SEQUENCE { parts... }`.
+    #[must_use]
+    pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+
+    /// `OCTET STRING`.
+    #[must_use]
+    pub fn octet_string(bytes: &[u8]) -> Vec<u8> {
+        tlv(0x04, bytes)
+    }
+
+    /// A non-negative `INTEGER`.
+    #[must_use]
+    pub fn integer(value: u64) -> Vec<u8> {
+        let bytes = value.to_be_bytes();
+        let mut content: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        // A leading 1 bit would make it negative; zero needs one byte.
+        if content.first().is_none_or(|b| b & 0x80 != 0) {
+            content.insert(0, 0);
+        }
+        tlv(0x02, &content)
+    }
+
+    /// `[number] EXPLICIT`, constructed, in the high-tag-number form above 30.
+    #[must_use]
+    pub fn explicit(number: u32, content: &[u8]) -> Vec<u8> {
+        if number < 31 {
+            return tlv(0xa0 | u8::try_from(number).unwrap_or_default(), content);
+        }
+        let mut digits = Vec::new();
+        let mut rest = number;
+        while rest > 0 {
+            digits.push(u8::try_from(rest & 0x7f).unwrap_or_default());
+            rest >>= 7;
+        }
+        let mut tag = vec![0xbf];
+        for (i, digit) in digits.iter().rev().enumerate() {
+            let more = i + 1 < digits.len();
+            tag.push(if more { digit | 0x80 } else { *digit });
+        }
+        let mut out = tlv(0, content);
+        out.splice(0..1, tag);
+        out
+    }
+
+    /// An `OBJECT IDENTIFIER` from its dotted form; `None` unless it is at least two
+    /// numeric arcs.
+    #[must_use]
+    pub fn oid(dotted: &str) -> Option<Vec<u8>> {
+        let arcs: Vec<u64> = dotted
+            .split('.')
+            .map(|arc| arc.parse().ok())
+            .collect::<Option<_>>()?;
+        let [first, second, rest @ ..] = arcs.as_slice() else {
+            return None;
+        };
+        let mut content = Vec::new();
+        for arc in std::iter::once(first * 40 + second).chain(rest.iter().copied()) {
+            let mut digits = vec![u8::try_from(arc & 0x7f).unwrap_or_default()];
+            let mut rest = arc >> 7;
+            while rest > 0 {
+                digits.push(0x80 | u8::try_from(rest & 0x7f).unwrap_or_default());
+                rest >>= 7;
+            }
+            content.extend(digits.iter().rev());
+        }
+        Some(tlv(0x06, &content))
+    }
+
+    /// The content and the bytes after the TLV at the start of `bytes`, for DER this
+    /// module wrote or a fixture holds (short and long definite lengths).
+    #[must_use]
+    pub fn split(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+        // The tag: one byte in everything these tests read.
+        let rest = bytes.get(1..)?;
+        let (&len_byte, rest) = rest.split_first()?;
+        let (len, rest) = if len_byte < 0x80 {
+            (usize::from(len_byte), rest)
+        } else {
+            let count = usize::from(len_byte & 0x7f);
+            let (len_bytes, rest) = rest.split_at_checked(count)?;
+            let len = len_bytes.iter().try_fold(0usize, |acc, b| {
+                acc.checked_mul(256)?.checked_add(usize::from(*b))
+            })?;
+            (len, rest)
+        };
+        let header = bytes.len() - rest.len();
+        let (content, after) = rest.split_at_checked(len)?;
+        Some((bytes.get(..header + len)?, content, after))
+    }
+}
+
+/// ecdsa-with-SHA256 (RFC 5758 §3.2), the only signature these certificates carry.
+const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+
+/// An X.509 v3 certificate to be signed.
+#[derive(Clone, Debug)]
+pub struct CertificateBuilder {
+    subject: Vec<u8>,
+    serial: u64,
+    /// `None` where an OID did not parse: [`IssuedCertificate::sign`] then fails.
+    extensions: Vec<Option<Vec<u8>>>,
+}
+
+/// A builder with its issuer chosen: [`IssuedCertificate::sign`] adds the subject's key.
+#[derive(Clone, Debug)]
+pub struct IssuedCertificate<'a> {
+    builder: CertificateBuilder,
+    /// `None` when the issuer certificate did not parse.
+    issuer_name: Option<Vec<u8>>,
+    issuer_key: &'a SoftKey,
+}
+
+impl CertificateBuilder {
+    /// A certificate whose subject is `CN=<common_name>` (UTF8String).
+    #[must_use]
+    pub fn new(common_name: &str) -> Self {
+        const COMMON_NAME: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03]; // 2.5.4.3
+        let cn = der::sequence(&[&COMMON_NAME, &der::tlv(0x0c, common_name.as_bytes())]);
+        Self {
+            subject: der::sequence(&[&der::tlv(0x31, &cn)]),
+            serial: 1,
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Its serial number (default 1).
+    #[must_use]
+    pub fn serial(mut self, serial: u64) -> Self {
+        self.serial = serial;
+        self
+    }
+
+    /// Adds an extension, in order; adding one OID twice writes it twice.
+    #[must_use]
+    pub fn extension(mut self, oid: &str, critical: bool, value: &[u8]) -> Self {
+        let critical_field = if critical {
+            der::tlv(0x01, &[0xff])
+        } else {
+            Vec::new()
+        };
+        self.extensions.push(
+            der::oid(oid)
+                .map(|oid| der::sequence(&[&oid, &critical_field, &der::octet_string(value)])),
+        );
+        self
+    }
+
+    /// Marks it a CA: critical `basicConstraints` CA:TRUE and `keyUsage` keyCertSign.
+    #[must_use]
+    pub fn ca(self) -> Self {
+        let ca_true = der::sequence(&[&der::tlv(0x01, &[0xff])]);
+        // BIT STRING, 1 unused bit: keyCertSign (5) and cRLSign (6).
+        self.extension("2.5.29.19", true, &ca_true).extension(
+            "2.5.29.15",
+            true,
+            &der::tlv(0x03, &[0x01, 0x06]),
+        )
+    }
+
+    /// To be signed by `issuer_key`, under the subject name of the `issuer` certificate.
+    #[must_use]
+    pub fn issued_by<'a>(self, issuer: &[u8], issuer_key: &'a SoftKey) -> IssuedCertificate<'a> {
+        IssuedCertificate {
+            builder: self,
+            issuer_name: subject_of(issuer),
+            issuer_key,
+        }
+    }
+
+    /// The DER certificate, self-signed by `key`; `None` as for [`IssuedCertificate::sign`].
+    #[must_use]
+    pub fn self_signed(self, key: &SoftKey) -> Option<Vec<u8>> {
+        IssuedCertificate {
+            issuer_name: Some(self.subject.clone()),
+            builder: self,
+            issuer_key: key,
+        }
+        .sign(key)
+    }
+}
+
+impl IssuedCertificate<'_> {
+    /// The DER certificate for `subject_key`. `None` when either key is not ES256, the
+    /// issuer certificate did not parse or an extension's OID was not dotted decimal.
+    #[must_use]
+    pub fn sign(self, subject_key: &SoftKey) -> Option<Vec<u8>> {
+        let CertificateBuilder {
+            subject,
+            serial,
+            extensions,
+        } = self.builder;
+        let extensions: Vec<Vec<u8>> = extensions.into_iter().collect::<Option<_>>()?;
+        let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
+        let validity = der::sequence(&[
+            &der::tlv(0x17, b"260101000000Z"),
+            &der::tlv(0x18, b"21260101000000Z"),
+        ]);
+        let extensions = if extensions.is_empty() {
+            Vec::new()
+        } else {
+            let refs: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
+            der::explicit(3, &der::sequence(&refs))
+        };
+        let tbs = der::sequence(&[
+            &der::explicit(0, &der::integer(2)),
+            &der::integer(serial),
+            &algorithm,
+            &self.issuer_name?,
+            &validity,
+            &subject,
+            &p256_spki(subject_key)?,
+            &extensions,
+        ]);
+        p256_spki(self.issuer_key)?;
+        let signature = self.issuer_key.sign(&tbs);
+        Some(der::sequence(&[
+            &tbs,
+            &algorithm,
+            &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
+        ]))
+    }
+}
+
+/// `SubjectPublicKeyInfo` of a P-256 key: id-ecPublicKey, prime256v1, the uncompressed
+/// point.
+fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
+    let public = key.public_key();
+    let KeyParams::Ec2 {
+        curve: Curve::P256,
+        x,
+        y,
+    } = public.params()
+    else {
+        return None;
+    };
+    let point = [&[0u8, 0x04][..], x, y].concat();
+    Some(der::sequence(&[
+        &der::sequence(&[
+            &der::oid("1.2.840.10045.2.1")?,
+            &der::oid("1.2.840.10045.3.1.7")?,
+        ]),
+        &der::tlv(0x03, &point),
+    ]))
+}
+
+/// The subject `Name` of a DER certificate, as its bytes.
+fn subject_of(certificate: &[u8]) -> Option<Vec<u8>> {
+    let (_, certificate, _) = der::split(certificate)?;
+    let (_, tbs, _) = der::split(certificate)?;
+    // version [0], serialNumber, signature, issuer, validity, then subject.
+    let mut rest = tbs;
+    let mut fields = Vec::new();
+    while fields.len() < 6 {
+        let (field, _, after) = der::split(rest)?;
+        fields.push(field);
+        rest = after;
+    }
+    fields.last().map(|subject| subject.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::der;
+
+    #[test]
+    fn der_encodings_match_their_standard_forms() {
+        assert_eq!(
+            der::oid("1.2.840.10045.4.3.2"),
+            Some(vec![
+                0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
+            ])
+        );
+        assert_eq!(der::oid("1.x"), None);
+        assert_eq!(der::oid("1"), None);
+        assert_eq!(der::integer(0), [0x02, 0x01, 0x00]);
+        assert_eq!(der::integer(0x80), [0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(
+            der::explicit(702, &[0x05, 0x00]),
+            [0xbf, 0x85, 0x3e, 0x02, 0x05, 0x00]
+        );
+        let long = der::octet_string(&[7; 300]);
+        assert_eq!(long.get(..4), Some(&[0x04, 0x82, 0x01, 0x2c][..]));
+        assert_eq!(
+            der::split(&long).map(|(_, content, after)| (content.len(), after.len())),
+            Some((300, 0))
+        );
+    }
+}
