@@ -16,6 +16,7 @@ mod origin;
 mod registration;
 mod signature;
 mod trust;
+mod u2f;
 mod verifier;
 
 pub use assertion::{AssertionResponse, CounterVerdict, StoredCredential, VerifiedAssertion};
@@ -30,4 +31,5 @@ pub use origin::Origins;
 pub use registration::{RegistrationResponse, VerifiedRegistration};
 pub use signature::{SignatureOptions, VerifyingKey};
 pub use trust::{CHAIN_FORMATS, Trust, TrustAnchors};
+pub use u2f::{MAX_APP_ID_LEN, U2fCredential};
 pub use verifier::{Ceremony, CounterPolicy, UserVerification, Verifier, VerifierOptions};
