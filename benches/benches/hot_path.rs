@@ -90,6 +90,7 @@ fn policy(c: &mut Criterion) {
             transports: vec![],
             name: None,
             cred_protect: None,
+            app_id: None,
         };
         let command = Command::Register {
             credential: new,

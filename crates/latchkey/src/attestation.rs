@@ -59,6 +59,18 @@ impl AttestationPolicy {
         self
     }
 
+    /// Refuses a passkey for `scope` when the scope requires a trusted attestation and
+    /// `trust` is another outcome.
+    pub(crate) fn check_trust(&self, scope: Scope, trust: Trust) -> Result<()> {
+        if self.trusted_for.contains(&scope) && trust != Trust::Trusted {
+            return Err(latchkey_verify::Error::AttestationUntrusted(
+                "this scope requires an attestation that chains to a trust anchor",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     pub(crate) fn anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
@@ -83,12 +95,7 @@ impl AttestationPolicy {
             )
             .into());
         }
-        if self.trusted_for.contains(&scope) && verified.trust() != Trust::Trusted {
-            return Err(Error::AttestationUntrusted(
-                "this scope requires an attestation that chains to a trust anchor",
-            )
-            .into());
-        }
+        self.check_trust(scope, verified.trust())?;
         Ok(entry
             .and_then(|e| e.description())
             .filter(|_| aaguids.lookup(verified.aaguid()).is_none())

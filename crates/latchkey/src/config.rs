@@ -31,6 +31,7 @@ pub struct RelyingParty {
     attestation: String,
     timeout_ms: u64,
     cred_protect: Option<CredProtect>,
+    app_id: Option<String>,
 }
 
 /// Builds a [`RelyingParty`]; see [`RelyingParty::builder`].
@@ -66,6 +67,7 @@ impl RelyingParty {
                 attestation: "none".to_owned(),
                 timeout_ms: 300_000,
                 cred_protect: None,
+                app_id: None,
             },
         }
     }
@@ -104,6 +106,12 @@ impl RelyingParty {
     #[must_use]
     pub fn cred_protect(&self) -> Option<CredProtect> {
         self.cred_protect
+    }
+
+    /// The FIDO AppID of the U2F service this relying party succeeds, if any.
+    #[must_use]
+    pub fn app_id(&self) -> Option<&str> {
+        self.app_id.as_deref()
     }
 
     /// Hints sent in every options object (`security-key`, `client-device`, `hybrid`).
@@ -198,6 +206,17 @@ impl RelyingPartyBuilder {
         self
     }
 
+    /// The FIDO AppID of the U2F service this relying party succeeds (WebAuthn §10.1.1,
+    /// §10.1.2). Registrations then ask for `appidExclude` so that a security key already
+    /// enrolled through U2F is not enrolled twice, and authentications that offer a
+    /// credential imported with [`Passkeys::import_u2f`](crate::Passkeys::import_u2f) ask
+    /// for `appid`. Only those imported credentials may sign with the AppID's hash.
+    #[must_use]
+    pub fn app_id(mut self, app_id: &str) -> Self {
+        self.rp.app_id = Some(app_id.to_owned());
+        self
+    }
+
     /// Sets the ceremony timeout told to the browser.
     #[must_use]
     pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
@@ -212,7 +231,8 @@ impl RelyingPartyBuilder {
     /// [`Error::Config`] for an RP ID that is an IP address, a single label (other than
     /// `localhost`), has empty labels, labels over 63 characters, characters outside
     /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; an unknown
-    /// attestation conveyance; an unknown hint; a related origin that is not https.
+    /// attestation conveyance; an unknown hint; a related origin or an AppID that is not
+    /// https.
     pub fn build(self) -> Result<RelyingParty> {
         validate_rp_id(&self.rp.id)?;
         if self.rp.origins.is_empty() {
@@ -239,6 +259,14 @@ impl RelyingPartyBuilder {
             .all(|o| o.starts_with("https://"))
         {
             return Err(Error::Config("related origins must be https"));
+        }
+        if self
+            .rp
+            .app_id
+            .as_deref()
+            .is_some_and(|app_id| !app_id.starts_with("https://"))
+        {
+            return Err(Error::Config("the AppID must be an https URL"));
         }
         Ok(self.rp)
     }

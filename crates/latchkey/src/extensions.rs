@@ -58,13 +58,17 @@ pub struct RequestExtensions {
     /// `largeBlob`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large_blob: Option<LargeBlobInputs>,
+    /// `appid` (§10.1.1): the U2F AppID, set by latchkey when a credential offered was
+    /// imported from U2F.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
 }
 
 impl RequestExtensions {
     /// Whether nothing is requested (the member is then left out of the JSON).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.prf.is_none() && self.large_blob.is_none()
+        self.prf.is_none() && self.large_blob.is_none() && self.appid.is_none()
     }
 }
 
@@ -85,6 +89,11 @@ pub struct ClientExtensionOutputs {
     pub large_blob: Option<Vec<u8>>,
     /// `largeBlob.written`: whether the write succeeded.
     pub large_blob_written: Option<bool>,
+    /// `appid`: whether the client used the AppID (authentication). Verification does not
+    /// rely on it: the signed rpIdHash decides.
+    pub appid: Option<bool>,
+    /// `appidExclude`: whether the client processed the AppID exclusion (registration).
+    pub appid_exclude: Option<bool>,
 }
 
 impl ClientExtensionOutputs {
@@ -139,6 +148,8 @@ impl ClientExtensionOutputs {
             large_blob_supported: boolean(&["largeBlob", "supported"])?,
             large_blob: bytes(&["largeBlob", "blob"])?,
             large_blob_written: boolean(&["largeBlob", "written"])?,
+            appid: boolean(&["appid"])?,
+            appid_exclude: boolean(&["appidExclude"])?,
         })
     }
 }

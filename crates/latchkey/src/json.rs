@@ -132,6 +132,10 @@ pub struct CreationExtensions {
     /// `largeBlob`: `{"support": "preferred"}` or `"required"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large_blob: Option<LargeBlobInputs>,
+    /// `appidExclude` (§10.1.2): the U2F AppID whose credentials in
+    /// `excludeCredentials` the client also excludes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid_exclude: Option<String>,
 }
 
 /// `PublicKeyCredentialRequestOptionsJSON`.

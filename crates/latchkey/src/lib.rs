@@ -34,3 +34,4 @@ pub use latchkey_policy::{
     Timestamp, Warning,
 };
 pub use latchkey_store::{AccountId, MemoryStore, Store};
+pub use latchkey_verify::U2fCredential;

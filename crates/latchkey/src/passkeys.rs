@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use latchkey_cose::Aaguid;
 use latchkey_policy::{
     AccountState, AssertionFacts, Command, Credential, CredentialId, Decision, Event, Factor,
     Intent, NewCredential, PolicyConfig, PolicyError, RequestContext, Scope, Timestamp, Warning,
@@ -12,8 +13,8 @@ use latchkey_policy::{
 use latchkey_store::{AccountId, Store, StoreError, Versioned};
 use latchkey_verify::{
     AssertionResponse as VerifyAssertion, Ceremony, ClientData, CounterPolicy, CounterVerdict,
-    CredProtect, RegistrationResponse as VerifyRegistration, StoredCredential, UserVerification,
-    Verifier, VerifierOptions, VerifyingKey,
+    CredProtect, RegistrationResponse as VerifyRegistration, StoredCredential, Trust,
+    U2fCredential, UserVerification, Verifier, VerifierOptions, VerifyingKey,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -264,6 +265,7 @@ impl<S: Store> Passkeys<S> {
                 enforce_credential_protection_policy: self.rp.cred_protect().map(|_| true),
                 prf: None,
                 large_blob: None,
+                appid_exclude: self.rp.app_id().map(str::to_owned),
             },
         })
     }
@@ -316,6 +318,68 @@ impl<S: Store> Passkeys<S> {
         let (decision, _) = self.commit(account, context, &command, None).await?;
         self.registered(account, &new.id, decision, client_extensions)
             .await
+    }
+
+    /// Imports a credential registered through the U2F JavaScript API into `scope`, for a
+    /// service moving from U2F to WebAuthn; `sign_count` is the last counter the U2F
+    /// service saw. The relying party must name the same AppID
+    /// ([`RelyingPartyBuilder::app_id`](crate::RelyingPartyBuilder::app_id)). The policy
+    /// applies as to any registration (step-up, limits, one owner per credential). The
+    /// passkey's assertions may then carry the AppID's hash, and authentications that
+    /// offer it ask for the `appid` extension.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the relying party names no AppID or another one;
+    /// `attestation_untrusted` when the scope requires a trusted attestation (a U2F record
+    /// carries none); policy and store errors, with their codes.
+    pub async fn import_u2f(
+        &self,
+        account: &AccountId,
+        scope: Scope,
+        credential: &U2fCredential,
+        sign_count: u32,
+        step_up: &StepUp,
+        context: &RequestContext,
+    ) -> Result<Registered> {
+        if self.rp.app_id() != Some(credential.app_id()) {
+            return Err(Error::Config(
+                "the credential's AppID is not the relying party's",
+            ));
+        }
+        // A U2F record carries no attestation.
+        self.attestation.check_trust(scope, Trust::NotApplicable)?;
+        let id = CredentialId::new(credential.credential_id().to_vec());
+        self.ensure_unowned(&id).await?;
+        let new = NewCredential {
+            id: id.clone(),
+            scope,
+            public_key: credential.public_key().as_cose_bytes().to_vec(),
+            aaguid: Aaguid::ZERO,
+            sign_count,
+            backup_eligible: false,
+            backed_up: false,
+            transports: Vec::new(),
+            name: None,
+            cred_protect: None,
+            app_id: Some(credential.app_id().to_owned()),
+        };
+        let step_up = self.step_up(account, step_up)?;
+        let command = Command::Register {
+            credential: new,
+            step_up,
+        };
+        let (decision, _) = self.commit(account, context, &command, None).await?;
+        self.registered(account, &id, decision, ClientExtensionOutputs::default())
+            .await
+    }
+
+    /// P15 across accounts; the store enforces it again atomically.
+    async fn ensure_unowned(&self, id: &CredentialId) -> Result<()> {
+        if self.store.account_of(id).await?.is_some() {
+            return Err(PolicyError::DuplicateCredential.into());
+        }
+        Ok(())
     }
 
     async fn registered(
@@ -389,15 +453,8 @@ impl<S: Store> Passkeys<S> {
                     .into(),
             ));
         }
-        // P15 across accounts; the store enforces it again atomically.
-        if self
-            .store
-            .account_of(&CredentialId::new(raw_id.clone()))
-            .await?
-            .is_some()
-        {
-            return Err(PolicyError::DuplicateCredential.into());
-        }
+        self.ensure_unowned(&CredentialId::new(raw_id.clone()))
+            .await?;
         let new = NewCredential {
             id: CredentialId::new(raw_id),
             scope,
@@ -409,6 +466,7 @@ impl<S: Store> Passkeys<S> {
             transports: response.response.transports.clone(),
             name: name.map(str::to_owned).or(metadata_name),
             cred_protect: verified.extensions().cred_protect().map(CredProtect::level),
+            app_id: None,
         };
         Ok((new, client_extensions))
     }
@@ -457,15 +515,20 @@ impl<S: Store> Passkeys<S> {
                 "signing intents, and only they, take a transaction".into(),
             ));
         }
-        let allow = match account {
-            Some(account) => {
-                let state = self.store.load(account).await?.value;
-                descriptors(&state, |c| {
-                    credential_serves(c, intent) && scope.is_none_or(|s| c.scope == s)
-                })
-            }
-            None => Vec::new(),
+        let state = match account {
+            Some(account) => self.store.load(account).await?.value,
+            None => AccountState::default(),
         };
+        let offered =
+            |c: &Credential| credential_serves(c, intent) && scope.is_none_or(|s| c.scope == s);
+        let allow = descriptors(&state, offered);
+        // `appid` when an offered passkey was imported from U2F under this AppID.
+        let appid = self.rp.app_id().filter(|app_id| {
+            state
+                .credentials
+                .iter()
+                .any(|c| offered(c) && c.app_id.as_deref() == Some(app_id))
+        });
         let challenge = challenge::generate(&*self.random, transaction)?;
         let binding = Binding::Authentication {
             account: account.cloned(),
@@ -480,7 +543,10 @@ impl<S: Store> Passkeys<S> {
             allow_credentials: allow,
             user_verification: user_verification(intent).into(),
             hints: self.rp.hints().to_vec(),
-            extensions: RequestExtensions::default(),
+            extensions: RequestExtensions {
+                appid: appid.map(str::to_owned),
+                ..RequestExtensions::default()
+            },
         })
     }
 
@@ -565,7 +631,7 @@ impl<S: Store> Passkeys<S> {
                 key: &key.1,
                 sign_count: stored.sign_count,
                 backup_eligible: Some(stored.backup_eligible),
-                app_id: None,
+                app_id: stored.app_id.as_deref(),
                 cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
             },
         )?;

@@ -87,6 +87,9 @@ pub struct NewCredential {
     /// The `credProtect` level (1-3) the authenticator applied, when it said: assertions
     /// are held to it.
     pub cred_protect: Option<u8>,
+    /// The FIDO AppID, for a credential registered through U2F before WebAuthn: its
+    /// assertions may then carry SHA-256 of the AppID as rpIdHash (WebAuthn §10.1.1).
+    pub app_id: Option<String>,
 }
 
 /// A verified assertion, as the facade hands it over.

@@ -73,6 +73,7 @@ impl Warning {
 ///     transports: vec![],
 ///     name: None,
 ///     cred_protect: None,
+///     app_id: None,
 /// };
 /// let now = Timestamp(1_767_225_600);
 /// let context = RequestContext::default();
@@ -240,6 +241,7 @@ fn record(
         dex_authorized: false,
         name: names::unique(&base, taken),
         cred_protect: new.cred_protect,
+        app_id: new.app_id.clone(),
         public_key: new.public_key.clone(),
         aaguid: new.aaguid,
         provider,

@@ -222,6 +222,10 @@ pub struct Credential {
     /// The `credProtect` level (1-3) the authenticator applied at registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred_protect: Option<u8>,
+    /// The FIDO AppID it was registered under through U2F, for credentials imported
+    /// from a U2F service: its assertions may carry the AppID's hash (WebAuthn §10.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
 }
 
 /// The state of one account: a fold of its events.

@@ -37,6 +37,7 @@ fn new(n: u8, scope: Scope) -> NewCredential {
         transports: vec!["internal".into()],
         name: None,
         cred_protect: None,
+        app_id: None,
     }
 }
 

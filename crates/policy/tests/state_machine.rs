@@ -65,6 +65,7 @@ fn new_credential() -> impl Strategy<Value = NewCredential> {
             transports: vec![],
             name,
             cred_protect: None,
+            app_id: None,
         }
     })
 }

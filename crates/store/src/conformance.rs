@@ -128,6 +128,7 @@ fn new_credential(n: u8, scope: Scope) -> NewCredential {
         transports: vec![],
         name: None,
         cred_protect: None,
+        app_id: None,
     }
 }
 

@@ -58,6 +58,7 @@ pub fn write_step<S: Store>(store: &S, writer: u32, round: u32) -> Result<bool, 
                 transports: vec![],
                 name: None,
                 cred_protect: None,
+                app_id: None,
             },
             step_up,
         }

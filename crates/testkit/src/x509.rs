@@ -161,10 +161,25 @@ impl CertificateBuilder {
     /// A certificate whose subject is `CN=<common_name>` (UTF8String).
     #[must_use]
     pub fn new(common_name: &str) -> Self {
-        const COMMON_NAME: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03]; // 2.5.4.3
-        let cn = der::sequence(&[&COMMON_NAME, &der::tlv(0x0c, common_name.as_bytes())]);
+        Self::with_subject(&[("2.5.4.3", common_name)])
+    }
+
+    /// A certificate whose subject has these attributes, one RDN each, in order:
+    /// `(OID, value)`, the country (2.5.4.6) as PrintableString, the rest as UTF8String.
+    /// An attribute whose OID does not parse is left out.
+    #[must_use]
+    pub fn with_subject(attributes: &[(&str, &str)]) -> Self {
+        let rdns: Vec<Vec<u8>> = attributes
+            .iter()
+            .filter_map(|(oid, value)| {
+                let tag = if *oid == "2.5.4.6" { 0x13 } else { 0x0c };
+                let attribute = der::sequence(&[&der::oid(oid)?, &der::tlv(tag, value.as_bytes())]);
+                Some(der::tlv(0x31, &attribute))
+            })
+            .collect();
+        let refs: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
         Self {
-            subject: der::sequence(&[&der::tlv(0x31, &cn)]),
+            subject: der::sequence(&refs),
             serial: 1,
             extensions: Vec::new(),
         }

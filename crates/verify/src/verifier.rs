@@ -51,6 +51,10 @@ pub struct VerifierOptions {
     /// extension (1.3.6.1.4.1.45724.1.1.2): only when the ceremony asked for `enterprise`
     /// conveyance. Default false: such a registration is `attestation_untrusted`.
     pub allow_enterprise_attestation: bool,
+    /// `android-key`: require origin GENERATED and purpose SIGN in the TEE-enforced list
+    /// (hardware-backed keys only). Default false, as §8.4 takes either list: keys whose
+    /// properties only software enforces are then `attestation_untrusted`.
+    pub android_key_require_tee: bool,
 }
 
 impl Default for VerifierOptions {
@@ -64,6 +68,7 @@ impl Default for VerifierOptions {
             safetynet_require_cts: true,
             safetynet_max_age_seconds: Some(60),
             allow_enterprise_attestation: false,
+            android_key_require_tee: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_testkit::x509::{CertificateBuilder, der};
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
-    VerifiedRegistration, Verifier,
+    VerifiedRegistration, Verifier, VerifierOptions,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -27,6 +27,14 @@ const VALID: &[u8] = include_bytes!("fixtures/android-key.der");
 
 /// An android-key registration whose credential key is `credential`, attested by `cert`.
 fn register(cert: &[u8], credential: SoftKey) -> Result<VerifiedRegistration, Error> {
+    register_with(cert, credential, VerifierOptions::default())
+}
+
+fn register_with(
+    cert: &[u8],
+    credential: SoftKey,
+    options: VerifierOptions,
+) -> Result<VerifiedRegistration, Error> {
     let client = Client::new("example.com", "https://example.com");
     let registration = Authenticator::new(credential.clone()).register(&client, CHALLENGE);
     let client_data_hash = Sha256::digest(&registration.client_data_json);
@@ -55,6 +63,7 @@ fn register(cert: &[u8], credential: SoftKey) -> Result<VerifiedRegistration, Er
     let mut anchors = TrustAnchors::default();
     anchors.add_for_format("android-key", ROOT).unwrap();
     Verifier::new("example.com", Origins::new(["https://example.com"]))
+        .with_options(options)
         .with_trust_anchors(anchors)
         .verify_registration(
             &RegistrationResponse {
@@ -113,50 +122,79 @@ fn all_applications_origin_and_purpose() {
     assert!(message.contains("purpose"), "{message}");
 }
 
-/// A KeyDescription (keymaster 4, TEE) with `challenge`: purpose SIGN and origin
-/// GENERATED in teeEnforced, softwareEnforced empty.
-fn key_description(challenge: &[u8]) -> Vec<u8> {
-    let purpose_sign = der::explicit(1, &der::tlv(0x31, &der::integer(2)));
-    let origin_generated = der::explicit(702, &der::integer(0));
+/// The extension holding the key description.
+const KEY_DESCRIPTION: &str = "1.3.6.1.4.1.11129.2.1.17";
+
+/// An AuthorizationList with purpose SIGN and origin GENERATED.
+fn sign_and_generated() -> Vec<u8> {
     der::sequence(&[
-        &der::integer(3),                                    // attestationVersion
-        &der::tlv(0x0a, &[1]), // attestationSecurityLevel: TrustedEnvironment
-        &der::integer(4),      // keymasterVersion
-        &der::tlv(0x0a, &[1]), // keymasterSecurityLevel: TrustedEnvironment
-        &der::octet_string(challenge), // attestationChallenge
-        &der::octet_string(&[]), // uniqueId
-        &der::sequence(&[]),   // softwareEnforced
-        &der::sequence(&[&purpose_sign, &origin_generated]), // teeEnforced
+        &der::explicit(1, &der::tlv(0x31, &der::integer(2))), // purpose: {SIGN}
+        &der::explicit(702, &der::integer(0)),                // origin: GENERATED
     ])
+}
+
+/// A KeyDescription (keymaster 4) with `challenge` and these authorization lists.
+fn key_description(challenge: &[u8], software: &[u8], tee: &[u8]) -> Vec<u8> {
+    der::sequence(&[
+        &der::integer(3),              // attestationVersion
+        &der::tlv(0x0a, &[1]),         // attestationSecurityLevel: TrustedEnvironment
+        &der::integer(4),              // keymasterVersion
+        &der::tlv(0x0a, &[1]),         // keymasterSecurityLevel: TrustedEnvironment
+        &der::octet_string(challenge), // attestationChallenge
+        &der::octet_string(&[]),       // uniqueId
+        software,                      // softwareEnforced
+        tee,                           // teeEnforced
+    ])
+}
+
+/// The leaf key's certificate, issued by the intermediate, with these key descriptions.
+fn issue(descriptions: &[Vec<u8>]) -> Vec<u8> {
+    descriptions
+        .iter()
+        .fold(
+            CertificateBuilder::new("Android Keystore Key"),
+            |builder, description| builder.extension(KEY_DESCRIPTION, false, description),
+        )
+        .issued_by(INTERMEDIATE, &intermediate_key())
+        .sign(&leaf_key())
+        .unwrap()
+}
+
+fn client_data_hash() -> Vec<u8> {
+    let client = Client::new("example.com", "https://example.com");
+    Sha256::digest(client.client_data_json("webauthn.create", CHALLENGE)).to_vec()
 }
 
 #[test]
 fn a_duplicated_key_description_is_refused() {
     // C.100: RFC 5280 allows an extension once; a second copy with another challenge must
     // not be able to stand in for the first.
-    const KEY_DESCRIPTION: &str = "1.3.6.1.4.1.11129.2.1.17";
-    let client = Client::new("example.com", "https://example.com");
-    let client_data_hash = Sha256::digest(client.client_data_json("webauthn.create", CHALLENGE));
-    let other_hash = Sha256::digest(b"another ceremony");
-    let issue = |challenges: &[&[u8]]| {
-        challenges
-            .iter()
-            .fold(
-                CertificateBuilder::new("Android Keystore Key"),
-                |builder, challenge| {
-                    builder.extension(KEY_DESCRIPTION, false, &key_description(challenge))
-                },
-            )
-            .issued_by(INTERMEDIATE, &intermediate_key())
-            .sign(&leaf_key())
-            .unwrap()
-    };
+    let in_tee =
+        |challenge: &[u8]| key_description(challenge, &der::sequence(&[]), &sign_and_generated());
+    let ours = in_tee(&client_data_hash());
+    let other = in_tee(&Sha256::digest(b"another ceremony"));
     // The same certificate with the extension once verifies: only the copy is wrong.
-    register(&issue(&[&client_data_hash]), leaf_key()).unwrap();
-    for order in [
-        [&client_data_hash[..], &other_hash],
-        [&other_hash, &client_data_hash],
-    ] {
+    register(&issue(std::slice::from_ref(&ours)), leaf_key()).unwrap();
+    for order in [[ours.clone(), other.clone()], [other, ours]] {
         assert!(refused(&issue(&order)).contains("duplicate"));
     }
+}
+
+#[test]
+fn a_relying_party_may_require_tee_enforcement() {
+    // C.99: origin and purpose only in softwareEnforced. §8.4 accepts it; a relying party
+    // that wants hardware-backed keys does not.
+    let software_only = issue(&[key_description(
+        &client_data_hash(),
+        &sign_and_generated(),
+        &der::sequence(&[]),
+    )]);
+    register(&software_only, leaf_key()).unwrap();
+    let mut options = VerifierOptions::default();
+    options.android_key_require_tee = true;
+    let err = register_with(&software_only, leaf_key(), options.clone()).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted", "{err}");
+    assert!(err.to_string().contains("TEE"), "{err}");
+    // The TEE-enforced fixture still verifies.
+    register_with(VALID, leaf_key(), options).unwrap();
 }

@@ -14,13 +14,14 @@ use std::time::{Duration, SystemTime};
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_cose::{Aaguid, Algorithm, AttestationObject, Flags};
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, Registration, SoftKey};
+use latchkey_testkit::x509::{CertificateBuilder, der};
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
     VerifiedRegistration, Verifier, VerifierOptions,
 };
 
 mod common;
-use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, leaf_key, scalar};
+use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, intermediate_key, leaf_key, scalar};
 
 const RP_ID: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
@@ -763,4 +764,46 @@ fn certificate_keys_with_explicit_curve_parameters_are_refused() {
     let err = verify(&anchored(root_for_packed()), &registration).unwrap_err();
     assert_eq!(err.code(), "attestation_invalid");
     assert!(err.to_string().contains("named curve"), "{err}");
+}
+
+#[test]
+fn revocation_and_issuer_urls_are_never_fetched() {
+    // C.114: a leaf whose CRL distribution point and authority information access name the
+    // cloud metadata address and localhost (SSRF bait). Verification does no I/O: the chain
+    // is judged from the statement's certificates and the configured anchors alone.
+    let uri = |text: &str| der::tlv(0x86, text.as_bytes()); // GeneralName [6] IA5String
+    let crl_distribution_points = der::sequence(&[&der::sequence(&[&der::tlv(
+        0xa0,                                                              // distributionPoint [0]
+        &der::tlv(0xa0, &uri("http://169.254.169.254/latest/meta-data/")), // fullName [0]
+    )])]);
+    let authority_information_access = der::sequence(&[
+        &der::sequence(&[
+            &der::oid("1.3.6.1.5.5.7.48.2").unwrap(),
+            &uri("http://localhost:8080/ca.der"),
+        ]),
+        &der::sequence(&[
+            &der::oid("1.3.6.1.5.5.7.48.1").unwrap(),
+            &uri("http://169.254.169.254/ocsp"),
+        ]),
+    ]);
+    let leaf = CertificateBuilder::with_subject(&[
+        ("2.5.4.6", "US"),
+        ("2.5.4.10", "Latchkey Test"),
+        ("2.5.4.11", "Authenticator Attestation"),
+        ("2.5.4.3", "Latchkey Test Batch 1"),
+    ])
+    .extension("2.5.29.19", false, &der::sequence(&[])) // basicConstraints CA:FALSE
+    .extension(
+        "1.3.6.1.4.1.45724.1.1.4",
+        false,
+        &der::octet_string(&AAGUID),
+    )
+    .extension("2.5.29.31", false, &crl_distribution_points)
+    .extension("1.3.6.1.5.5.7.1.1", false, &authority_information_access)
+    .issued_by(INTERMEDIATE, &intermediate_key())
+    .sign(&leaf_key())
+    .unwrap();
+    let registration = register(&packed(&[&leaf, INTERMEDIATE]));
+    let verified = verify(&anchored(root_for_packed()), &registration).unwrap();
+    assert_eq!(verified.trust(), Trust::Trusted);
 }

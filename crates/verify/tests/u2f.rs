@@ -90,6 +90,9 @@ fn a_registration_is_never_under_the_app_id() {
     assert_eq!(err, Error::RpIdMismatch);
 }
 
+/// (case, key handle, public key, AppID, error code, what the message names)
+type Case<'a> = (&'a str, &'a [u8], &'a [u8], &'a str, &'a str, &'a str);
+
 #[test]
 fn malformed_u2f_records_are_refused() {
     let point = raw_point(&SoftKey::es256([0x44; 32]));
@@ -98,8 +101,7 @@ fn malformed_u2f_records_are_refused() {
     let mut compressed = vec![0x02 | (point[64] & 1)];
     compressed.extend_from_slice(&point[1..33]);
     let long_app_id = format!("https://example.com/{}", "a".repeat(1024));
-    // (case, key handle, public key, AppID, error code, what the message names)
-    let cases: [(&str, &[u8], &[u8], &str, &str, &str); 9] = [
+    let cases: [Case<'_>; 9] = [
         (
             "empty key handle",
             &[],

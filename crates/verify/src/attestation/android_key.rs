@@ -76,8 +76,7 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
             "android-key allApplications present",
         ));
     }
-    // The union of both lists (a relying party wanting TEE-only keys would look at the
-    // TEE list alone).
+    // The union of both lists; `android_key_require_tee` looks at the TEE list alone.
     let origin_generated = lists
         .iter()
         .any(|l| l.integers(TAG_ORIGIN).contains(&KM_ORIGIN_GENERATED));
@@ -97,6 +96,20 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
     {
         return Err(Error::AttestationInvalid(
             "android-key purpose lacks KM_PURPOSE_SIGN",
+        ));
+    }
+    if input.options.android_key_require_tee
+        && !(description
+            .tee_enforced
+            .integers(TAG_ORIGIN)
+            .contains(&KM_ORIGIN_GENERATED)
+            && description
+                .tee_enforced
+                .integers(TAG_PURPOSE)
+                .contains(&KM_PURPOSE_SIGN))
+    {
+        return Err(Error::AttestationUntrusted(
+            "android-key origin and purpose are not enforced by the TEE",
         ));
     }
     Ok(Verified {
