@@ -8,7 +8,7 @@ use latchkey_cose::{
 use serde_json::{Map, Value as Json, json};
 
 use crate::input::{self, Input, base64url};
-use crate::verdict::TrustInputs;
+use crate::verdict::{MetadataFiles, TrustInputs};
 use crate::{Failure, summary};
 
 /// What bare bytes are to be read as.
@@ -51,6 +51,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut kind = None;
     let mut path = None;
     let (mut anchors, mut metadata, mut metadata_root, mut at) = (Vec::new(), None, None, None);
+    let mut metadata_crls = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |what: &str| {
@@ -63,6 +64,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             "--anchor" => anchors.push(value("a certificate FILE")?),
             "--metadata" => metadata = Some(value("a metadata BLOB FILE")?),
             "--metadata-root" => metadata_root = Some(value("a certificate FILE")?),
+            "--metadata-crl" => metadata_crls.push(value("a CRL FILE")?),
             "--at" => {
                 let text = value("an RFC 3339 TIME")?;
                 at = Some(crate::vectors::parse_rfc3339(&text).ok_or_else(|| {
@@ -78,9 +80,17 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     }
 
     let metadata = match (&metadata, &metadata_root) {
-        (Some(blob), Some(root)) => Some((blob.as_str(), root.as_str())),
-        (None, None) => None,
-        _ => return Err(Failure::input("--metadata and --metadata-root go together")),
+        (Some(blob), Some(root)) => Some(MetadataFiles {
+            blob,
+            root,
+            crls: &metadata_crls,
+        }),
+        (None, None) if metadata_crls.is_empty() => None,
+        _ => {
+            return Err(Failure::input(
+                "--metadata and --metadata-root go together, and --metadata-crl needs them",
+            ));
+        }
     };
     let trust = TrustInputs::load(&anchors, metadata, at.unwrap_or_else(SystemTime::now))?;
     let credential = |item: &Json| credential(item, &trust);

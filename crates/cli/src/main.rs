@@ -13,8 +13,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: latchkey inspect [--as KIND] [--anchor ROOT]... [--metadata BLOB --metadata-root ROOT]
-                        [--at TIME] [FILE|-]
+usage: latchkey inspect [--as KIND] [--anchor ROOT]... [--at TIME]
+                        [--metadata BLOB --metadata-root ROOT [--metadata-crl CRL]...] [FILE|-]
        latchkey vectors [--strict] FILE...
        latchkey scenario [--store memory|sqlite:PATH|postgres:URL] FILE...
 
@@ -32,6 +32,8 @@ origin; the RP ID is the origin's host), showing the attestation type and its tr
   --anchor ROOT          a root certificate (DER or PEM) trusted for every format
   --metadata BLOB        a FIDO MDS3 metadata BLOB, verified against --metadata-root;
                          its roots become anchors, its entry for the AAGUID is shown
+  --metadata-crl CRL     a CRL (DER or PEM) for the BLOB's chain; with none, the chain's
+                         revocation is not checked (blobRevocationChecked: false)
   --at TIME              the time certificates are checked at (RFC 3339; default now)
 
 vectors runs WebAuthn test-vector cases (shared/vectors schema) through verification,

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use latchkey_verify::{
-    Ceremony, ClientData, MetadataBlob, Origins, RegistrationResponse, Trust, TrustAnchors,
-    UserVerification, Verifier, VerifierOptions,
+    Ceremony, ClientData, MetadataBlob, Origins, RegistrationResponse, RevocationList, Trust,
+    TrustAnchors, UserVerification, Verifier, VerifierOptions,
 };
 use serde_json::{Value as Json, json};
 
@@ -18,29 +18,57 @@ use crate::Failure;
 pub(crate) struct TrustInputs {
     anchors: TrustAnchors,
     metadata: Option<MetadataBlob>,
+    /// Whether the BLOB's chain was checked against `--metadata-crl` lists.
+    revocation_checked: bool,
     at: SystemTime,
 }
 
+/// `--metadata BLOB --metadata-root ROOT [--metadata-crl CRL]...`.
+pub(crate) struct MetadataFiles<'a> {
+    pub(crate) blob: &'a str,
+    pub(crate) root: &'a str,
+    pub(crate) crls: &'a [String],
+}
+
 impl TrustInputs {
-    /// From the command line's files: roots (DER or PEM), a metadata BLOB and its root.
+    /// From the command line's files: roots (DER or PEM), a metadata BLOB, its root and
+    /// CRLs.
     pub(crate) fn load(
         anchors: &[String],
-        metadata: Option<(&str, &str)>,
+        metadata: Option<MetadataFiles<'_>>,
         at: SystemTime,
     ) -> Result<Self, Failure> {
         let mut trust = TrustAnchors::default();
         for path in anchors {
-            let der = certificate_file(path)?;
+            let der = der_file(path, "CERTIFICATE")?;
             trust
                 .add_for_every_format(&der)
                 .map_err(|e| Failure::input(format!("{path}: {e}")))?;
         }
+        let revocation_checked = metadata
+            .as_ref()
+            .is_some_and(|files| !files.crls.is_empty());
         let metadata = match metadata {
-            Some((blob, root)) => {
+            Some(files) => {
+                let MetadataFiles { blob, root, crls } = files;
                 let text = std::fs::read_to_string(blob)
                     .map_err(|e| Failure::io(format!("cannot read {blob}: {e}")))?;
-                let blob = MetadataBlob::verify(&text, &certificate_file(root)?, at)
-                    .map_err(|e| Failure::input(format!("{blob}: {e} [{}]", e.code())))?;
+                let root = der_file(root, "CERTIFICATE")?;
+                let crls = crls
+                    .iter()
+                    .map(|path| {
+                        RevocationList::parse(&der_file(path, "X509 CRL")?)
+                            .map_err(|e| Failure::input(format!("{path}: {e} [{}]", e.code())))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Without CRLs this is a diagnosis, not a service's decision: it says so.
+                let verified = if revocation_checked {
+                    MetadataBlob::verify(&text, &root, &crls, at)
+                } else {
+                    MetadataBlob::verify_without_revocation(&text, &root, at)
+                };
+                let blob =
+                    verified.map_err(|e| Failure::input(format!("{blob}: {e} [{}]", e.code())))?;
                 blob.add_roots_to(&mut trust)
                     .map_err(|e| Failure::input(e.to_string()))?;
                 Some(blob)
@@ -50,6 +78,7 @@ impl TrustInputs {
         Ok(Self {
             anchors: trust,
             metadata,
+            revocation_checked,
             at,
         })
     }
@@ -102,6 +131,7 @@ impl TrustInputs {
                         "description": entry.description(),
                         "status": entry.status().map(|s| format!("{s:?}")),
                         "compromised": entry.is_compromised(),
+                        "blobRevocationChecked": self.revocation_checked,
                     })
                 })
         });
@@ -126,18 +156,20 @@ fn host(origin: &str) -> &str {
 }
 
 /// A certificate file, DER or PEM.
-fn certificate_file(path: &str) -> Result<Vec<u8>, Failure> {
+/// A DER file, or the first PEM block labelled `label` (`CERTIFICATE`, `X509 CRL`).
+fn der_file(path: &str, label: &str) -> Result<Vec<u8>, Failure> {
     let bytes = std::fs::read(Path::new(path))
         .map_err(|e| Failure::io(format!("cannot read {path}: {e}")))?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(bytes);
     };
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
+    let begin = format!("-----BEGIN {label}-----");
+    if !text.contains(&begin) {
         return Ok(bytes);
     }
     let body: String = text
         .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip_while(|l| !l.starts_with(&begin))
         .skip(1)
         .take_while(|l| !l.starts_with("-----END"))
         .collect();

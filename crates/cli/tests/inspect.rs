@@ -254,6 +254,39 @@ fn registrations_show_their_trust_outcome_and_metadata_status() {
         "Latchkey Test Key"
     );
     assert_eq!(with_metadata["metadata"]["compromised"], true);
+    assert_eq!(with_metadata["metadata"]["blobRevocationChecked"], false);
+    // With CRLs the chain's revocation is checked: the root's CRL alone leaves the
+    // intermediate's certificates unchecked, which refuses the BLOB.
+    let root_key = SoftKey::es256(
+        hex::decode(String::from_utf8(fixture("root.scalar")).unwrap().trim())
+            .try_into()
+            .unwrap(),
+    );
+    let crl_path = dir.join("root.crl");
+    let crl = latchkey_testkit::x509::RevocationListBuilder::new()
+        .sign(&fixture("root.der"), &root_key)
+        .unwrap();
+    std::fs::write(&crl_path, crl).unwrap();
+    let output = latchkey(
+        &[
+            "inspect",
+            "--at",
+            "2040-01-01T00:00:00Z",
+            "--metadata",
+            blob_path.to_str().unwrap(),
+            "--metadata-root",
+            &root,
+            "--metadata-crl",
+            crl_path.to_str().unwrap(),
+        ],
+        &registration,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no current CRL"),
+        "{}",
+        stderr(&output)
+    );
     // A metadata BLOB that does not verify is an input error.
     let output = latchkey(
         &[

@@ -130,12 +130,13 @@ pub fn x509_chain(data: &[u8]) {
 pub const METADATA_ROOT: &[u8] = include_bytes!("../../verify/tests/fixtures/root.der");
 
 /// A FIDO metadata BLOB (JWS text) verified against a fixed root: JWS splitting, strict
-/// base64url, header JSON, the x5c chain, the signature, the payload and its entries.
+/// base64url, header JSON, the x5c chain, the signature, the payload and its entries
+/// (revocation left out: it would stop every input before the signature).
 pub fn metadata_blob(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(blob) = MetadataBlob::verify(text, METADATA_ROOT, in_2040()) {
+    if let Ok(blob) = MetadataBlob::verify_without_revocation(text, METADATA_ROOT, in_2040()) {
         for entry in blob.entries() {
             let _ = (entry.status(), entry.is_compromised(), entry.description());
         }

@@ -113,6 +113,16 @@ pub mod der {
         Some(tlv(0x06, &content))
     }
 
+    /// A `Time` from `YYYYMMDDHHMMSSZ`: UTCTime through 2049, GeneralizedTime after, as
+    /// RFC 5280 §4.1.2.5 requires.
+    #[must_use]
+    pub fn time(text: &str) -> Vec<u8> {
+        match text.get(..4).and_then(|year| year.parse::<u32>().ok()) {
+            Some(year) if year < 2050 => tlv(0x17, text.get(2..).unwrap_or_default().as_bytes()),
+            _ => tlv(0x18, text.as_bytes()),
+        }
+    }
+
     /// The content and the bytes after the TLV at the start of `bytes`, for DER this
     /// module wrote or a fixture holds (short and long definite lengths).
     #[must_use]
@@ -135,6 +145,11 @@ pub mod der {
         Some((bytes.get(..header + len)?, content, after))
     }
 }
+
+/// The start of every certificate's validity and every CRL's default thisUpdate.
+const FROM: &str = "20260101000000Z";
+/// The end of every certificate's validity and every CRL's default nextUpdate.
+const UNTIL: &str = "21260101000000Z";
 
 /// ecdsa-with-SHA256 (RFC 5758 §3.2), the only signature these certificates carry.
 const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
@@ -195,15 +210,7 @@ impl CertificateBuilder {
     /// Adds an extension, in order; adding one OID twice writes it twice.
     #[must_use]
     pub fn extension(mut self, oid: &str, critical: bool, value: &[u8]) -> Self {
-        let critical_field = if critical {
-            der::tlv(0x01, &[0xff])
-        } else {
-            Vec::new()
-        };
-        self.extensions.push(
-            der::oid(oid)
-                .map(|oid| der::sequence(&[&oid, &critical_field, &der::octet_string(value)])),
-        );
+        self.extensions.push(extension(oid, critical, value));
         self
     }
 
@@ -253,10 +260,7 @@ impl IssuedCertificate<'_> {
         } = self.builder;
         let extensions: Vec<Vec<u8>> = extensions.into_iter().collect::<Option<_>>()?;
         let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
-        let validity = der::sequence(&[
-            &der::tlv(0x17, b"260101000000Z"),
-            &der::tlv(0x18, b"21260101000000Z"),
-        ]);
+        let validity = der::sequence(&[&der::time(FROM), &der::time(UNTIL)]);
         let extensions = if extensions.is_empty() {
             Vec::new()
         } else {
@@ -283,6 +287,122 @@ impl IssuedCertificate<'_> {
     }
 }
 
+/// A CRL (RFC 5280 §5, v2) to be signed, current from 2026 to 2126 unless told otherwise.
+#[derive(Clone, Debug)]
+pub struct RevocationListBuilder {
+    /// The serial numbers' INTEGER contents; `None` where a certificate did not parse.
+    revoked: Vec<Option<Vec<u8>>>,
+    this_update: String,
+    next_update: Option<String>,
+    extensions: Vec<Option<Vec<u8>>>,
+}
+
+impl Default for RevocationListBuilder {
+    fn default() -> Self {
+        Self {
+            revoked: Vec::new(),
+            this_update: FROM.to_owned(),
+            next_update: Some(UNTIL.to_owned()),
+            extensions: Vec::new(),
+        }
+    }
+}
+
+impl RevocationListBuilder {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lists the DER `certificate` as revoked (by its serial number).
+    #[must_use]
+    pub fn revoke(mut self, certificate: &[u8]) -> Self {
+        self.revoked.push(serial_of(certificate));
+        self
+    }
+
+    /// thisUpdate and nextUpdate as `YYYYMMDDHHMMSSZ`; `None` leaves nextUpdate out.
+    #[must_use]
+    pub fn updates(mut self, this_update: &str, next_update: Option<&str>) -> Self {
+        this_update.clone_into(&mut self.this_update);
+        self.next_update = next_update.map(str::to_owned);
+        self
+    }
+
+    /// Adds a CRL extension.
+    #[must_use]
+    pub fn extension(mut self, oid: &str, critical: bool, value: &[u8]) -> Self {
+        self.extensions.push(extension(oid, critical, value));
+        self
+    }
+
+    /// The DER CRL, issued under the subject name of `issuer` and signed by
+    /// `issuer_key`. `None` when the key is not ES256, a certificate or an OID did not
+    /// parse.
+    #[must_use]
+    pub fn sign(self, issuer: &[u8], issuer_key: &SoftKey) -> Option<Vec<u8>> {
+        p256_spki(issuer_key)?;
+        let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
+        let entries: Vec<Vec<u8>> = self
+            .revoked
+            .into_iter()
+            .map(|serial| {
+                Some(der::sequence(&[
+                    &der::tlv(0x02, &serial?),
+                    &der::time(FROM),
+                ]))
+            })
+            .collect::<Option<_>>()?;
+        let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let revoked = if entries.is_empty() {
+            Vec::new()
+        } else {
+            der::sequence(&entries)
+        };
+        let extensions: Vec<Vec<u8>> = self.extensions.into_iter().collect::<Option<_>>()?;
+        let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
+        let extensions = if extensions.is_empty() {
+            Vec::new()
+        } else {
+            der::explicit(0, &der::sequence(&extensions))
+        };
+        let tbs = der::sequence(&[
+            &der::integer(1), // v2
+            &algorithm,
+            &subject_of(issuer)?,
+            &der::time(&self.this_update),
+            &self
+                .next_update
+                .as_deref()
+                .map(der::time)
+                .unwrap_or_default(),
+            &revoked,
+            &extensions,
+        ]);
+        let signature = issuer_key.sign(&tbs);
+        Some(der::sequence(&[
+            &tbs,
+            &algorithm,
+            &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
+        ]))
+    }
+}
+
+/// An `Extension`: OID, the critical flag when set, the value in an OCTET STRING.
+fn extension(oid: &str, critical: bool, value: &[u8]) -> Option<Vec<u8>> {
+    let critical_field = if critical {
+        der::tlv(0x01, &[0xff])
+    } else {
+        Vec::new()
+    };
+    Some(der::sequence(&[
+        &der::oid(oid)?,
+        &critical_field,
+        &der::octet_string(value),
+    ]))
+}
+
 /// `SubjectPublicKeyInfo` of a P-256 key: id-ecPublicKey, prime256v1, the uncompressed
 /// point.
 fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
@@ -305,19 +425,34 @@ fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
     ]))
 }
 
-/// The subject `Name` of a DER certificate, as its bytes.
-fn subject_of(certificate: &[u8]) -> Option<Vec<u8>> {
+/// The first `count` fields of a DER certificate's TBSCertificate: version [0],
+/// serialNumber, signature, issuer, validity, subject...
+fn tbs_fields(certificate: &[u8], count: usize) -> Option<Vec<&[u8]>> {
     let (_, certificate, _) = der::split(certificate)?;
     let (_, tbs, _) = der::split(certificate)?;
-    // version [0], serialNumber, signature, issuer, validity, then subject.
     let mut rest = tbs;
     let mut fields = Vec::new();
-    while fields.len() < 6 {
+    while fields.len() < count {
         let (field, _, after) = der::split(rest)?;
         fields.push(field);
         rest = after;
     }
-    fields.last().map(|subject| subject.to_vec())
+    Some(fields)
+}
+
+/// The subject `Name` of a DER certificate, as its bytes.
+fn subject_of(certificate: &[u8]) -> Option<Vec<u8>> {
+    tbs_fields(certificate, 6)?
+        .last()
+        .map(|subject| subject.to_vec())
+}
+
+/// The INTEGER content of a DER certificate's serial number.
+#[must_use]
+pub fn serial_of(certificate: &[u8]) -> Option<Vec<u8>> {
+    let fields = tbs_fields(certificate, 2)?;
+    let (_, serial, _) = der::split(fields.get(1)?)?;
+    Some(serial.to_vec())
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use der::asn1::ObjectIdentifier;
 use der::{Decode as _, Encode as _, Tag, Tagged as _};
 use latchkey_cose::{Aaguid, Algorithm, Curve};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
 
 use crate::error::{Error, Result};
 use crate::signature::{
@@ -39,6 +41,7 @@ const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.
 const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
 
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 /// id-fido-gen-ce-aaguid (WebAuthn §8.2.1).
 const FIDO_AAGUID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.45724.1.1.4");
 
@@ -116,26 +119,38 @@ impl Cert {
     /// Whether `issuer`'s key signed this certificate. SHA-1 signatures count only when
     /// `allow_sha1` is set.
     pub(crate) fn is_signed_by(&self, issuer: &Material, allow_sha1: bool) -> bool {
-        let algorithm = self.cert.signature_algorithm().oid;
-        let scheme = match algorithm {
-            a if a == ECDSA_WITH_SHA256 => Scheme::Ecdsa(Hash::Sha256),
-            a if a == ECDSA_WITH_SHA384 => Scheme::Ecdsa(Hash::Sha384),
-            a if a == ECDSA_WITH_SHA512 => Scheme::Ecdsa(Hash::Sha512),
-            a if a == SHA256_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha256),
-            a if a == SHA384_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha384),
-            a if a == SHA512_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha512),
-            a if a == SHA1_WITH_RSA && allow_sha1 => Scheme::RsaPkcs1(Hash::Sha1),
-            a if a == ID_ED25519 => Scheme::Ed25519,
-            a if a == ID_ML_DSA_44 || a == ID_ML_DSA_65 || a == ID_ML_DSA_87 => Scheme::MlDsa,
-            _ => return false,
-        };
         let Ok(tbs) = self.cert.tbs_certificate().to_der() else {
             return false;
         };
         let Some(signature) = self.cert.signature().as_bytes() else {
             return false;
         };
-        verify_scheme(issuer, scheme, &[&tbs], signature).is_ok()
+        signed_by(
+            self.cert.signature_algorithm().oid,
+            &tbs,
+            signature,
+            issuer,
+            allow_sha1,
+        )
+    }
+
+    /// The serial number.
+    pub(crate) fn serial(&self) -> &SerialNumber {
+        self.cert.tbs_certificate().serial_number()
+    }
+
+    /// The subject name.
+    pub(crate) fn subject(&self) -> &Name {
+        self.cert.tbs_certificate().subject()
+    }
+
+    /// Whether the key may sign CRLs: `cRLSign` when a key usage extension is present.
+    pub(crate) fn may_sign_crls(&self) -> bool {
+        match self.extension(KEY_USAGE) {
+            Ok(Some((_, value))) => KeyUsage::from_der(value).is_ok_and(|usage| usage.crl_sign()),
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     /// Whether `now` lies within notBefore..=notAfter.
@@ -247,6 +262,30 @@ impl Cert {
     pub(crate) fn issuer_is_subject_of(&self, other: &Cert) -> bool {
         self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
     }
+}
+
+/// Whether `issuer` signed `tbs` with the X.509 signature algorithm `algorithm`, for
+/// certificates and CRLs alike. SHA-1 signatures count only when `allow_sha1` is set.
+pub(crate) fn signed_by(
+    algorithm: ObjectIdentifier,
+    tbs: &[u8],
+    signature: &[u8],
+    issuer: &Material,
+    allow_sha1: bool,
+) -> bool {
+    let scheme = match algorithm {
+        a if a == ECDSA_WITH_SHA256 => Scheme::Ecdsa(Hash::Sha256),
+        a if a == ECDSA_WITH_SHA384 => Scheme::Ecdsa(Hash::Sha384),
+        a if a == ECDSA_WITH_SHA512 => Scheme::Ecdsa(Hash::Sha512),
+        a if a == SHA256_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha256),
+        a if a == SHA384_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha384),
+        a if a == SHA512_WITH_RSA => Scheme::RsaPkcs1(Hash::Sha512),
+        a if a == SHA1_WITH_RSA && allow_sha1 => Scheme::RsaPkcs1(Hash::Sha1),
+        a if a == ID_ED25519 => Scheme::Ed25519,
+        a if a == ID_ML_DSA_44 || a == ID_ML_DSA_65 || a == ID_ML_DSA_87 => Scheme::MlDsa,
+        _ => return false,
+    };
+    verify_scheme(issuer, scheme, &[tbs], signature).is_ok()
 }
 
 /// Parses an `x5c` array: 1 to [`MAX_CHAIN_LEN`] DER certificates.

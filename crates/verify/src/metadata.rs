@@ -32,6 +32,7 @@ use serde::Deserialize;
 use crate::certificate::Cert;
 use crate::error::{Error, Result};
 use crate::jws::{Jws, JwsError};
+use crate::revocation::{MAX_CRLS, RevocationList, check_not_revoked};
 use crate::trust::{TrustAnchors, check_path};
 
 /// Largest BLOB accepted, in bytes (the FIDO service's is a few MiB).
@@ -160,21 +161,66 @@ struct RawStatus {
 
 impl MetadataBlob {
     /// Verifies a metadata BLOB (the JWS text the FIDO service serves) against
-    /// `root_der`, the root certificate the service pins, at `now`.
+    /// `root_der`, the root certificate the service pins, and the CRLs the service
+    /// fetched with it, at `now`.
     ///
     /// Checks, in order: size, JWS form, `alg` (RS256 or ES256), the header chain to the
-    /// root with every certificate valid at `now`, the signature by the chain's leaf, the
-    /// payload, and that `now` is not past `nextUpdate` (a stale BLOB is refused: fetch a
-    /// new one). Services should also keep the last `no` and refuse a lower one.
+    /// root with every certificate valid at `now`, revocation (every certificate below the
+    /// root needs a current CRL signed by its issuer, and none may be listed), the
+    /// signature by the chain's leaf, the payload, and that `now` is not past `nextUpdate`
+    /// (a stale BLOB is refused: fetch a new one). Keep the last BLOB's
+    /// [`number`](Self::number) and refuse a lower one with
+    /// [`check_newer_than`](Self::check_newer_than).
+    ///
+    /// ```no_run
+    /// # fn fetch(_: &str) -> Vec<u8> { Vec::new() }
+    /// use latchkey_verify::{MetadataBlob, RevocationList};
+    ///
+    /// // The service fetches, away from the request path: the BLOB, and the CRL at each
+    /// // distribution point its chain names. The root it pinned long before.
+    /// let blob = String::from_utf8(fetch("https://mds3.fidoalliance.org/")).unwrap_or_default();
+    /// let root = fetch("the pinned root certificate");
+    /// let crls = [fetch("the root's CRL"), fetch("the intermediate's CRL")];
+    /// let crls = crls.iter().map(|der| RevocationList::parse(der)).collect::<Result<Vec<_>, _>>()?;
+    /// let metadata = MetadataBlob::verify(&blob, &root, &crls, std::time::SystemTime::now())?;
+    /// # Ok::<(), latchkey_verify::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::MetadataUntrusted`] for a bad signature, a chain that does not reach the
-    /// root or an expired certificate, a disallowed `alg`, or a stale BLOB;
-    /// [`Error::MetadataMalformed`] for text that is not a JWS or a payload that is not
-    /// MDS3 JSON; [`Error::Limit`] past [`MAX_BLOB_BYTES`], [`MAX_ENTRIES`] or
-    /// [`MAX_ROOTS_PER_ENTRY`].
-    pub fn verify(jws: &str, root_der: &[u8], now: SystemTime) -> Result<Self> {
+    /// root, an expired or revoked certificate or one without a current CRL, a disallowed
+    /// `alg`, or a stale BLOB; [`Error::MetadataMalformed`] for text that is not a JWS or
+    /// a payload that is not MDS3 JSON; [`Error::Limit`] past [`MAX_BLOB_BYTES`],
+    /// [`MAX_ENTRIES`], [`MAX_ROOTS_PER_ENTRY`] or [`MAX_CRLS`].
+    pub fn verify(
+        jws: &str,
+        root_der: &[u8],
+        crls: &[RevocationList],
+        now: SystemTime,
+    ) -> Result<Self> {
+        if crls.len() > MAX_CRLS {
+            return Err(Error::Limit("more than MAX_CRLS revocation lists"));
+        }
+        Self::verify_checking(jws, root_der, Some(crls), now)
+    }
+
+    /// [`verify`](Self::verify) without the revocation check: for tools and tests that
+    /// have no CRLs at hand. A service should not rely on metadata verified this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify), less revocation.
+    pub fn verify_without_revocation(jws: &str, root_der: &[u8], now: SystemTime) -> Result<Self> {
+        Self::verify_checking(jws, root_der, None, now)
+    }
+
+    fn verify_checking(
+        jws: &str,
+        root_der: &[u8],
+        crls: Option<&[RevocationList]>,
+        now: SystemTime,
+    ) -> Result<Self> {
         if jws.len() > MAX_BLOB_BYTES {
             return Err(Error::Limit("metadata BLOB larger than MAX_BLOB_BYTES"));
         }
@@ -194,6 +240,9 @@ impl MetadataBlob {
         };
         let root = Cert::parse(root_der)?;
         check_path(&jws.chain, &[&root], now, false).map_err(Error::MetadataUntrusted)?;
+        if let Some(crls) = crls {
+            check_not_revoked(&jws.chain, &root, crls, now).map_err(Error::MetadataUntrusted)?;
+        }
         if !jws.signed_by_leaf(algorithm) {
             return Err(Error::MetadataUntrusted("metadata JWS signature invalid"));
         }
@@ -225,6 +274,22 @@ impl MetadataBlob {
             next_update: payload.next_update,
             entries,
         })
+    }
+
+    /// Refuses this BLOB unless its number is above `previous`, the number of the last
+    /// BLOB the service accepted: an attacker who can answer the fetch must not roll the
+    /// metadata back to before a revocation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MetadataUntrusted`] when [`number`](Self::number) is not above `previous`.
+    pub fn check_newer_than(&self, previous: u64) -> Result<()> {
+        if self.number <= previous {
+            return Err(Error::MetadataUntrusted(
+                "metadata BLOB number is not above the last one accepted",
+            ));
+        }
+        Ok(())
     }
 
     /// The BLOB's serial number (`no`): it grows with every BLOB the service publishes.

@@ -1,7 +1,8 @@
-//! FIDO MDS3 metadata BLOBs built here with our own test CA (`fixtures/make-certificates.sh`;
-//! no network, no third-party data): a valid BLOB, a bad signature, an expired chain, a
-//! wrong root, a stale BLOB, revoked and compromised authenticators, and attestation roots
-//! from the metadata making a registration trusted.
+//! FIDO MDS3 metadata BLOBs built here with our own test CA (`fixtures/make-certificates.sh`
+//! and certificates and CRLs built at test time; no network, no third-party data): a valid
+//! BLOB, a bad signature, an expired chain, a wrong root, revoked and unchecked chain
+//! certificates, a stale BLOB, a rolled-back one, revoked and compromised authenticators,
+//! and attestation roots from the metadata making a registration trusted.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,14 +17,15 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
 use latchkey_testkit::jws;
+use latchkey_testkit::x509::{CertificateBuilder, RevocationListBuilder};
 use latchkey_verify::{
-    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, Trust,
-    TrustAnchors, Verifier,
+    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, RevocationList,
+    Trust, TrustAnchors, Verifier,
 };
 use serde_json::json;
 
 mod common;
-use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, leaf_key};
+use common::{INTERMEDIATE, LEAF, ROGUE, ROOT, in_2040, leaf_key, root_key};
 
 /// The AAGUID in `leaf.der`'s id-fido-gen-ce-aaguid extension.
 const CERTIFIED: &str = "01020304-0506-0708-090a-0b0c0d0e0f10";
@@ -78,11 +80,45 @@ fn payload(next_update: &str) -> serde_json::Value {
     })
 }
 
-/// A compact JWS: ES256 by the leaf key, x5c leaf first; `alg` may be overridden.
+/// The BLOB's signing chain, built here as the FIDO service's is: a signer under an
+/// intermediate CA (which may sign CRLs) under the test root.
+struct Chain {
+    signer: Vec<u8>,
+    intermediate: Vec<u8>,
+}
+
+fn signer_key() -> SoftKey {
+    SoftKey::es256([0x61; 32])
+}
+
+fn mds_intermediate_key() -> SoftKey {
+    SoftKey::es256([0x62; 32])
+}
+
+fn chain() -> Chain {
+    let intermediate = CertificateBuilder::new("Latchkey Test Metadata CA")
+        .serial(0x62)
+        .ca()
+        .issued_by(ROOT, &root_key())
+        .sign(&mds_intermediate_key())
+        .unwrap();
+    let signer = CertificateBuilder::new("Latchkey Test Metadata Signer")
+        .serial(0x61)
+        .issued_by(&intermediate, &mds_intermediate_key())
+        .sign(&signer_key())
+        .unwrap();
+    Chain {
+        signer,
+        intermediate,
+    }
+}
+
+/// A compact JWS: ES256 by the signer, x5c leaf first; `alg` may be overridden.
 fn blob_with(alg: &str, payload: &serde_json::Value) -> String {
+    let chain = chain();
     jws::sign(
-        &leaf_key(),
-        &[LEAF, INTERMEDIATE],
+        &signer_key(),
+        &[&chain.signer, &chain.intermediate],
         &json!({"alg": alg, "typ": "JWT"}),
         payload,
     )
@@ -92,13 +128,29 @@ fn blob() -> String {
     blob_with("ES256", &payload("2040-02-01"))
 }
 
+/// Current CRLs from the root and the intermediate, revoking nothing.
+fn crls() -> Vec<RevocationList> {
+    let chain = chain();
+    [
+        RevocationListBuilder::new().sign(ROOT, &root_key()),
+        RevocationListBuilder::new().sign(&chain.intermediate, &mds_intermediate_key()),
+    ]
+    .iter()
+    .map(|der| RevocationList::parse(der.as_ref().unwrap()).unwrap())
+    .collect()
+}
+
+fn verify(jws: &str, root: &[u8], now: SystemTime) -> Result<MetadataBlob, latchkey_verify::Error> {
+    MetadataBlob::verify(jws, root, &crls(), now)
+}
+
 fn aaguid(text: &str) -> Aaguid {
     text.parse().unwrap()
 }
 
 #[test]
 fn a_valid_blob_verifies_and_its_entries_are_found_by_aaguid() {
-    let blob = MetadataBlob::verify(&blob(), ROOT, in_2040()).unwrap();
+    let blob = verify(&blob(), ROOT, in_2040()).unwrap();
     assert_eq!(blob.number(), 42);
     assert_eq!(blob.next_update(), "2040-02-01");
     assert_eq!(blob.entries().len(), 4);
@@ -135,7 +187,7 @@ fn a_valid_blob_verifies_and_its_entries_are_found_by_aaguid() {
 
 #[test]
 fn metadata_roots_make_a_registration_trusted_and_skip_compromised_models() {
-    let blob = MetadataBlob::verify(&blob(), ROOT, in_2040()).unwrap();
+    let blob = verify(&blob(), ROOT, in_2040()).unwrap();
     let mut anchors = TrustAnchors::default();
     // The certified model's root; the revoked model's is left out.
     assert_eq!(blob.add_roots_to(&mut anchors).unwrap(), 1);
@@ -171,7 +223,7 @@ fn metadata_roots_make_a_registration_trusted_and_skip_compromised_models() {
 
 /// The error code and message of a refused BLOB.
 fn refused(jws: &str, root: &[u8], now: SystemTime) -> (&'static str, String) {
-    let err = MetadataBlob::verify(jws, root, now).unwrap_err();
+    let err = verify(jws, root, now).unwrap_err();
     (err.code(), err.to_string())
 }
 
@@ -223,9 +275,7 @@ fn a_stale_blob_and_other_algorithms_are_refused() {
     assert_eq!(code, "attestation_untrusted");
     assert!(message.contains("nextUpdate"), "{message}");
     // On the day itself it is still current.
-    assert!(
-        MetadataBlob::verify(&blob(), ROOT, in_2040() + Duration::from_secs(31 * 86_400)).is_ok()
-    );
+    assert!(verify(&blob(), ROOT, in_2040() + Duration::from_secs(31 * 86_400)).is_ok());
     for alg in ["none", "HS256", "ES384", "es256"] {
         let (code, message) = refused(&blob_with(alg, &payload("2040-02-01")), ROOT, in_2040());
         assert_eq!(code, "attestation_untrusted", "{alg}");
@@ -269,4 +319,167 @@ fn malformed_blobs_are_refused_without_panicking() {
         refused(&blob_with("ES256", &crowded), ROOT, in_2040()).0,
         "limit_exceeded"
     );
+}
+
+/// The error message of a BLOB refused with these CRLs.
+fn refused_with(lists: &[Vec<u8>]) -> String {
+    let lists: Vec<RevocationList> = lists
+        .iter()
+        .map(|der| RevocationList::parse(der).unwrap())
+        .collect();
+    let err = MetadataBlob::verify(&blob(), ROOT, &lists, in_2040()).unwrap_err();
+    assert_eq!(err.code(), "attestation_untrusted", "{err}");
+    err.to_string()
+}
+
+#[test]
+fn a_revoked_chain_certificate_is_refused() {
+    // C.115 (mds-1 F-5, F-6): the intermediate revoked by the root, or the signer by the
+    // intermediate.
+    let chain = chain();
+    let root_list = |builder: RevocationListBuilder| builder.sign(ROOT, &root_key()).unwrap();
+    let intermediate_list = |builder: RevocationListBuilder| {
+        builder
+            .sign(&chain.intermediate, &mds_intermediate_key())
+            .unwrap()
+    };
+    let quiet_root = root_list(RevocationListBuilder::new());
+    let quiet_intermediate = intermediate_list(RevocationListBuilder::new());
+    let message = refused_with(&[
+        root_list(RevocationListBuilder::new().revoke(&chain.intermediate)),
+        quiet_intermediate.clone(),
+    ]);
+    assert!(message.contains("revoked"), "{message}");
+    let revoking_signer = intermediate_list(RevocationListBuilder::new().revoke(&chain.signer));
+    let message = refused_with(&[quiet_root.clone(), revoking_signer.clone()]);
+    assert!(message.contains("revoked"), "{message}");
+    // Another certificate's serial revokes nothing here.
+    let revoking_other = intermediate_list(RevocationListBuilder::new().revoke(LEAF));
+    let lists = [quiet_root, revoking_other]
+        .iter()
+        .map(|der| RevocationList::parse(der).unwrap())
+        .collect::<Vec<_>>();
+    assert!(MetadataBlob::verify(&blob(), ROOT, &lists, in_2040()).is_ok());
+    // The named looser mode skips revocation altogether.
+    assert!(MetadataBlob::verify_without_revocation(&blob(), ROOT, in_2040()).is_ok());
+}
+
+#[test]
+fn each_chain_certificate_needs_a_current_crl_from_its_issuer() {
+    // C.115: an unknown revocation status is not "not revoked".
+    let chain = chain();
+    let root_list = RevocationListBuilder::new()
+        .sign(ROOT, &root_key())
+        .unwrap();
+    let from_intermediate = |builder: RevocationListBuilder, key: &SoftKey| {
+        builder.sign(&chain.intermediate, key).unwrap()
+    };
+    let cases = [
+        ("no CRL at all", vec![]),
+        ("only the root's", vec![root_list.clone()]),
+        (
+            "the intermediate's, stale",
+            vec![
+                root_list.clone(),
+                from_intermediate(
+                    RevocationListBuilder::new()
+                        .updates("20260101000000Z", Some("20300101000000Z")),
+                    &mds_intermediate_key(),
+                ),
+            ],
+        ),
+        (
+            "the intermediate's, not yet issued",
+            vec![
+                root_list.clone(),
+                from_intermediate(
+                    RevocationListBuilder::new()
+                        .updates("20500101000000Z", Some("20600101000000Z")),
+                    &mds_intermediate_key(),
+                ),
+            ],
+        ),
+        (
+            "the intermediate's, without nextUpdate",
+            vec![
+                root_list.clone(),
+                from_intermediate(
+                    RevocationListBuilder::new().updates("20260101000000Z", None),
+                    &mds_intermediate_key(),
+                ),
+            ],
+        ),
+        (
+            "in the intermediate's name, signed by another key",
+            vec![
+                root_list.clone(),
+                from_intermediate(RevocationListBuilder::new(), &SoftKey::es256([0x63; 32])),
+            ],
+        ),
+    ];
+    for (case, lists) in cases {
+        let message = refused_with(&lists);
+        assert!(message.contains("no current CRL"), "{case}: {message}");
+    }
+    // An issuer whose key usage excludes cRLSign (the fixture intermediate) cannot vouch.
+    let fixture_chain_blob = jws::sign(
+        &leaf_key(),
+        &[LEAF, INTERMEDIATE],
+        &json!({"alg": "ES256"}),
+        &payload("2040-02-01"),
+    );
+    let lists = [
+        root_list,
+        RevocationListBuilder::new()
+            .sign(INTERMEDIATE, &common::intermediate_key())
+            .unwrap(),
+    ]
+    .iter()
+    .map(|der| RevocationList::parse(der).unwrap())
+    .collect::<Vec<_>>();
+    let err = MetadataBlob::verify(&fixture_chain_blob, ROOT, &lists, in_2040()).unwrap_err();
+    assert!(err.to_string().contains("no current CRL"), "{err}");
+}
+
+#[test]
+fn malformed_and_too_many_crls_are_refused() {
+    let chain = chain();
+    // A critical extension this library does not process (a delta CRL indicator): the
+    // list may not be complete.
+    let delta = RevocationListBuilder::new()
+        .extension("2.5.29.27", true, &[0x02, 0x01, 0x01])
+        .sign(&chain.intermediate, &mds_intermediate_key())
+        .unwrap();
+    let err = RevocationList::parse(&delta).unwrap_err();
+    assert_eq!(err.code(), "malformed", "{err}");
+    let mut trailing = RevocationListBuilder::new()
+        .sign(ROOT, &root_key())
+        .unwrap();
+    trailing.push(0);
+    for bad in [&b""[..], b"not a CRL", &trailing] {
+        assert_eq!(RevocationList::parse(bad).unwrap_err().code(), "malformed");
+    }
+    let huge = vec![0x30; latchkey_verify::MAX_CRL_LEN + 1];
+    assert_eq!(
+        RevocationList::parse(&huge).unwrap_err().code(),
+        "limit_exceeded"
+    );
+    let many: Vec<RevocationList> = std::iter::repeat_n(crls(), 5).flatten().collect();
+    assert_eq!(
+        MetadataBlob::verify(&blob(), ROOT, &many, in_2040())
+            .unwrap_err()
+            .code(),
+        "limit_exceeded"
+    );
+}
+
+#[test]
+fn a_rolled_back_blob_is_refused() {
+    // C.115: `no` must grow; an older BLOB replayed would undo a revocation.
+    let blob = verify(&blob(), ROOT, in_2040()).unwrap();
+    assert!(blob.check_newer_than(41).is_ok());
+    for previous in [42, 43] {
+        let err = blob.check_newer_than(previous).unwrap_err();
+        assert_eq!(err.code(), "attestation_untrusted");
+    }
 }

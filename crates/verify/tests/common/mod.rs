@@ -18,6 +18,11 @@ pub fn leaf_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("../fixtures/leaf.scalar")))
 }
 
+/// The root CA's key, for CRLs and certificates the tests build themselves.
+pub fn root_key() -> SoftKey {
+    SoftKey::es256(scalar(include_str!("../fixtures/root.scalar")))
+}
+
 /// The intermediate CA's key, for certificates the tests build themselves.
 pub fn intermediate_key() -> SoftKey {
     SoftKey::es256(scalar(include_str!("../fixtures/intermediate.scalar")))

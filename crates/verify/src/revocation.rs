@@ -1,0 +1,149 @@
+//! Certificate revocation lists (RFC 5280 §5) for the FIDO metadata BLOB's chain (FIDO
+//! MDS3 §3.2: "verify the certificate chain ... including revocation"). No I/O: the
+//! service fetches the CRLs along with the BLOB and hands them in.
+
+use std::time::{Duration, SystemTime};
+
+use der::{Decode as _, Encode as _};
+use x509_cert::crl::CertificateList;
+use x509_cert::ext::Extensions;
+
+use crate::certificate::{Cert, signed_by};
+use crate::error::{Error, Result};
+
+/// Largest CRL accepted, in bytes.
+pub const MAX_CRL_LEN: usize = 512 * 1024;
+
+/// Most CRLs accepted for one verification.
+pub const MAX_CRLS: usize = 8;
+
+/// A parsed CRL. Its issuer, signature and dates are checked against the chain it is
+/// used for, when it is used.
+///
+/// ```text
+/// CertificateList ::= SEQUENCE { tbsCertList TBSCertList,
+///     signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
+/// TBSCertList ::= SEQUENCE { version Version OPTIONAL, signature AlgorithmIdentifier,
+///     issuer Name, thisUpdate Time, nextUpdate Time OPTIONAL,
+///     revokedCertificates SEQUENCE OF SEQUENCE { userCertificate CertificateSerialNumber,
+///         revocationDate Time, crlEntryExtensions Extensions OPTIONAL } OPTIONAL,
+///     crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RevocationList {
+    list: CertificateList,
+}
+
+impl RevocationList {
+    /// Parses a DER CRL.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Limit`] past [`MAX_CRL_LEN`]; [`Error::MetadataMalformed`] for bytes that
+    /// are not one DER CRL, an inner signature algorithm that differs from the outer one,
+    /// or a critical extension this library does not process (delta CRLs, partitioned or
+    /// indirect CRLs: judging them as complete lists would be wrong).
+    pub fn parse(der: &[u8]) -> Result<Self> {
+        if der.len() > MAX_CRL_LEN {
+            return Err(Error::Limit("CRL larger than MAX_CRL_LEN"));
+        }
+        let list = CertificateList::from_der(der)
+            .map_err(|_| Error::MetadataMalformed("CRL is not a DER X.509 CRL"))?;
+        let tbs = &list.tbs_cert_list;
+        if tbs.signature != list.signature_algorithm {
+            return Err(Error::MetadataMalformed(
+                "CRL signature algorithms differ inside and outside",
+            ));
+        }
+        let entry_extensions = tbs
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .filter_map(|entry| entry.crl_entry_extensions.as_ref());
+        if std::iter::once(&tbs.crl_extensions)
+            .flatten()
+            .chain(entry_extensions)
+            .any(has_critical)
+        {
+            return Err(Error::MetadataMalformed(
+                "CRL has a critical extension latchkey does not process",
+            ));
+        }
+        Ok(Self { list })
+    }
+
+    /// Whether `issuer` issued and signed this list, with a key allowed to sign CRLs.
+    fn issued_by(&self, issuer: &Cert) -> bool {
+        let tbs = &self.list.tbs_cert_list;
+        if tbs.issuer != *issuer.subject() || !issuer.may_sign_crls() {
+            return false;
+        }
+        let (Ok(key), Ok(tbs_der), Some(signature)) = (
+            issuer.key_material(),
+            tbs.to_der(),
+            self.list.signature.as_bytes(),
+        ) else {
+            return false;
+        };
+        signed_by(
+            self.list.signature_algorithm.oid,
+            &tbs_der,
+            signature,
+            &key,
+            false,
+        )
+    }
+
+    /// Whether `now` lies within thisUpdate..=nextUpdate; a list without nextUpdate is
+    /// never current (one cannot tell when it went stale).
+    fn current_at(&self, now: SystemTime) -> bool {
+        let tbs = &self.list.tbs_cert_list;
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        tbs.next_update.is_some_and(|next| {
+            tbs.this_update.to_unix_duration() <= now && now <= next.to_unix_duration()
+        })
+    }
+
+    /// Whether the list revokes `cert`.
+    fn revokes(&self, cert: &Cert) -> bool {
+        self.list
+            .tbs_cert_list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .any(|entry| entry.serial_number == *cert.serial())
+    }
+}
+
+fn has_critical(extensions: &Extensions) -> bool {
+    extensions.iter().any(|extension| extension.critical)
+}
+
+/// Checks that no certificate of `chain` (leaf first, under `anchor`) is revoked. Each
+/// one needs a current CRL from its issuer; the anchor itself needs none.
+pub(crate) fn check_not_revoked(
+    chain: &[Cert],
+    anchor: &Cert,
+    lists: &[RevocationList],
+    now: SystemTime,
+) -> std::result::Result<(), &'static str> {
+    let issuers = chain.iter().skip(1).chain(std::iter::once(anchor));
+    for (cert, issuer) in chain.iter().zip(issuers) {
+        if cert.der() == anchor.der() {
+            continue;
+        }
+        let mut current = lists
+            .iter()
+            .filter(|list| list.current_at(now) && list.issued_by(issuer))
+            .peekable();
+        if current.peek().is_none() {
+            return Err("no current CRL from the issuer of a chain certificate");
+        }
+        if current.any(|list| list.revokes(cert)) {
+            return Err("a chain certificate is revoked");
+        }
+    }
+    Ok(())
+}
