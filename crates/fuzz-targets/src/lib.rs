@@ -12,8 +12,8 @@ use latchkey_cose::cbor::{self, Value};
 use latchkey_cose::{AttestationObject, AuthenticatorData, CredentialPublicKey, ParseOptions};
 use latchkey_verify::{
     AssertionResponse, Ceremony, ClientData, MetadataBlob, Origins,
-    RegistrationResponse as VerifyRegistration, StoredCredential, TrustAnchors, Verifier,
-    VerifyingKey,
+    RegistrationResponse as VerifyRegistration, RevocationList, StoredCredential, TrustAnchors,
+    Verifier, VerifyingKey,
 };
 
 /// A fuzz target body.
@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("verify_registration", verify_registration),
     ("cbor_roundtrip", cbor_roundtrip),
     ("metadata_blob", metadata_blob),
+    ("revocation_list", revocation_list),
 ];
 
 const OPTIONS: [ParseOptions; 2] = [ParseOptions::STRICT, ParseOptions::RELAXED];
@@ -250,5 +251,16 @@ pub fn fixture() -> Fixture {
         client_data_json: registration.client_data_json,
         credential_id: registration.credential_id,
         key,
+    }
+}
+
+/// The corpus's valid metadata BLOB, whose chain [`revocation_list`] checks.
+const METADATA_BLOB: &str = include_str!("../../../fuzz/corpus/metadata_blob/valid");
+
+/// A CRL: the DER parser, then the revocation check of a valid BLOB's chain with it
+/// (issuer match, key usage, signature, dates, serials).
+pub fn revocation_list(data: &[u8]) {
+    if let Ok(list) = RevocationList::parse(data) {
+        let _ = MetadataBlob::verify(METADATA_BLOB, METADATA_ROOT, &[list], in_2040());
     }
 }

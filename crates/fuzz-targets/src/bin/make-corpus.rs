@@ -16,11 +16,15 @@ use latchkey_testkit::authenticator::{
     Attestation, Authenticator, Client, SoftKey, assertion_json,
 };
 use latchkey_testkit::jws;
+use latchkey_testkit::x509::RevocationListBuilder;
 
 const LEAF: &[u8] = include_bytes!("../../../verify/tests/fixtures/leaf.der");
 const INTERMEDIATE: &[u8] = include_bytes!("../../../verify/tests/fixtures/intermediate.der");
 const ROOT: &[u8] = include_bytes!("../../../verify/tests/fixtures/root.der");
 const LEAF_SCALAR: &str = include_str!("../../../verify/tests/fixtures/leaf.scalar");
+const ROOT_SCALAR: &str = include_str!("../../../verify/tests/fixtures/root.scalar");
+const INTERMEDIATE_SCALAR: &str =
+    include_str!("../../../verify/tests/fixtures/intermediate.scalar");
 
 fn prefixed(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -154,6 +158,30 @@ fn main() {
         &serde_json::json!({"no": 1, "nextUpdate": "2040-13-01", "entries": [{"aaguid": "x"}]}),
     );
     write("metadata_blob", "odd-payload", odd.as_bytes());
+
+    // CRLs: the root's (revoking the intermediate), the intermediate's (revoking the leaf,
+    // with a CRL number), one without nextUpdate.
+    let key = |text: &str| {
+        SoftKey::es256(
+            latchkey_testkit::hex::decode(text.trim())
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let (root_key, intermediate_key) = (key(ROOT_SCALAR), key(INTERMEDIATE_SCALAR));
+    let crl = RevocationListBuilder::new()
+        .revoke(INTERMEDIATE)
+        .sign(ROOT, &root_key);
+    write("revocation_list", "root", &crl.unwrap());
+    let crl = RevocationListBuilder::new()
+        .revoke(LEAF)
+        .extension("2.5.29.20", false, &[0x02, 0x01, 0x07])
+        .sign(INTERMEDIATE, &intermediate_key);
+    write("revocation_list", "intermediate", &crl.unwrap());
+    let crl = RevocationListBuilder::new()
+        .updates("20260101000000Z", None)
+        .sign(ROOT, &root_key);
+    write("revocation_list", "no-next-update", &crl.unwrap());
 
     // Authenticator data with extensions, and with reserved flags.
     let extensions = Map::new(vec![(Value::Text("credProtect"), Value::Integer(2))]).unwrap();
