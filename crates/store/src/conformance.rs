@@ -116,7 +116,10 @@ fn credential_id(n: u8) -> CredentialId {
     CredentialId::new(vec![n; 16])
 }
 
+/// Even-numbered credentials carry the optional fields, so that every store is seen to
+/// round-trip them.
 fn new_credential(n: u8, scope: Scope) -> NewCredential {
+    let even = n % 2 == 0;
     NewCredential {
         id: credential_id(n),
         scope,
@@ -127,8 +130,8 @@ fn new_credential(n: u8, scope: Scope) -> NewCredential {
         backed_up: true,
         transports: vec![],
         name: None,
-        cred_protect: None,
-        app_id: None,
+        cred_protect: even.then_some(3),
+        app_id: even.then(|| "https://example.com/app-id.json".to_owned()),
     }
 }
 
