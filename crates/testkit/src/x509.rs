@@ -277,13 +277,7 @@ impl IssuedCertificate<'_> {
             &p256_spki(subject_key)?,
             &extensions,
         ]);
-        p256_spki(self.issuer_key)?;
-        let signature = self.issuer_key.sign(&tbs);
-        Some(der::sequence(&[
-            &tbs,
-            &algorithm,
-            &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
-        ]))
+        signed(&tbs, self.issuer_key)
     }
 }
 
@@ -342,7 +336,6 @@ impl RevocationListBuilder {
     /// parse.
     #[must_use]
     pub fn sign(self, issuer: &[u8], issuer_key: &SoftKey) -> Option<Vec<u8>> {
-        p256_spki(issuer_key)?;
         let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
         let entries: Vec<Vec<u8>> = self
             .revoked
@@ -380,13 +373,21 @@ impl RevocationListBuilder {
             &revoked,
             &extensions,
         ]);
-        let signature = issuer_key.sign(&tbs);
-        Some(der::sequence(&[
-            &tbs,
-            &algorithm,
-            &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
-        ]))
+        signed(&tbs, issuer_key)
     }
+}
+
+/// `SEQUENCE { tbs, ecdsa-with-SHA256, BIT STRING signature }`: a certificate or CRL
+/// signed by `issuer_key`, or `None` when it is not ES256.
+fn signed(tbs: &[u8], issuer_key: &SoftKey) -> Option<Vec<u8>> {
+    p256_spki(issuer_key)?;
+    let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
+    let signature = issuer_key.sign(tbs);
+    Some(der::sequence(&[
+        tbs,
+        &algorithm,
+        &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
+    ]))
 }
 
 /// An `Extension`: OID, the critical flag when set, the value in an OCTET STRING.

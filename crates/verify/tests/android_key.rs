@@ -8,18 +8,14 @@
     clippy::indexing_slicing
 )]
 
-use latchkey_cose::AttestationObject;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_testkit::x509::{CertificateBuilder, der};
-use latchkey_verify::{
-    AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
-    VerifiedRegistration, Verifier, VerifierOptions,
-};
+use latchkey_verify::{AttestationType, Error, Trust, VerifiedRegistration, VerifierOptions};
 use sha2::{Digest as _, Sha256};
 
 mod common;
-use common::{INTERMEDIATE, ROOT, in_2040, intermediate_key, leaf_key};
+use common::{INTERMEDIATE, intermediate_key, leaf_key, verify_statement};
 
 /// The challenge the fixtures' attestationChallenge was computed for.
 const CHALLENGE: &[u8] = b"android-key-registration-32byte!";
@@ -55,25 +51,7 @@ fn register_with(
         ),
     ])
     .unwrap();
-    let object = AttestationObject::encode(
-        "android-key",
-        &Value::Map(statement),
-        &registration.authenticator_data,
-    );
-    let mut anchors = TrustAnchors::default();
-    anchors.add_for_format("android-key", ROOT).unwrap();
-    Verifier::new("example.com", Origins::new(["https://example.com"]))
-        .with_options(options)
-        .with_trust_anchors(anchors)
-        .verify_registration(
-            &RegistrationResponse {
-                client_data_json: &registration.client_data_json,
-                attestation_object: &object,
-                raw_id: &registration.credential_id,
-            },
-            &Ceremony::new(CHALLENGE),
-            in_2040(),
-        )
+    verify_statement(&registration, "android-key", statement, CHALLENGE, options)
 }
 
 fn refused(cert: &[u8]) -> String {

@@ -7,18 +7,14 @@
     clippy::indexing_slicing
 )]
 
-use latchkey_cose::AttestationObject;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, Registration, SoftKey};
 use latchkey_testkit::x509::{CertificateBuilder, der};
-use latchkey_verify::{
-    AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
-    VerifiedRegistration, Verifier,
-};
+use latchkey_verify::{AttestationType, Error, Trust, VerifiedRegistration, VerifierOptions};
 use sha2::{Digest as _, Sha256};
 
 mod common;
-use common::{INTERMEDIATE, ROOT, in_2040, intermediate_key};
+use common::{INTERMEDIATE, intermediate_key, verify_statement};
 
 const CHALLENGE: &[u8] = b"apple-attestation-challenge-32b!";
 const NONCE_OID: &str = "1.2.840.113635.100.8.2";
@@ -64,24 +60,13 @@ fn verify(registration: &Registration, x5c: &[&[u8]]) -> Result<VerifiedRegistra
         Value::Array(x5c.iter().map(|cert| Value::Bytes(cert)).collect()),
     )])
     .unwrap();
-    let object = AttestationObject::encode(
+    verify_statement(
+        registration,
         "apple",
-        &Value::Map(statement),
-        &registration.authenticator_data,
-    );
-    let mut anchors = TrustAnchors::default();
-    anchors.add_for_format("apple", ROOT).unwrap();
-    Verifier::new("example.com", Origins::new(["https://example.com"]))
-        .with_trust_anchors(anchors)
-        .verify_registration(
-            &RegistrationResponse {
-                client_data_json: &registration.client_data_json,
-                attestation_object: &object,
-                raw_id: &registration.credential_id,
-            },
-            &Ceremony::new(CHALLENGE),
-            in_2040(),
-        )
+        statement,
+        CHALLENGE,
+        VerifierOptions::default(),
+    )
 }
 
 fn refused(registration: &Registration, x5c: &[&[u8]]) -> String {

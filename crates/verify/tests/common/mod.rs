@@ -3,8 +3,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use latchkey_testkit::authenticator::SoftKey;
+use latchkey_cose::AttestationObject;
+use latchkey_cose::cbor::{Map, Value};
+use latchkey_testkit::authenticator::{Registration, SoftKey};
 use latchkey_testkit::hex;
+use latchkey_verify::{
+    Ceremony, Error, Origins, RegistrationResponse, TrustAnchors, VerifiedRegistration, Verifier,
+    VerifierOptions,
+};
 
 pub const ROOT: &[u8] = include_bytes!("../fixtures/root.der");
 pub const INTERMEDIATE: &[u8] = include_bytes!("../fixtures/intermediate.der");
@@ -36,4 +42,34 @@ pub fn scalar(text: &str) -> [u8; 32] {
 /// 2040-01-01: inside every fixture's validity (they run 100 years from 2026).
 pub fn in_2040() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(2_208_988_800)
+}
+
+/// Verifies `registration` (RP example.com) with its attestation statement replaced by
+/// `fmt` and `statement`, the test root anchoring `fmt`, at 2040.
+pub fn verify_statement(
+    registration: &Registration,
+    fmt: &str,
+    statement: Map<'_>,
+    challenge: &[u8],
+    options: VerifierOptions,
+) -> Result<VerifiedRegistration, Error> {
+    let object = AttestationObject::encode(
+        fmt,
+        &Value::Map(statement),
+        &registration.authenticator_data,
+    );
+    let mut anchors = TrustAnchors::default();
+    anchors.add_for_format(fmt, ROOT).unwrap();
+    Verifier::new("example.com", Origins::new(["https://example.com"]))
+        .with_options(options)
+        .with_trust_anchors(anchors)
+        .verify_registration(
+            &RegistrationResponse {
+                client_data_json: &registration.client_data_json,
+                attestation_object: &object,
+                raw_id: &registration.credential_id,
+            },
+            &Ceremony::new(challenge),
+            in_2040(),
+        )
 }
