@@ -119,7 +119,7 @@ fn credential_id(n: u8) -> CredentialId {
 /// Even-numbered credentials carry the optional fields, so that every store is seen to
 /// round-trip them.
 fn new_credential(n: u8, scope: Scope) -> NewCredential {
-    let even = n % 2 == 0;
+    let even = n.is_multiple_of(2);
     NewCredential {
         id: credential_id(n),
         scope,
