@@ -63,9 +63,9 @@ impl TrustInputs {
                     .collect::<Result<Vec<_>, _>>()?;
                 // Without CRLs this is a diagnosis, not a service's decision: it says so.
                 let verified = if revocation_checked {
-                    MetadataBlob::verify(&text, &root, &crls, at)
+                    MetadataBlob::verify(&text, &[&root], &crls, at)
                 } else {
-                    MetadataBlob::verify_without_revocation(&text, &root, at)
+                    MetadataBlob::verify_without_revocation(&text, &[&root], at)
                 };
                 let blob =
                     verified.map_err(|e| Failure::input(format!("{blob}: {e} [{}]", e.code())))?;

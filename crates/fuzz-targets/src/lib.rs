@@ -137,7 +137,7 @@ pub fn metadata_blob(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(blob) = MetadataBlob::verify_without_revocation(text, METADATA_ROOT, in_2040()) {
+    if let Ok(blob) = MetadataBlob::verify_without_revocation(text, &[METADATA_ROOT], in_2040()) {
         for entry in blob.entries() {
             let _ = (entry.status(), entry.is_compromised(), entry.description());
         }
@@ -261,6 +261,6 @@ const METADATA_BLOB: &str = include_str!("../../../fuzz/corpus/metadata_blob/val
 /// (issuer match, key usage, signature, dates, serials).
 pub fn revocation_list(data: &[u8]) {
     if let Ok(list) = RevocationList::parse(data) {
-        let _ = MetadataBlob::verify(METADATA_BLOB, METADATA_ROOT, &[list], in_2040());
+        let _ = MetadataBlob::verify(METADATA_BLOB, &[METADATA_ROOT], &[list], in_2040());
     }
 }

@@ -89,7 +89,7 @@ fn the_metadata_seed_verifies() {
     let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_208_988_800);
     let blob = latchkey_verify::MetadataBlob::verify_without_revocation(
         &text,
-        latchkey_fuzz_targets::METADATA_ROOT,
+        &[latchkey_fuzz_targets::METADATA_ROOT],
         now,
     )
     .unwrap();

@@ -64,7 +64,7 @@ fn metadata() -> MetadataBlob {
     let blob = jws::sign(&leaf_key(), &[LEAF, INTERMEDIATE], &json!({}), &payload);
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW.0.try_into().unwrap());
     // Revocation of the BLOB's chain is the verify crate's tests' concern.
-    MetadataBlob::verify_without_revocation(&blob, ROOT, now).unwrap()
+    MetadataBlob::verify_without_revocation(&blob, &[ROOT], now).unwrap()
 }
 
 fn base64_std(bytes: &[u8]) -> String {

@@ -161,8 +161,9 @@ struct RawStatus {
 
 impl MetadataBlob {
     /// Verifies a metadata BLOB (the JWS text the FIDO service serves) against
-    /// `root_der`, the root certificate the service pins, and the CRLs the service
-    /// fetched with it, at `now`.
+    /// `roots`, the root certificates the service pins (DER; more than one while the FIDO
+    /// Alliance moves its BLOB to a new root, as it did from GlobalSign R3 to R46 in
+    /// 2026), and the CRLs the service fetched with it, at `now`.
     ///
     /// Checks, in order: size, JWS form, `alg` (RS256 or ES256), the header chain to the
     /// root with every certificate valid at `now`, revocation (every certificate below the
@@ -180,9 +181,10 @@ impl MetadataBlob {
     /// // distribution point its chain names. The root it pinned long before.
     /// let blob = String::from_utf8(fetch("https://mds3.fidoalliance.org/")).unwrap_or_default();
     /// let root = fetch("the pinned root certificate");
+    /// let roots = [root.as_slice()];
     /// let crls = [fetch("the root's CRL"), fetch("the intermediate's CRL")];
     /// let crls = crls.iter().map(|der| RevocationList::parse(der)).collect::<Result<Vec<_>, _>>()?;
-    /// let metadata = MetadataBlob::verify(&blob, &root, &crls, std::time::SystemTime::now())?;
+    /// let metadata = MetadataBlob::verify(&blob, &roots, &crls, std::time::SystemTime::now())?;
     /// # Ok::<(), latchkey_verify::Error>(())
     /// ```
     ///
@@ -195,14 +197,14 @@ impl MetadataBlob {
     /// [`MAX_ENTRIES`], [`MAX_ROOTS_PER_ENTRY`] or [`MAX_CRLS`].
     pub fn verify(
         jws: &str,
-        root_der: &[u8],
+        roots: &[&[u8]],
         crls: &[RevocationList],
         now: SystemTime,
     ) -> Result<Self> {
         if crls.len() > MAX_CRLS {
             return Err(Error::Limit("more than MAX_CRLS revocation lists"));
         }
-        Self::verify_checking(jws, root_der, Some(crls), now)
+        Self::verify_checking(jws, roots, Some(crls), now)
     }
 
     /// [`verify`](Self::verify) without the revocation check: for tools and tests that
@@ -211,13 +213,13 @@ impl MetadataBlob {
     /// # Errors
     ///
     /// As [`verify`](Self::verify), less revocation.
-    pub fn verify_without_revocation(jws: &str, root_der: &[u8], now: SystemTime) -> Result<Self> {
-        Self::verify_checking(jws, root_der, None, now)
+    pub fn verify_without_revocation(jws: &str, roots: &[&[u8]], now: SystemTime) -> Result<Self> {
+        Self::verify_checking(jws, roots, None, now)
     }
 
     fn verify_checking(
         jws: &str,
-        root_der: &[u8],
+        roots: &[&[u8]],
         crls: Option<&[RevocationList]>,
         now: SystemTime,
     ) -> Result<Self> {
@@ -238,10 +240,21 @@ impl MetadataBlob {
                 ));
             }
         };
-        let root = Cert::parse(root_der)?;
-        check_path(&jws.chain, &[&root], now, false).map_err(Error::MetadataUntrusted)?;
+        let roots = roots
+            .iter()
+            .map(|der| Cert::parse(der))
+            .collect::<Result<Vec<_>>>()?;
+        let anchors: Vec<&Cert> = roots.iter().collect();
+        check_path(&jws.chain, &anchors, now, false).map_err(Error::MetadataUntrusted)?;
         if let Some(crls) = crls {
-            check_not_revoked(&jws.chain, &root, crls, now).map_err(Error::MetadataUntrusted)?;
+            // The root the chain leads to: its CRL covers the certificate under it.
+            let root = anchors
+                .iter()
+                .find(|root| check_path(&jws.chain, &[root], now, false).is_ok())
+                .ok_or(Error::MetadataUntrusted(
+                    "chain does not lead to a configured anchor",
+                ))?;
+            check_not_revoked(&jws.chain, root, crls, now).map_err(Error::MetadataUntrusted)?;
         }
         if !jws.signed_by_leaf(algorithm) {
             return Err(Error::MetadataUntrusted("metadata JWS signature invalid"));

@@ -141,7 +141,7 @@ fn crls() -> Vec<RevocationList> {
 }
 
 fn verify(jws: &str, root: &[u8], now: SystemTime) -> Result<MetadataBlob, latchkey_verify::Error> {
-    MetadataBlob::verify(jws, root, &crls(), now)
+    MetadataBlob::verify(jws, &[root], &crls(), now)
 }
 
 fn aaguid(text: &str) -> Aaguid {
@@ -264,6 +264,9 @@ fn an_expired_chain_or_a_foreign_root_is_refused() {
     let (code, message) = refused(&blob(), ROGUE, in_2040());
     assert_eq!(code, "attestation_untrusted");
     assert!(message.contains("anchor"), "{message}");
+    // While the service pins two roots (a root rotation), the one the chain leads to
+    // counts, and its CRL with it.
+    assert!(MetadataBlob::verify(&blob(), &[ROGUE, ROOT], &crls(), in_2040()).is_ok());
 }
 
 #[test]
@@ -327,7 +330,7 @@ fn refused_with(lists: &[Vec<u8>]) -> String {
         .iter()
         .map(|der| RevocationList::parse(der).unwrap())
         .collect();
-    let err = MetadataBlob::verify(&blob(), ROOT, &lists, in_2040()).unwrap_err();
+    let err = MetadataBlob::verify(&blob(), &[ROOT], &lists, in_2040()).unwrap_err();
     assert_eq!(err.code(), "attestation_untrusted", "{err}");
     err.to_string()
 }
@@ -359,9 +362,9 @@ fn a_revoked_chain_certificate_is_refused() {
         .iter()
         .map(|der| RevocationList::parse(der).unwrap())
         .collect::<Vec<_>>();
-    assert!(MetadataBlob::verify(&blob(), ROOT, &lists, in_2040()).is_ok());
+    assert!(MetadataBlob::verify(&blob(), &[ROOT], &lists, in_2040()).is_ok());
     // The named looser mode skips revocation altogether.
-    assert!(MetadataBlob::verify_without_revocation(&blob(), ROOT, in_2040()).is_ok());
+    assert!(MetadataBlob::verify_without_revocation(&blob(), &[ROOT], in_2040()).is_ok());
 }
 
 #[test]
@@ -437,7 +440,7 @@ fn each_chain_certificate_needs_a_current_crl_from_its_issuer() {
     .iter()
     .map(|der| RevocationList::parse(der).unwrap())
     .collect::<Vec<_>>();
-    let err = MetadataBlob::verify(&fixture_chain_blob, ROOT, &lists, in_2040()).unwrap_err();
+    let err = MetadataBlob::verify(&fixture_chain_blob, &[ROOT], &lists, in_2040()).unwrap_err();
     assert!(err.to_string().contains("no current CRL"), "{err}");
 }
 
@@ -466,7 +469,7 @@ fn malformed_and_too_many_crls_are_refused() {
     );
     let many: Vec<RevocationList> = std::iter::repeat_n(crls(), 5).flatten().collect();
     assert_eq!(
-        MetadataBlob::verify(&blob(), ROOT, &many, in_2040())
+        MetadataBlob::verify(&blob(), &[ROOT], &many, in_2040())
             .unwrap_err()
             .code(),
         "limit_exceeded"
