@@ -50,8 +50,8 @@ pub(crate) struct Report {
 pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut kind = None;
     let mut path = None;
-    let (mut anchors, mut metadata, mut metadata_root, mut at) = (Vec::new(), None, None, None);
-    let mut metadata_crls = Vec::new();
+    let (mut anchors, mut metadata, mut at) = (Vec::new(), None, None);
+    let (mut metadata_roots, mut metadata_crls) = (Vec::new(), Vec::new());
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |what: &str| {
@@ -63,7 +63,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             "--as" => kind = Some(Kind::parse(&value("a KIND")?)?),
             "--anchor" => anchors.push(value("a certificate FILE")?),
             "--metadata" => metadata = Some(value("a metadata BLOB FILE")?),
-            "--metadata-root" => metadata_root = Some(value("a certificate FILE")?),
+            "--metadata-root" => metadata_roots.push(value("a certificate FILE")?),
             "--metadata-crl" => metadata_crls.push(value("a CRL FILE")?),
             "--at" => {
                 let text = value("an RFC 3339 TIME")?;
@@ -79,13 +79,13 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
         }
     }
 
-    let metadata = match (&metadata, &metadata_root) {
-        (Some(blob), Some(root)) => Some(MetadataFiles {
+    let metadata = match &metadata {
+        Some(blob) if !metadata_roots.is_empty() => Some(MetadataFiles {
             blob,
-            root,
+            roots: &metadata_roots,
             crls: &metadata_crls,
         }),
-        (None, None) if metadata_crls.is_empty() => None,
+        None if metadata_roots.is_empty() && metadata_crls.is_empty() => None,
         _ => {
             return Err(Failure::input(
                 "--metadata and --metadata-root go together, and --metadata-crl needs them",

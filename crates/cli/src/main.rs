@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: latchkey inspect [--as KIND] [--anchor ROOT]... [--at TIME]
-                        [--metadata BLOB --metadata-root ROOT [--metadata-crl CRL]...] [FILE|-]
+                        [--metadata BLOB (--metadata-root ROOT)... (--metadata-crl CRL)...]
+                        [FILE|-]
        latchkey vectors [--strict] FILE...
        latchkey scenario [--store memory|sqlite:PATH|postgres:URL] FILE...
 
@@ -30,7 +31,8 @@ FILE defaults to standard input.
 Registrations are also verified against their own client data (its challenge and
 origin; the RP ID is the origin's host), showing the attestation type and its trust:
   --anchor ROOT          a root certificate (DER or PEM) trusted for every format
-  --metadata BLOB        a FIDO MDS3 metadata BLOB, verified against --metadata-root;
+  --metadata BLOB        a FIDO MDS3 metadata BLOB, verified against the --metadata-root
+                         certificates (one or more: the BLOB's root may be rotating);
                          its roots become anchors, its entry for the AAGUID is shown
   --metadata-crl CRL     a CRL (DER or PEM) for the BLOB's chain; with none, the chain's
                          revocation is not checked (blobRevocationChecked: false)

@@ -23,10 +23,10 @@ pub(crate) struct TrustInputs {
     at: SystemTime,
 }
 
-/// `--metadata BLOB --metadata-root ROOT [--metadata-crl CRL]...`.
+/// `--metadata BLOB --metadata-root ROOT... [--metadata-crl CRL]...`.
 pub(crate) struct MetadataFiles<'a> {
     pub(crate) blob: &'a str,
-    pub(crate) root: &'a str,
+    pub(crate) roots: &'a [String],
     pub(crate) crls: &'a [String],
 }
 
@@ -50,10 +50,14 @@ impl TrustInputs {
             .is_some_and(|files| !files.crls.is_empty());
         let metadata = match metadata {
             Some(files) => {
-                let MetadataFiles { blob, root, crls } = files;
+                let MetadataFiles { blob, roots, crls } = files;
                 let text = std::fs::read_to_string(blob)
                     .map_err(|e| Failure::io(format!("cannot read {blob}: {e}")))?;
-                let root = der_file(root, "CERTIFICATE")?;
+                let roots = roots
+                    .iter()
+                    .map(|path| der_file(path, "CERTIFICATE"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let roots: Vec<&[u8]> = roots.iter().map(Vec::as_slice).collect();
                 let crls = crls
                     .iter()
                     .map(|path| {
@@ -63,9 +67,9 @@ impl TrustInputs {
                     .collect::<Result<Vec<_>, _>>()?;
                 // Without CRLs this is a diagnosis, not a service's decision: it says so.
                 let verified = if revocation_checked {
-                    MetadataBlob::verify(&text, &[&root], &crls, at)
+                    MetadataBlob::verify(&text, &roots, &crls, at)
                 } else {
-                    MetadataBlob::verify_without_revocation(&text, &[&root], at)
+                    MetadataBlob::verify_without_revocation(&text, &roots, at)
                 };
                 let blob =
                     verified.map_err(|e| Failure::input(format!("{blob}: {e} [{}]", e.code())))?;
