@@ -157,7 +157,9 @@ const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 /// An X.509 v3 certificate to be signed.
 #[derive(Clone, Debug)]
 pub struct CertificateBuilder {
-    subject: Vec<u8>,
+    /// `None` where an attribute's OID did not parse: [`IssuedCertificate::sign`] then
+    /// fails.
+    subject: Option<Vec<u8>>,
     serial: u64,
     /// `None` where an OID did not parse: [`IssuedCertificate::sign`] then fails.
     extensions: Vec<Option<Vec<u8>>>,
@@ -181,20 +183,22 @@ impl CertificateBuilder {
 
     /// A certificate whose subject has these attributes, one RDN each, in order:
     /// `(OID, value)`, the country (2.5.4.6) as PrintableString, the rest as UTF8String.
-    /// An attribute whose OID does not parse is left out.
     #[must_use]
     pub fn with_subject(attributes: &[(&str, &str)]) -> Self {
-        let rdns: Vec<Vec<u8>> = attributes
+        let rdns: Option<Vec<Vec<u8>>> = attributes
             .iter()
-            .filter_map(|(oid, value)| {
+            .map(|(oid, value)| {
                 let tag = if *oid == "2.5.4.6" { 0x13 } else { 0x0c };
                 let attribute = der::sequence(&[&der::oid(oid)?, &der::tlv(tag, value.as_bytes())]);
                 Some(der::tlv(0x31, &attribute))
             })
             .collect();
-        let refs: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
+        let subject = rdns.map(|rdns| {
+            let refs: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
+            der::sequence(&refs)
+        });
         Self {
-            subject: der::sequence(&refs),
+            subject,
             serial: 1,
             extensions: Vec::new(),
         }
@@ -240,7 +244,7 @@ impl CertificateBuilder {
     #[must_use]
     pub fn self_signed(self, key: &SoftKey) -> Option<Vec<u8>> {
         IssuedCertificate {
-            issuer_name: Some(self.subject.clone()),
+            issuer_name: self.subject.clone(),
             builder: self,
             issuer_key: key,
         }
@@ -250,7 +254,7 @@ impl CertificateBuilder {
 
 impl IssuedCertificate<'_> {
     /// The DER certificate for `subject_key`. `None` when either key is not ES256, the
-    /// issuer certificate did not parse or an extension's OID was not dotted decimal.
+    /// issuer certificate did not parse or an OID was not dotted decimal.
     #[must_use]
     pub fn sign(self, subject_key: &SoftKey) -> Option<Vec<u8>> {
         let CertificateBuilder {
@@ -273,7 +277,7 @@ impl IssuedCertificate<'_> {
             &algorithm,
             &self.issuer_name?,
             &validity,
-            &subject,
+            &subject?,
             &p256_spki(subject_key)?,
             &extensions,
         ]);
@@ -458,7 +462,40 @@ pub fn serial_of(certificate: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::der;
+    use super::{CertificateBuilder, RevocationListBuilder, der};
+    use crate::authenticator::SoftKey;
+
+    #[test]
+    fn a_bad_oid_or_key_makes_signing_fail_rather_than_write_something_else() {
+        let key = SoftKey::es256([1; 32]);
+        let good = CertificateBuilder::new("ok").self_signed(&key);
+        assert!(good.is_some());
+        assert!(
+            CertificateBuilder::with_subject(&[("2.5.4.x", "bad")])
+                .self_signed(&key)
+                .is_none()
+        );
+        let bad_extension = CertificateBuilder::new("ok").extension("1", false, &[]);
+        assert!(bad_extension.self_signed(&key).is_none());
+        assert!(
+            CertificateBuilder::new("ok")
+                .self_signed(&SoftKey::eddsa([1; 32]))
+                .is_none()
+        );
+        let issuer = good.unwrap_or_default();
+        assert!(RevocationListBuilder::new().sign(&issuer, &key).is_some());
+        assert!(
+            RevocationListBuilder::new()
+                .sign(b"not DER", &key)
+                .is_none()
+        );
+        assert!(
+            RevocationListBuilder::new()
+                .revoke(b"not DER")
+                .sign(&issuer, &key)
+                .is_none()
+        );
+    }
 
     #[test]
     fn der_encodings_match_their_standard_forms() {
