@@ -186,11 +186,14 @@ fn registrations_show_their_trust_outcome_and_metadata_status() {
     use latchkey_testkit::{hex, jws};
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../verify/tests/fixtures");
     let fixture = |name: &str| std::fs::read(format!("{FIXTURES}/{name}")).unwrap();
-    let leaf_key = SoftKey::es256(
-        hex::decode(String::from_utf8(fixture("leaf.scalar")).unwrap().trim())
-            .try_into()
-            .unwrap(),
-    );
+    let fixture_key = |name: &str| {
+        SoftKey::es256(
+            hex::decode(String::from_utf8(fixture(name)).unwrap().trim())
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let leaf_key = fixture_key("leaf.scalar");
     let (leaf, intermediate) = (fixture("leaf.der"), fixture("intermediate.der"));
     // A packed registration by the test CA's leaf, for the AAGUID in its certificate.
     let authenticator = Authenticator::new(SoftKey::es256([3; 32]))
@@ -257,52 +260,35 @@ fn registrations_show_their_trust_outcome_and_metadata_status() {
     assert_eq!(with_metadata["metadata"]["blobRevocationChecked"], false);
     // With CRLs the chain's revocation is checked: the root's CRL alone leaves the
     // intermediate's certificates unchecked, which refuses the BLOB.
-    let root_key = SoftKey::es256(
-        hex::decode(String::from_utf8(fixture("root.scalar")).unwrap().trim())
-            .try_into()
-            .unwrap(),
-    );
     let crl_path = dir.join("root.crl");
     let crl = latchkey_testkit::x509::RevocationListBuilder::new()
-        .sign(&fixture("root.der"), &root_key)
+        .sign(&fixture("root.der"), &fixture_key("root.scalar"))
         .unwrap();
     std::fs::write(&crl_path, crl).unwrap();
-    let output = latchkey(
-        &[
-            "inspect",
-            "--at",
-            "2040-01-01T00:00:00Z",
-            "--metadata",
-            blob_path.to_str().unwrap(),
-            "--metadata-root",
-            &root,
-            "--metadata-crl",
-            crl_path.to_str().unwrap(),
-        ],
-        &registration,
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("no current CRL"),
-        "{}",
+    // A BLOB refused is an input error (exit 2) saying why.
+    let refused = |args: &[&str]| {
+        let output = latchkey(&[&["inspect"], args].concat(), &registration);
+        assert_eq!(output.status.code(), Some(2));
         stderr(&output)
-    );
-    // A metadata BLOB that does not verify is an input error.
-    let output = latchkey(
-        &[
-            "inspect",
-            "--metadata",
-            blob_path.to_str().unwrap(),
-            "--metadata-root",
-            &rogue,
-        ],
-        &registration,
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("attestation_untrusted"),
-        "{}",
-        stderr(&output)
-    );
+    };
+    let message = refused(&[
+        "--at",
+        "2040-01-01T00:00:00Z",
+        "--metadata",
+        blob_path.to_str().unwrap(),
+        "--metadata-root",
+        &root,
+        "--metadata-crl",
+        crl_path.to_str().unwrap(),
+    ]);
+    assert!(message.contains("no current CRL"), "{message}");
+    // A metadata BLOB that does not verify.
+    let message = refused(&[
+        "--metadata",
+        blob_path.to_str().unwrap(),
+        "--metadata-root",
+        &rogue,
+    ]);
+    assert!(message.contains("attestation_untrusted"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

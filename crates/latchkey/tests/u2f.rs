@@ -14,7 +14,7 @@ use latchkey::{
     AccountId, AttestationPolicy, Authenticated, Factor, Intent, MemoryStore, Passkeys,
     RelyingParty, RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
 };
-use latchkey_cose::{Flags, KeyParams};
+use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 
 const APP_ID: &str = "https://example.com/u2f/app-id.json";
@@ -37,10 +37,8 @@ fn factors() -> StepUp {
 /// kept (the 65-byte public point).
 fn security_key() -> (Authenticator, U2fCredential) {
     let key = SoftKey::es256([0x31; 32]);
-    let KeyParams::Ec2 { x, y, .. } = key.public_key().params().clone() else {
-        panic!("an ES256 key");
-    };
-    let record = U2fCredential::new(&KEY_HANDLE, &[vec![0x04], x, y].concat(), APP_ID).unwrap();
+    let point = key.uncompressed_point().unwrap();
+    let record = U2fCredential::new(&KEY_HANDLE, &point, APP_ID).unwrap();
     let authenticator = Authenticator::new(key)
         .with_credential_id(KEY_HANDLE.to_vec())
         .with_flags(Flags::USER_PRESENT)

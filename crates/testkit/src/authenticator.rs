@@ -137,6 +137,21 @@ impl SoftKey {
         CredentialPublicKey::new(self.algorithm(), params).expect("soft key encodes")
     }
 
+    /// The public key as a SEC1 uncompressed point `04 || x || y` (what U2F services
+    /// stored and X.509 certificates carry), for the ECDSA keys; `None` for the others.
+    #[must_use]
+    pub fn uncompressed_point(&self) -> Option<Vec<u8>> {
+        match &self.signer {
+            Signer::Es256(key) => {
+                Some(key.verifying_key().to_sec1_point(false).as_bytes().to_vec())
+            }
+            Signer::Es384(key) => {
+                Some(key.verifying_key().to_sec1_point(false).as_bytes().to_vec())
+            }
+            Signer::EdDsa(_) | Signer::Rs256(_) => None,
+        }
+    }
+
     /// Signs `message` as WebAuthn expects for the algorithm: DER ECDSA, raw Ed25519,
     /// PKCS#1 v1.5 RSA.
     ///

@@ -19,7 +19,7 @@
 //! Every certificate is X.509 v3, signed ecdsa-with-SHA256 by a P-256 [`SoftKey`], valid
 //! from 2026-01-01 to 2126-01-01.
 
-use latchkey_cose::{Curve, KeyParams};
+use latchkey_cose::Algorithm;
 
 use crate::authenticator::SoftKey;
 
@@ -47,6 +47,12 @@ pub mod der {
     #[must_use]
     pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
         tlv(0x30, &parts.concat())
+    }
+
+    /// `SEQUENCE { items... }` of parts built separately.
+    #[must_use]
+    pub fn sequence_of(items: &[Vec<u8>]) -> Vec<u8> {
+        tlv(0x30, &items.concat())
     }
 
     /// `OCTET STRING`.
@@ -193,12 +199,8 @@ impl CertificateBuilder {
                 Some(der::tlv(0x31, &attribute))
             })
             .collect();
-        let subject = rdns.map(|rdns| {
-            let refs: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
-            der::sequence(&refs)
-        });
         Self {
-            subject,
+            subject: rdns.map(|rdns| der::sequence_of(&rdns)),
             serial: 1,
             extensions: Vec::new(),
         }
@@ -218,7 +220,8 @@ impl CertificateBuilder {
         self
     }
 
-    /// Marks it a CA: critical `basicConstraints` CA:TRUE and `keyUsage` keyCertSign.
+    /// Marks it a CA: critical `basicConstraints` CA:TRUE and `keyUsage` keyCertSign and
+    /// cRLSign.
     #[must_use]
     pub fn ca(self) -> Self {
         let ca_true = der::sequence(&[&der::tlv(0x01, &[0xff])]);
@@ -262,24 +265,16 @@ impl IssuedCertificate<'_> {
             serial,
             extensions,
         } = self.builder;
-        let extensions: Vec<Vec<u8>> = extensions.into_iter().collect::<Option<_>>()?;
-        let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
         let validity = der::sequence(&[&der::time(FROM), &der::time(UNTIL)]);
-        let extensions = if extensions.is_empty() {
-            Vec::new()
-        } else {
-            let refs: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
-            der::explicit(3, &der::sequence(&refs))
-        };
         let tbs = der::sequence(&[
             &der::explicit(0, &der::integer(2)),
             &der::integer(serial),
-            &algorithm,
+            &signature_algorithm()?,
             &self.issuer_name?,
             &validity,
             &subject?,
             &p256_spki(subject_key)?,
-            &extensions,
+            &optional_list(extensions, |list| der::explicit(3, &list))?,
         ]);
         signed(&tbs, self.issuer_key)
     }
@@ -340,33 +335,15 @@ impl RevocationListBuilder {
     /// parse.
     #[must_use]
     pub fn sign(self, issuer: &[u8], issuer_key: &SoftKey) -> Option<Vec<u8>> {
-        let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
-        let entries: Vec<Vec<u8>> = self
-            .revoked
-            .into_iter()
-            .map(|serial| {
-                Some(der::sequence(&[
-                    &der::tlv(0x02, &serial?),
-                    &der::time(FROM),
-                ]))
-            })
-            .collect::<Option<_>>()?;
-        let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let revoked = if entries.is_empty() {
-            Vec::new()
-        } else {
-            der::sequence(&entries)
-        };
-        let extensions: Vec<Vec<u8>> = self.extensions.into_iter().collect::<Option<_>>()?;
-        let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
-        let extensions = if extensions.is_empty() {
-            Vec::new()
-        } else {
-            der::explicit(0, &der::sequence(&extensions))
-        };
+        let entries = self.revoked.into_iter().map(|serial| {
+            Some(der::sequence(&[
+                &der::tlv(0x02, &serial?),
+                &der::time(FROM),
+            ]))
+        });
         let tbs = der::sequence(&[
             &der::integer(1), // v2
-            &algorithm,
+            &signature_algorithm()?,
             &subject_of(issuer)?,
             &der::time(&self.this_update),
             &self
@@ -374,8 +351,8 @@ impl RevocationListBuilder {
                 .as_deref()
                 .map(der::time)
                 .unwrap_or_default(),
-            &revoked,
-            &extensions,
+            &optional_list(entries.collect(), |list| list)?,
+            &optional_list(self.extensions, |list| der::explicit(0, &list))?,
         ]);
         signed(&tbs, issuer_key)
     }
@@ -385,13 +362,31 @@ impl RevocationListBuilder {
 /// signed by `issuer_key`, or `None` when it is not ES256.
 fn signed(tbs: &[u8], issuer_key: &SoftKey) -> Option<Vec<u8>> {
     p256_spki(issuer_key)?;
-    let algorithm = der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]);
     let signature = issuer_key.sign(tbs);
     Some(der::sequence(&[
         tbs,
-        &algorithm,
+        &signature_algorithm()?,
         &der::tlv(0x03, &[&[0u8][..], &signature].concat()),
     ]))
+}
+
+/// `AlgorithmIdentifier` ecdsa-with-SHA256 (no parameters).
+fn signature_algorithm() -> Option<Vec<u8>> {
+    Some(der::sequence(&[&der::oid(ECDSA_WITH_SHA256)?]))
+}
+
+/// An optional `SEQUENCE OF` (extensions, revoked certificates): nothing when empty,
+/// else the sequence as `wrap` tags it; `None` when an item failed to build.
+fn optional_list(
+    items: Vec<Option<Vec<u8>>>,
+    wrap: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) -> Option<Vec<u8>> {
+    let items: Vec<Vec<u8>> = items.into_iter().collect::<Option<_>>()?;
+    Some(if items.is_empty() {
+        Vec::new()
+    } else {
+        wrap(der::sequence_of(&items))
+    })
 }
 
 /// An `Extension`: OID, the critical flag when set, the value in an OCTET STRING.
@@ -411,22 +406,16 @@ fn extension(oid: &str, critical: bool, value: &[u8]) -> Option<Vec<u8>> {
 /// `SubjectPublicKeyInfo` of a P-256 key: id-ecPublicKey, prime256v1, the uncompressed
 /// point.
 fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
-    let public = key.public_key();
-    let KeyParams::Ec2 {
-        curve: Curve::P256,
-        x,
-        y,
-    } = public.params()
-    else {
+    if key.algorithm() != Algorithm::Es256 {
         return None;
-    };
-    let point = [&[0u8, 0x04][..], x, y].concat();
+    }
+    let point = key.uncompressed_point()?;
     Some(der::sequence(&[
         &der::sequence(&[
             &der::oid("1.2.840.10045.2.1")?,
             &der::oid("1.2.840.10045.3.1.7")?,
         ]),
-        &der::tlv(0x03, &point),
+        &der::tlv(0x03, &[&[0u8][..], &point].concat()),
     ]))
 }
 

@@ -245,15 +245,9 @@ impl MetadataBlob {
             .map(|der| Cert::parse(der))
             .collect::<Result<Vec<_>>>()?;
         let anchors: Vec<&Cert> = roots.iter().collect();
-        check_path(&jws.chain, &anchors, now, false).map_err(Error::MetadataUntrusted)?;
+        let root =
+            check_path(&jws.chain, &anchors, now, false).map_err(Error::MetadataUntrusted)?;
         if let Some(crls) = crls {
-            // The root the chain leads to: its CRL covers the certificate under it.
-            let root = anchors
-                .iter()
-                .find(|root| check_path(&jws.chain, &[root], now, false).is_ok())
-                .ok_or(Error::MetadataUntrusted(
-                    "chain does not lead to a configured anchor",
-                ))?;
             check_not_revoked(&jws.chain, root, crls, now).map_err(Error::MetadataUntrusted)?;
         }
         if !jws.signed_by_leaf(algorithm) {

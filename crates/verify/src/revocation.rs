@@ -10,6 +10,7 @@ use x509_cert::ext::Extensions;
 
 use crate::certificate::{Cert, signed_by};
 use crate::error::{Error, Result};
+use crate::signature::Material;
 
 /// Largest CRL accepted, in bytes.
 pub const MAX_CRL_LEN: usize = 512 * 1024;
@@ -32,6 +33,8 @@ pub const MAX_CRLS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct RevocationList {
     list: CertificateList,
+    /// The DER of tbsCertList, what the signature covers (encoded once, at parsing).
+    signed_part: Vec<u8>,
 }
 
 impl RevocationList {
@@ -69,29 +72,25 @@ impl RevocationList {
                 "CRL has a critical extension latchkey does not process",
             ));
         }
-        Ok(Self { list })
+        let signed_part = tbs
+            .to_der()
+            .map_err(|_| Error::MetadataMalformed("CRL is not a DER X.509 CRL"))?;
+        Ok(Self { list, signed_part })
     }
 
-    /// Whether `issuer` issued and signed this list, with a key allowed to sign CRLs.
-    fn issued_by(&self, issuer: &Cert) -> bool {
-        let tbs = &self.list.tbs_cert_list;
-        if tbs.issuer != *issuer.subject() || !issuer.may_sign_crls() {
-            return false;
-        }
-        let (Ok(key), Ok(tbs_der), Some(signature)) = (
-            issuer.key_material(),
-            tbs.to_der(),
-            self.list.signature.as_bytes(),
-        ) else {
+    /// Whether `issuer`, whose key is `issuer_key`, issued and signed this list.
+    fn issued_by(&self, issuer: &Cert, issuer_key: &Material) -> bool {
+        let Some(signature) = self.list.signature.as_bytes() else {
             return false;
         };
-        signed_by(
-            self.list.signature_algorithm.oid,
-            &tbs_der,
-            signature,
-            &key,
-            false,
-        )
+        self.list.tbs_cert_list.issuer == *issuer.subject()
+            && signed_by(
+                self.list.signature_algorithm.oid,
+                &self.signed_part,
+                signature,
+                issuer_key,
+                false,
+            )
     }
 
     /// Whether `now` lies within thisUpdate..=nextUpdate; a list without nextUpdate is
@@ -134,9 +133,15 @@ pub(crate) fn check_not_revoked(
         if cert.der() == anchor.der() {
             continue;
         }
+        // An issuer whose key may not sign CRLs vouches for nothing.
+        let key = issuer
+            .may_sign_crls()
+            .then(|| issuer.key_material().ok())
+            .flatten();
         let mut current = lists
             .iter()
-            .filter(|list| list.current_at(now) && list.issued_by(issuer))
+            .filter(|list| list.current_at(now))
+            .filter(|list| key.as_ref().is_some_and(|key| list.issued_by(issuer, key)))
             .peekable();
         if current.peek().is_none() {
             return Err("no current CRL from the issuer of a chain certificate");

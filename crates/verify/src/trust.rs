@@ -113,20 +113,21 @@ impl TrustAnchors {
             return Trust::NoAnchor;
         }
         match check_path(chain, &anchors, now, allow_sha1) {
-            Ok(()) => Trust::Trusted,
+            Ok(_) => Trust::Trusted,
             Err(reason) => Trust::Untrusted(reason),
         }
     }
 }
 
 /// Validates `chain` (leaf first) at `now` against `anchors`: see
-/// [`TrustAnchors::evaluate`]. Shared with the metadata BLOB's own chain.
-pub(crate) fn check_path(
+/// [`TrustAnchors::evaluate`]. Shared with the metadata BLOB's own chain, whose revocation
+/// check needs the anchor the chain reached: it is returned.
+pub(crate) fn check_path<'a>(
     chain: &[Cert],
-    anchors: &[&Cert],
+    anchors: &[&'a Cert],
     now: SystemTime,
     allow_sha1: bool,
-) -> Result<(), &'static str> {
+) -> Result<&'a Cert, &'static str> {
     let Some(last) = chain.last() else {
         return Err("empty chain");
     };
@@ -142,8 +143,8 @@ pub(crate) fn check_path(
         }
     }
     // The last certificate may itself be a configured anchor (conformance Resp-5 P-3).
-    if anchors.iter().any(|a| a.der() == last.der()) {
-        return Ok(());
+    if let Some(anchor) = anchors.iter().find(|a| a.der() == last.der()) {
+        return Ok(anchor);
     }
     let intermediates = chain.len().saturating_sub(1);
     for anchor in anchors.iter().filter(|a| last.issuer_is_subject_of(a)) {
@@ -153,7 +154,7 @@ pub(crate) fn check_path(
         if let Ok(key) = anchor.key_material()
             && last.is_signed_by(&key, allow_sha1)
         {
-            return Ok(());
+            return Ok(anchor);
         }
     }
     Err("chain does not lead to a configured anchor")

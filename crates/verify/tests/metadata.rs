@@ -131,13 +131,22 @@ fn blob() -> String {
 /// Current CRLs from the root and the intermediate, revoking nothing.
 fn crls() -> Vec<RevocationList> {
     let chain = chain();
-    [
-        RevocationListBuilder::new().sign(ROOT, &root_key()),
-        RevocationListBuilder::new().sign(&chain.intermediate, &mds_intermediate_key()),
-    ]
-    .iter()
-    .map(|der| RevocationList::parse(der.as_ref().unwrap()).unwrap())
-    .collect()
+    parsed(&[
+        RevocationListBuilder::new()
+            .sign(ROOT, &root_key())
+            .unwrap(),
+        RevocationListBuilder::new()
+            .sign(&chain.intermediate, &mds_intermediate_key())
+            .unwrap(),
+    ])
+}
+
+/// DER CRLs, parsed.
+fn parsed(lists: &[Vec<u8>]) -> Vec<RevocationList> {
+    lists
+        .iter()
+        .map(|der| RevocationList::parse(der).unwrap())
+        .collect()
 }
 
 fn verify(jws: &str, root: &[u8], now: SystemTime) -> Result<MetadataBlob, latchkey_verify::Error> {
@@ -326,11 +335,7 @@ fn malformed_blobs_are_refused_without_panicking() {
 
 /// The error message of a BLOB refused with these CRLs.
 fn refused_with(lists: &[Vec<u8>]) -> String {
-    let lists: Vec<RevocationList> = lists
-        .iter()
-        .map(|der| RevocationList::parse(der).unwrap())
-        .collect();
-    let err = MetadataBlob::verify(&blob(), &[ROOT], &lists, in_2040()).unwrap_err();
+    let err = MetadataBlob::verify(&blob(), &[ROOT], &parsed(lists), in_2040()).unwrap_err();
     assert_eq!(err.code(), "attestation_untrusted", "{err}");
     err.to_string()
 }
@@ -350,18 +355,15 @@ fn a_revoked_chain_certificate_is_refused() {
     let quiet_intermediate = intermediate_list(RevocationListBuilder::new());
     let message = refused_with(&[
         root_list(RevocationListBuilder::new().revoke(&chain.intermediate)),
-        quiet_intermediate.clone(),
+        quiet_intermediate,
     ]);
     assert!(message.contains("revoked"), "{message}");
     let revoking_signer = intermediate_list(RevocationListBuilder::new().revoke(&chain.signer));
-    let message = refused_with(&[quiet_root.clone(), revoking_signer.clone()]);
+    let message = refused_with(&[quiet_root.clone(), revoking_signer]);
     assert!(message.contains("revoked"), "{message}");
     // Another certificate's serial revokes nothing here.
     let revoking_other = intermediate_list(RevocationListBuilder::new().revoke(LEAF));
-    let lists = [quiet_root, revoking_other]
-        .iter()
-        .map(|der| RevocationList::parse(der).unwrap())
-        .collect::<Vec<_>>();
+    let lists = parsed(&[quiet_root, revoking_other]);
     assert!(MetadataBlob::verify(&blob(), &[ROOT], &lists, in_2040()).is_ok());
     // The named looser mode skips revocation altogether.
     assert!(MetadataBlob::verify_without_revocation(&blob(), &[ROOT], in_2040()).is_ok());
@@ -431,15 +433,12 @@ fn each_chain_certificate_needs_a_current_crl_from_its_issuer() {
         &json!({"alg": "ES256"}),
         &payload("2040-02-01"),
     );
-    let lists = [
+    let lists = parsed(&[
         root_list,
         RevocationListBuilder::new()
             .sign(INTERMEDIATE, &common::intermediate_key())
             .unwrap(),
-    ]
-    .iter()
-    .map(|der| RevocationList::parse(der).unwrap())
-    .collect::<Vec<_>>();
+    ]);
     let err = MetadataBlob::verify(&fixture_chain_blob, &[ROOT], &lists, in_2040()).unwrap_err();
     assert!(err.to_string().contains("no current CRL"), "{err}");
 }

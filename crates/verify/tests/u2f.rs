@@ -7,7 +7,6 @@
     clippy::indexing_slicing
 )]
 
-use latchkey_cose::KeyParams;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_verify::{
     AssertionResponse, Ceremony, Error, Origins, RegistrationResponse, StoredCredential,
@@ -20,10 +19,7 @@ const CHALLENGE: &[u8] = b"u2f-migration-challenge-32bytes!";
 
 /// The 65-byte `04 || x || y` form a U2F server stored.
 fn raw_point(key: &SoftKey) -> Vec<u8> {
-    let KeyParams::Ec2 { x, y, .. } = key.public_key().params().clone() else {
-        panic!("an ES256 key");
-    };
-    [vec![0x04], x, y].concat()
+    key.uncompressed_point().unwrap()
 }
 
 fn verifier() -> Verifier {

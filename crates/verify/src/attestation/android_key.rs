@@ -77,37 +77,25 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
         ));
     }
     // The union of both lists; `android_key_require_tee` looks at the TEE list alone.
-    let origin_generated = lists
-        .iter()
-        .any(|l| l.integers(TAG_ORIGIN).contains(&KM_ORIGIN_GENERATED));
+    let generated = |list: &AuthorizationList<'_>| list.holds(TAG_ORIGIN, KM_ORIGIN_GENERATED);
+    let for_signing = |list: &AuthorizationList<'_>| list.holds(TAG_PURPOSE, KM_PURPOSE_SIGN);
     let origins_known = lists.iter().all(|l| {
         l.integers(TAG_ORIGIN)
             .iter()
             .all(|&o| o == KM_ORIGIN_GENERATED)
     });
-    if !origin_generated || !origins_known {
+    if !lists.iter().any(|l| generated(l)) || !origins_known {
         return Err(Error::AttestationInvalid(
             "android-key origin is not KM_ORIGIN_GENERATED",
         ));
     }
-    if !lists
-        .iter()
-        .any(|l| l.integers(TAG_PURPOSE).contains(&KM_PURPOSE_SIGN))
-    {
+    if !lists.iter().any(|l| for_signing(l)) {
         return Err(Error::AttestationInvalid(
             "android-key purpose lacks KM_PURPOSE_SIGN",
         ));
     }
-    if input.options.android_key_require_tee
-        && !(description
-            .tee_enforced
-            .integers(TAG_ORIGIN)
-            .contains(&KM_ORIGIN_GENERATED)
-            && description
-                .tee_enforced
-                .integers(TAG_PURPOSE)
-                .contains(&KM_PURPOSE_SIGN))
-    {
+    let tee = &description.tee_enforced;
+    if input.options.android_key_require_tee && !(generated(tee) && for_signing(tee)) {
         return Err(Error::AttestationUntrusted(
             "android-key origin and purpose are not enforced by the TEE",
         ));
@@ -183,6 +171,11 @@ impl<'a> AuthorizationList<'a> {
 
     fn has(&self, tag: u32) -> bool {
         self.entries.iter().any(|(t, _)| *t == tag)
+    }
+
+    /// Whether `value` is among the INTEGER values of `tag`.
+    fn holds(&self, tag: u32, value: u64) -> bool {
+        self.integers(tag).contains(&value)
     }
 
     /// The INTEGER values of `tag`: a single INTEGER, or a SET OF INTEGER. Undecodable
