@@ -270,7 +270,7 @@ impl LoginInput {
     /// Never: the ceremony is valid.
     pub fn prepare(&self) -> AuthenticationResponse {
         let options = block_on(self.passkeys.start_authentication(
-            Some(&self.account),
+            &self.account,
             Intent::Login,
             None,
         ))
@@ -393,21 +393,34 @@ impl RegistrationInput {
     }
 }
 
-/// Approval receipts of Pay signatures (P10), for the bulk re-verification benchmark.
+/// Approval receipts of Pay signatures (P10), with what an auditor re-verifies them
+/// against: the relying party and the passkey's COSE key, from the service's records.
+#[derive(Clone, Debug)]
+pub struct Receipts {
+    /// The relying party the ceremonies ran for.
+    pub rp: RelyingParty,
+    /// The COSE public key of the passkey that signed every receipt.
+    pub public_key: Vec<u8>,
+    /// The receipts.
+    pub receipts: Vec<latchkey::ApprovalReceipt>,
+}
+
+/// `count` receipts of Pay signatures (P10), for the bulk re-verification benchmark.
 ///
 /// # Panics
 ///
 /// Never: the set-up ceremonies are valid.
 #[must_use]
-pub fn receipts(count: usize, soft: SoftKey) -> Vec<latchkey::ApprovalReceipt> {
+pub fn receipts(count: usize, soft: SoftKey) -> Receipts {
+    let public_key = soft.public_key().as_cose_bytes().to_vec();
     let (passkeys, account, mut authenticator) = registered("payer", Scope::Pay, soft);
     let context = RequestContext::default();
     let handle = passkeys.user_handle(&account, Scope::Pay);
-    (0..count)
+    let receipts = (0..count)
         .map(|n| {
             let transaction = format!("pay {n}.00 USDT to merchant 771");
             let options = block_on(passkeys.start_authentication(
-                Some(&account),
+                &account,
                 Intent::PaySign,
                 Some(transaction.as_bytes()),
             ))
@@ -424,7 +437,12 @@ pub fn receipts(count: usize, soft: SoftKey) -> Vec<latchkey::ApprovalReceipt> {
             .receipt
             .expect("receipt")
         })
-        .collect()
+        .collect();
+    Receipts {
+        rp: passkeys.relying_party().clone(),
+        public_key,
+        receipts,
+    }
 }
 
 /// A facade on `MemoryStore` with one account holding one passkey of `soft` in `scope`.
@@ -444,10 +462,11 @@ fn registered(
         name: account.into(),
         display_name: account.into(),
     };
-    let options = block_on(passkeys.start_registration(&id, &user, scope)).expect("options");
+    let step_up = StepUp::Factors(vec![Factor::Email]);
+    let options =
+        block_on(passkeys.start_registration(&id, &user, scope, &step_up)).expect("options");
     let json = authenticator.registration_json(&client(), &options.challenge);
     let response = RegistrationResponse::from_json(&json).expect("json");
-    let step_up = StepUp::Factors(vec![Factor::Email]);
     block_on(passkeys.finish_registration(
         &id,
         &response,

@@ -628,8 +628,21 @@ impl<S: Store> Player<S> {
         match result {
             Ok(done) => {
                 if let Some(receipt) = &done.receipt {
+                    // As an auditor would: the key from the service's records, by the
+                    // receipt's credential id; the relying party from the configuration.
+                    let credentials = block_on(self.passkeys.list(&done.account, done.scope))
+                        .map_err(|e| e.to_string())?;
+                    let public_key = credentials
+                        .iter()
+                        .find(|c| latchkey::json::b64(c.id.as_bytes()) == receipt.credential_id)
+                        .map(|c| c.public_key.as_slice())
+                        .ok_or("the receipt names no passkey of the account")?;
                     receipt
-                        .verify(transaction.as_deref())
+                        .verify(
+                            public_key,
+                            self.passkeys.relying_party(),
+                            transaction.as_deref(),
+                        )
                         .map_err(|e| format!("receipt does not re-verify: {e}"))?;
                 }
                 self.last_response.insert(key.to_owned(), json);

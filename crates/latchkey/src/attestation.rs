@@ -1,30 +1,32 @@
-//! What a service demands of attestation beyond its verification: a trusted chain for
-//! some scopes (hardware keys for withdrawals, say), and FIDO metadata - compromised
-//! models refused, model descriptions as default passkey names.
+//! The evidence attestation is judged by: trust anchors and FIDO metadata. Verification
+//! turns a registration into facts (trusted chain, compromised model); the policy
+//! decides what a scope accepts.
 
 use std::sync::Arc;
 
-use latchkey_policy::{AaguidTable, Scope, is_valid_name};
+use latchkey_policy::{AaguidTable, AttestationFacts, is_valid_name};
 use latchkey_verify::{MetadataBlob, Trust, TrustAnchors, VerifiedRegistration};
 
 use crate::error::Result;
 
-/// The attestation rules of a [`Passkeys`](crate::Passkeys) service. Empty by default:
-/// attestation is verified and reported, nothing more is required.
+/// The attestation evidence of a [`Passkeys`](crate::Passkeys) service: trust anchors and
+/// FIDO metadata. Empty by default: attestation is verified and reported. Whether a
+/// scope requires a trusted chain is policy
+/// ([`PolicyConfig::trusted_attestation`](crate::PolicyConfig::trusted_attestation)); a
+/// model that metadata reports compromised is refused everywhere.
 ///
 /// ```
-/// use latchkey::{AttestationPolicy, Scope};
+/// use latchkey::{AttestationPolicy, PolicyConfig, Scope};
 /// use latchkey::verify::TrustAnchors;
 ///
-/// let policy = AttestationPolicy::default()
-///     .trust_anchors(TrustAnchors::default())
-///     .require_trusted(Scope::Pay);
+/// let attestation = AttestationPolicy::default().trust_anchors(TrustAnchors::default());
+/// let mut policy = PolicyConfig::default();
+/// policy.trusted_attestation.push(Scope::Pay);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct AttestationPolicy {
     anchors: TrustAnchors,
     metadata: Option<Arc<MetadataBlob>>,
-    trusted_for: Vec<Scope>,
 }
 
 impl AttestationPolicy {
@@ -49,57 +51,31 @@ impl AttestationPolicy {
         Ok(self)
     }
 
-    /// Refuses registrations in `scope` whose attestation does not chain to a trust
-    /// anchor (`attestation_untrusted`): `none` and self attestation included.
-    #[must_use]
-    pub fn require_trusted(mut self, scope: Scope) -> Self {
-        if !self.trusted_for.contains(&scope) {
-            self.trusted_for.push(scope);
-        }
-        self
-    }
-
-    /// Refuses a passkey for `scope` when the scope requires a trusted attestation and
-    /// `trust` is another outcome.
-    pub(crate) fn check_trust(&self, scope: Scope, trust: Trust) -> Result<()> {
-        if self.trusted_for.contains(&scope) && trust != Trust::Trusted {
-            return Err(latchkey_verify::Error::AttestationUntrusted(
-                "this scope requires an attestation that chains to a trust anchor",
-            )
-            .into());
-        }
-        Ok(())
-    }
-
     pub(crate) fn anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
 
-    /// Checks a verified registration for `scope`; returns the metadata's description of
-    /// the model when it should name the passkey (`aaguids` does not know the model and
-    /// the description is a valid name).
-    pub(crate) fn check(
+    /// What a verified registration shows of its attestation, for the policy to judge,
+    /// and the metadata's description of the model when it should name the passkey
+    /// (`aaguids` does not know the model and the description is a valid name).
+    pub(crate) fn facts(
         &self,
-        scope: Scope,
         verified: &VerifiedRegistration,
         aaguids: &AaguidTable,
-    ) -> Result<Option<String>> {
-        use latchkey_verify::Error;
+    ) -> (AttestationFacts, Option<String>) {
         let entry = self
             .metadata
             .as_ref()
             .and_then(|blob| blob.entry(verified.aaguid()));
-        if entry.is_some_and(|e| e.is_compromised()) {
-            return Err(Error::AttestationUntrusted(
-                "authenticator model reported compromised in FIDO metadata",
-            )
-            .into());
-        }
-        self.check_trust(scope, verified.trust())?;
-        Ok(entry
+        let facts = AttestationFacts {
+            trusted: verified.trust() == Trust::Trusted,
+            compromised: entry.is_some_and(|e| e.is_compromised()),
+        };
+        let name = entry
             .and_then(|e| e.description())
             .filter(|_| aaguids.lookup(verified.aaguid()).is_none())
             .filter(|name| is_valid_name(name))
-            .map(|name| name.trim().to_owned()))
+            .map(|name| name.trim().to_owned());
+        (facts, name)
     }
 }

@@ -1,10 +1,9 @@
 //! Ceremony challenges (P16, P10): random, single-use, with a deadline, bound to what the
 //! ceremony is for.
 
-use latchkey_policy::{Intent, Scope, Timestamp};
-use latchkey_store::{AccountId, ChallengeRecord, Store};
+use latchkey_policy::{Change, CredentialId, Intent, Scope, Timestamp};
+use latchkey_store::{AccountId, ChallengeRecord, Store, Taken};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::clock::Random;
 use crate::error::{Error, Result};
@@ -12,31 +11,39 @@ use crate::error::{Error, Result};
 /// Random bytes in every challenge.
 pub const CHALLENGE_RANDOM_LEN: usize = 32;
 
-/// Marks a challenge that was taken, so a replay is told apart from a forgery.
-const USED: &[u8] = b"latchkey:used";
-
-/// What a challenge was issued for.
+/// What a challenge was issued for: a finish call accepts it only for that (P16).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ceremony", rename_all = "snake_case")]
 pub(crate) enum Binding {
+    /// A new passkey for `account` in `scope`, or the successor of `replacing`.
     Registration {
         account: AccountId,
         scope: Scope,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replacing: Option<CredentialId>,
     },
+    /// An assertion for `intent`; `account` is absent only for a discoverable login.
     Authentication {
         account: Option<AccountId>,
         intent: Intent,
+        /// For signing intents: base64url of the bound transaction digest (P10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         transaction: Option<String>,
+        /// For a step-up: the one change it is made for (P7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<Change>,
+        /// The challenge's deadline, which a step-up grant inherits.
+        expires_at: Timestamp,
     },
 }
 
-/// A fresh challenge: 32 random bytes, followed for signing intents by SHA-256 of the
-/// transaction, so the signature commits to it (P10).
-pub(crate) fn generate(random: &dyn Random, transaction: Option<&[u8]>) -> Result<Vec<u8>> {
+/// A fresh challenge: 32 random bytes, followed for signing intents by the bound
+/// transaction digest, so the signature commits to it (P10).
+pub(crate) fn generate(random: &dyn Random, bound: Option<&[u8; 32]>) -> Result<Vec<u8>> {
     let mut challenge = vec![0u8; CHALLENGE_RANDOM_LEN];
     random.fill(&mut challenge)?;
-    if let Some(transaction) = transaction {
-        challenge.extend_from_slice(&Sha256::digest(transaction));
+    if let Some(bound) = bound {
+        challenge.extend_from_slice(bound);
     }
     Ok(challenge)
 }
@@ -69,27 +76,15 @@ pub(crate) async fn redeem<S: Store>(
     challenge: &[u8],
     now: Timestamp,
 ) -> Result<Binding> {
-    let record = store
-        .take_challenge(challenge)
-        .await?
-        .ok_or(Error::ChallengeMismatch)?;
-    // Leave a tombstone until the deadline, so a replay says "reused".
-    let tombstone = ChallengeRecord {
-        challenge: challenge.to_vec(),
-        expires_at: record.expires_at,
-        binding: USED.to_vec(),
-    };
-    store.put_challenge(tombstone).await?;
-    if record.binding == USED {
-        return Err(Error::ChallengeReused);
+    // One atomic call consumes it: of two racing uses one is Fresh, the other Used.
+    match store.take_challenge(challenge).await? {
+        Taken::Fresh(record) => {
+            if now > record.expires_at {
+                return Err(Error::ChallengeExpired);
+            }
+            serde_json::from_slice(&record.binding).map_err(|_| Error::ChallengeMismatch)
+        }
+        Taken::Used { .. } => Err(Error::ChallengeReused),
+        Taken::Unknown => Err(Error::ChallengeMismatch),
     }
-    if now > record.expires_at {
-        return Err(Error::ChallengeExpired);
-    }
-    serde_json::from_slice(&record.binding).map_err(|_| Error::ChallengeMismatch)
-}
-
-/// The base64url digest a binding records for a transaction.
-pub(crate) fn transaction_digest(transaction: &[u8]) -> String {
-    crate::json::b64(&Sha256::digest(transaction))
 }

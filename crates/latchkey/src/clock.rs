@@ -65,6 +65,6 @@ pub struct OsRandom;
 
 impl Random for OsRandom {
     fn fill(&self, bytes: &mut [u8]) -> Result<(), crate::Error> {
-        getrandom::fill(bytes).map_err(|_| crate::Error::Config("OS randomness unavailable"))
+        getrandom::fill(bytes).map_err(|_| crate::Error::Internal("OS randomness unavailable"))
     }
 }

@@ -29,12 +29,21 @@ pub enum Error {
     /// The challenge was already used, successfully or not.
     #[error("challenge already used")]
     ChallengeReused,
-    /// The credential is not one this service (or this account) knows (P13).
+    /// The credential is not one this service knows (P13): the client may forget it
+    /// (see [`Passkeys::signal_unknown_credential`](crate::Passkeys::signal_unknown_credential)).
     #[error("unknown credential")]
     UnknownCredential,
-    /// The relying-party configuration is invalid.
+    /// The credential is valid but another account's, or presented with another
+    /// account's user handle (P13, P15). Its code is `unknown_credential` too, but the
+    /// client must never be told to delete it.
+    #[error("unknown credential")]
+    ForeignCredential,
+    /// The relying-party configuration is invalid (code `internal`: the service's fault).
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// A fault on the service's side, such as randomness that failed (code `internal`).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl Error {
@@ -45,11 +54,12 @@ impl Error {
             Self::Verify(e) => e.code(),
             Self::Policy(e) => e.code(),
             Self::Store(e) => e.code(),
-            Self::Malformed(_) | Self::Config(_) => "malformed",
+            Self::Malformed(_) => "malformed",
+            Self::Config(_) | Self::Internal(_) => "internal",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::ChallengeExpired => "challenge_expired",
             Self::ChallengeReused => "challenge_reused",
-            Self::UnknownCredential => "unknown_credential",
+            Self::UnknownCredential | Self::ForeignCredential => "unknown_credential",
         }
     }
 }

@@ -6,6 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use latchkey_policy::UserVerificationRule;
+
+use crate::config::RelyingParty;
 use crate::error::{Error, Result};
 use crate::extensions::{LargeBlobInputs, PrfInputs, RequestExtensions};
 
@@ -290,4 +293,78 @@ pub struct SignalAllAcceptedCredentials {
     pub user_id: String,
     /// base64url credential ids still accepted.
     pub all_accepted_credential_ids: Vec<String>,
+}
+
+impl CreationOptions {
+    /// The options latchkey sends for a registration: resident key and user verification
+    /// required, the relying party's algorithms, attestation conveyance, hints and
+    /// extensions (`credProps`, `credProtect`, `appidExclude`).
+    pub(crate) fn new(
+        rp: &RelyingParty,
+        user: UserEntity,
+        challenge: &[u8],
+        exclude_credentials: Vec<CredentialDescriptor>,
+    ) -> Self {
+        Self {
+            rp: RpEntity {
+                id: rp.id().to_owned(),
+                name: rp.name().to_owned(),
+            },
+            user,
+            challenge: b64(challenge),
+            pub_key_cred_params: rp
+                .algorithms()
+                .iter()
+                .map(|a| CredentialParameters {
+                    kind: "public-key".into(),
+                    alg: a.cose(),
+                })
+                .collect(),
+            timeout: rp.timeout_ms(),
+            exclude_credentials,
+            authenticator_selection: AuthenticatorSelection {
+                resident_key: "required".into(),
+                require_resident_key: true,
+                user_verification: UserVerificationRule::Required.as_str().into(),
+            },
+            attestation: rp.attestation().to_owned(),
+            hints: rp.hints().to_vec(),
+            extensions: CreationExtensions {
+                cred_props: true,
+                credential_protection_policy: rp
+                    .cred_protect()
+                    .map(|level| level.policy_name().to_owned()),
+                enforce_credential_protection_policy: rp.cred_protect().map(|_| true),
+                prf: None,
+                large_blob: None,
+                appid_exclude: rp.app_id().map(str::to_owned),
+            },
+        }
+    }
+}
+
+impl RequestOptions {
+    /// The options latchkey sends for an assertion: the passkeys that may answer, the
+    /// user verification the intent needs, and `appid` when one of them was imported
+    /// from U2F.
+    pub(crate) fn new(
+        rp: &RelyingParty,
+        challenge: &[u8],
+        allow_credentials: Vec<CredentialDescriptor>,
+        user_verification: UserVerificationRule,
+        appid: Option<String>,
+    ) -> Self {
+        Self {
+            challenge: b64(challenge),
+            timeout: rp.timeout_ms(),
+            rp_id: rp.id().to_owned(),
+            allow_credentials,
+            user_verification: user_verification.as_str().into(),
+            hints: rp.hints().to_vec(),
+            extensions: RequestExtensions {
+                appid,
+                ..RequestExtensions::default()
+            },
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod extensions;
 pub mod json;
 mod passkeys;
 mod receipt;
+mod transaction;
 
 pub use attestation::AttestationPolicy;
 pub use challenge::CHALLENGE_RANDOM_LEN;
@@ -17,8 +18,12 @@ pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, Result};
 pub use extensions::ClientExtensionOutputs;
-pub use passkeys::{Authenticated, Passkeys, Registered, StepUp, StepUpProof, User};
+pub use passkeys::{
+    Authenticated, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys, Registered,
+    StepUp, StepUpToken, User,
+};
 pub use receipt::{ApprovalReceipt, verify_receipts};
+pub use transaction::bound_digest;
 
 /// CBOR and COSE (re-exported).
 pub use latchkey_cose as cose;
@@ -30,8 +35,8 @@ pub use latchkey_store as store;
 pub use latchkey_verify as verify;
 
 pub use latchkey_policy::{
-    AaguidTable, Credential, CredentialId, Factor, Intent, PolicyConfig, RequestContext, Scope,
-    Timestamp, Warning,
+    AaguidTable, Actor, Change, Credential, CredentialId, Event, EventKind, Factor, Intent,
+    PolicyConfig, RequestContext, Scope, Timestamp, Warning,
 };
 pub use latchkey_store::{AccountId, MemoryStore, Store};
 pub use latchkey_verify::U2fCredential;

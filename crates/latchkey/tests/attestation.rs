@@ -15,8 +15,8 @@ use latchkey::json::RegistrationResponse;
 use latchkey::store::conformance::block_on;
 use latchkey::verify::{MetadataBlob, TrustAnchors};
 use latchkey::{
-    AccountId, AttestationPolicy, Factor, ManualClock, MemoryStore, Passkeys, RelyingParty,
-    RequestContext, Scope, StepUp, Timestamp, User,
+    AccountId, AttestationPolicy, Factor, ManualClock, MemoryStore, Passkeys, PolicyConfig,
+    RelyingParty, RequestContext, Scope, StepUp, Timestamp, User,
 };
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
@@ -82,6 +82,13 @@ fn passkeys(policy: AttestationPolicy) -> Passkeys<MemoryStore> {
         .with_attestation_policy(policy)
 }
 
+/// The policy that Pay passkeys need an attestation chaining to a trust anchor.
+fn pay_needs_trust(passkeys: Passkeys<MemoryStore>) -> Passkeys<MemoryStore> {
+    let mut policy = PolicyConfig::default();
+    policy.trusted_attestation.push(Scope::Pay);
+    passkeys.with_policy(policy)
+}
+
 fn register(
     passkeys: &Passkeys<MemoryStore>,
     authenticator: &Authenticator,
@@ -93,13 +100,14 @@ fn register(
         name: "alice".into(),
         display_name: "Alice".into(),
     };
-    let options = block_on(passkeys.start_registration(&alice, &user, scope))?;
+    let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
+    let options = block_on(passkeys.start_registration(&alice, &user, scope, &step_up))?;
     let client = Client::new("example.com", "https://example.com");
     let json = authenticator.registration_json(&client, &options.challenge);
     block_on(passkeys.finish_registration(
         &alice,
         &RegistrationResponse::from_json(&json)?,
-        &StepUp::Factors(vec![Factor::Email, Factor::Totp]),
+        &step_up,
         name,
         &RequestContext::default(),
     ))
@@ -117,12 +125,9 @@ fn hardware_key(seed: u8, aaguid: [u8; 16]) -> Authenticator {
 
 #[test]
 fn a_scope_can_require_a_trusted_attestation() {
-    let service = passkeys(
-        AttestationPolicy::default()
-            .metadata(metadata())
-            .unwrap()
-            .require_trusted(Scope::Pay),
-    );
+    let service = pay_needs_trust(passkeys(
+        AttestationPolicy::default().metadata(metadata()).unwrap(),
+    ));
     // `none` attestation: fine for Exchange, refused for Pay, and nothing is stored.
     let software = Authenticator::new(SoftKey::es256([1; 32]));
     register(&service, &software, Scope::Exchange, None).unwrap();
@@ -140,17 +145,13 @@ fn a_scope_can_require_a_trusted_attestation() {
     assert_eq!(registered.credential.name, "Latchkey Test Key");
 
     // Without metadata or anchors nothing is trusted.
-    let bare = passkeys(AttestationPolicy::default().require_trusted(Scope::Pay));
+    let bare = pay_needs_trust(passkeys(AttestationPolicy::default()));
     let err = register(&bare, &hardware_key(4, CERTIFIED), Scope::Pay, None).unwrap_err();
     assert_eq!(err.code(), "attestation_untrusted");
     // Anchors given directly serve as well.
     let mut anchors = TrustAnchors::default();
     anchors.add_for_format("packed", ROOT).unwrap();
-    let anchored = passkeys(
-        AttestationPolicy::default()
-            .trust_anchors(anchors)
-            .require_trusted(Scope::Pay),
-    );
+    let anchored = pay_needs_trust(passkeys(AttestationPolicy::default().trust_anchors(anchors)));
     let registered = register(&anchored, &hardware_key(5, CERTIFIED), Scope::Pay, None).unwrap();
     assert_eq!(registered.credential.name, "Passkey");
 }

@@ -1,6 +1,7 @@
 //! The facade's ceremonies through the public API: options, challenge binding and
-//! single use, discoverable login, step-up proofs, receipts, Signal payloads, and the
-//! minimum-one rule under concurrent requests.
+//! single use, discoverable login, response JSON, and the minimum-one rule under
+//! concurrent requests. Attacks on the policy are in `attacks.rs`, receipts in
+//! `receipts.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,108 +9,16 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::sync::Arc;
 use std::thread;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::store::conformance::block_on;
-use latchkey::{
-    AccountId, Factor, Intent, ManualClock, MemoryStore, Passkeys, RelyingParty, RequestContext,
-    Scope, StepUp, Timestamp, User,
-};
-use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
-
-const T0: Timestamp = Timestamp(1_767_225_600);
-
-struct World {
-    passkeys: Passkeys<MemoryStore>,
-    clock: Arc<ManualClock>,
-    client: Client,
-    context: RequestContext,
-}
-
-fn world() -> World {
-    let rp = RelyingParty::builder("example.com", "Example")
-        .origin("https://example.com")
-        .build()
-        .unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    World {
-        passkeys: Passkeys::new(rp, MemoryStore::new()).with_clock(clock.clone()),
-        clock,
-        client: Client::new("example.com", "https://example.com"),
-        context: RequestContext::default(),
-    }
-}
-
-fn user(name: &str) -> User {
-    User {
-        name: name.into(),
-        display_name: name.into(),
-    }
-}
-
-impl World {
-    fn register(
-        &self,
-        account: &AccountId,
-        authenticator: &Authenticator,
-        scope: Scope,
-        step_up: StepUp,
-    ) -> latchkey::Result<latchkey::Registered> {
-        let options = block_on(self.passkeys.start_registration(
-            account,
-            &user(account.as_str()),
-            scope,
-        ))?;
-        let response = RegistrationResponse::from_json(
-            &authenticator.registration_json(&self.client, &options.challenge),
-        )?;
-        block_on(self.passkeys.finish_registration(
-            account,
-            &response,
-            &step_up,
-            None,
-            &self.context,
-        ))
-    }
-
-    fn authenticate(
-        &self,
-        account: Option<&AccountId>,
-        authenticator: &mut Authenticator,
-        intent: Intent,
-        transaction: Option<&[u8]>,
-    ) -> latchkey::Result<latchkey::Authenticated> {
-        let options = block_on(
-            self.passkeys
-                .start_authentication(account, intent, transaction),
-        )?;
-        let owner = account.cloned().unwrap_or_else(|| AccountId::new("alice"));
-        let json = authenticator.authentication_json(
-            &self.client,
-            &options.challenge,
-            &self.passkeys.user_handle(
-                &owner,
-                if intent == Intent::PaySign {
-                    Scope::Pay
-                } else {
-                    Scope::Exchange
-                },
-            ),
-        );
-        block_on(self.passkeys.finish_authentication(
-            &AuthenticationResponse::from_json(&json)?,
-            transaction,
-            &[],
-            &self.context,
-        ))
-    }
-}
-
-fn factors() -> StepUp {
-    StepUp::Factors(vec![Factor::Email, Factor::Totp])
-}
+use latchkey::{AccountId, Intent, MemoryStore, Passkeys, RelyingParty, Scope};
+use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use support::{T0, factors, user, world};
 
 #[test]
 fn options_are_webauthn_json() {
@@ -123,7 +32,7 @@ fn options_are_webauthn_json() {
 
     let creation = block_on(
         w.passkeys
-            .start_registration(&alice, &user("alice"), Scope::Exchange),
+            .start_registration(&alice, &user("alice"), Scope::Exchange, &factors()),
     )
     .unwrap();
     let json = serde_json::to_value(&creation).unwrap();
@@ -159,13 +68,13 @@ fn options_are_webauthn_json() {
     );
     let login = block_on(
         w.passkeys
-            .start_authentication(Some(&alice), Intent::Login, None),
+            .start_authentication(&alice, Intent::Login, None),
     )
     .unwrap();
     assert_eq!(login.allow_credentials.len(), 1);
     assert_eq!(login.user_verification, "preferred");
     let pay_sign = block_on(w.passkeys.start_authentication(
-        Some(&alice),
+        &alice,
         Intent::PaySign,
         Some(b"tx"),
     ))
@@ -188,7 +97,7 @@ fn options_are_webauthn_json() {
     assert_eq!(
         block_on(
             w.passkeys
-                .start_authentication(Some(&alice), Intent::PaySign, None)
+                .start_authentication(&alice, Intent::PaySign, None)
         )
         .unwrap_err()
         .code(),
@@ -197,7 +106,7 @@ fn options_are_webauthn_json() {
     assert_eq!(
         block_on(
             w.passkeys
-                .start_authentication(Some(&alice), Intent::Login, Some(b"x"))
+                .start_authentication(&alice, Intent::Login, Some(b"x"))
         )
         .unwrap_err()
         .code(),
@@ -213,7 +122,7 @@ fn challenges_are_bound_to_their_ceremony() {
     // A registration challenge issued for Alice, answered for Bob.
     let options = block_on(
         w.passkeys
-            .start_registration(&alice, &user("alice"), Scope::Exchange),
+            .start_registration(&alice, &user("alice"), Scope::Exchange, &factors()),
     )
     .unwrap();
     let response =
@@ -241,7 +150,7 @@ fn challenges_are_bound_to_their_ceremony() {
         .unwrap();
     let login = block_on(
         w.passkeys
-            .start_authentication(Some(&alice), Intent::Login, None),
+            .start_authentication(&alice, Intent::Login, None),
     )
     .unwrap();
     let response =
@@ -257,7 +166,7 @@ fn challenges_are_bound_to_their_ceremony() {
     // Expiry (P16): five minutes by default.
     let options = block_on(
         w.passkeys
-            .start_authentication(Some(&alice), Intent::Login, None),
+            .start_authentication(&alice, Intent::Login, None),
     )
     .unwrap();
     w.clock.set(T0.plus_seconds(301));
@@ -296,8 +205,15 @@ fn discoverable_login_needs_the_right_user_handle() {
     let mut key = Authenticator::new(SoftKey::es256([1; 32]));
     w.register(&alice, &key, Scope::Exchange, factors())
         .unwrap();
-    let done = w.authenticate(None, &mut key, Intent::Login, None).unwrap();
+    let options = block_on(w.passkeys.start_login(None)).unwrap();
+    let response = w.answer(&mut key, &options.challenge, &alice, Scope::Exchange);
+    let done = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    )
+    .unwrap();
     assert_eq!(done.account, alice);
+    assert_eq!((done.scope, done.intent), (Scope::Exchange, Intent::Login));
     // Without a user handle, or with another account's (C.135).
     for handle in [
         None,
@@ -306,7 +222,7 @@ fn discoverable_login_needs_the_right_user_handle() {
                 .user_handle(&AccountId::new("mallory"), Scope::Exchange),
         ),
     ] {
-        let options = block_on(w.passkeys.start_authentication(None, Intent::Login, None)).unwrap();
+        let options = block_on(w.passkeys.start_login(None)).unwrap();
         let mut json: serde_json::Value =
             serde_json::from_str(&key.authentication_json(&w.client, &options.challenge, &[]))
                 .unwrap();
@@ -320,11 +236,9 @@ fn discoverable_login_needs_the_right_user_handle() {
         )
         .unwrap_err();
         assert_eq!(err.code(), "unknown_credential");
+        // The passkey is valid: the client must not be told to delete it (P13).
+        assert_eq!(w.passkeys.signal_unknown_credential(&err, &response), None);
     }
-    assert_eq!(
-        w.passkeys.signal_unknown_credential("abc").credential_id,
-        "abc"
-    );
 }
 
 #[test]
@@ -332,18 +246,22 @@ fn response_json_is_checked() {
     let w = world();
     let alice = AccountId::new("alice");
     let key = Authenticator::new(SoftKey::es256([1; 32]));
-    let options = block_on(
-        w.passkeys
-            .start_registration(&alice, &user("alice"), Scope::Exchange),
-    )
-    .unwrap();
-    let good: serde_json::Value =
-        serde_json::from_str(&key.registration_json(&w.client, &options.challenge)).unwrap();
     for (member, value) in [
         ("rawId", "AAAA"),
         ("type", "password"),
         ("id", "not base64!"),
     ] {
+        // Each on a challenge of its own: the first use consumes it (P16).
+        let options = block_on(w.passkeys.start_registration(
+            &alice,
+            &user("alice"),
+            Scope::Exchange,
+            &factors(),
+        ))
+        .unwrap();
+        let good: serde_json::Value =
+            serde_json::from_str(&key.registration_json(&w.client, &options.challenge))
+                .unwrap();
         let mut bad = good.clone();
         bad[member] = value.into();
         let response = RegistrationResponse::from_json(&bad.to_string()).unwrap();
@@ -361,94 +279,6 @@ fn response_json_is_checked() {
         RegistrationResponse::from_json("{}").unwrap_err().code(),
         "malformed"
     );
-}
-
-#[test]
-fn receipts_reverify_offline() {
-    let w = world();
-    let alice = AccountId::new("alice");
-    let mut pay = Authenticator::new(SoftKey::eddsa([2; 32]));
-    w.register(&alice, &pay, Scope::Pay, factors()).unwrap();
-    let transaction = b"pay 25.00 USDT to merchant 771";
-    let done = w
-        .authenticate(Some(&alice), &mut pay, Intent::PaySign, Some(transaction))
-        .unwrap();
-    let receipt = done.receipt.expect("signing intents return a receipt");
-    receipt.verify(Some(transaction)).unwrap();
-    receipt.verify(None).unwrap();
-    // It proves this transaction and no other; and every field is covered.
-    assert_eq!(
-        receipt
-            .verify(Some(b"pay 2500.00 USDT to merchant 771"))
-            .unwrap_err()
-            .code(),
-        "challenge_mismatch"
-    );
-    let json = serde_json::to_string(&receipt).unwrap();
-    let back: latchkey::ApprovalReceipt = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, receipt);
-    let mut forged = receipt.clone();
-    forged.transaction_digest = b64(&[0; 32]);
-    assert!(forged.verify(None).is_err());
-    let mut forged = receipt.clone();
-    forged.rp_id = "evil.example".into();
-    assert!(forged.verify(None).is_err());
-    let mut forged = receipt;
-    forged.public_key = b64(SoftKey::eddsa([9; 32]).public_key().as_cose_bytes());
-    assert_eq!(forged.verify(None).unwrap_err().code(), "signature_invalid");
-}
-
-#[test]
-fn step_up_proofs_are_fresh_and_personal() {
-    let w = world();
-    let (alice, bob) = (AccountId::new("alice"), AccountId::new("bob"));
-    let mut a1 = Authenticator::new(SoftKey::es256([1; 32]));
-    w.register(&alice, &a1, Scope::Exchange, factors()).unwrap();
-    w.register(
-        &bob,
-        &Authenticator::new(SoftKey::es256([5; 32])),
-        Scope::Exchange,
-        factors(),
-    )
-    .unwrap();
-    let proof = w
-        .authenticate(Some(&alice), &mut a1, Intent::SecurityChange, None)
-        .unwrap()
-        .step_up
-        .unwrap();
-    // Not Bob's to use.
-    let a2 = Authenticator::new(SoftKey::es256([2; 32]));
-    let err = w
-        .register(&bob, &a2, Scope::Exchange, StepUp::Passkey(proof.clone()))
-        .unwrap_err();
-    assert_eq!(err.code(), "step_up_required");
-    // Stale after the challenge lifetime.
-    w.clock.set(T0.plus_seconds(301));
-    let err = w
-        .register(&alice, &a2, Scope::Exchange, StepUp::Passkey(proof))
-        .unwrap_err();
-    assert_eq!(err.code(), "step_up_required");
-    let proof = w
-        .authenticate(Some(&alice), &mut a1, Intent::SecurityChange, None)
-        .unwrap()
-        .step_up
-        .unwrap();
-    assert_eq!(proof.credential().as_bytes(), a1.credential_id());
-    w.register(&alice, &a2, Scope::Exchange, StepUp::Passkey(proof))
-        .unwrap();
-    // Deleting returns what the client should keep (P13).
-    let signal = block_on(w.passkeys.delete(
-        &alice,
-        &latchkey::CredentialId::new(a2.credential_id().to_vec()),
-        &factors(),
-        &w.context,
-    ))
-    .unwrap();
-    assert_eq!(
-        signal.all_accepted_credential_ids,
-        [b64(a1.credential_id())]
-    );
-    assert_eq!(block_on(w.passkeys.history(&alice)).unwrap().len(), 6);
 }
 
 #[test]
@@ -492,53 +322,6 @@ fn concurrent_deletes_keep_one_passkey() {
 }
 
 #[test]
-fn receipts_in_bulk_match_one_by_one() {
-    // P10 audit: many receipts at once; Ed25519 ones in a batch. A forged receipt is named,
-    // and does not taint the others.
-    let w = world();
-    let alice = AccountId::new("alice");
-    let mut eddsa = Authenticator::new(SoftKey::eddsa([2; 32]));
-    w.register(&alice, &eddsa, Scope::Pay, factors()).unwrap();
-    let mut es256 = Authenticator::new(SoftKey::es256([3; 32]));
-    w.register(&alice, &es256, Scope::Pay, factors()).unwrap();
-    let mut receipts = Vec::new();
-    for n in 0..6 {
-        let transaction = format!("pay {n}.00 USDT to merchant 771");
-        let key = if n == 3 { &mut es256 } else { &mut eddsa };
-        let done = w
-            .authenticate(
-                Some(&alice),
-                key,
-                Intent::PaySign,
-                Some(transaction.as_bytes()),
-            )
-            .unwrap();
-        receipts.push(done.receipt.unwrap());
-    }
-    let all = latchkey::verify_receipts(&receipts);
-    assert!(all.iter().all(Result::is_ok), "{all:?}");
-
-    let mut tampered = receipts.clone();
-    tampered[1].signature = tampered[2].signature.clone(); // a valid signature, over another receipt
-    tampered[4].rp_id = "evil.example".into();
-    let verdicts = latchkey::verify_receipts(&tampered);
-    let one_by_one: Vec<_> = tampered
-        .iter()
-        .map(|r| r.verify(None).map_err(|e| e.code()))
-        .collect();
-    assert_eq!(
-        verdicts
-            .iter()
-            .map(|r| r.as_ref().map_err(latchkey::Error::code).copied())
-            .collect::<Vec<_>>(),
-        one_by_one
-    );
-    assert_eq!(one_by_one[1], Err("signature_invalid"));
-    assert_eq!(one_by_one[4], Err("rp_id_mismatch"));
-    assert_eq!(one_by_one.iter().filter(|r| r.is_ok()).count(), 4);
-}
-
-#[test]
 fn hints_and_conditional_login_options() {
     // Hints reach both options objects; a usernameless login (also what conditional
     // mediation, `mediation: "conditional"` in the browser, uses) allows any passkey.
@@ -550,9 +333,10 @@ fn hints_and_conditional_login_options() {
     let passkeys = Passkeys::new(rp, MemoryStore::new());
     let alice = AccountId::new("alice");
     let creation =
-        block_on(passkeys.start_registration(&alice, &user("alice"), Scope::Exchange)).unwrap();
+        block_on(passkeys.start_registration(&alice, &user("alice"), Scope::Exchange, &factors()))
+            .unwrap();
     assert_eq!(creation.hints, ["client-device", "hybrid"]);
-    let request = block_on(passkeys.start_authentication(None, Intent::Login, None)).unwrap();
+    let request = block_on(passkeys.start_login(None)).unwrap();
     assert_eq!(request.hints, ["client-device", "hybrid"]);
     assert!(request.allow_credentials.is_empty());
     assert_eq!(request.user_verification, "preferred");

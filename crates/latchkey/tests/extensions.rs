@@ -57,13 +57,14 @@ fn register(
         name: "alice".into(),
         display_name: "Alice".into(),
     };
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange))?;
+    let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
+    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &step_up))?;
     inspect(&options);
     let json = edit(authenticator.registration_json(&client(), &options.challenge));
     block_on(passkeys.finish_registration(
         &alice(),
         &RegistrationResponse::from_json(&json)?,
-        &StepUp::Factors(vec![Factor::Email, Factor::Totp]),
+        &step_up,
         None,
         &RequestContext::default(),
     ))
@@ -76,7 +77,7 @@ fn login(
     prepare: impl FnOnce(&mut RequestOptions),
     edit: impl FnOnce(String) -> String,
 ) -> latchkey::Result<Authenticated> {
-    let mut options = block_on(passkeys.start_authentication(Some(&alice()), Intent::Login, None))?;
+    let mut options = block_on(passkeys.start_authentication(&alice(), Intent::Login, None))?;
     prepare(&mut options);
     let json = edit(authenticator.authentication_json(
         &client(),

@@ -11,7 +11,7 @@
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, AttestationPolicy, Authenticated, Factor, Intent, MemoryStore, Passkeys,
+    AccountId, Authenticated, PolicyConfig, Factor, Intent, MemoryStore, Passkeys,
     RelyingParty, RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
 };
 use latchkey_cose::Flags;
@@ -65,7 +65,7 @@ fn login(
     authenticator: &mut Authenticator,
     client: &Client,
 ) -> latchkey::Result<Authenticated> {
-    let options = block_on(passkeys.start_authentication(Some(&alice()), Intent::Login, None))?;
+    let options = block_on(passkeys.start_authentication(&alice(), Intent::Login, None))?;
     let json = authenticator.authentication_json(client, &options.challenge, &[]);
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     value["response"]["userHandle"] = serde_json::Value::Null;
@@ -90,7 +90,7 @@ fn an_imported_u2f_key_logs_in_under_its_app_id() {
 
     // Offering it asks for `appid`; the browser signs with the AppID's hash.
     let options =
-        block_on(passkeys.start_authentication(Some(&alice()), Intent::Login, None)).unwrap();
+        block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
     assert_eq!(options.extensions.appid.as_deref(), Some(APP_ID));
     let json = serde_json::to_value(&options).unwrap();
     assert_eq!(json["extensions"]["appid"], APP_ID);
@@ -105,7 +105,7 @@ fn an_imported_u2f_key_logs_in_under_its_app_id() {
         name: "alice".into(),
         display_name: "Alice".into(),
     };
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange)).unwrap();
+    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors())).unwrap();
     assert_eq!(options.extensions.appid_exclude.as_deref(), Some(APP_ID));
     assert_eq!(options.exclude_credentials.len(), 1);
     let json = serde_json::to_value(&options).unwrap();
@@ -122,7 +122,7 @@ fn only_imported_credentials_may_sign_with_the_app_id_hash() {
     // A passkey registered through WebAuthn, whose authenticator answers for the AppID.
     let client = Client::new("example.com", ORIGIN);
     let mut authenticator = Authenticator::new(SoftKey::es256([0x32; 32]));
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange)).unwrap();
+    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors())).unwrap();
     let json = authenticator.registration_json(&client, &options.challenge);
     block_on(passkeys.finish_registration(
         &alice(),
@@ -133,7 +133,7 @@ fn only_imported_credentials_may_sign_with_the_app_id_hash() {
     ))
     .unwrap();
     let options =
-        block_on(passkeys.start_authentication(Some(&alice()), Intent::Login, None)).unwrap();
+        block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
     assert_eq!(
         options.extensions.appid, None,
         "no imported passkey is offered"
@@ -150,7 +150,7 @@ fn imports_follow_the_configuration_and_the_policy() {
     for rp in [rp(), rp().app_id("https://example.com/other-app-id.json")] {
         let passkeys = Passkeys::new(rp.build().unwrap(), MemoryStore::new());
         let err = import(&passkeys, &record).unwrap_err();
-        assert_eq!(err.code(), "malformed", "{err}");
+        assert_eq!(err.code(), "internal", "{err}");
     }
     assert!(
         rp().app_id("http://example.com/app-id.json")
@@ -159,8 +159,10 @@ fn imports_follow_the_configuration_and_the_policy() {
     );
 
     // A scope that requires a trusted attestation: a U2F record carries none.
-    let passkeys = Passkeys::new(rp().app_id(APP_ID).build().unwrap(), MemoryStore::new())
-        .with_attestation_policy(AttestationPolicy::default().require_trusted(Scope::Exchange));
+    let mut policy = PolicyConfig::default();
+    policy.trusted_attestation.push(Scope::Exchange);
+    let passkeys =
+        Passkeys::new(rp().app_id(APP_ID).build().unwrap(), MemoryStore::new()).with_policy(policy);
     assert_eq!(
         import(&passkeys, &record).unwrap_err().code(),
         "attestation_untrusted"

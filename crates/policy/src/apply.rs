@@ -2,6 +2,7 @@
 
 use crate::event::{Event, EventKind};
 use crate::model::{AccountState, Credential, CredentialId};
+use crate::step_up::MAX_PENDING_STEP_UPS;
 
 /// The state after `events`, in order. Events come from [`decide`](crate::decide) and are
 /// facts: applying them never fails, and events about unknown passkeys change nothing.
@@ -29,7 +30,14 @@ fn apply_one(state: &mut AccountState, event: &Event) {
                 c.name.clone_from(name);
             }
         }
-        EventKind::Deleted { credential, .. } => state.credentials.retain(|c| &c.id != credential),
+        EventKind::Deleted { credential, .. } => {
+            state.credentials.retain(|c| &c.id != credential);
+            // A removed passkey's grants die with it, and so do grants for a change of
+            // it: a passkey registered again under the same id is not the one they named.
+            state.step_ups.retain(|p| {
+                &p.credential != credential && p.change.credential() != Some(credential)
+            });
+        }
         EventKind::DexAuthorized { credential } => {
             if let Some(c) = find(state, credential) {
                 c.dex_authorized = true;
@@ -56,5 +64,15 @@ fn apply_one(state: &mut AccountState, event: &Event) {
             let current = state.withdrawal_locked_until.unwrap_or(*until);
             state.withdrawal_locked_until = Some(current.max(*until));
         }
+        EventKind::StepUpGranted { grant } => {
+            // Grants expired by now are worthless: drop them, then keep the newest few.
+            state
+                .step_ups
+                .retain(|p| p.expires_at >= event.at && p.proof != grant.proof);
+            state.step_ups.push(grant.clone());
+            let excess = state.step_ups.len().saturating_sub(MAX_PENDING_STEP_UPS);
+            state.step_ups.drain(..excess);
+        }
+        EventKind::StepUpRedeemed { proof, .. } => state.step_ups.retain(|p| &p.proof != proof),
     }
 }

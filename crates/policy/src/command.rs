@@ -2,7 +2,9 @@
 
 use latchkey_cose::Aaguid;
 
-use crate::model::{CredentialId, Factor, Intent, Scope};
+use crate::intent::Intent;
+use crate::model::{CredentialId, Factor, Scope, Timestamp};
+use crate::step_up::{Change, ProofId, StepUp};
 
 /// A lifecycle command or a use of a passkey.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,7 +14,7 @@ pub enum Command {
     Register {
         /// The verified registration.
         credential: NewCredential,
-        /// The step-up the service checked.
+        /// The step-up it comes with.
         step_up: StepUp,
     },
     /// Change a passkey's label (P6). Needs no step-up.
@@ -26,22 +28,28 @@ pub enum Command {
     Delete {
         /// The passkey.
         credential: CredentialId,
-        /// The step-up the service checked.
+        /// The step-up it comes with.
         step_up: StepUp,
     },
-    /// Swap a passkey for a new one in one step (P4, P8).
+    /// Swap a passkey for a new one in one step (P2, P4, P8).
     Replace {
         /// The passkey to remove.
         old: CredentialId,
         /// The verified registration of its successor.
         new: NewCredential,
-        /// The step-up the service checked.
+        /// The step-up it comes with.
         step_up: StepUp,
+        /// Whether the user accepted the DEX terms for the successor: with its own UV at
+        /// creation, the only way it inherits a DEX authorization (P2).
+        dex_terms_accepted: bool,
     },
-    /// Authorize an Exchange passkey for DEX with its own fresh assertion (P2).
+    /// Authorize an Exchange passkey for DEX with a step-up granted by its own
+    /// user-verified assertion for [`Change::AuthorizeDex`] (P2).
     AuthorizeDex {
-        /// The passkey's verified assertion.
-        assertion: AssertionFacts,
+        /// The passkey.
+        credential: CredentialId,
+        /// Its grant.
+        proof: ProofId,
         /// Whether the user accepted the DEX terms.
         terms_accepted: bool,
     },
@@ -49,7 +57,7 @@ pub enum Command {
     RevokeDex {
         /// The passkey.
         credential: CredentialId,
-        /// The step-up the service checked.
+        /// The step-up it comes with.
         step_up: StepUp,
     },
     /// Use a passkey for an intent (P9, P12).
@@ -60,6 +68,20 @@ pub enum Command {
         intent: Intent,
         /// Other factors the service checked for this request.
         factors: Vec<Factor>,
+    },
+    /// Record a passkey step-up for one change: a user-verified assertion of the change's
+    /// scope (P1, P7). The change's own command redeems it later.
+    GrantStepUp {
+        /// The verified `security_change` assertion.
+        assertion: AssertionFacts,
+        /// The scope the challenge named.
+        scope: Scope,
+        /// The one change it is for.
+        change: Change,
+        /// The grant's id (a hash of the token the service holds).
+        proof: ProofId,
+        /// The deadline of the challenge it was made with.
+        expires_at: Timestamp,
     },
 }
 
@@ -80,6 +102,10 @@ pub struct NewCredential {
     pub backup_eligible: bool,
     /// BS.
     pub backed_up: bool,
+    /// Whether the authenticator verified the user when it created the passkey (UV).
+    pub user_verified: bool,
+    /// What verification established about its attestation.
+    pub attestation: AttestationFacts,
     /// Transports the client reported.
     pub transports: Vec<String>,
     /// A name the user chose; otherwise the provider's (P6).
@@ -90,6 +116,16 @@ pub struct NewCredential {
     /// The FIDO AppID, for a credential registered through U2F before WebAuthn: its
     /// assertions may then carry SHA-256 of the AppID as rpIdHash (WebAuthn §10.1.1).
     pub app_id: Option<String>,
+}
+
+/// What verification established about a registration's attestation; the engine
+/// decides whether the scope accepts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttestationFacts {
+    /// The attestation chains to a trust anchor.
+    pub trusted: bool,
+    /// FIDO metadata reports the authenticator model compromised.
+    pub compromised: bool,
 }
 
 /// A verified assertion, as the facade hands it over.
@@ -107,15 +143,4 @@ pub struct AssertionFacts {
     pub backed_up: bool,
     /// Whether the counter failed to grow (verification reported it; policy decides).
     pub counter_regressed: bool,
-}
-
-/// The fresh step-up a security change comes with (P7).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepUp {
-    /// None was performed.
-    None,
-    /// A user-verified assertion by a passkey of the same scope.
-    Passkey(AssertionFacts),
-    /// The service's other factors, which it attests to.
-    Factors(Vec<Factor>),
 }

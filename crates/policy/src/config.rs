@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use latchkey_cose::Aaguid;
 use serde::Deserialize;
 
-use crate::model::{Factor, Intent, ProviderClass, Realm};
+use crate::intent::Intent;
+use crate::model::{Factor, ProviderClass, Realm, Scope};
 
 /// Every option of the engine. `PolicyConfig::default()` is PRODUCT.md's policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,15 @@ pub struct PolicyConfig {
     pub intent_factors: HashMap<Intent, Vec<Factor>>,
     /// How long a ceremony challenge stays valid, in seconds (P16). Default: 300.
     pub challenge_ttl_seconds: i64,
+    /// How many distinct factors a factor step-up needs, per scope (P7). Default:
+    /// Exchange 2, Pay 1.
+    pub step_up_factors: StepUpFactors,
+    /// The intents the withdrawal lock covers: every intent that moves funds out (P8).
+    /// Default: `withdrawal` and `dex_transfer`.
+    pub locked_intents: Vec<Intent>,
+    /// Scopes whose passkeys need an attestation that chains to a trust anchor
+    /// (`attestation_untrusted`). Default: none.
+    pub trusted_attestation: Vec<Scope>,
 }
 
 impl Default for PolicyConfig {
@@ -40,7 +50,48 @@ impl Default for PolicyConfig {
             aaguids: AaguidTable::default(),
             intent_factors: HashMap::new(),
             challenge_ttl_seconds: 300,
+            step_up_factors: StepUpFactors::default(),
+            locked_intents: vec![Intent::Withdrawal, Intent::DexTransfer],
+            trusted_attestation: Vec::new(),
         }
+    }
+}
+
+impl PolicyConfig {
+    /// Whether the withdrawal lock covers `intent` (P8).
+    #[must_use]
+    pub fn is_locked_intent(&self, intent: Intent) -> bool {
+        self.locked_intents.contains(&intent)
+    }
+}
+
+/// How many distinct factors a factor step-up needs, per scope (P7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepUpFactors {
+    /// Exchange (and DEX) changes. Default 2.
+    pub exchange: usize,
+    /// Pay changes. Default 1: Pay's reset channel is the account's e-mail.
+    pub pay: usize,
+}
+
+impl Default for StepUpFactors {
+    fn default() -> Self {
+        Self {
+            exchange: 2,
+            pay: 1,
+        }
+    }
+}
+
+impl StepUpFactors {
+    /// The number for `scope`; never below one, so an empty list never steps up.
+    #[must_use]
+    pub fn of(&self, scope: Scope) -> usize {
+        match scope {
+            Scope::Exchange => self.exchange,
+            Scope::Pay => self.pay,
+        }
+        .max(1)
     }
 }
 

@@ -43,6 +43,12 @@ pub enum PolicyError {
     /// P12: the signature counter did not grow.
     #[error("signature counter did not grow")]
     CounterRegression,
+    /// The scope needs an attestation that chains to a trust anchor.
+    #[error("this scope requires an attestation that chains to a trust anchor")]
+    AttestationUntrusted,
+    /// FIDO metadata reports the authenticator model compromised: refused everywhere.
+    #[error("authenticator model reported compromised in FIDO metadata")]
+    AuthenticatorCompromised,
 }
 
 impl PolicyError {
@@ -63,6 +69,7 @@ impl PolicyError {
             Self::InvalidName => "invalid_name",
             Self::ProviderDenied => "provider_denied",
             Self::CounterRegression => "counter_regression",
+            Self::AttestationUntrusted | Self::AuthenticatorCompromised => "attestation_untrusted",
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Credential, CredentialId, Intent, RequestContext, Scope, Timestamp};
+use crate::intent::Intent;
+use crate::model::{Credential, CredentialId, RequestContext, Scope, Timestamp};
+use crate::step_up::{Change, PendingStepUp, ProofId};
 
 /// One recorded change or use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +28,20 @@ pub enum StepUpKind {
     Passkey,
     /// The service's other factors.
     Factors,
+    /// The passkey's own assertion, for its own deletion or replacement: it counts as
+    /// the other factors do, and locks withdrawals (P7, P8).
+    OwnPasskey,
     /// Part of a replacement.
     Replaced,
+}
+
+impl StepUpKind {
+    /// Whether a change stepped up this way locks withdrawals when it removes an
+    /// Exchange passkey (P8): anything but another passkey of the scope.
+    #[must_use]
+    pub fn locks_withdrawals(self) -> bool {
+        !matches!(self, Self::Passkey)
+    }
 }
 
 /// What happened.
@@ -80,16 +94,32 @@ pub enum EventKind {
         /// Until when.
         until: Timestamp,
     },
+    /// A passkey's user-verified assertion stepped up one named change (P7).
+    StepUpGranted {
+        /// The grant.
+        grant: PendingStepUp,
+    },
+    /// A step-up grant was spent on the change it was made for, in the same append.
+    StepUpRedeemed {
+        /// The grant's id.
+        proof: ProofId,
+        /// The change.
+        change: Change,
+    },
 }
 
 impl Event {
     /// Whether the service should tell the user (e-mail, push): every change to the set
-    /// of passkeys or their powers, and locks. Renames and uses are history only.
+    /// of passkeys or their powers, and locks. Renames, uses and step-ups (whose change
+    /// is told by its own event) are history only.
     #[must_use]
     pub fn notify(&self) -> bool {
         !matches!(
             self.kind,
-            EventKind::Renamed { .. } | EventKind::Used { .. }
+            EventKind::Renamed { .. }
+                | EventKind::Used { .. }
+                | EventKind::StepUpGranted { .. }
+                | EventKind::StepUpRedeemed { .. }
         )
     }
 }

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_cose::Aaguid;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::step_up::{PendingStepUp, ProofId};
+
 /// A passkey system. DEX is not a scope of its own: it is an authorization on Exchange
 /// passkeys (PRODUCT.md, Scopes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,34 +32,8 @@ pub enum Realm {
     Pay,
 }
 
-/// What an assertion is for (P9).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Intent {
-    /// Signing in to the exchange.
-    Login,
-    /// Withdrawing funds.
-    Withdrawal,
-    /// Confirming a security change (step-up).
-    SecurityChange,
-    /// Signing a DEX trade.
-    DexTrade,
-    /// Signing a DEX transfer.
-    DexTransfer,
-    /// Signing a Pay transaction.
-    PaySign,
-}
-
-impl Intent {
-    /// Whether the challenge must commit to a transaction (P10).
-    #[must_use]
-    pub fn is_signing(self) -> bool {
-        matches!(self, Self::DexTrade | Self::DexTransfer | Self::PaySign)
-    }
-}
-
 /// A factor other than a passkey that the service checked and attests to (P7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
     /// An e-mailed code or link.
@@ -68,6 +44,8 @@ pub enum Factor {
     Sms,
     /// A face check.
     Face,
+    /// An identity-document check.
+    IdDocument,
 }
 
 /// How a passkey's provider is classified by its AAGUID (P11).
@@ -184,6 +162,46 @@ pub struct RequestContext {
     /// Device description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Who acted: the user (the default), or an operator.
+    #[serde(default, skip_serializing_if = "Actor::is_user")]
+    pub actor: Actor,
+    /// The service's id of the request, to find it in its own logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The challenge the service handed this session (the options' `challenge`, as
+    /// sent): a finish call refuses a response that names another (P16). Never recorded.
+    #[serde(skip)]
+    pub session_challenge: Option<String>,
+}
+
+impl RequestContext {
+    /// The context as the history keeps it: without the session challenge.
+    #[must_use]
+    pub fn recorded(&self) -> Self {
+        Self {
+            session_challenge: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Who made a request (P14).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// The account's user.
+    #[default]
+    User,
+    /// An operator of the service, by the service's id for them.
+    Operator(String),
+}
+
+impl Actor {
+    /// Whether the user acted.
+    #[must_use]
+    pub fn is_user(&self) -> bool {
+        *self == Self::User
+    }
 }
 
 /// One passkey of an account.
@@ -236,6 +254,10 @@ pub struct AccountState {
     /// Withdrawals are locked until this instant (P8).
     #[serde(default)]
     pub withdrawal_locked_until: Option<Timestamp>,
+    /// Passkey step-ups granted and not yet redeemed, oldest first (P7), at most
+    /// [`MAX_PENDING_STEP_UPS`](crate::MAX_PENDING_STEP_UPS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_ups: Vec<PendingStepUp>,
 }
 
 impl AccountState {
@@ -257,8 +279,19 @@ impl AccountState {
     /// Whether withdrawals are locked at `now`.
     #[must_use]
     pub fn withdrawals_locked(&self, now: Timestamp) -> bool {
-        self.withdrawal_locked_until
-            .is_some_and(|until| now < until)
+        self.withdrawals_locked_until(now).is_some()
+    }
+
+    /// Until when the intents that move funds out are locked, if they are at `now` (P8).
+    #[must_use]
+    pub fn withdrawals_locked_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.withdrawal_locked_until.filter(|until| now < *until)
+    }
+
+    /// The unredeemed step-up grant with this id.
+    #[must_use]
+    pub fn pending_step_up(&self, proof: &ProofId) -> Option<&PendingStepUp> {
+        self.step_ups.iter().find(|p| &p.proof == proof)
     }
 }
 

@@ -9,7 +9,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const DEFAULT_NAME: &str = "Passkey";
 
 /// Whether `name` is acceptable as a passkey name (P6): 1 to [`MAX_NAME_CHARS`]
-/// characters after trimming, no control characters.
+/// characters after trimming, no control characters and no format characters (Unicode
+/// category Cf: bidi overrides and isolates, zero-width characters, the BOM...).
 #[must_use]
 pub fn is_valid_name(name: &str) -> bool {
     validate(name).is_ok()
@@ -19,10 +20,41 @@ pub fn is_valid_name(name: &str) -> bool {
 pub(crate) fn validate(name: &str) -> Result<String, PolicyError> {
     let trimmed = name.trim();
     let chars = trimmed.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || trimmed.chars().any(char::is_control) {
+    if chars == 0
+        || chars > MAX_NAME_CHARS
+        || trimmed.chars().any(|c| c.is_control() || is_format(c))
+    {
         return Err(PolicyError::InvalidName);
     }
     Ok(trimmed.to_owned())
+}
+
+/// Unicode general category Cf (Unicode 15): characters that are invisible or change the
+/// direction of the text around them, so a name could look like another (P6).
+fn is_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x890..=0x891
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 /// `base`, or `base 2`, `base 3`... whichever is not in `taken`.
@@ -51,6 +83,13 @@ mod tests {
             "tab\tinside",
             "new\nline",
             "nul\u{0}",
+            "evil\u{202E}gpj.exe",
+            "iso\u{2067}late",
+            "zero\u{200B}width",
+            "\u{FEFF}bom",
+            "soft\u{AD}hyphen",
+            "tag\u{E0041}",
+            "\u{200D}",
         ] {
             assert_eq!(validate(bad), Err(PolicyError::InvalidName), "{bad:?}");
         }

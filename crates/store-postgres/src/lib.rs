@@ -10,7 +10,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 use latchkey_store::{
-    AccountId, ChallengeRecord, Store, StoreError, Versioned, credential_changes,
+    AccountId, ChallengeRecord, Store, StoreError, Taken, Versioned, credential_changes,
 };
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, Socket};
@@ -56,7 +56,8 @@ impl Default for Options {
 /// Each append is one transaction that locks the account row (`SELECT ... FOR UPDATE`),
 /// checks the expected version, updates the credential-owner index, inserts the events and
 /// the folded state: the minimum-one rule, monotonic counters and the event log hold
-/// across instances. Challenges are taken with one `DELETE ... RETURNING`.
+/// across instances. A challenge is consumed by one `UPDATE ... RETURNING` that marks it
+/// used: of racing takers one gets it fresh, the others see it used.
 ///
 /// The store drives its connections on a small runtime of its own, so its futures can be
 /// awaited from any executor (tokio, another runtime, or a plain `block_on`).
@@ -264,10 +265,7 @@ impl Store for PostgresStore {
         self.run(|pool| sql::purge_challenges(pool, now)).await
     }
 
-    async fn take_challenge(
-        &self,
-        challenge: &[u8],
-    ) -> Result<Option<ChallengeRecord>, StoreError> {
+    async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
         let challenge = challenge.to_vec();
         self.run(|pool| sql::take_challenge(pool, challenge)).await
     }

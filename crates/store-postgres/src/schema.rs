@@ -33,6 +33,12 @@ const MIGRATIONS: &[&str] = &[
          binding    BYTEA NOT NULL
      );
      CREATE INDEX challenges_by_deadline ON challenges (expires_at);",
+    // 2: challenges are marked used instead of deleted, in the same statement that takes
+    //    them (P16), and stay until purged. Before, the facade deleted a challenge and put
+    //    it back with the binding `latchkey:used`: those rows are used ones.
+    "ALTER TABLE challenges ADD COLUMN used BOOLEAN NOT NULL DEFAULT false;
+     UPDATE challenges SET used = true
+         WHERE binding = decode('6c617463686b65793a75736564', 'hex');",
 ];
 
 /// The advisory lock key migrations hold ("latchkey" in ASCII).

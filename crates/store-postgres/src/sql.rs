@@ -5,7 +5,7 @@
 
 use deadpool_postgres::{GenericClient, Pool};
 use latchkey_policy::{AccountState, Event, Timestamp, apply};
-use latchkey_store::{AccountId, ChallengeRecord, StoreError, Versioned};
+use latchkey_store::{AccountId, ChallengeRecord, StoreError, Taken, Versioned};
 use tokio_postgres::Statement;
 use tokio_postgres::error::SqlState;
 
@@ -229,11 +229,11 @@ pub(crate) async fn history(pool: Pool, account: AccountId) -> Result<Vec<Event>
 
 pub(crate) async fn put_challenge(pool: Pool, record: ChallengeRecord) -> Result<(), StoreError> {
     let client = client(&pool).await?;
+    // The first put wins: a second one must not make a used challenge fresh again.
     let statement = prepare(
         &client,
         "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
-             ON CONFLICT (challenge) DO UPDATE
-             SET expires_at = excluded.expires_at, binding = excluded.binding",
+             ON CONFLICT (challenge) DO NOTHING",
     )
     .await?;
     client
@@ -246,27 +246,44 @@ pub(crate) async fn put_challenge(pool: Pool, record: ChallengeRecord) -> Result
     Ok(())
 }
 
-pub(crate) async fn take_challenge(
-    pool: Pool,
-    challenge: Vec<u8>,
-) -> Result<Option<ChallengeRecord>, StoreError> {
+pub(crate) async fn take_challenge(pool: Pool, challenge: Vec<u8>) -> Result<Taken, StoreError> {
     let client = client(&pool).await?;
-    // One statement deletes and returns: two takers can never both see the row.
-    let statement = prepare(
+    // One statement checks and marks: racing takers queue on the row lock, and each one
+    // after the first finds the row used (READ COMMITTED re-checks the updated row).
+    let consume = prepare(
         &client,
-        "DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at, binding",
+        "UPDATE challenges SET used = true WHERE challenge = $1 AND NOT used
+             RETURNING expires_at, binding",
     )
     .await?;
     let row = client
-        .query_opt(&statement, &[&challenge])
+        .query_opt(&consume, &[&challenge])
         .await
         .map_err(unavailable)?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(ChallengeRecord {
-        challenge,
+    if let Some(row) = row {
+        return Ok(Taken::Fresh(ChallengeRecord {
+            challenge,
+            expires_at: Timestamp(row.try_get(0).map_err(corrupt)?),
+            binding: row.try_get(1).map_err(corrupt)?,
+        }));
+    }
+    // Nothing consumed, so nothing changed: tell a used challenge from one never stored or
+    // already purged.
+    let find = prepare(
+        &client,
+        "SELECT expires_at FROM challenges WHERE challenge = $1 AND used",
+    )
+    .await?;
+    let row = client
+        .query_opt(&find, &[&challenge])
+        .await
+        .map_err(unavailable)?;
+    let Some(row) = row else {
+        return Ok(Taken::Unknown);
+    };
+    Ok(Taken::Used {
         expires_at: Timestamp(row.try_get(0).map_err(corrupt)?),
-        binding: row.try_get(1).map_err(corrupt)?,
-    }))
+    })
 }
 
 pub(crate) async fn purge_challenges(pool: Pool, now: Timestamp) -> Result<usize, StoreError> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use latchkey_store::{AccountId, ChallengeRecord, Store, conformance::block_on};
+use latchkey_store::{AccountId, ChallengeRecord, Store, Taken, conformance::block_on};
 use latchkey_store_postgres::{Options, PostgresStore};
 
 #[test]
@@ -40,13 +40,92 @@ fn reconnecting_keeps_everything_and_migrations_are_idempotent() {
     let store = common::store_in(&url, &schema);
     assert_eq!(
         block_on(store.take_challenge(&record.challenge)).unwrap(),
-        Some(record)
+        Taken::Fresh(record.clone())
+    );
+    drop(store);
+    // The mark survives reconnecting.
+    let store = common::store_in(&url, &schema);
+    assert_eq!(
+        block_on(store.take_challenge(&record.challenge)).unwrap(),
+        Taken::Used {
+            expires_at: record.expires_at
+        }
     );
     assert_eq!(
         block_on(store.load(&AccountId::new("nobody")))
             .unwrap()
             .version,
         0
+    );
+    block_on(store.drop_schema()).unwrap();
+}
+
+/// A schema at version 1 (challenges deleted when taken, and put back by the facade with
+/// the binding `latchkey:used`) keeps its challenges through migration 2: the put-back
+/// ones are used, the others fresh.
+#[test]
+fn migration_2_marks_put_back_challenges_used() {
+    let Some(url) = common::url("migration_2_marks_put_back_challenges_used") else {
+        return;
+    };
+    let schema = common::fresh_schema("migration");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA \"{schema}\";
+                 SET search_path = \"{schema}\";
+                 CREATE TABLE accounts (
+                     account TEXT PRIMARY KEY,
+                     version BIGINT NOT NULL CHECK (version >= 0),
+                     state   TEXT NOT NULL
+                 );
+                 CREATE TABLE events (
+                     account TEXT NOT NULL,
+                     seq     BIGINT NOT NULL CHECK (seq > 0),
+                     event   TEXT NOT NULL,
+                     PRIMARY KEY (account, seq)
+                 );
+                 CREATE TABLE credentials (
+                     credential BYTEA PRIMARY KEY,
+                     account    TEXT NOT NULL
+                 );
+                 CREATE TABLE challenges (
+                     challenge  BYTEA PRIMARY KEY,
+                     expires_at BIGINT NOT NULL,
+                     binding    BYTEA NOT NULL
+                 );
+                 CREATE INDEX challenges_by_deadline ON challenges (expires_at);
+                 CREATE TABLE latchkey_schema (version INTEGER NOT NULL);
+                 INSERT INTO latchkey_schema (version) VALUES (1);
+                 INSERT INTO challenges VALUES
+                     (decode(repeat('00', 32), 'hex'), 10, convert_to('latchkey:used', 'UTF8')),
+                     ('\\x01', 20, convert_to('{{}}', 'UTF8'));"
+            ))
+            .await
+            .unwrap();
+    });
+    let store = common::store_in(&url, &schema);
+    assert_eq!(
+        block_on(store.take_challenge(&[0; 32])).unwrap(),
+        Taken::Used {
+            expires_at: latchkey_policy::Timestamp(10)
+        }
+    );
+    assert_eq!(
+        block_on(store.take_challenge(&[1])).unwrap(),
+        Taken::Fresh(ChallengeRecord {
+            challenge: vec![1],
+            expires_at: latchkey_policy::Timestamp(20),
+            binding: b"{}".to_vec(),
+        })
     );
     block_on(store.drop_schema()).unwrap();
 }

@@ -144,8 +144,7 @@ fn an_immediate_server_stop_under_load_loses_nothing_committed() {
             let error = error.expect("an operation succeeded on a stopped server");
             assert_eq!(error.code(), "store_unavailable", "{error}");
         }
-        let login =
-            block_on(facade.start_authentication(Some(&account), latchkey::Intent::Login, None));
+        let login = block_on(facade.start_login(Some(&account)));
         assert_eq!(login.unwrap_err().code(), "store_unavailable");
         let listed = block_on(facade.list(&account, Scope::Exchange));
         assert_eq!(listed.unwrap_err().code(), "store_unavailable");

@@ -21,10 +21,10 @@ use std::process::{Command, Stdio};
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::policy::{AccountState, EventKind, apply};
-use latchkey::store::ChallengeRecord;
 use latchkey::store::conformance::block_on;
+use latchkey::store::{ChallengeRecord, Taken};
 use latchkey::{
-    AccountId, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
+    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
     Store, Timestamp, User,
 };
 use latchkey_store_postgres::PostgresStore;
@@ -83,29 +83,38 @@ fn pooled_challenge(n: u32) -> Vec<u8> {
     [b"pooled-challenge".as_slice(), &n.to_be_bytes()].concat()
 }
 
-/// A registration response for `authenticator`, on a fresh ceremony.
+/// A registration response for `authenticator`, on a fresh ceremony: a new passkey, or
+/// the successor of `replacing`.
 fn register_response(
     passkeys: &Passkeys<PostgresStore>,
     who: &AccountId,
     authenticator: &Authenticator,
+    replacing: Option<&CredentialId>,
 ) -> latchkey::Result<RegistrationResponse> {
     let user = User {
         name: who.to_string(),
         display_name: who.to_string(),
     };
-    let options = block_on(passkeys.start_registration(who, &user, Scope::Exchange))?;
+    let options = match replacing {
+        Some(old) => block_on(passkeys.start_replacement(who, &user, old, &factors()))?,
+        None => block_on(passkeys.start_registration(who, &user, Scope::Exchange, &factors()))?,
+    };
     RegistrationResponse::from_json(&authenticator.registration_json(&client(), &options.challenge))
 }
 
-/// Signs in with `authenticator`; its counter is the wall clock in milliseconds, so the
-/// instances' counters for one key rise together but may arrive out of order.
+/// Signs in with `authenticator`, for a login or for a step-up of `change`; its counter
+/// is the wall clock in milliseconds, so the instances' counters for one key rise
+/// together but may arrive out of order.
 fn sign_in(
     passkeys: &Passkeys<PostgresStore>,
     who: &AccountId,
     authenticator: &mut Authenticator,
-    intent: Intent,
+    change: Option<&Change>,
 ) -> latchkey::Result<latchkey::Authenticated> {
-    let options = block_on(passkeys.start_authentication(Some(who), intent, None))?;
+    let options = match change {
+        Some(change) => block_on(passkeys.start_step_up(who, Scope::Exchange, change))?,
+        None => block_on(passkeys.start_authentication(who, Intent::Login, None))?,
+    };
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -158,11 +167,10 @@ fn instance_process() {
             let n =
                 (u32::from(id) * CHALLENGES / u32::from(INSTANCES) + round * TAKES_PER_ROUND + j)
                     % CHALLENGES;
-            if block_on(passkeys.store().take_challenge(&pooled_challenge(n)))
-                .unwrap()
-                .is_some()
-            {
-                out.push(format!("took {n}"));
+            match block_on(passkeys.store().take_challenge(&pooled_challenge(n))).unwrap() {
+                Taken::Fresh(_) => out.push(format!("took {n}")),
+                Taken::Used { .. } => {}
+                Taken::Unknown => panic!("challenge {n} was lost"),
             }
         }
         let a = u8::try_from(rng.below(ACCOUNTS.into())).unwrap();
@@ -178,7 +186,7 @@ fn instance_process() {
         match rng.below(6) {
             0 | 1 => {
                 let mut key = key_of(a, &some_passkey);
-                if let Ok(done) = sign_in(&passkeys, &who, &mut key, Intent::Login) {
+                if let Ok(done) = sign_in(&passkeys, &who, &mut key, None) {
                     used(&mut out, &done, key_count(&key));
                 }
             }
@@ -199,9 +207,9 @@ fn instance_process() {
             4 => {
                 // Possibly one the account holds already: then refused, and not reported.
                 let key = key(a, u8::try_from(rng.below(KEYS_PER_ACCOUNT.into())).unwrap());
-                let response = register_response(&passkeys, &who, &key).unwrap();
                 let new = hex::encode(key.credential_id());
                 if rng.below(2) == 0 {
+                    let response = register_response(&passkeys, &who, &key, None).unwrap();
                     let result = block_on(passkeys.finish_registration(
                         &who,
                         &response,
@@ -213,28 +221,42 @@ fn instance_process() {
                         out.push(format!("registered {a} {new}"));
                     }
                 } else {
+                    let response =
+                        register_response(&passkeys, &who, &key, Some(&some_passkey)).unwrap();
+                    // With the terms: the successor of a DEX passkey is authorized too (P2).
                     let result = block_on(passkeys.finish_replacement(
                         &who,
                         &some_passkey,
                         &response,
                         &factors(),
+                        true,
                         &context,
                     ));
-                    if result.is_ok() {
+                    if let Ok(done) = result {
                         out.push(format!("registered {a} {new}"));
                         out.push(format!(
                             "deleted {a} {}",
                             hex::encode(some_passkey.as_bytes())
                         ));
+                        if done
+                            .events
+                            .iter()
+                            .any(|e| matches!(e.kind, EventKind::DexAuthorized { .. }))
+                        {
+                            out.push(format!("dex {a} {new}"));
+                        }
                     }
                 }
             }
             _ => {
                 let mut key = key_of(a, &some_passkey);
-                if let Ok(done) = sign_in(&passkeys, &who, &mut key, Intent::SecurityChange) {
+                let change = Change::AuthorizeDex(some_passkey.clone());
+                if let Ok(done) = sign_in(&passkeys, &who, &mut key, Some(&change)) {
                     used(&mut out, &done, key_count(&key));
-                    let proof = done.step_up.unwrap();
-                    if block_on(passkeys.authorize_dex(&who, &proof, true, &context)).is_ok() {
+                    let token = done.step_up.unwrap();
+                    let authorized =
+                        block_on(passkeys.authorize_dex(&who, &some_passkey, &token, true, &context));
+                    if authorized.is_ok() {
                         out.push(format!(
                             "dex {a} {}",
                             hex::encode(done.credential.as_bytes())
@@ -265,7 +287,7 @@ fn many_instances_keep_every_invariant() {
     for a in 0..ACCOUNTS {
         for slot in 0..SLOTS {
             let key = key(a, slot);
-            let response = register_response(&setup, &account(a), &key).unwrap();
+            let response = register_response(&setup, &account(a), &key, None).unwrap();
             block_on(setup.finish_registration(&account(a), &response, &factors(), None, &context))
                 .unwrap();
             expected_registered.insert((a, hex::encode(key.credential_id())));
@@ -381,7 +403,6 @@ fn many_instances_keep_every_invariant() {
         let mut counters: BTreeMap<CredentialId, u32> = BTreeMap::new();
         let (mut used, mut renamed, mut deleted, mut registered, mut dex) =
             (vec![], vec![], vec![], vec![], vec![]);
-        let mut handed_over = BTreeSet::new();
         for event in &history {
             state = apply(state, std::slice::from_ref(event));
             if matches!(
@@ -416,11 +437,7 @@ fn many_instances_keep_every_invariant() {
                     // A key registered again (after a delete) starts a new lifetime.
                     counters.insert(credential.id.clone(), credential.sign_count);
                     registered.push(hex::encode(credential.id.as_bytes()));
-                    // A replacement takes over the DEX authorization of the passkey it
-                    // replaces (P4), without an event of its own.
-                    if credential.dex_authorized {
-                        handed_over.insert(hex::encode(credential.id.as_bytes()));
-                    }
+                    assert!(!credential.dex_authorized, "{who}: DEX only by its own event");
                 }
                 EventKind::DexAuthorized { credential } => {
                     dex.push(hex::encode(credential.as_bytes()));
@@ -464,30 +481,19 @@ fn many_instances_keep_every_invariant() {
             dex.is_subset(&dex_reported),
             "{who}: unreported DEX authorization"
         );
-        let authorized: BTreeSet<String> = dex.union(&handed_over).cloned().collect();
         assert!(
-            dex_reported.is_subset(&authorized),
+            dex_reported.is_subset(&dex),
             "{who}: lost DEX authorization"
         );
-        // Every reported use is in the history; the only other uses are the ones a DEX
-        // authorization records for its step-up (the same counter, once more).
-        let mut extra = used;
+        // Every reported use is in the history exactly once, and nothing else: a DEX
+        // authorization spends its step-up, whose use was reported when it was made.
+        let mut unreported = used;
         for report in sorted(a, "used") {
-            let at = extra.iter().position(|u| *u == report);
+            let at = unreported.iter().position(|u| *u == report);
             let at = at.unwrap_or_else(|| panic!("{who}: reported use {report} was lost"));
-            extra.swap_remove(at);
+            unreported.swap_remove(at);
         }
-        for use_ in &extra {
-            let credential = use_.split(' ').next().unwrap();
-            assert!(
-                dex.contains(credential) && sorted(a, "used").contains(use_),
-                "{who}: use {use_} was never reported"
-            );
-        }
-        assert!(
-            extra.len() <= dex_reported.len() * ROUNDS as usize,
-            "{who}: duplicated uses"
-        );
+        assert!(unreported.is_empty(), "{who}: unreported uses {unreported:?}");
     }
     drop(setup);
     block_on(common::store_in(&url, &schema).drop_schema()).unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
 use latchkey_store::{
-    AccountId, ChallengeRecord, Store, StoreError, Versioned, credential_changes,
+    AccountId, ChallengeRecord, Store, StoreError, Taken, Versioned, credential_changes,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -181,31 +181,53 @@ impl SqliteStore {
     }
 
     fn put_challenge_sync(&self, record: &ChallengeRecord) -> Result<(), StoreError> {
+        // The first put wins: a second one must not make a used challenge fresh again.
         self.connection()?
             .execute(
-                "INSERT OR REPLACE INTO challenges (challenge, expires_at, binding) VALUES (?1, ?2, ?3)",
+                "INSERT INTO challenges (challenge, expires_at, binding) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (challenge) DO NOTHING",
                 params![record.challenge, record.expires_at.0, record.binding],
             )
             .map_err(unavailable)?;
         Ok(())
     }
 
-    fn take_challenge_sync(&self, challenge: &[u8]) -> Result<Option<ChallengeRecord>, StoreError> {
-        // One statement deletes and returns: two takers can never both see the row.
-        let row: Option<(i64, Vec<u8>)> = self
-            .connection()?
+    fn take_challenge_sync(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
+        let mut connection = self.connection()?;
+        // IMMEDIATE holds the write lock from the start: racing takers queue, and the
+        // first one's mark is what the next one reads.
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let fresh: Option<(i64, Vec<u8>)> = tx
             .query_row(
-                "DELETE FROM challenges WHERE challenge = ?1 RETURNING expires_at, binding",
+                "UPDATE challenges SET used = 1 WHERE challenge = ?1 AND used = 0
+                 RETURNING expires_at, binding",
                 params![challenge],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .map_err(unavailable)?;
-        Ok(row.map(|(expires_at, binding)| ChallengeRecord {
-            challenge: challenge.to_vec(),
-            expires_at: Timestamp(expires_at),
-            binding,
-        }))
+        let taken = match fresh {
+            Some((expires_at, binding)) => Taken::Fresh(ChallengeRecord {
+                challenge: challenge.to_vec(),
+                expires_at: Timestamp(expires_at),
+                binding,
+            }),
+            None => tx
+                .query_row(
+                    "SELECT expires_at FROM challenges WHERE challenge = ?1",
+                    params![challenge],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map_or(Taken::Unknown, |expires_at| Taken::Used {
+                    expires_at: Timestamp(expires_at),
+                }),
+        };
+        tx.commit().map_err(unavailable)?;
+        Ok(taken)
     }
 }
 
@@ -260,10 +282,7 @@ impl Store for SqliteStore {
         self.put_challenge_sync(&record)
     }
 
-    async fn take_challenge(
-        &self,
-        challenge: &[u8],
-    ) -> Result<Option<ChallengeRecord>, StoreError> {
+    async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
         self.take_challenge_sync(challenge)
     }
 

@@ -27,6 +27,11 @@ const MIGRATIONS: &[&str] = &[
          expires_at INTEGER NOT NULL,
          binding    BLOB NOT NULL
      ) STRICT;",
+    // 2: challenges are marked used instead of deleted, in the same step that takes them
+    //    (P16), and stay until purged. Before, the facade deleted a challenge and put it
+    //    back with the binding `latchkey:used`: those rows are used ones.
+    "ALTER TABLE challenges ADD COLUMN used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1));
+     UPDATE challenges SET used = 1 WHERE binding = X'6c617463686b65793a75736564';",
 ];
 
 pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {

@@ -23,7 +23,7 @@ fn sqlite_store_conforms() {
 
 #[test]
 fn reopening_keeps_everything_and_migrations_are_idempotent() {
-    use latchkey_store::{AccountId, ChallengeRecord, Store, conformance::block_on};
+    use latchkey_store::{AccountId, ChallengeRecord, Store, Taken, conformance::block_on};
     let dir = std::env::temp_dir().join(format!("latchkey-sqlite-reopen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("reopen.sqlite");
@@ -39,11 +39,79 @@ fn reopening_keeps_everything_and_migrations_are_idempotent() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         block_on(store.take_challenge(&[7; 32])).unwrap(),
-        Some(record)
+        Taken::Fresh(record.clone())
+    );
+    drop(store);
+    // The mark survives reopening.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[7; 32])).unwrap(),
+        Taken::Used {
+            expires_at: record.expires_at
+        }
     );
     assert_eq!(
         block_on(store.load(&AccountId::new("x"))).unwrap().version,
         0
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A database of schema 1 (challenges deleted when taken, and put back by the facade with
+/// the binding `latchkey:used`) keeps its challenges through migration 2: the put-back
+/// ones are used, the others fresh.
+#[test]
+fn migration_2_marks_put_back_challenges_used() {
+    use latchkey_store::{Store, Taken, conformance::block_on};
+    let dir =
+        std::env::temp_dir().join(format!("latchkey-sqlite-migration-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v1.sqlite");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE accounts (
+                     account TEXT PRIMARY KEY,
+                     version INTEGER NOT NULL,
+                     state   TEXT NOT NULL
+                 ) STRICT;
+                 CREATE TABLE events (
+                     account TEXT NOT NULL,
+                     seq     INTEGER NOT NULL,
+                     event   TEXT NOT NULL,
+                     PRIMARY KEY (account, seq)
+                 ) STRICT;
+                 CREATE TABLE credentials (
+                     credential BLOB PRIMARY KEY,
+                     account    TEXT NOT NULL
+                 ) STRICT;
+                 CREATE TABLE challenges (
+                     challenge  BLOB PRIMARY KEY,
+                     expires_at INTEGER NOT NULL,
+                     binding    BLOB NOT NULL
+                 ) STRICT;
+                 INSERT INTO challenges VALUES (zeroblob(32), 10, CAST('latchkey:used' AS BLOB));
+                 INSERT INTO challenges VALUES (X'01', 20, X'7b7d');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[0; 32])).unwrap(),
+        Taken::Used {
+            expires_at: latchkey_policy::Timestamp(10)
+        }
+    );
+    assert_eq!(
+        block_on(store.take_challenge(&[1])).unwrap(),
+        Taken::Fresh(latchkey_store::ChallengeRecord {
+            challenge: vec![1],
+            expires_at: latchkey_policy::Timestamp(20),
+            binding: b"{}".to_vec(),
+        })
+    );
+    drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
@@ -31,7 +31,7 @@ use latchkey_policy::{
 };
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord};
+use crate::model::{AccountId, ChallengeRecord, Taken};
 use crate::store::Store;
 
 /// A named contract check.
@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 11] = [
+    let checks: [Check<S>; 12] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -70,12 +70,22 @@ where
             credential_index,
         ),
         ("history is every event in order", history_in_order),
-        ("challenges are taken at most once", challenges_single_use),
         (
-            "expired challenges are purged, live ones kept",
+            "a challenge is taken fresh once, then used",
+            challenges_single_use,
+        ),
+        (
+            "putting a challenge again changes nothing",
+            put_again_changes_nothing,
+        ),
+        (
+            "expired challenges are purged, used or not, live ones kept",
             purge_challenges,
         ),
-        ("concurrent takes return a challenge once", concurrent_takes),
+        (
+            "of concurrent takes exactly one is fresh, the others used",
+            concurrent_takes,
+        ),
         (
             "concurrent deletes keep one passkey and lose no event",
             concurrent_changes,
@@ -132,6 +142,8 @@ fn new_credential(n: u8, scope: Scope) -> NewCredential {
         name: None,
         cred_protect: even.then_some(3),
         app_id: even.then(|| "https://example.com/app-id.json".to_owned()),
+        user_verified: true,
+        attestation: latchkey_policy::AttestationFacts::default(),
     }
 }
 
@@ -306,55 +318,169 @@ fn challenges_single_use<S: Store>(store: Arc<S>) {
     block_on(store.put_challenge(challenge(2))).unwrap();
     assert_eq!(
         block_on(store.take_challenge(&[1; 32])).unwrap(),
-        Some(challenge(1))
+        Taken::Fresh(challenge(1))
     );
-    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), None);
-    assert_eq!(block_on(store.take_challenge(&[3; 32])).unwrap(), None);
+    let used = Taken::Used {
+        expires_at: challenge(1).expires_at,
+    };
+    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), used);
+    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), used);
+    assert_eq!(
+        block_on(store.take_challenge(&[3; 32])).unwrap(),
+        Taken::Unknown
+    );
     assert_eq!(
         block_on(store.take_challenge(&[2; 32])).unwrap(),
-        Some(challenge(2))
+        Taken::Fresh(challenge(2))
+    );
+    // The store does not judge deadlines: a challenge long expired is still Fresh once.
+    let expired = ChallengeRecord {
+        expires_at: Timestamp(0),
+        ..challenge(4)
+    };
+    block_on(store.put_challenge(expired.clone())).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[4; 32])).unwrap(),
+        Taken::Fresh(expired)
+    );
+    assert_eq!(
+        block_on(store.take_challenge(&[4; 32])).unwrap(),
+        Taken::Used {
+            expires_at: Timestamp(0)
+        }
+    );
+}
+
+fn put_again_changes_nothing<S: Store>(store: Arc<S>) {
+    let other = |n: u8| ChallengeRecord {
+        expires_at: T0.plus_seconds(9_000),
+        binding: vec![9, 9],
+        ..challenge(n)
+    };
+    // Put twice before use: the first record is the one taken.
+    block_on(store.put_challenge(challenge(1))).unwrap();
+    block_on(store.put_challenge(other(1))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Taken::Fresh(challenge(1))
+    );
+    // Put again after use: still used, with the first deadline.
+    block_on(store.put_challenge(challenge(1))).unwrap();
+    block_on(store.put_challenge(other(1))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Taken::Used {
+            expires_at: challenge(1).expires_at
+        }
+    );
+    // ...and it is purged at the first deadline, not the second.
+    assert_eq!(
+        block_on(store.purge_challenges(T0.plus_seconds(301))).unwrap(),
+        1
+    );
+    assert_eq!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Taken::Unknown
     );
 }
 
 fn purge_challenges<S: Store>(store: Arc<S>) {
-    let early = ChallengeRecord {
+    let early = |n: u8| ChallengeRecord {
         expires_at: T0,
-        ..challenge(1)
+        ..challenge(n)
     };
-    let late = ChallengeRecord {
+    let late = |n: u8| ChallengeRecord {
         expires_at: T0.plus_seconds(600),
-        ..challenge(2)
+        ..challenge(n)
     };
-    block_on(store.put_challenge(early)).unwrap();
-    block_on(store.put_challenge(late.clone())).unwrap();
+    // 1 and 3 stay unused, 2 and 4 are used: purging ignores that.
+    for record in [early(1), early(2), late(3), late(4)] {
+        block_on(store.put_challenge(record)).unwrap();
+    }
+    for n in [2, 4] {
+        assert!(matches!(
+            block_on(store.take_challenge(&[n; 32])).unwrap(),
+            Taken::Fresh(_)
+        ));
+    }
+    // A deadline is the last moment a challenge is valid: it is kept through it.
+    assert_eq!(block_on(store.purge_challenges(T0)).unwrap(), 0);
     assert_eq!(
         block_on(store.purge_challenges(T0.plus_seconds(1))).unwrap(),
-        1
+        2
     );
     assert_eq!(
         block_on(store.purge_challenges(T0.plus_seconds(1))).unwrap(),
         0
     );
-    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), None);
+    for n in [1, 2] {
+        assert_eq!(
+            block_on(store.take_challenge(&[n; 32])).unwrap(),
+            Taken::Unknown,
+            "challenge {n} was not purged"
+        );
+    }
     assert_eq!(
-        block_on(store.take_challenge(&[2; 32])).unwrap(),
-        Some(late)
+        block_on(store.take_challenge(&[3; 32])).unwrap(),
+        Taken::Fresh(late(3))
+    );
+    assert_eq!(
+        block_on(store.take_challenge(&[4; 32])).unwrap(),
+        Taken::Used {
+            expires_at: late(4).expires_at
+        }
     );
 }
 
 fn concurrent_takes<S: Store + 'static>(store: Arc<S>) {
-    for round in 0..20u8 {
+    const TAKERS: usize = 8;
+    const ROUNDS: u8 = 20;
+    for round in 0..ROUNDS {
         block_on(store.put_challenge(challenge(round))).unwrap();
-        let takers: Vec<_> = (0..8)
+        // All takers are released at once, so that they really race.
+        let start = Arc::new(Barrier::new(TAKERS));
+        let takers: Vec<_> = (0..TAKERS)
             .map(|_| {
-                let store = Arc::clone(&store);
-                thread::spawn(move || block_on(store.take_challenge(&[round; 32])).unwrap())
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    block_on(store.take_challenge(&[round; 32])).unwrap()
+                })
             })
             .collect();
-        let taken = takers.into_iter().filter_map(|t| t.join().unwrap()).count();
+        let results: Vec<Taken> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+        let fresh = results
+            .iter()
+            .filter(|t| matches!(t, Taken::Fresh(_)))
+            .count();
         assert_eq!(
-            taken, 1,
-            "round {round}: a challenge was returned {taken} times"
+            fresh, 1,
+            "round {round}: {fresh} of {TAKERS} racing takes got the challenge fresh"
+        );
+        for taken in &results {
+            match taken {
+                Taken::Fresh(record) => assert_eq!(record, &challenge(round)),
+                Taken::Used { expires_at } => {
+                    assert_eq!(*expires_at, challenge(round).expires_at);
+                }
+                Taken::Unknown => panic!("round {round}: a racing take found no challenge"),
+            }
+        }
+        // Putting it again does not make it fresh.
+        block_on(store.put_challenge(challenge(round))).unwrap();
+        assert!(matches!(
+            block_on(store.take_challenge(&[round; 32])).unwrap(),
+            Taken::Used { .. }
+        ));
+    }
+    assert_eq!(
+        block_on(store.purge_challenges(T0.plus_seconds(301))).unwrap(),
+        usize::from(ROUNDS)
+    );
+    for round in 0..ROUNDS {
+        assert_eq!(
+            block_on(store.take_challenge(&[round; 32])).unwrap(),
+            Taken::Unknown
         );
     }
 }
@@ -385,6 +511,7 @@ fn concurrent_changes<S: Store + 'static>(store: Arc<S>) {
                             old: target,
                             new: new_credential(fresh, Scope::Exchange),
                             step_up: factors(),
+                            dex_terms_accepted: false,
                         }
                     };
                     // Optimistic concurrency: reload and decide again on conflict.

@@ -44,7 +44,7 @@ fn account(n: u32) -> AccountId {
 pub fn write_step<S: Store>(store: &S, writer: u32, round: u32) -> Result<bool, StoreError> {
     let account = account(round % ACCOUNTS);
     let loaded = block_on(store.load(&account))?;
-    let step_up = StepUp::Factors(vec![Factor::Email]);
+    let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
     let command = if (round / ACCOUNTS) % 3 < 2 {
         Command::Register {
             credential: NewCredential {
@@ -59,6 +59,8 @@ pub fn write_step<S: Store>(store: &S, writer: u32, round: u32) -> Result<bool, 
                 name: None,
                 cred_protect: None,
                 app_id: None,
+                user_verified: true,
+                attestation: latchkey_policy::AttestationFacts::default(),
             },
             step_up,
         }

@@ -10,5 +10,5 @@ mod store;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::{AccountId, ChallengeRecord, Versioned};
+pub use model::{AccountId, ChallengeRecord, Taken, Versioned};
 pub use store::{Store, credential_changes};

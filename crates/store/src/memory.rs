@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
 use crate::store::{Store, credential_changes};
 
 /// A [`Store`] in memory, safe to share between threads. Lost when dropped.
@@ -19,7 +19,14 @@ pub struct MemoryStore {
 struct Inner {
     accounts: HashMap<AccountId, Account>,
     owners: HashMap<CredentialId, AccountId>,
-    challenges: HashMap<Vec<u8>, ChallengeRecord>,
+    challenges: HashMap<Vec<u8>, Challenge>,
+}
+
+/// A stored challenge and whether it was taken.
+#[derive(Debug)]
+struct Challenge {
+    record: ChallengeRecord,
+    used: bool,
 }
 
 #[derive(Debug, Default)]
@@ -112,9 +119,14 @@ impl Store for MemoryStore {
     }
 
     async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {
+        // The first put wins: a second one must not make a used challenge fresh again.
         self.lock()?
             .challenges
-            .insert(record.challenge.clone(), record);
+            .entry(record.challenge.clone())
+            .or_insert(Challenge {
+                record,
+                used: false,
+            });
         Ok(())
     }
 
@@ -123,14 +135,22 @@ impl Store for MemoryStore {
         let before = inner.challenges.len();
         inner
             .challenges
-            .retain(|_, record| record.expires_at >= now);
+            .retain(|_, stored| stored.record.expires_at >= now);
         Ok(before - inner.challenges.len())
     }
 
-    async fn take_challenge(
-        &self,
-        challenge: &[u8],
-    ) -> Result<Option<ChallengeRecord>, StoreError> {
-        Ok(self.lock()?.challenges.remove(challenge))
+    async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
+        // Checked and marked under one lock: of racing takers one sees it unused.
+        let mut inner = self.lock()?;
+        Ok(match inner.challenges.get_mut(challenge) {
+            None => Taken::Unknown,
+            Some(stored) if stored.used => Taken::Used {
+                expires_at: stored.record.expires_at,
+            },
+            Some(stored) => {
+                stored.used = true;
+                Taken::Fresh(stored.record.clone())
+            }
+        })
     }
 }

@@ -44,7 +44,7 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
-/// A ceremony challenge kept server-side until used (P16).
+/// A ceremony challenge kept server-side until its deadline (P16).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRecord {
     /// The random challenge bytes, also the key it is found by.
@@ -54,4 +54,24 @@ pub struct ChallengeRecord {
     /// What the ceremony is bound to (account, scope, intent, transaction), encoded by the
     /// caller; the store does not interpret it.
     pub binding: Vec<u8>,
+}
+
+/// What [`Store::take_challenge`](crate::Store::take_challenge) found: the one consuming
+/// use of a challenge, a later use, or a challenge the store does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The first use of a stored challenge: the record as it was put. The same atomic step
+    /// marked it used; it stays, marked, until
+    /// [`purge_challenges`](crate::Store::purge_challenges) removes it after its deadline.
+    /// The deadline is not checked: the caller compares `expires_at` with its clock.
+    Fresh(ChallengeRecord),
+    /// The challenge was used before, by an earlier or a concurrent call: a replay, or the
+    /// loser of a race (P16: `challenge_reused`).
+    Used {
+        /// The deadline it was put with.
+        expires_at: Timestamp,
+    },
+    /// The store holds no such challenge: it was never put, or was purged after its
+    /// deadline.
+    Unknown,
 }

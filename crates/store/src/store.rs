@@ -5,7 +5,7 @@ use std::future::Future;
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
 
 /// Where accounts, their events and ceremony challenges live.
 ///
@@ -21,8 +21,17 @@ use crate::model::{AccountId, ChallengeRecord, Versioned};
 /// - A `Registered` event whose credential id another account owns fails the whole append
 ///   with [`StoreError::DuplicateCredential`] (P15); credential ids are indexed for
 ///   [`account_of`](Self::account_of), and removed from the index when deleted.
-/// - [`take_challenge`](Self::take_challenge) returns a stored challenge at most once,
-///   even under concurrent takes, expired or not; the caller checks the deadline.
+/// - [`take_challenge`](Self::take_challenge) consumes a challenge in one atomic step
+///   (P16): the first call for a stored challenge returns [`Taken::Fresh`] and marks it
+///   used; every later call returns [`Taken::Used`]. Of any number of concurrent calls
+///   exactly one gets `Fresh` and all the others `Used`. Expired or not: the caller checks
+///   the deadline.
+/// - A used challenge stays, marked, until [`purge_challenges`](Self::purge_challenges)
+///   removes it after its deadline; from then on, as for a challenge never put,
+///   `take_challenge` returns [`Taken::Unknown`].
+/// - [`put_challenge`](Self::put_challenge) of a challenge the store already holds
+///   changes nothing: it never makes a used challenge fresh again, nor moves its deadline
+///   or changes its binding.
 pub trait Store: Send + Sync {
     /// The account's current state and version.
     ///
@@ -67,7 +76,13 @@ pub trait Store: Send + Sync {
         account: &AccountId,
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
-    /// Keeps a challenge until it is taken.
+    /// Keeps a fresh challenge until [`purge_challenges`](Self::purge_challenges) removes
+    /// it after its deadline.
+    ///
+    /// A challenge the store already holds, used or not, is left as it is and the call
+    /// succeeds: the first put wins. A challenge starts with 32 random bytes, so a second
+    /// put of one is a caller's mistake; ignoring it keeps a used challenge used, whatever
+    /// the second record says.
     ///
     /// # Errors
     ///
@@ -77,9 +92,9 @@ pub trait Store: Send + Sync {
         record: ChallengeRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes every challenge whose deadline is before `now`, returning how many. Call it
-    /// periodically: taken challenges stay as tombstones until their deadline, so a replay
-    /// is recognised as one.
+    /// Deletes every challenge, used or not, whose deadline is before `now`, returning how
+    /// many. Call it periodically: used challenges stay until their deadline, so that a
+    /// replay is recognised as one ([`Taken::Used`]).
     ///
     /// # Errors
     ///
@@ -89,15 +104,20 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
-    /// Removes and returns a challenge; `None` if unknown or already taken.
+    /// Consumes a challenge: marks it used and returns its record ([`Taken::Fresh`]) if
+    /// it was stored and unused, all in one atomic step; [`Taken::Used`] if it was used
+    /// before; [`Taken::Unknown`] if it was never stored or has been purged. The deadline
+    /// is not checked.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::Unavailable`] or [`StoreError::Corrupt`]. After an error the
+    /// challenge may have been consumed (a connection lost after the commit): a retry then
+    /// returns [`Taken::Used`], never a second `Fresh`.
     fn take_challenge(
         &self,
         challenge: &[u8],
-    ) -> impl Future<Output = Result<Option<ChallengeRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Taken, StoreError>> + Send;
 }
 
 /// The credential ids an append registers and deletes, in order, for the owner index.

@@ -4,6 +4,7 @@
 pub mod authenticator;
 pub mod hex;
 pub mod jws;
+pub mod scenario;
 pub mod shared;
 pub mod vectors;
 pub mod x509;

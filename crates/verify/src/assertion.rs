@@ -111,12 +111,48 @@ impl VerifiedAssertion {
     }
 }
 
+/// An assertion that passed every check of §7.2 before the signature (client data,
+/// authenticator data, flags): what remains is the signature over
+/// [`signed_message`](Self::signed_message), and the counter. It proves nothing by itself;
+/// [`Verifier::verify_assertion`] finishes it, and callers that check many signatures at
+/// once (approval receipts, with [`verify_batch`](crate::verify_batch)) finish it
+/// themselves.
+#[derive(Clone, Debug)]
+pub struct PendingAssertion<'a> {
+    authenticator_data: &'a [u8],
+    client_data_hash: [u8; 32],
+    signature: &'a [u8],
+    flags: Flags,
+    sign_count: u32,
+}
+
+impl<'a> PendingAssertion<'a> {
+    /// The signed message, in parts: `authData || SHA-256(clientDataJSON)` (§7.2 step 20).
+    #[must_use]
+    pub fn signed_message(&self) -> [&[u8]; 2] {
+        [self.authenticator_data, &self.client_data_hash]
+    }
+
+    /// The signature to check over [`signed_message`](Self::signed_message).
+    #[must_use]
+    pub fn signature(&self) -> &'a [u8] {
+        self.signature
+    }
+
+    /// The authenticator data flags (UP, UV, BE, BS already checked).
+    #[must_use]
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+}
+
 impl Verifier {
     /// Verifies an assertion against the ceremony's challenge and the stored credential.
     ///
     /// Steps, in the spec's order: client data (type, challenge, origin, crossOrigin,
     /// topOrigin), authenticator data (layout, no AT, rpIdHash, UP, UV, BE/BS), the
-    /// signature over `authData || SHA-256(clientDataJSON)`, then the counter.
+    /// signature over `authData || SHA-256(clientDataJSON)`, then the counter. The steps
+    /// before the signature are [`check_assertion`](Self::check_assertion).
     ///
     /// # Errors
     ///
@@ -127,6 +163,48 @@ impl Verifier {
         ceremony: &Ceremony<'_>,
         stored: &StoredCredential<'_>,
     ) -> Result<VerifiedAssertion> {
+        let pending = self.check_assertion(response, ceremony, stored)?;
+        stored.key.verify(
+            &pending.signed_message(),
+            pending.signature,
+            &self.options().signature,
+        )?;
+
+        let flags = pending.flags;
+        let received = pending.sign_count;
+        let counter = match (stored.sign_count, received) {
+            (0, 0) => CounterVerdict::BothZero,
+            (stored, received) if received > stored => CounterVerdict::Grows,
+            (stored, received) => match self.options().counter {
+                CounterPolicy::Reject => return Err(Error::CounterRegression { stored, received }),
+                CounterPolicy::Flag => CounterVerdict::Regression,
+            },
+        };
+        Ok(VerifiedAssertion {
+            flags,
+            sign_count: received,
+            new_sign_count: received.max(stored.sign_count),
+            counter,
+            backup_eligibility_changed: stored
+                .backup_eligible
+                .is_some_and(|be| be != flags.backup_eligible()),
+        })
+    }
+
+    /// Every check of [`verify_assertion`](Self::verify_assertion) before the signature:
+    /// client data (type, challenge, origin, crossOrigin, topOrigin), then authenticator
+    /// data (layout, no AT, rpIdHash, UP, UV, BE/BS, the stored `credProtect` level).
+    /// `stored.key` and `stored.sign_count` are not used here.
+    ///
+    /// # Errors
+    ///
+    /// The first failed check, as an [`Error`] with its stable code.
+    pub fn check_assertion<'a>(
+        &self,
+        response: &AssertionResponse<'a>,
+        ceremony: &Ceremony<'_>,
+        stored: &StoredCredential<'_>,
+    ) -> Result<PendingAssertion<'a>> {
         let client_data = ClientData::parse(response.client_data_json)?;
         client_data.check(CeremonyType::Get, ceremony.challenge, self.origins())?;
 
@@ -150,31 +228,12 @@ impl Verifier {
         {
             return Err(Error::UserVerificationRequired);
         }
-
-        let client_data_hash = Sha256::digest(response.client_data_json);
-        stored.key.verify(
-            &[response.authenticator_data, &client_data_hash],
-            response.signature,
-            &self.options().signature,
-        )?;
-
-        let received = auth_data.sign_count();
-        let counter = match (stored.sign_count, received) {
-            (0, 0) => CounterVerdict::BothZero,
-            (stored, received) if received > stored => CounterVerdict::Grows,
-            (stored, received) => match self.options().counter {
-                CounterPolicy::Reject => return Err(Error::CounterRegression { stored, received }),
-                CounterPolicy::Flag => CounterVerdict::Regression,
-            },
-        };
-        Ok(VerifiedAssertion {
+        Ok(PendingAssertion {
+            authenticator_data: response.authenticator_data,
+            client_data_hash: Sha256::digest(response.client_data_json).into(),
+            signature: response.signature,
             flags,
-            sign_count: received,
-            new_sign_count: received.max(stored.sign_count),
-            counter,
-            backup_eligibility_changed: stored
-                .backup_eligible
-                .is_some_and(|be| be != flags.backup_eligible()),
+            sign_count: auth_data.sign_count(),
         })
     }
 }

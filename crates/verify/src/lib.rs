@@ -20,7 +20,9 @@ mod trust;
 mod u2f;
 mod verifier;
 
-pub use assertion::{AssertionResponse, CounterVerdict, StoredCredential, VerifiedAssertion};
+pub use assertion::{
+    AssertionResponse, CounterVerdict, PendingAssertion, StoredCredential, VerifiedAssertion,
+};
 pub use attestation::AttestationType;
 pub use batch::{BatchItem, verify_batch};
 pub use certificate::{MAX_CERTIFICATE_LEN, MAX_CHAIN_LEN};

@@ -1,0 +1,350 @@
+//! Using a passkey: login, the intents that name an account, and step-up for one change.
+//!
+//! Every challenge is bound at its start to what may answer it: the account (all intents
+//! but login), the intent and so its scope, the transaction of a signing intent, and the
+//! change of a step-up (P9, P10, P16). The finish consumes the challenge before it
+//! judges anything else, and accepts the response only for what it was bound to.
+
+use latchkey_policy::{
+    AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Factor, Intent,
+    RequestContext, Scope, Timestamp, UserVerificationRule,
+};
+use latchkey_store::{AccountId, Store, Versioned};
+use latchkey_verify::{
+    AssertionResponse as VerifyAssertion, Ceremony, CounterVerdict, CredProtect,
+    StoredCredential, UserVerification,
+};
+use sha2::{Digest as _, Sha256};
+
+use super::outcome::{Authenticated, StepUpToken};
+use super::{Passkeys, check_session, descriptors};
+use crate::challenge::{self, Binding};
+use crate::error::{Error, Result};
+use crate::extensions::ClientExtensionOutputs;
+use crate::json::{
+    self, AuthenticationResponse, RequestOptions, SignalUnknownCredential, b64, unb64,
+};
+use crate::receipt::ApprovalReceipt;
+use crate::transaction::bound_digest;
+
+/// What a challenge was bound to, as its finish reads it back.
+struct Bound {
+    account: Option<AccountId>,
+    intent: Intent,
+    transaction: Option<String>,
+    change: Option<Change>,
+    expires_at: Timestamp,
+}
+
+impl<S: Store> Passkeys<S> {
+    /// Starts a login: the options for `PublicKeyCredential.parseRequestOptionsFromJSON`.
+    /// Without `account` it is a discoverable (usernameless) login, and the response's
+    /// user handle names the account.
+    ///
+    /// # Errors
+    ///
+    /// Store or randomness failures.
+    pub async fn start_login(&self, account: Option<&AccountId>) -> Result<RequestOptions> {
+        let state = match account {
+            Some(account) => self.store.load(account).await?.value,
+            None => AccountState::default(),
+        };
+        self.issue_request(&state, account, Intent::Login, None, None)
+            .await
+    }
+
+    /// Starts an assertion by one of `account`'s passkeys for `intent`. Signing intents
+    /// need the transaction: the challenge commits to it, with the account, scope and
+    /// intent (P10). A `security_change` started here is for a change the service gates
+    /// itself (e-mail, phone); passkey changes take [`start_step_up`](Self::start_step_up).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for a signing intent without a transaction or another with
+    /// one; store or randomness failures.
+    pub async fn start_authentication(
+        &self,
+        account: &AccountId,
+        intent: Intent,
+        transaction: Option<&[u8]>,
+    ) -> Result<RequestOptions> {
+        if intent.is_signing() != transaction.is_some() {
+            return Err(Error::Malformed(
+                "signing intents, and only they, take a transaction".into(),
+            ));
+        }
+        let state = self.store.load(account).await?.value;
+        let digest = transaction.map(|t| {
+            let hash: [u8; 32] = Sha256::digest(t).into();
+            bound_digest(intent.scope(), intent, account, &hash)
+        });
+        self.issue_request(&state, Some(account), intent, digest, None)
+            .await
+    }
+
+    /// Starts a step-up for one change of `account` in `scope` (P7): a security-change
+    /// assertion offering that scope's passkeys (for a DEX authorization, only the passkey
+    /// to authorize). Its finish returns the [`StepUpToken`] that the change's call
+    /// redeems, once.
+    ///
+    /// # Errors
+    ///
+    /// `unknown_credential` when the change names a passkey the account does not hold,
+    /// `scope_mismatch` when it is of the other scope; store or randomness failures.
+    pub async fn start_step_up(
+        &self,
+        account: &AccountId,
+        scope: Scope,
+        change: &Change,
+    ) -> Result<RequestOptions> {
+        let state = self.store.load(account).await?.value;
+        if change.scope_in(&state, scope)? != scope {
+            return Err(latchkey_policy::PolicyError::ScopeMismatch.into());
+        }
+        let intent = Intent::security_change(scope);
+        self.issue_request(&state, Some(account), intent, None, Some(change))
+            .await
+    }
+
+    async fn issue_request(
+        &self,
+        state: &AccountState,
+        account: Option<&AccountId>,
+        intent: Intent,
+        digest: Option<[u8; 32]>,
+        change: Option<&Change>,
+    ) -> Result<RequestOptions> {
+        let only = match change {
+            Some(Change::AuthorizeDex(id)) => Some(id),
+            _ => None,
+        };
+        let offered = |c: &Credential| {
+            intent.admits(c).is_ok() && only.is_none_or(|id| &c.id == id)
+        };
+        let allow = descriptors(state, offered);
+        // `appid` when an offered passkey was imported from U2F under this AppID.
+        let appid = self.rp.app_id().filter(|app_id| {
+            state
+                .credentials
+                .iter()
+                .any(|c| offered(c) && c.app_id.as_deref() == Some(app_id))
+        });
+        let challenge = challenge::generate(&*self.random, digest.as_ref())?;
+        let expires_at = self.deadline();
+        let binding = Binding::Authentication {
+            account: account.cloned(),
+            intent,
+            transaction: digest.map(|d| b64(&d)),
+            change: change.cloned(),
+            expires_at,
+        };
+        challenge::issue(&self.store, &challenge, &binding, expires_at).await?;
+        Ok(RequestOptions::new(
+            &self.rp,
+            &challenge,
+            allow,
+            intent.user_verification(),
+            appid.map(str::to_owned),
+        ))
+    }
+
+    /// Finishes an authentication. The challenge is consumed first, even if what
+    /// follows fails; then the response must come from a passkey of the account the
+    /// challenge named (or, for a discoverable login, of the account its user handle
+    /// names), for the transaction it was bound to, verified against the stored passkey;
+    /// the policy decides the intent, and the use is recorded. A step-up's finish
+    /// records a grant for its one change and returns its token.
+    ///
+    /// # Errors
+    ///
+    /// Challenge errors; `unknown_credential` (answer with
+    /// [`signal_unknown_credential`](Self::signal_unknown_credential), which is `None`
+    /// unless the whole service does not know the credential); verification, policy
+    /// and store errors.
+    pub async fn finish_authentication(
+        &self,
+        response: &AuthenticationResponse,
+        transaction: Option<&[u8]>,
+        factors: &[Factor],
+        context: &RequestContext,
+    ) -> Result<Authenticated> {
+        let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
+        let challenge = self.challenge_of(&client_data_json)?;
+        let bound = self.redeem_request(&challenge, context).await?;
+        let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
+        let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
+        let authenticator_data = unb64(&response.response.authenticator_data, "authenticatorData")?;
+        let signature = unb64(&response.response.signature, "signature")?;
+        let credential_id = CredentialId::new(raw_id);
+        let (owner, loaded) = self.owner_of(&credential_id, &bound, response).await?;
+        if transaction.is_some() != bound.transaction.is_some() {
+            return Err(Error::ChallengeMismatch);
+        }
+        let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
+        let digest = transaction_hash
+            .map(|hash| b64(&bound_digest(bound.intent.scope(), bound.intent, &owner, &hash)));
+        if digest != bound.transaction {
+            return Err(Error::ChallengeMismatch);
+        }
+        let stored = loaded
+            .value
+            .credential(&credential_id)
+            .ok_or(Error::ForeignCredential)?;
+        let key = self.verifying_key(&credential_id, &stored.public_key)?;
+        let ceremony = Ceremony {
+            challenge: &challenge,
+            user_verification: match bound.intent.user_verification() {
+                UserVerificationRule::Required => UserVerification::Required,
+                UserVerificationRule::Preferred => UserVerification::Preferred,
+            },
+            algorithms: &[],
+            // No account named: the options listed no credentials.
+            discoverable: bound.account.is_none(),
+            required_cred_protect: None,
+        };
+        let verified = self.verifier.verify_assertion(
+            &VerifyAssertion {
+                client_data_json: &client_data_json,
+                authenticator_data: &authenticator_data,
+                signature: &signature,
+            },
+            &ceremony,
+            &StoredCredential {
+                key: &key.1,
+                sign_count: stored.sign_count,
+                backup_eligible: Some(stored.backup_eligible),
+                app_id: stored.app_id.as_deref(),
+                cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
+            },
+        )?;
+        let scope = stored.scope;
+        let facts = AssertionFacts {
+            credential: credential_id.clone(),
+            user_verified: verified.user_verified(),
+            sign_count: verified.sign_count(),
+            backup_eligible: verified.backup_eligible(),
+            backed_up: verified.backed_up(),
+            counter_regressed: verified.counter() == CounterVerdict::Regression,
+        };
+        let token = match bound.change {
+            Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
+            None => None,
+        };
+        let command = match (&bound.change, &token) {
+            (Some(change), Some(token)) => Command::GrantStepUp {
+                assertion: facts,
+                scope: bound.intent.scope(),
+                change: change.clone(),
+                proof: token.proof(),
+                expires_at: bound.expires_at,
+            },
+            _ => Command::Use {
+                assertion: facts,
+                intent: bound.intent,
+                factors: factors.to_vec(),
+            },
+        };
+        let (decision, _) = self.commit(&owner, context, &command, Some(loaded)).await?;
+        let receipt = transaction_hash.map(|hash| ApprovalReceipt {
+            account: owner.as_str().to_owned(),
+            scope,
+            intent: bound.intent,
+            credential_id: b64(credential_id.as_bytes()),
+            authenticator_data: response.response.authenticator_data.clone(),
+            client_data_json: response.response.client_data_json.clone(),
+            signature: response.response.signature.clone(),
+            transaction_digest: b64(&hash),
+            at: self.clock.now(),
+        });
+        Ok(Authenticated {
+            account: owner,
+            scope,
+            credential: credential_id,
+            intent: bound.intent,
+            user_verified: verified.user_verified(),
+            backed_up: verified.backed_up(),
+            warnings: decision.warnings,
+            events: decision.events,
+            receipt,
+            step_up: token,
+            client_extensions,
+        })
+    }
+
+    /// The `signalUnknownCredential` payload for the credential a refused
+    /// authentication named (P13): only when the refusal was that no account of this
+    /// service holds it. A passkey of another account, or presented for another
+    /// account, is valid: telling the client to delete it would destroy it.
+    #[must_use]
+    pub fn signal_unknown_credential(
+        &self,
+        error: &Error,
+        response: &AuthenticationResponse,
+    ) -> Option<SignalUnknownCredential> {
+        matches!(error, Error::UnknownCredential).then(|| SignalUnknownCredential {
+            rp_id: self.rp.id().to_owned(),
+            credential_id: response.raw_id.clone(),
+        })
+    }
+
+    /// Consumes the challenge (P16) and reads what it was bound to.
+    async fn redeem_request(&self, challenge: &[u8], context: &RequestContext) -> Result<Bound> {
+        let binding = challenge::redeem(&self.store, challenge, self.clock.now()).await?;
+        check_session(context, challenge)?;
+        match binding {
+            Binding::Authentication {
+                account,
+                intent,
+                transaction,
+                change,
+                expires_at,
+            } => Ok(Bound {
+                account,
+                intent,
+                transaction,
+                change,
+                expires_at,
+            }),
+            Binding::Registration { .. } => Err(Error::ChallengeMismatch),
+        }
+    }
+
+    /// The account that holds the credential, checked against the account the challenge
+    /// named and the user handle the response carries (P9, P13, P15).
+    async fn owner_of(
+        &self,
+        credential: &CredentialId,
+        bound: &Bound,
+        response: &AuthenticationResponse,
+    ) -> Result<(AccountId, Versioned<AccountState>)> {
+        let owner = self
+            .store
+            .account_of(credential)
+            .await?
+            .ok_or(Error::UnknownCredential)?;
+        if bound.account.as_ref().is_some_and(|named| named != &owner) {
+            return Err(Error::ForeignCredential);
+        }
+        let loaded = self.store.load(&owner).await?;
+        let scope = loaded
+            .value
+            .credential(credential)
+            .map(|c| c.scope)
+            .ok_or(Error::ForeignCredential)?;
+        match &response.response.user_handle {
+            Some(handle) if unb64(handle, "userHandle")? != self.user_handle(&owner, scope) => {
+                return Err(Error::ForeignCredential);
+            }
+            // Discoverable login identifies the user by the handle (§7.2 step 6).
+            None if bound.account.is_none() => return Err(Error::ForeignCredential),
+            _ => {}
+        }
+        Ok((owner, loaded))
+    }
+
+    fn random_bytes(&self) -> Result<[u8; 32]> {
+        let mut bytes = [0u8; 32];
+        self.random.fill(&mut bytes)?;
+        Ok(bytes)
+    }
+}

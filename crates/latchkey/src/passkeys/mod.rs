@@ -1,0 +1,266 @@
+//! The service: ceremonies per scope and intent, going verify -> policy -> store.
+//!
+//! One file per ceremony: [`registration`] (add and replace, U2F import),
+//! [`authentication`] (login, intents, step-up), [`management`] (DEX, rename, delete,
+//! lists, history, locks). This file holds what they share: the service value, the
+//! store round trip and the verifying-key cache. No rule is written here: the facade
+//! asks `latchkey-policy` and carries out what it decides.
+
+mod authentication;
+mod management;
+mod outcome;
+mod registration;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use latchkey_policy::{
+    AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope,
+    Timestamp, decide,
+};
+use latchkey_store::{AccountId, Store, StoreError, Versioned};
+use latchkey_verify::{ClientData, CounterPolicy, Verifier, VerifierOptions, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+use crate::attestation::AttestationPolicy;
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::RelyingParty;
+use crate::error::{Error, Result};
+use crate::json::{CredentialDescriptor, b64, unb64};
+
+pub use management::{Deleted, HistoryPage, MAX_HISTORY_PAGE};
+pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
+
+/// How often a command is decided again after a concurrent change before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Verifying keys kept parsed (point decompressed and validated) between logins.
+const KEY_CACHE_ENTRIES: usize = 10_000;
+
+/// A stored COSE key with its parsed verifying key.
+type CachedKey = Arc<(Vec<u8>, VerifyingKey)>;
+
+/// Passkeys for one relying party on one store.
+///
+/// Holds no state between requests: challenges and step-up grants are store records,
+/// so any instance of a service finishes what another started.
+///
+/// See the crate documentation for a whole flow.
+pub struct Passkeys<S> {
+    rp: RelyingParty,
+    verifier: Verifier,
+    attestation: AttestationPolicy,
+    store: S,
+    policy: PolicyConfig,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    keys: Mutex<HashMap<CredentialId, CachedKey>>,
+}
+
+impl<S: Store> Passkeys<S> {
+    /// The service with default policy, the system clock and OS randomness.
+    #[must_use]
+    pub fn new(rp: RelyingParty, store: S) -> Self {
+        let verifier = verifier_for(&rp);
+        Self {
+            rp,
+            verifier,
+            attestation: AttestationPolicy::default(),
+            store,
+            policy: PolicyConfig::default(),
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces the policy configuration.
+    #[must_use]
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets what registrations must show of their attestation: trust anchors and FIDO
+    /// metadata (see [`AttestationPolicy`]). Which scopes require a trusted chain is
+    /// policy: [`PolicyConfig::trusted_attestation`].
+    #[must_use]
+    pub fn with_attestation_policy(mut self, attestation: AttestationPolicy) -> Self {
+        self.verifier = verifier_for(&self.rp).with_trust_anchors(attestation.anchors().clone());
+        self.attestation = attestation;
+        self
+    }
+
+    /// Replaces the clock (tests, scenarios).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the randomness source (tests).
+    #[must_use]
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// The relying party.
+    #[must_use]
+    pub fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+
+    /// The policy configuration.
+    #[must_use]
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The user handle of an account's passkeys of one scope: derived, so no extra
+    /// storage; opaque to the client.
+    ///
+    /// Each scope has its own handle because authenticators keep one discoverable
+    /// credential per (RP ID, user handle): with a shared handle, registering a Pay
+    /// passkey would silently replace the Exchange passkey on the same device.
+    #[must_use]
+    pub fn user_handle(&self, account: &AccountId, scope: Scope) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"latchkey user handle\0");
+        hasher.update(self.rp.id().as_bytes());
+        hasher.update([0]);
+        hasher.update(match scope {
+            Scope::Exchange => b"exchange\0",
+            Scope::Pay => b"pay\0\0\0\0\0\0",
+        });
+        hasher.update(account.as_str().as_bytes());
+        hasher.finalize().to_vec()
+    }
+
+    /// Deletes expired challenges from the store; returns how many. Run it periodically
+    /// (every few minutes is plenty).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn purge_expired_challenges(&self) -> Result<usize> {
+        Ok(self.store.purge_challenges(self.clock.now()).await?)
+    }
+
+    fn deadline(&self) -> Timestamp {
+        self.clock
+            .now()
+            .plus_seconds(self.policy.challenge_ttl_seconds)
+    }
+
+    /// The verifying key of a stored passkey, parsed once and kept: a login verifies
+    /// without re-validating the point. Entries are checked against the stored bytes, so a
+    /// changed record is never served stale.
+    fn verifying_key(&self, id: &CredentialId, cose: &[u8]) -> Result<CachedKey> {
+        if let Ok(keys) = self.keys.lock()
+            && let Some(cached) = keys.get(id)
+            && cached.0 == cose
+        {
+            return Ok(Arc::clone(cached));
+        }
+        let parsed: CachedKey = Arc::new((cose.to_vec(), VerifyingKey::from_cose(cose)?));
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE_ENTRIES {
+                keys.clear();
+            }
+            keys.insert(id.clone(), Arc::clone(&parsed));
+        }
+        Ok(parsed)
+    }
+
+    /// The challenge a client data names, decoded; refused when the service bound the
+    /// request to its session and handed that session another challenge (P16).
+    fn challenge_of(&self, client_data_json: &[u8]) -> Result<Vec<u8>> {
+        let client_data = ClientData::parse(client_data_json)?;
+        unb64(client_data.challenge(), "challenge").map_err(|_| Error::ChallengeMismatch)
+    }
+
+    /// Decides and appends `command`, deciding again on the newer state after a
+    /// concurrent change. `loaded` is a state the caller has just read: the first attempt
+    /// decides on it instead of reading it again. Returns the decision, with the events
+    /// that were appended, and the state after them.
+    async fn commit(
+        &self,
+        account: &AccountId,
+        context: &RequestContext,
+        command: &Command,
+        mut loaded: Option<Versioned<AccountState>>,
+    ) -> Result<(Decision, AccountState)> {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = match loaded.take() {
+                Some(loaded) => loaded,
+                None => self.store.load(account).await?,
+            };
+            let decision = decide(
+                &loaded.value,
+                command,
+                self.clock.now(),
+                context,
+                &self.policy,
+            )?;
+            match self
+                .store
+                .append(account, loaded.version, &decision.events)
+                .await
+            {
+                Ok(_) => {
+                    let state = latchkey_policy::apply(loaded.value, &decision.events);
+                    return Ok((decision, state));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: 0,
+            actual: 0,
+        }
+        .into())
+    }
+}
+
+/// Refuses a response whose challenge is not the one the service handed this session,
+/// when the service says which it handed (P16).
+fn check_session(context: &RequestContext, challenge: &[u8]) -> Result<()> {
+    match &context.session_challenge {
+        Some(expected) if unb64(expected, "session challenge")? != challenge => {
+            Err(Error::ChallengeMismatch)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The verifier the facade uses: counters are reported, and the policy decides (P12).
+fn verifier_for(rp: &RelyingParty) -> Verifier {
+    let mut options = VerifierOptions::default();
+    options.counter = CounterPolicy::Flag;
+    Verifier::new(rp.id(), rp.origin_rules()).with_options(options)
+}
+
+/// `allowCredentials` / `excludeCredentials` entries for the passkeys `keep` selects.
+fn descriptors(
+    state: &AccountState,
+    keep: impl Fn(&latchkey_policy::Credential) -> bool,
+) -> Vec<CredentialDescriptor> {
+    state
+        .credentials
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| CredentialDescriptor {
+            id: b64(c.id.as_bytes()),
+            kind: "public-key".into(),
+            transports: c.transports.clone(),
+        })
+        .collect()
+}
