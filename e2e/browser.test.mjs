@@ -124,14 +124,18 @@ test("registers a Pay passkey and signs a payment with it only", async () => {
 
 test("refuses to delete the last Exchange passkey", async () => {
   const list = await demo("listPasskeys");
-  const step = await demo("passkeyStepUp", "exchange");
+  const id = list.ok.exchange[0].id;
+  const step = await demo("passkeyStepUp", "exchange", { change: "delete", credential: id });
   assert.equal(step.error, undefined, step.message);
-  const deleted = await demo("deletePasskey", list.ok.exchange[0].id, step.ok);
+  const deleted = await demo("deletePasskey", id, step.ok);
   assert.equal(deleted.error, "last_passkey");
-  const renamed = await demo("renamePasskey", list.ok.exchange[0].id, "Laptop");
+  // A token made for deleting this passkey serves nothing else (P7).
+  const dex = await demo("api", "/api/dex/revoke", { account: "alice", credential: id, step_up: step.ok });
+  assert.equal(dex.error, "step_up_required");
+  const renamed = await demo("renamePasskey", id, "Laptop");
   assert.equal(renamed.error, undefined, renamed.message);
   const history = await demo("api", "/api/history?account=alice");
-  assert.ok(history.ok.length >= 8, `history has ${history.ok.length} events`);
+  assert.ok(history.ok.events.length >= 8, `history has ${history.ok.events.length} events`);
   await page.evaluate(() => window.latchkeyDemo.listPasskeys());
   if (process.env.LATCHKEY_E2E_SCREENSHOT) {
     await page.screenshot({ path: process.env.LATCHKEY_E2E_SCREENSHOT, fullPage: true });
@@ -140,7 +144,7 @@ test("refuses to delete the last Exchange passkey", async () => {
 
 // Bad input: every endpoint answers with a stable code and changes nothing.
 test("answers bad input with stable codes and changes nothing", async () => {
-  const before = await (await fetch(`${origin}/api/history?account=alice`)).json();
+  const before = (await (await fetch(`${origin}/api/history?account=alice`)).json()).events;
   const post = async (path, body, raw) => {
     const response = await fetch(`${origin}${path}`, {
       method: "POST", headers: { "content-type": "application/json" }, body: raw ?? JSON.stringify(body),
@@ -153,7 +157,8 @@ test("answers bad input with stable codes and changes nothing", async () => {
     ["/api/authentication", { response: { id: "!!", rawId: "!!", type: "public-key", response: { clientDataJSON: "x", authenticatorData: "x", signature: "x" } } }, null, "malformed"],
     ["/api/rename", { account: "alice", credential: "AAAA", name: "x" }, null, "unknown_credential"],
     ["/api/delete", { account: "alice", credential: "@@@", step_up: { factors: ["email"] } }, null, "malformed"],
-    ["/api/dex/authorize", { account: "alice", step_up: { token: "forged" }, terms_accepted: true }, null, "step_up_required"],
+    ["/api/dex/authorize", { account: "alice", credential: "AAAA", step_up: { token: "forged" }, terms_accepted: true }, null, "step_up_required"],
+    ["/api/authentication/options", { intent: "withdrawal" }, null, "malformed"],
     ["/api/registration/options", { account: "alice", scope: "bank" }, null, "malformed"],
     ["/api/registration", null, JSON.stringify({ pad: "x".repeat(100 * 1024) }), "limit_exceeded"],
   ];
@@ -177,6 +182,6 @@ test("answers bad input with stable codes and changes nothing", async () => {
   const replay = await post("/api/authentication", { response: login });
   assert.equal(replay.body.error, "challenge_reused");
 
-  const after = await (await fetch(`${origin}/api/history?account=alice`)).json();
+  const after = (await (await fetch(`${origin}/api/history?account=alice`)).json()).events;
   assert.equal(after.length, before.length + 1, "only the one good login was recorded");
 });

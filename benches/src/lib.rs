@@ -462,7 +462,7 @@ fn registered(
         name: account.into(),
         display_name: account.into(),
     };
-    let step_up = StepUp::Factors(vec![Factor::Email]);
+    let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
     let options =
         block_on(passkeys.start_registration(&id, &user, scope, &step_up)).expect("options");
     let json = authenticator.registration_json(&client(), &options.challenge);

@@ -13,8 +13,7 @@
 //! This is a demo: the account is whatever name the page sends, and "other factors" are
 //! check boxes. A real service authenticates the session and checks e-mail / TOTP itself.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
@@ -24,8 +23,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64, unb64};
 use latchkey::{
-    AccountId, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    StepUpProof, User,
+    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope,
+    StepUp, StepUpToken, User,
 };
 use latchkey_store_sqlite::SqliteStore;
 use serde::Deserialize;
@@ -36,27 +35,35 @@ const PAGE: &str = include_str!("page.html");
 /// Largest request body accepted: a WebAuthn response is a few KiB.
 const MAX_BODY: usize = 64 * 1024;
 
+/// The service holds nothing between requests: challenges and step-up grants are store
+/// records, so several demo processes on one database would serve the same page.
 struct App {
     passkeys: Passkeys<SqliteStore>,
-    /// Step-up proofs handed to the page as opaque tokens, for the change that follows.
-    proofs: Mutex<HashMap<String, StepUpProof>>,
 }
 
 type Shared = Arc<App>;
 
 /// An error as the page sees it: the stable code and a message.
-struct ApiError(latchkey::Error);
+/// Its body: `{"error": code, "message": ...}`, and for a refused login with a credential
+/// no account holds, the `signalUnknownCredential` payload.
+struct ApiError(Value);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.0.code(), "message": self.0.to_string() });
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        (StatusCode::BAD_REQUEST, Json(self.0)).into_response()
+    }
+}
+
+impl ApiError {
+    /// An error answered with a body of its own.
+    fn with_body(body: Value) -> Self {
+        Self(body)
     }
 }
 
 impl From<latchkey::Error> for ApiError {
     fn from(error: latchkey::Error) -> Self {
-        Self(error)
+        Self(json!({ "error": error.code(), "message": error.to_string() }))
     }
 }
 
@@ -110,7 +117,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
 }
 
 fn bad(message: &str) -> ApiError {
-    ApiError(latchkey::Error::Malformed(message.to_owned()))
+    ApiError::from(latchkey::Error::Malformed(message.to_owned()))
 }
 
 #[tokio::main]
@@ -124,9 +131,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let app = Arc::new(App {
         passkeys: Passkeys::new(rp, SqliteStore::open(&db)?),
-        proofs: Mutex::new(HashMap::new()),
     });
-    // Expired challenges and replay tombstones are swept every minute.
+    // Expired challenges (used or not) are swept every minute.
     let sweeper = Arc::clone(&app);
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -168,7 +174,7 @@ fn context() -> RequestContext {
     RequestContext {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("latchkey demo page".into()),
-        device: None,
+        ..RequestContext::default()
     }
 }
 
@@ -180,7 +186,12 @@ fn scope(name: &str) -> Result<Scope, ApiError> {
     }
 }
 
-/// `{"factors": ["email", ...]}`, `{"token": "..."}` (a step-up proof) or nothing.
+/// `{"factors": ["email", ...]}`, `{"token": "..."}` (a passkey step-up's token, made
+/// for the one change it comes with) or nothing.
+///
+/// The demo hands the token to the page, which is its session: a real service keeps it
+/// in its own session instead. Either way the store holds only its hash, bound to the
+/// account, the scope and the change, and redeems it once.
 #[derive(Deserialize, Default)]
 struct StepUpJson {
     #[serde(default)]
@@ -189,29 +200,37 @@ struct StepUpJson {
     token: Option<String>,
 }
 
-impl App {
-    fn step_up(&self, step_up: Option<StepUpJson>) -> Result<StepUp, ApiError> {
-        let Some(step_up) = step_up else {
-            return Ok(StepUp::None);
-        };
-        if let Some(token) = step_up.token {
-            let proof = self.proofs.lock().ok().and_then(|mut p| p.remove(&token));
-            return proof
-                .map(StepUp::Passkey)
-                .ok_or_else(|| ApiError(latchkey::policy::PolicyError::StepUpRequired.into()));
-        }
-        Ok(if step_up.factors.is_empty() {
-            StepUp::None
-        } else {
-            StepUp::Factors(step_up.factors)
-        })
+fn step_up(step_up: Option<StepUpJson>) -> Result<StepUp, ApiError> {
+    let Some(step_up) = step_up else {
+        return Ok(StepUp::None);
+    };
+    if let Some(token) = step_up.token {
+        return token.parse::<StepUpToken>().map(StepUp::Passkey).map_err(|_| {
+            // A token that is not one is no step-up.
+            ApiError::from(latchkey::Error::from(latchkey::policy::PolicyError::StepUpRequired))
+        });
     }
+    Ok(if step_up.factors.is_empty() {
+        StepUp::None
+    } else {
+        StepUp::Factors(step_up.factors)
+    })
 }
 
+fn credential(text: &str, what: &str) -> Result<CredentialId, ApiError> {
+    Ok(CredentialId::new(unb64(text, what)?))
+}
+
+/// A registration's start names the step-up it will bring, so that what the finish
+/// would refuse (a missing step-up, the limit) is refused before the browser creates a
+/// passkey.
 #[derive(Deserialize)]
 struct RegistrationOptionsRequest {
     account: String,
     scope: String,
+    step_up: Option<StepUpJson>,
+    /// base64url id of the passkey the new one replaces.
+    replace: Option<String>,
 }
 
 async fn registration_options(
@@ -223,10 +242,20 @@ async fn registration_options(
         name: request.account.clone(),
         display_name: request.account,
     };
-    let options = app
-        .passkeys
-        .start_registration(&account, &user, scope(&request.scope)?)
-        .await?;
+    let step_up = step_up(request.step_up)?;
+    let options = match request.replace {
+        Some(old) => {
+            let old = credential(&old, "replace")?;
+            app.passkeys
+                .start_replacement(&account, &user, &old, &step_up)
+                .await?
+        }
+        None => {
+            app.passkeys
+                .start_registration(&account, &user, scope(&request.scope)?, &step_up)
+                .await?
+        }
+    };
     Ok(Json(serde_json::to_value(options).unwrap_or_default()))
 }
 
@@ -238,6 +267,9 @@ struct RegistrationRequest {
     name: Option<String>,
     /// base64url id of the passkey this one replaces.
     replace: Option<String>,
+    /// For the successor of a DEX passkey: the DEX terms accepted (P2).
+    #[serde(default)]
+    dex_terms_accepted: bool,
 }
 
 async fn registration(
@@ -245,12 +277,19 @@ async fn registration(
     Body(request): Body<RegistrationRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
-    let step_up = app.step_up(request.step_up)?;
+    let step_up = step_up(request.step_up)?;
     let done = match request.replace {
         Some(old) => {
-            let old = CredentialId::new(unb64(&old, "replace")?);
+            let old = credential(&old, "replace")?;
             app.passkeys
-                .finish_replacement(&account, &old, &request.response, &step_up, &context())
+                .finish_replacement(
+                    &account,
+                    &old,
+                    &request.response,
+                    &step_up,
+                    request.dex_terms_accepted,
+                    &context(),
+                )
                 .await?
         }
         None => {
@@ -266,18 +305,24 @@ async fn registration(
         }
     };
     let warnings: Vec<&str> = done.warnings.iter().map(|w| w.code()).collect();
-    Ok(Json(
-        json!({ "credential": done.credential, "warnings": warnings }),
-    ))
+    Ok(Json(json!({
+        "credential": done.credential,
+        "warnings": warnings,
+        "events": done.events,
+        "signalAllAcceptedCredentials": done.accepted,
+    })))
 }
 
 #[derive(Deserialize)]
 struct AuthenticationOptionsRequest {
+    /// Absent only for a discoverable login.
     account: Option<String>,
     intent: Intent,
     transaction: Option<String>,
-    /// For a step-up: the scope of the change (only its passkeys are offered).
+    /// For a step-up: the scope of the change (only its passkeys are offered)...
     scope: Option<String>,
+    /// ...and the one change it is for.
+    change: Option<Change>,
 }
 
 async fn authentication_options(
@@ -289,13 +334,19 @@ async fn authentication_options(
         .filter(|a| !a.is_empty())
         .map(AccountId::new);
     let transaction = request.transaction.as_deref().map(str::as_bytes);
-    let options = match (request.scope.as_deref(), &account) {
-        (Some(name), Some(account)) => app.passkeys.start_step_up(account, scope(name)?).await?,
-        _ => {
+    let options = match (request.scope.as_deref(), request.change, &account) {
+        (Some(name), Some(change), Some(account)) => {
             app.passkeys
-                .start_authentication(account.as_ref(), request.intent, transaction)
+                .start_step_up(account, scope(name)?, &change)
                 .await?
         }
+        (_, _, Some(account)) => {
+            app.passkeys
+                .start_authentication(account, request.intent, transaction)
+                .await?
+        }
+        (_, _, None) if request.intent == Intent::Login => app.passkeys.start_login(None).await?,
+        (_, _, None) => return Err(bad("every intent but login names the account")),
     };
     Ok(Json(serde_json::to_value(options).unwrap_or_default()))
 }
@@ -311,36 +362,42 @@ async fn authentication(
     Body(request): Body<AuthenticationRequest>,
 ) -> ApiResult {
     let transaction = request.transaction.as_deref().map(str::as_bytes);
-    let done = app
+    let result = app
         .passkeys
         .finish_authentication(&request.response, transaction, &[], &context())
-        .await?;
-    let token = match done.step_up {
-        Some(proof) => {
-            let mut bytes = [0u8; 16];
-            latchkey::Random::fill(&latchkey::OsRandom, &mut bytes)?;
-            let token = b64(&bytes);
-            if let Ok(mut proofs) = app.proofs.lock() {
-                proofs.insert(token.clone(), proof);
+        .await;
+    let done = match result {
+        Ok(done) => done,
+        Err(error) => {
+            // Only a passkey no account holds may be forgotten by the client (P13).
+            let signal = app
+                .passkeys
+                .signal_unknown_credential(&error, &request.response);
+            let mut body = json!({ "error": error.code(), "message": error.to_string() });
+            if let Some(signal) = signal {
+                body["signalUnknownCredential"] = json!(signal);
             }
-            Some(token)
+            return Err(ApiError::with_body(body));
         }
-        None => None,
     };
     let warnings: Vec<&str> = done.warnings.iter().map(|w| w.code()).collect();
     Ok(Json(json!({
         "account": done.account.as_str(),
+        "scope": done.scope,
         "credential": b64(done.credential.as_bytes()),
         "intent": done.intent,
+        "user_verified": done.user_verified,
         "warnings": warnings,
         "receipt": done.receipt,
-        "step_up_token": token,
+        "step_up_token": done.step_up.map(|token| token.to_string()),
     })))
 }
 
 #[derive(Deserialize)]
 struct AuthorizeDexRequest {
     account: String,
+    /// base64url id of the passkey to authorize.
+    credential: String,
     step_up: StepUpJson,
     terms_accepted: bool,
 }
@@ -350,17 +407,15 @@ async fn authorize_dex(
     Body(request): Body<AuthorizeDexRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
-    let StepUp::Passkey(proof) = app.step_up(Some(request.step_up))? else {
-        return Err(bad(
-            "DEX authorization needs the passkey's own step-up token",
-        ));
+    let StepUp::Passkey(token) = step_up(Some(request.step_up))? else {
+        return Err(latchkey::Error::from(latchkey::policy::PolicyError::StepUpRequired).into());
     };
-    let warnings = app
+    let passkey = credential(&request.credential, "credential")?;
+    let events = app
         .passkeys
-        .authorize_dex(&account, &proof, request.terms_accepted, &context())
+        .authorize_dex(&account, &passkey, &token, request.terms_accepted, &context())
         .await?;
-    let warnings: Vec<&str> = warnings.iter().map(|w| w.code()).collect();
-    Ok(Json(json!({ "warnings": warnings })))
+    Ok(Json(json!({ "events": events })))
 }
 
 #[derive(Deserialize)]
@@ -376,38 +431,57 @@ async fn revoke_dex(
     Body(request): Body<CredentialRequest>,
 ) -> ApiResult {
     let account = AccountId::new(request.account);
-    let credential = CredentialId::new(unb64(&request.credential, "credential")?);
-    let step_up = app.step_up(request.step_up)?;
-    app.passkeys
-        .revoke_dex(&account, &credential, &step_up, &context())
+    let passkey = credential(&request.credential, "credential")?;
+    let step_up = step_up(request.step_up)?;
+    let events = app
+        .passkeys
+        .revoke_dex(&account, &passkey, &step_up, &context())
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!({ "events": events })))
 }
 
 async fn rename(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {
     let account = AccountId::new(request.account);
-    let credential = CredentialId::new(unb64(&request.credential, "credential")?);
+    let passkey = credential(&request.credential, "credential")?;
     let name = request.name.ok_or_else(|| bad("name is required"))?;
-    app.passkeys
-        .rename(&account, &credential, &name, &context())
+    let events = app
+        .passkeys
+        .rename(&account, &passkey, &name, &context())
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!({ "events": events })))
 }
 
 async fn delete(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {
     let account = AccountId::new(request.account);
-    let credential = CredentialId::new(unb64(&request.credential, "credential")?);
-    let step_up = app.step_up(request.step_up)?;
-    let signal = app
+    let passkey = credential(&request.credential, "credential")?;
+    let step_up = step_up(request.step_up)?;
+    let deleted = app
         .passkeys
-        .delete(&account, &credential, &step_up, &context())
+        .delete(&account, &passkey, &step_up, &context())
         .await?;
-    Ok(Json(json!({ "signalAllAcceptedCredentials": signal })))
+    Ok(Json(json!({
+        "events": deleted.events,
+        "signalAllAcceptedCredentials": deleted.accepted,
+    })))
 }
 
 #[derive(Deserialize)]
 struct AccountQuery {
     account: String,
+}
+
+/// A page of the history: `start` (default 0) and `limit` (default and most 500).
+#[derive(Deserialize)]
+struct HistoryQuery {
+    account: String,
+    #[serde(default)]
+    start: usize,
+    #[serde(default = "history_page")]
+    limit: usize,
+}
+
+fn history_page() -> usize {
+    latchkey::MAX_HISTORY_PAGE
 }
 
 async fn passkeys(State(app): State<Shared>, Params(query): Params<AccountQuery>) -> ApiResult {
@@ -417,7 +491,11 @@ async fn passkeys(State(app): State<Shared>, Params(query): Params<AccountQuery>
     Ok(Json(json!({ "exchange": exchange, "pay": pay })))
 }
 
-async fn history(State(app): State<Shared>, Params(query): Params<AccountQuery>) -> ApiResult {
-    let events = app.passkeys.history(&AccountId::new(query.account)).await?;
-    Ok(Json(serde_json::to_value(events).unwrap_or_default()))
+async fn history(State(app): State<Shared>, Params(query): Params<HistoryQuery>) -> ApiResult {
+    let account = AccountId::new(query.account);
+    let page = app
+        .passkeys
+        .history(&account, query.start, query.limit)
+        .await?;
+    Ok(Json(json!({ "events": page.events, "next": page.next })))
 }

@@ -86,13 +86,15 @@ fn populate<S: Store>(passkeys: &Passkeys<S>, accounts: usize) {
             name: who.to_string(),
             display_name: who.to_string(),
         };
-        let options = block_on(passkeys.start_registration(&who, &user, Scope::Exchange)).unwrap();
+        let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
+        let options =
+            block_on(passkeys.start_registration(&who, &user, Scope::Exchange, &step_up)).unwrap();
         let json = authenticator(n).registration_json(&client(), &options.challenge);
         let response = RegistrationResponse::from_json(&json).unwrap();
         block_on(passkeys.finish_registration(
             &who,
             &response,
-            &StepUp::Factors(vec![Factor::Email]),
+            &step_up,
             None,
             &context,
         ))
@@ -103,7 +105,7 @@ fn populate<S: Store>(passkeys: &Passkeys<S>, accounts: usize) {
 /// One login as the service sees it; returns its latency without the client's signing.
 fn login<S: Store>(passkeys: &Passkeys<S>, who: &AccountId, key: &mut Authenticator) -> Duration {
     let started = Instant::now();
-    let options = block_on(passkeys.start_authentication(Some(who), Intent::Login, None)).unwrap();
+    let options = block_on(passkeys.start_login(Some(who))).unwrap();
     let server = started.elapsed();
     let json = key.authentication_json(
         &client(),

@@ -85,7 +85,7 @@ fn main() {
         );
         println!("ratio finish_authentication/{name} = {:.2}", ours / raw);
     }
-    // P10 audits: re-verifying many receipts, one by one and in bulk (Ed25519 batch),
+    // P10 audits: re-verifying many receipts, one by one and in bulk,
     // with the key and relying party from the service's records.
     let audit = receipts(64, SoftKey::eddsa([2; 32]));
     let items: Vec<(&latchkey::ApprovalReceipt, &[u8])> = audit

@@ -96,8 +96,9 @@ impl ApprovalReceipt {
 
 /// Re-verifies many receipts, as an auditor would: each with the COSE public key of its
 /// credential, from the auditor's records. The result at index `i` is exactly what
-/// [`ApprovalReceipt::verify`]`(key, rp, None)` gives for item `i`. Ed25519 signatures are
-/// checked in one batch where they allow; see `latchkey_verify::verify_batch`.
+/// [`ApprovalReceipt::verify`]`(key, rp, None)` gives for item `i`, by the same checks
+/// (the signatures through `latchkey_verify::verify_batch`, whose verdicts are the
+/// one-by-one verdicts on every input).
 #[must_use]
 pub fn verify_receipts(rp: &RelyingParty, items: &[(&ApprovalReceipt, &[u8])]) -> Vec<Result<()>> {
     let verifier = receipt_verifier(rp);
