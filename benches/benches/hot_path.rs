@@ -8,8 +8,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use latchkey_benches::{AssertionInput, LoginInput, RegistrationInput};
 use latchkey_cose::AuthenticatorData;
 use latchkey_policy::{
-    AccountState, AssertionFacts, Command, CredentialId, Factor, Intent, NewCredential,
-    PolicyConfig, RequestContext, Scope, StepUp, Timestamp, apply, decide,
+    AccountState, AssertionFacts, AttestationFacts, Command, CredentialId, Factor, Intent,
+    NewCredential, PolicyConfig, RequestContext, Scope, StepUp, Timestamp, apply, decide,
 };
 use latchkey_testkit::authenticator::SoftKey;
 use latchkey_verify::ClientData;
@@ -87,6 +87,8 @@ fn policy(c: &mut Criterion) {
             sign_count: 0,
             backup_eligible: true,
             backed_up: true,
+            user_verified: true,
+            attestation: AttestationFacts::default(),
             transports: vec![],
             name: None,
             cred_protect: None,
@@ -94,7 +96,7 @@ fn policy(c: &mut Criterion) {
         };
         let command = Command::Register {
             credential: new,
-            step_up: StepUp::Factors(vec![Factor::Email]),
+            step_up: StepUp::Factors(vec![Factor::Email, Factor::Totp]),
         };
         state = apply(
             state.clone(),

@@ -205,10 +205,15 @@ fn step_up(step_up: Option<StepUpJson>) -> Result<StepUp, ApiError> {
         return Ok(StepUp::None);
     };
     if let Some(token) = step_up.token {
-        return token.parse::<StepUpToken>().map(StepUp::Passkey).map_err(|_| {
-            // A token that is not one is no step-up.
-            ApiError::from(latchkey::Error::from(latchkey::policy::PolicyError::StepUpRequired))
-        });
+        return token
+            .parse::<StepUpToken>()
+            .map(StepUp::Passkey)
+            .map_err(|_| {
+                // A token that is not one is no step-up.
+                ApiError::from(latchkey::Error::from(
+                    latchkey::policy::PolicyError::StepUpRequired,
+                ))
+            });
     }
     Ok(if step_up.factors.is_empty() {
         StepUp::None
@@ -373,11 +378,11 @@ async fn authentication(
             let signal = app
                 .passkeys
                 .signal_unknown_credential(&error, &request.response);
-            let mut body = json!({ "error": error.code(), "message": error.to_string() });
-            if let Some(signal) = signal {
-                body["signalUnknownCredential"] = json!(signal);
-            }
-            return Err(ApiError::with_body(body));
+            return Err(ApiError::with_body(json!({
+                "error": error.code(),
+                "message": error.to_string(),
+                "signalUnknownCredential": signal,
+            })));
         }
     };
     let warnings: Vec<&str> = done.warnings.iter().map(|w| w.code()).collect();
@@ -413,7 +418,13 @@ async fn authorize_dex(
     let passkey = credential(&request.credential, "credential")?;
     let events = app
         .passkeys
-        .authorize_dex(&account, &passkey, &token, request.terms_accepted, &context())
+        .authorize_dex(
+            &account,
+            &passkey,
+            &token,
+            request.terms_accepted,
+            &context(),
+        )
         .await?;
     Ok(Json(json!({ "events": events })))
 }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Factor, Intent, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    Store, User,
+    AccountId, Factor, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp, Store,
+    User,
 };
 use latchkey_store_postgres::{Options, PostgresStore};
 use latchkey_store_sqlite::SqliteStore;
@@ -91,14 +91,7 @@ fn populate<S: Store>(passkeys: &Passkeys<S>, accounts: usize) {
             block_on(passkeys.start_registration(&who, &user, Scope::Exchange, &step_up)).unwrap();
         let json = authenticator(n).registration_json(&client(), &options.challenge);
         let response = RegistrationResponse::from_json(&json).unwrap();
-        block_on(passkeys.finish_registration(
-            &who,
-            &response,
-            &step_up,
-            None,
-            &context,
-        ))
-        .unwrap();
+        block_on(passkeys.finish_registration(&who, &response, &step_up, None, &context)).unwrap();
     }
 }
 

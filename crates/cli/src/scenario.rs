@@ -1,24 +1,28 @@
-//! `latchkey scenario FILE...`: plays scenario files (shared/scenarios/README.md) against
-//! the whole stack with software authenticators.
+//! `latchkey scenario FILE...`: plays scenario files (shared/scenarios/README.md, typed by
+//! `latchkey_testkit::scenario`) against the whole stack with software authenticators.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use latchkey::Clock as _;
-use latchkey::json::{AuthenticationResponse, RegistrationResponse};
+use latchkey::json::{AuthenticationResponse, CreationOptions, RegistrationResponse, unb64};
 use latchkey::policy::{
-    AaguidTable, CounterMode, Limits, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
+    AaguidTable, CounterMode, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
 };
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, CredentialId, Factor, Intent, ManualClock, Passkeys, RelyingParty, RequestContext,
-    Scope, StepUp, Store, Timestamp, User,
+    AccountId, Change, CredentialId, Factor, Intent, ManualClock, Passkeys, RelyingParty,
+    RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
 };
-use latchkey_cose::{Aaguid, Flags};
+use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{
     Attestation, Authenticator, Client, SoftKey, assertion_json,
 };
-use serde_json::Value;
+use latchkey_testkit::scenario::{
+    self as format, Alg, AttestationKind, Authenticate, AuthorizeDex, Config, Delete, Expect,
+    FactorName, IntentName, List, NewKey, Register, Rename, Replace, RevokeDex, Scenario,
+    ScopeName, Step, Tamper,
+};
 use sha2::{Digest as _, Sha256, Sha384};
 
 use crate::Failure;
@@ -51,19 +55,16 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     }
     let mut lines = Vec::new();
     let (mut passed, mut failed) = (0, 0);
-    for file in &files {
+    for (index, file) in files.iter().enumerate() {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Failure::io(format!("cannot read {file}: {e}")))?;
-        let scenario: Value = serde_json::from_str(&text)
-            .map_err(|e| Failure::input(format!("{file}: invalid JSON: {e}")))?;
+        let scenario =
+            Scenario::from_json(&text).map_err(|e| Failure::input(format!("{file}: {e}")))?;
         let outcome = if store == "memory" {
             play(&scenario, latchkey::MemoryStore::new())
         } else if let Some(path) = store.strip_prefix("sqlite:") {
             // Each file starts from an empty database.
-            let path = format!(
-                "{path}.{}",
-                files.iter().position(|f| f == file).unwrap_or(0)
-            );
+            let path = format!("{path}.{index}");
             let _ = std::fs::remove_file(&path);
             let sqlite = latchkey_store_sqlite::SqliteStore::open(&path)
                 .map_err(|e| Failure::io(e.to_string()))?;
@@ -76,10 +77,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             )));
         };
         let results = outcome.map_err(|e| Failure::input(format!("{file}: {e}")))?;
-        lines.push(format!(
-            "# {file}: {}",
-            scenario.get("name").and_then(Value::as_str).unwrap_or("")
-        ));
+        lines.push(format!("# {file}: {}", scenario.name));
         for (line, ok) in results {
             if ok {
                 passed += 1
@@ -98,7 +96,7 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
 }
 
 /// Plays a scenario on a fresh PostgreSQL schema of its own, dropped afterwards.
-fn play_on_postgres(scenario: &Value, url: &str) -> Result<Vec<(String, bool)>, String> {
+fn play_on_postgres(scenario: &Scenario, url: &str) -> Result<Vec<(String, bool)>, String> {
     use latchkey_store_postgres::{Options, PostgresStore};
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let mut options = Options::default();
@@ -117,42 +115,63 @@ fn play_on_postgres(scenario: &Value, url: &str) -> Result<Vec<(String, bool)>, 
     results
 }
 
-/// A step's outcome: `Ok(warning codes)` or an error code.
+/// A step's outcome: `Ok(warning codes)` or an error code (or, when the facade answered
+/// something the runner checks and refuses, what was wrong).
 type Outcome = Result<Vec<String>, String>;
+
+/// What the runner itself could not do: the file is invalid (a key never made, a
+/// `reuse` with nothing to reuse...) or the stack failed outside any expectation.
+type Invalid = String;
+
+/// A credential the software authenticator made: kept, with the user handle and account
+/// it was made for, after the service deleted or replaced it.
+struct SoftCredential {
+    authenticator: Authenticator,
+    user_handle: Vec<u8>,
+    account: AccountId,
+    scope: Scope,
+}
+
+/// Flags one assertion writes instead of the credential's own; `None` keeps them.
+#[derive(Clone, Copy, Default)]
+struct AssertFlags {
+    uv: Option<bool>,
+    up: Option<bool>,
+    backup_eligible: Option<bool>,
+    backed_up: Option<bool>,
+}
 
 struct Player<S> {
     passkeys: Passkeys<S>,
     clock: Arc<ManualClock>,
     client: Client,
-    keys: HashMap<String, Authenticator>,
+    keys: HashMap<String, SoftCredential>,
+    /// The last successful assertion of each key, for `tamper: replay`.
     last_response: HashMap<String, String>,
-    context: RequestContext,
+    /// The passkey step-up token made by the most recent step that made one.
+    last_token: Option<StepUpToken>,
+    /// The step being played (1-based), for the request id.
+    step: usize,
 }
 
-fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, String> {
-    let rp = scenario.get("rp");
-    let rp_id = rp
-        .and_then(|r| r.get("id"))
-        .and_then(Value::as_str)
-        .unwrap_or("example.com");
-    let origins: Vec<String> = match rp.and_then(|r| r.get("origins")).and_then(Value::as_array) {
-        Some(list) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        None => vec![format!("https://{rp_id}")],
+fn play<S: Store>(scenario: &Scenario, store: S) -> Result<Vec<(String, bool)>, Invalid> {
+    let rp_id = scenario
+        .rp
+        .as_ref()
+        .map_or("example.com", |rp| rp.id.as_str());
+    let origins: Vec<String> = match &scenario.rp {
+        Some(rp) if !rp.origins.is_empty() => rp.origins.clone(),
+        _ => vec![format!("https://{rp_id}")],
     };
     let mut builder = RelyingParty::builder(rp_id, "latchkey scenario");
     for origin in &origins {
         builder = builder.origin(origin);
     }
     let rp = builder.build().map_err(|e| format!("rp: {e}"))?;
-    let config = policy_config(scenario.get("config")).map_err(|e| format!("config: {e}"))?;
-    let steps = scenario
-        .get("steps")
-        .and_then(Value::as_array)
-        .ok_or("steps: missing or not an array")?;
+    let config = scenario
+        .config
+        .as_ref()
+        .map_or_else(PolicyConfig::default, policy_config);
     let clock = Arc::new(ManualClock::new(Timestamp(0)));
     let mut player = Player {
         passkeys: Passkeys::new(rp, store)
@@ -162,54 +181,30 @@ fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, Str
         client: Client::new(rp_id, origins.first().map_or("", String::as_str)),
         keys: HashMap::new(),
         last_response: HashMap::new(),
-        context: RequestContext {
-            ip: Some("127.0.0.1".into()),
-            user_agent: Some("latchkey scenario".into()),
-            device: None,
-        },
+        last_token: None,
+        step: 0,
     };
     let mut results = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let op = field(step, "op").map_err(|e| format!("step {}: {e}", index + 1))?;
-        if let Some(at) = step.get("at") {
-            let at = at
-                .as_str()
-                .and_then(parse_time)
-                .ok_or(format!("step {}: at: not RFC 3339", index + 1))?;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let number = index + 1;
+        let op = step.op();
+        player.step = number;
+        if let Some(at) = step.at() {
+            let at = Timestamp(at.0);
             if at < player.clock.now() {
-                return Err(format!("step {}: at: time goes backwards", index + 1));
+                return Err(format!(
+                    "step {number} ({op}): at: before the clock (an earlier `expire` moved it)"
+                ));
             }
             player.clock.set(at);
         }
-        let expected: Result<(), String> = match step.get("expect") {
-            Some(Value::String(ok)) if ok == "ok" => Ok(()),
-            Some(expect) => match expect.get("error").and_then(Value::as_str) {
-                Some(code) => Err(code.to_owned()),
-                None => {
-                    return Err(format!(
-                        "step {}: expect: \"ok\" or {{\"error\": code}}",
-                        index + 1
-                    ));
-                }
-            },
-            None => return Err(format!("step {}: expect: missing", index + 1)),
-        };
         let outcome = player
-            .step(op, step)
-            .map_err(|e| format!("step {} ({op}): {e}", index + 1))?;
-        let warnings_ok = match (
-            &outcome,
-            step.get("expect_warnings").and_then(Value::as_array),
-        ) {
-            (Ok(warnings), Some(wanted)) => wanted
-                .iter()
-                .filter_map(Value::as_str)
-                .all(|w| warnings.iter().any(|g| g == w)),
-            _ => true,
-        };
-        let matches = match (&outcome, &expected) {
-            (Ok(_), Ok(())) => warnings_ok,
-            (Err(got), Err(want)) => got == want,
+            .play(step)
+            .map_err(|e| format!("step {number} ({op}): {e}"))?;
+        let wanted = step.expect_warnings();
+        let matches = match (&outcome, step.expect()) {
+            (Ok(warnings), Expect::Ok) => wanted.iter().all(|w| warnings.contains(w)),
+            (Err(got), Expect::Error(want)) => got == want,
             _ => false,
         };
         let got = match &outcome {
@@ -217,528 +212,699 @@ fn play<S: Store>(scenario: &Value, store: S) -> Result<Vec<(String, bool)>, Str
             Ok(warnings) => format!("ok (warnings: {})", warnings.join(", ")),
             Err(code) => format!("error {code}"),
         };
-        let want = match &expected {
-            Ok(()) => "ok".to_owned(),
-            Err(code) => format!("error {code}"),
+        let want = match step.expect() {
+            Expect::Ok if wanted.is_empty() => "ok".to_owned(),
+            Expect::Ok => format!("ok (warnings: {})", wanted.join(", ")),
+            Expect::Error(code) => format!("error {code}"),
         };
         results.push((
-            format!("step {} {op}: {got}, expected {want}", index + 1),
+            format!("step {number} {op}: {got}, expected {want}"),
             matches,
         ));
     }
     Ok(results)
 }
 
-fn field<'v>(step: &'v Value, name: &str) -> Result<&'v str, String> {
-    step.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{name}: missing or not a string"))
+/// Ends a step with the error code of a refused facade call.
+macro_rules! refused {
+    ($call:expr) => {
+        match $call {
+            Ok(value) => value,
+            Err(error) => return Ok(Err(error.code().to_owned())),
+        }
+    };
 }
 
-fn flag(step: &Value, name: &str, default: bool) -> Result<bool, String> {
-    match step.get(name) {
-        None => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(format!("{name}: not a boolean")),
-    }
-}
-
-fn scope(step: &Value) -> Result<Scope, String> {
-    match field(step, "scope")? {
-        "exchange" => Ok(Scope::Exchange),
-        "pay" => Ok(Scope::Pay),
-        other => Err(format!("scope: {other:?} is not exchange or pay")),
-    }
-}
-
-fn intent(name: &str) -> Result<Intent, String> {
-    serde_json::from_value(Value::String(name.to_owned()))
-        .map_err(|_| format!("intent: {name:?} unknown"))
-}
-
-fn factor(name: &str) -> Result<Factor, String> {
-    serde_json::from_value(Value::String(name.to_owned()))
-        .map_err(|_| format!("factors: {name:?} unknown"))
-}
-
-fn code(error: &latchkey::Error) -> String {
-    error.code().to_owned()
+/// Ends a step with an outcome already decided (a refused step-up).
+macro_rules! decided {
+    ($outcome:expr) => {
+        match $outcome {
+            Ok(value) => value,
+            Err(code) => return Ok(Err(code)),
+        }
+    };
 }
 
 impl<S: Store> Player<S> {
-    fn account(&self, step: &Value) -> Result<AccountId, String> {
-        Ok(AccountId::new(field(step, "account")?))
-    }
-
-    fn step(&mut self, op: &str, step: &Value) -> Result<Outcome, String> {
-        match op {
-            "register" => self.register(step, None),
-            "replace" => {
-                let old = self.credential_id(field(step, "key")?)?;
-                self.register(step, Some(old))
-            }
-            "authorize_dex" => self.authorize_dex(step),
-            "revoke_dex" => {
-                let account = self.account(step)?;
-                let credential = self.credential_id(field(step, "key")?)?;
-                let step_up = match self.step_up(&account, step)? {
-                    Ok(s) => s,
-                    Err(code) => return Ok(Err(code)),
-                };
-                Ok(block_on(self.passkeys.revoke_dex(
-                    &account,
-                    &credential,
-                    &step_up,
-                    &self.context,
-                ))
-                .map(|()| vec![])
-                .map_err(|e| code(&e)))
-            }
-            "rename" => {
-                let account = self.account(step)?;
-                let credential = self.credential_id(field(step, "key")?)?;
-                let name = field(step, "name")?;
-                Ok(block_on(
-                    self.passkeys
-                        .rename(&account, &credential, name, &self.context),
-                )
-                .map(|()| vec![])
-                .map_err(|e| code(&e)))
-            }
-            "delete" => {
-                let account = self.account(step)?;
-                let credential = self.credential_id(field(step, "key")?)?;
-                let step_up = match self.step_up(&account, step)? {
-                    Ok(s) => s,
-                    Err(code) => return Ok(Err(code)),
-                };
-                Ok(block_on(
-                    self.passkeys
-                        .delete(&account, &credential, &step_up, &self.context),
-                )
-                .map(|_| vec![])
-                .map_err(|e| code(&e)))
-            }
-            "authenticate" => self.authenticate(step),
-            "list" => self.list(step),
-            other => Err(format!("op: {other:?} unknown")),
+    fn play(&mut self, step: &Step) -> Result<Outcome, Invalid> {
+        match step {
+            Step::Register(register) => self.register(register),
+            Step::AuthorizeDex(authorize) => self.authorize_dex(authorize),
+            Step::RevokeDex(revoke) => self.revoke_dex(revoke),
+            Step::Rename(rename) => self.rename(rename),
+            Step::Delete(delete) => self.delete(delete),
+            Step::Replace(replace) => self.replace(replace),
+            Step::Authenticate(authenticate) => self.authenticate(authenticate),
+            Step::List(list) => self.list(list),
         }
     }
 
-    /// The user handle the authenticator stored with `key`: the account's handle for the
-    /// passkey's scope (Exchange when the passkey is gone or unknown to the account).
-    fn handle_for(&self, account: &AccountId, key: &str) -> Result<Vec<u8>, String> {
-        let id = self.credential_id(key)?;
-        let state = block_on(self.passkeys.store().load(account))
-            .map_err(|e| e.to_string())?
-            .value;
-        let scope = state.credential(&id).map_or(Scope::Exchange, |c| c.scope);
-        Ok(self.passkeys.user_handle(account, scope))
+    fn register(&mut self, step: &Register) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let scope = scope(step.scope);
+        let step_up =
+            decided!(self.step_up(&account, scope, &Change::AddPasskey, step.step_up.as_ref())?);
+        let user = user(&account);
+        let options = refused!(block_on(
+            self.passkeys
+                .start_registration(&account, &user, scope, &step_up)
+        ));
+        let (response, made) = self.create(&account, scope, &step.key, step.new_key(), &options)?;
+        let context = self.context(&options.challenge);
+        let result = block_on(self.passkeys.finish_registration(
+            &account,
+            &response,
+            &step_up,
+            step.name.as_deref(),
+            &context,
+        ));
+        self.keep(&step.key, made, result.is_ok());
+        let registered = refused!(result);
+        Ok(Ok(codes(&registered.warnings)))
     }
 
-    fn credential_id(&self, key: &str) -> Result<CredentialId, String> {
-        let authenticator = self
-            .keys
-            .get(key)
-            .ok_or(format!("key: {key:?} was never registered"))?;
-        Ok(CredentialId::new(authenticator.credential_id().to_vec()))
-    }
-
-    /// A new software credential named `key`: the same name, the same key and id.
-    fn new_authenticator(&self, key: &str, step: &Value) -> Result<Authenticator, String> {
-        let seed = Sha256::digest(key.as_bytes());
-        let soft = match step.get("alg").and_then(Value::as_str).unwrap_or("ES256") {
-            "ES256" => SoftKey::es256(seed.into()),
-            "EdDSA" => SoftKey::eddsa(seed.into()),
-            "ES384" => SoftKey::es384(Sha384::digest(key.as_bytes()).into()),
-            "RS256" => SoftKey::rs256(),
-            other => return Err(format!("alg: {other:?} unsupported")),
-        };
-        let aaguid = match step.get("aaguid").and_then(Value::as_str) {
-            Some(text) => text.parse().map_err(|_| "aaguid: not a UUID".to_owned())?,
-            None => Aaguid::ZERO,
-        };
-        let attestation = match step
-            .get("attestation")
-            .and_then(Value::as_str)
-            .unwrap_or("none")
+    fn replace(&mut self, step: &Replace) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let old = self.credential_id(&step.key)?;
+        let scope = self.target_scope(&account, &step.key)?;
+        let step_up = decided!(self.step_up(
+            &account,
+            scope,
+            &Change::Replace(old.clone()),
+            step.step_up.as_ref()
+        )?);
+        let user = user(&account);
+        let options = refused!(block_on(
+            self.passkeys
+                .start_replacement(&account, &user, &old, &step_up)
+        ));
+        let (response, made) =
+            self.create(&account, scope, &step.new_key, step.new_key(), &options)?;
+        let context = self.context(&options.challenge);
+        let result = block_on(self.passkeys.finish_replacement(
+            &account,
+            &old,
+            &response,
+            &step_up,
+            step.terms_accepted,
+            &context,
+        ));
+        self.keep(&step.new_key, made, result.is_ok());
+        let registered = refused!(result);
+        // P13: the client is told to keep the successor and forget the passkey replaced.
+        let accepted = registered
+            .accepted
+            .as_ref()
+            .map(|a| a.all_accepted_credential_ids.as_slice())
+            .unwrap_or_default();
+        if accepted.contains(&latchkey::json::b64(old.as_bytes()))
+            || !accepted.contains(&latchkey::json::b64(registered.credential.id.as_bytes()))
         {
-            "none" => Attestation::None,
-            "packed" => Attestation::PackedSelf,
-            other => return Err(format!("attestation: {other:?} unsupported")),
-        };
-        let mut flags = Flags::USER_PRESENT;
-        if flag(step, "uv", true)? {
-            flags = flags | Flags::USER_VERIFIED;
-        }
-        if flag(step, "backup_eligible", true)? {
-            flags = flags | Flags::BACKUP_ELIGIBLE;
-        }
-        if flag(step, "backed_up", true)? {
-            flags = flags | Flags::BACKED_UP;
-        }
-        Ok(Authenticator::new(soft)
-            .with_aaguid(aaguid)
-            .with_attestation(attestation)
-            .with_flags(flags)
-            .with_credential_id(seed.get(..16).unwrap_or_default().to_vec()))
-    }
-
-    fn step_up(
-        &mut self,
-        account: &AccountId,
-        step: &Value,
-    ) -> Result<Result<StepUp, String>, String> {
-        let Some(step_up) = step.get("step_up") else {
-            return Ok(Ok(StepUp::None));
-        };
-        if let Some(factors) = step_up.get("factors").and_then(Value::as_array) {
-            let factors = factors
-                .iter()
-                .map(|f| {
-                    f.as_str()
-                        .ok_or("factors: not strings".to_owned())
-                        .and_then(factor)
-                })
-                .collect::<Result<_, _>>()?;
-            return Ok(Ok(StepUp::Factors(factors)));
-        }
-        let key = step_up
-            .get("key")
-            .and_then(Value::as_str)
-            .ok_or("step_up: needs key or factors")?;
-        Ok(self
-            .security_change(account, key, true)?
-            .map(StepUp::Passkey))
-    }
-
-    /// A fresh `security_change` assertion by `key`: the proof for a change.
-    fn security_change(
-        &mut self,
-        account: &AccountId,
-        key: &str,
-        uv: bool,
-    ) -> Result<Result<latchkey::StepUpProof, String>, String> {
-        let options = match block_on(self.passkeys.start_authentication(
-            Some(account),
-            Intent::SecurityChange,
-            None,
-        )) {
-            Ok(options) => options,
-            Err(e) => return Ok(Err(code(&e))),
-        };
-        let handle = self.handle_for(account, key)?;
-        let authenticator = self
-            .keys
-            .get_mut(key)
-            .ok_or(format!("step_up: key {key:?} was never registered"))?;
-        let flags = authenticator.flags();
-        authenticator.set_flags(if uv {
-            flags | Flags::USER_VERIFIED
-        } else {
-            flags.without(Flags::USER_VERIFIED)
-        });
-        let json = authenticator.authentication_json(&self.client, &options.challenge, &handle);
-        authenticator.set_flags(flags);
-        let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
-        Ok(block_on(
-            self.passkeys
-                .finish_authentication(&response, None, &[], &self.context),
-        )
-        .map_err(|e| code(&e))
-        .and_then(|done| done.step_up.ok_or_else(|| "step_up_required".to_owned())))
-    }
-
-    fn register(
-        &mut self,
-        step: &Value,
-        replacing: Option<CredentialId>,
-    ) -> Result<Outcome, String> {
-        let account = self.account(step)?;
-        let key = if replacing.is_some() {
-            field(step, "new_key")?
-        } else {
-            field(step, "key")?
-        };
-        let scope = match &replacing {
-            Some(old) => {
-                let state = block_on(self.passkeys.store().load(&account))
-                    .map_err(|e| e.to_string())?
-                    .value;
-                state.credential(old).map_or(Scope::Exchange, |c| c.scope)
-            }
-            None => scope(step)?,
-        };
-        let step_up = match self.step_up(&account, step)? {
-            Ok(s) => s,
-            Err(code) => return Ok(Err(code)),
-        };
-        let authenticator = self.new_authenticator(key, step)?;
-        let user = User {
-            name: account.to_string(),
-            display_name: account.to_string(),
-        };
-        let options = match block_on(self.passkeys.start_registration(&account, &user, scope)) {
-            Ok(options) => options,
-            Err(e) => return Ok(Err(code(&e))),
-        };
-        let json = authenticator.registration_json(&self.client, &options.challenge);
-        self.keys.insert(key.to_owned(), authenticator);
-        let response = RegistrationResponse::from_json(&json).map_err(|e| e.to_string())?;
-        let name = step.get("name").and_then(Value::as_str);
-        let result = match &replacing {
-            Some(old) => block_on(self.passkeys.finish_replacement(
-                &account,
-                old,
-                &response,
-                &step_up,
-                &self.context,
-            )),
-            None => block_on(self.passkeys.finish_registration(
-                &account,
-                &response,
-                &step_up,
-                name,
-                &self.context,
-            )),
-        };
-        Ok(result
-            .map(|done| done.warnings.iter().map(|w| w.code().to_owned()).collect())
-            .map_err(|e| code(&e)))
-    }
-
-    fn authorize_dex(&mut self, step: &Value) -> Result<Outcome, String> {
-        let account = self.account(step)?;
-        let key = field(step, "key")?;
-        let proof = match self.security_change(&account, key, flag(step, "uv", true)?)? {
-            Ok(proof) => proof,
-            Err(code) => return Ok(Err(code)),
-        };
-        let terms = flag(step, "terms_accepted", true)?;
-        Ok(block_on(
-            self.passkeys
-                .authorize_dex(&account, &proof, terms, &self.context),
-        )
-        .map(|warnings| warnings.iter().map(|w| w.code().to_owned()).collect())
-        .map_err(|e| code(&e)))
-    }
-
-    fn authenticate(&mut self, step: &Value) -> Result<Outcome, String> {
-        let account = step
-            .get("account")
-            .and_then(Value::as_str)
-            .map(AccountId::new);
-        let key = field(step, "key")?;
-        let intent = intent(field(step, "intent")?)?;
-        let transaction = step
-            .get("transaction")
-            .and_then(Value::as_str)
-            .map(|t| t.as_bytes().to_vec());
-        let tamper = step.get("tamper").and_then(Value::as_str);
-        let options = match block_on(self.passkeys.start_authentication(
-            account.as_ref(),
-            intent,
-            transaction.as_deref(),
-        )) {
-            Ok(options) => options,
-            Err(e) => return Ok(Err(code(&e))),
-        };
-        let client = match tamper {
-            Some("origin") => Client::new(&self.client.rp_id, "https://evil.example"),
-            Some("rp_id") => Client::new("evil.example", &self.client.origin),
-            _ => self.client.clone(),
-        };
-        let owner = block_on(self.passkeys.store().account_of(&self.credential_id(key)?))
-            .map_err(|e| e.to_string())?;
-        let holder = owner
-            .or_else(|| account.clone())
-            .ok_or("account: needed for an unknown key")?;
-        let handle = self.handle_for(&holder, key)?;
-        let authenticator = self
-            .keys
-            .get_mut(key)
-            .ok_or(format!("key: {key:?} was never registered"))?;
-        let saved_flags = authenticator.flags();
-        let mut flags = saved_flags;
-        for (name, bit) in [
-            ("uv", Flags::USER_VERIFIED),
-            ("up", Flags::USER_PRESENT),
-            ("backup_eligible", Flags::BACKUP_ELIGIBLE),
-            ("backed_up", Flags::BACKED_UP),
-        ] {
-            if let Some(on) = step.get(name).and_then(Value::as_bool) {
-                flags = if on { flags | bit } else { flags.without(bit) };
-            }
-        }
-        authenticator.set_flags(flags);
-        if let Some(counter) = step.get("counter").and_then(Value::as_u64) {
-            authenticator.set_sign_count(Some(
-                u32::try_from(counter).unwrap_or(u32::MAX).saturating_sub(1),
+            return Ok(Err(
+                "signalAllAcceptedCredentials does not list the successor alone".into(),
             ));
         }
-        let challenge = match tamper {
-            Some("challenge") => latchkey::json::b64(&[0x42; 32]),
-            _ => options.challenge.clone(),
+        Ok(Ok(codes(&registered.warnings)))
+    }
+
+    fn authorize_dex(&mut self, step: &AuthorizeDex) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let credential = self.credential_id(&step.key)?;
+        let change = Change::AuthorizeDex(credential.clone());
+        let token = decided!(self.passkey_step_up(
+            &account,
+            Scope::Exchange,
+            &change,
+            &step.key,
+            step.uv
+        )?);
+        let context = self.context_without_session();
+        refused!(block_on(self.passkeys.authorize_dex(
+            &account,
+            &credential,
+            &token,
+            step.terms_accepted,
+            &context,
+        )));
+        Ok(Ok(vec![]))
+    }
+
+    fn revoke_dex(&mut self, step: &RevokeDex) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let credential = self.credential_id(&step.key)?;
+        let scope = self.target_scope(&account, &step.key)?;
+        let change = Change::RevokeDex(credential.clone());
+        let step_up = decided!(self.step_up(&account, scope, &change, step.step_up.as_ref())?);
+        let context = self.context_without_session();
+        refused!(block_on(self.passkeys.revoke_dex(
+            &account,
+            &credential,
+            &step_up,
+            &context
+        )));
+        Ok(Ok(vec![]))
+    }
+
+    fn rename(&mut self, step: &Rename) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let credential = self.credential_id(&step.key)?;
+        let context = self.context_without_session();
+        refused!(block_on(self.passkeys.rename(
+            &account,
+            &credential,
+            &step.name,
+            &context
+        )));
+        Ok(Ok(vec![]))
+    }
+
+    fn delete(&mut self, step: &Delete) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let credential = self.credential_id(&step.key)?;
+        let scope = self.target_scope(&account, &step.key)?;
+        let change = Change::Delete(credential.clone());
+        let step_up = decided!(self.step_up(&account, scope, &change, step.step_up.as_ref())?);
+        let context = self.context_without_session();
+        let deleted = refused!(block_on(self.passkeys.delete(
+            &account,
+            &credential,
+            &step_up,
+            &context
+        )));
+        // P13: the client is told which passkeys of the scope remain, the deleted one not.
+        let gone = latchkey::json::b64(credential.as_bytes());
+        if deleted.accepted.all_accepted_credential_ids.contains(&gone) {
+            return Ok(Err(
+                "signalAllAcceptedCredentials still lists the deleted passkey".into(),
+            ));
+        }
+        Ok(Ok(vec![]))
+    }
+
+    fn authenticate(&mut self, step: &Authenticate) -> Result<Outcome, Invalid> {
+        let account = step.account.as_deref().map(AccountId::new);
+        let intent = intent(step.intent, step.scope);
+        let transaction = step.transaction.as_ref().map(|t| t.as_bytes().to_vec());
+        let tamper = step.tamper;
+        if tamper == Some(Tamper::OtherAccount) {
+            let made_for = &self.soft(&step.key)?.account;
+            if account.as_ref().is_none_or(|a| a == made_for) {
+                return Err(format!(
+                    "tamper: other_account needs `key` to belong to another account than \
+                     `account`, and {:?} was made for {made_for}",
+                    step.key
+                ));
+            }
+        }
+        let options = match (intent, &account) {
+            (Intent::Login, account) => block_on(self.passkeys.start_login(account.as_ref())),
+            (intent, Some(account)) => block_on(self.passkeys.start_authentication(
+                account,
+                intent,
+                transaction.as_deref(),
+            )),
+            (_, None) => return Err("account: missing (only a login may omit it)".into()),
         };
-        let challenge_bytes =
-            latchkey::json::unb64(&challenge, "challenge").map_err(|e| e.to_string())?;
-        let mut assertion = authenticator.assert(&client, &challenge_bytes);
-        authenticator.set_flags(saved_flags);
+        let options = refused!(options);
+        let client = match tamper {
+            Some(Tamper::Origin) => Client::new(&self.client.rp_id, "https://evil.example"),
+            Some(Tamper::RpId) => Client::new("evil.example", &self.client.origin),
+            _ => self.client.clone(),
+        };
+        let challenge = match tamper {
+            Some(Tamper::Challenge) => vec![0x42; 32],
+            _ => unb64(&options.challenge, "challenge").map_err(|e| e.to_string())?,
+        };
+        let flags = AssertFlags {
+            uv: Some(step.uv),
+            up: Some(step.up),
+            backup_eligible: step.backup_eligible,
+            backed_up: step.backed_up,
+        };
+        let soft = self.soft_mut(&step.key)?;
+        let made_for = soft.account.clone();
+        if let Some(counter) = step.counter {
+            // The next assertion writes the stored count plus one: start one below, so
+            // that it writes exactly `counter` (0 included, by wrapping).
+            soft.authenticator
+                .set_sign_count(Some(counter.wrapping_sub(1)));
+        }
+        let mut assertion = assert_with(&mut soft.authenticator, &client, &challenge, flags);
         match tamper {
-            Some("type") => {
-                assertion.client_data_json =
-                    client.client_data_json("webauthn.create", &challenge_bytes);
+            Some(Tamper::Type) => {
+                assertion.client_data_json = client.client_data_json("webauthn.create", &challenge);
                 let hash = Sha256::digest(&assertion.client_data_json);
-                assertion.signature = authenticator
+                assertion.signature = soft
+                    .authenticator
                     .key()
                     .sign(&[assertion.authenticator_data.as_slice(), &hash].concat());
             }
-            Some("signature") => {
+            Some(Tamper::Signature) => {
                 if let Some(byte) = assertion.signature.last_mut() {
                     *byte ^= 0x01;
                 }
             }
             _ => {}
         }
-        let mut json = assertion_json(&assertion, &handle);
-        if tamper == Some("replay") {
+        let mut json = assertion_json(&assertion, &soft.user_handle);
+        if tamper == Some(Tamper::Replay) {
             json = self
                 .last_response
-                .get(key)
+                .get(&step.key)
                 .cloned()
-                .ok_or("tamper replay: no earlier response of this key")?;
+                .ok_or("tamper: replay needs an earlier successful response of this key")?;
         }
-        if tamper == Some("expire") {
-            let ttl = i64::try_from(options.timeout / 1000).unwrap_or(0).max(300) + 1;
-            self.clock.set(self.clock.now().plus_seconds(ttl));
+        if tamper == Some(Tamper::Expire) {
+            let ttl = self.passkeys.policy().challenge_ttl_seconds;
+            self.clock.set(self.clock.now().plus_seconds(ttl + 1));
         }
         let signed = match tamper {
-            Some("transaction") => transaction
+            Some(Tamper::Transaction) => transaction
                 .as_ref()
                 .map(|t| [t.as_slice(), b" (altered)"].concat()),
             _ => transaction.clone(),
         };
         let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
+        let context = self.context(&options.challenge);
         let result = block_on(self.passkeys.finish_authentication(
             &response,
             signed.as_deref(),
             &[],
-            &self.context,
+            &context,
         ));
-        match result {
-            Ok(done) => {
-                if let Some(receipt) = &done.receipt {
-                    // As an auditor would: the key from the service's records, by the
-                    // receipt's credential id; the relying party from the configuration.
-                    let credentials = block_on(self.passkeys.list(&done.account, done.scope))
-                        .map_err(|e| e.to_string())?;
-                    let public_key = credentials
-                        .iter()
-                        .find(|c| latchkey::json::b64(c.id.as_bytes()) == receipt.credential_id)
-                        .map(|c| c.public_key.as_slice())
-                        .ok_or("the receipt names no passkey of the account")?;
-                    receipt
-                        .verify(
-                            public_key,
-                            self.passkeys.relying_party(),
-                            transaction.as_deref(),
-                        )
-                        .map_err(|e| format!("receipt does not re-verify: {e}"))?;
-                }
-                self.last_response.insert(key.to_owned(), json);
-                Ok(Ok(done
-                    .warnings
-                    .iter()
-                    .map(|w| w.code().to_owned())
-                    .collect()))
-            }
-            Err(e) => Ok(Err(code(&e))),
+        let done = match result {
+            Ok(done) => done,
+            Err(error) => return self.refused_assertion(&error, &response),
+        };
+        self.last_response.insert(step.key.clone(), json);
+        // The account named, or for a discoverable login the one the key was made for.
+        let expected = account.as_ref().unwrap_or(&made_for);
+        if &done.account != expected {
+            return Ok(Err(format!("answered for account {}", done.account)));
         }
+        if intent.is_signing() {
+            if let Err(problem) = self.check_receipt(&done, transaction.as_deref()) {
+                return Ok(Err(problem));
+            }
+        } else if done.receipt.is_some() {
+            return Ok(Err("a receipt for an intent that signs nothing".into()));
+        }
+        Ok(Ok(codes(&done.warnings)))
     }
 
-    fn list(&mut self, step: &Value) -> Result<Outcome, String> {
-        let account = self.account(step)?;
-        let scope = scope(step)?;
+    fn list(&mut self, step: &List) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
         let credentials =
-            block_on(self.passkeys.list(&account, scope)).map_err(|e| e.to_string())?;
+            block_on(self.passkeys.list(&account, scope(step.scope))).map_err(|e| e.to_string())?;
         let names: Vec<&str> = credentials.iter().map(|c| c.name.as_str()).collect();
         let dex: Vec<&str> = credentials
             .iter()
             .filter(|c| c.dex_authorized)
             .map(|c| c.name.as_str())
             .collect();
-        let wanted = |name: &str| -> Option<Vec<&str>> {
-            step.get(name)
-                .and_then(Value::as_array)
-                .map(|list| list.iter().filter_map(Value::as_str).collect())
-        };
-        if let Some(expected) = wanted("expect_names")
-            && expected != names
+        if let Some(expected) = &step.expect_names
+            && *expected != names
         {
             return Ok(Err(format!("names {names:?}")));
         }
-        if let Some(expected) = wanted("expect_dex")
-            && expected != dex
+        if let Some(expected) = &step.expect_dex
+            && *expected != dex
         {
             return Ok(Err(format!("dex {dex:?}")));
         }
         Ok(Ok(vec![]))
     }
-}
 
-fn policy_config(config: Option<&Value>) -> Result<PolicyConfig, String> {
-    let mut policy = PolicyConfig::default();
-    let Some(config) = config else {
-        return Ok(policy);
-    };
-    let number = |v: &Value, name: &str| v.as_i64().ok_or(format!("{name}: not a number"));
-    if let Some(limits) = config.get("limits") {
-        let defaults = Limits::default();
-        let limit = |name: &str, default: usize| -> Result<usize, String> {
-            limits.get(name).map_or(Ok(default), |v| {
-                number(v, name).map(|n| usize::try_from(n).unwrap_or(0))
-            })
-        };
-        policy.limits = Limits {
-            exchange: limit("exchange", defaults.exchange)?,
-            dex: limit("dex", defaults.dex)?,
-            pay: limit("pay", defaults.pay)?,
-        };
-    }
-    if let Some(hours) = config.get("withdrawal_lock_hours") {
-        policy.withdrawal_lock_seconds = number(hours, "withdrawal_lock_hours")? * 3600;
-    }
-    if let Some(ttl) = config.get("challenge_ttl_seconds") {
-        policy.challenge_ttl_seconds = number(ttl, "challenge_ttl_seconds")?;
-    }
-    match config.get("counter").and_then(Value::as_str) {
-        None => {}
-        Some("reject") => policy.counter = CounterMode::Reject,
-        Some("flag") => policy.counter = CounterMode::Flag,
-        Some(other) => return Err(format!("counter: {other:?} is not reject or flag")),
-    }
-    if let Some(providers) = config.get("providers").and_then(Value::as_object) {
-        for (realm, classes) in providers {
-            let realm: Realm = serde_json::from_value(Value::String(realm.clone()))
-                .map_err(|_| format!("providers: {realm:?}"))?;
-            for (class, verdict) in classes.as_object().into_iter().flatten() {
-                let class: ProviderClass = serde_json::from_value(Value::String(class.clone()))
-                    .map_err(|_| format!("providers: {class:?}"))?;
-                let verdict: ProviderVerdict = serde_json::from_value(verdict.clone())
-                    .map_err(|_| format!("providers: {verdict}"))?;
-                policy.providers.set(realm, class, verdict);
+    /// The step-up a change comes with: a passkey step-up made now for that change, the
+    /// token of the last one made (`reuse`), the service's factors, or none.
+    fn step_up(
+        &mut self,
+        account: &AccountId,
+        scope: Scope,
+        change: &Change,
+        spec: Option<&format::StepUp>,
+    ) -> Result<Result<StepUp, String>, Invalid> {
+        Ok(Ok(match spec {
+            None => StepUp::None,
+            Some(format::StepUp::Factors(factors)) => {
+                StepUp::Factors(factors.iter().map(|f| factor(*f)).collect())
             }
+            Some(format::StepUp::Key(key)) => {
+                match self.passkey_step_up(account, scope, change, key, true)? {
+                    Ok(token) => StepUp::Passkey(token),
+                    Err(code) => return Ok(Err(code)),
+                }
+            }
+            Some(format::StepUp::Reuse) => StepUp::Passkey(
+                self.last_token
+                    .clone()
+                    .ok_or("step_up: reuse, but no earlier step made a passkey step-up")?,
+            ),
+        }))
+    }
+
+    /// A step-up for `change` in `scope`, answered by `key` (with UV unless `uv` is
+    /// false): its token, or the code that refused it.
+    fn passkey_step_up(
+        &mut self,
+        account: &AccountId,
+        scope: Scope,
+        change: &Change,
+        key: &str,
+        uv: bool,
+    ) -> Result<Result<StepUpToken, String>, Invalid> {
+        let options = refused!(block_on(
+            self.passkeys.start_step_up(account, scope, change)
+        ));
+        let challenge = unb64(&options.challenge, "challenge").map_err(|e| e.to_string())?;
+        let client = self.client.clone();
+        let soft = self.soft_mut(key)?;
+        let flags = AssertFlags {
+            uv: Some(uv),
+            up: Some(true),
+            ..AssertFlags::default()
+        };
+        let assertion = assert_with(&mut soft.authenticator, &client, &challenge, flags);
+        let json = assertion_json(&assertion, &soft.user_handle);
+        let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
+        let context = self.context(&options.challenge);
+        let result = block_on(
+            self.passkeys
+                .finish_authentication(&response, None, &[], &context),
+        );
+        let done = match result {
+            Ok(done) => done,
+            Err(error) => return self.refused_assertion(&error, &response),
+        };
+        self.last_response.insert(key.to_owned(), json);
+        let Some(token) = done.step_up else {
+            return Ok(Err("a step-up that gave no token".into()));
+        };
+        self.last_token = Some(token.clone());
+        Ok(Ok(token))
+    }
+
+    /// The code of a refused assertion, after checking the Signal API payload (P13): it
+    /// is offered exactly when no account of the service holds the credential.
+    fn refused_assertion<T>(
+        &self,
+        error: &latchkey::Error,
+        response: &AuthenticationResponse,
+    ) -> Result<Result<T, String>, Invalid> {
+        let code = error.code().to_owned();
+        if code != "unknown_credential" {
+            return Ok(Err(code));
+        }
+        let id = CredentialId::new(unb64(&response.raw_id, "rawId").map_err(|e| e.to_string())?);
+        let held = block_on(self.passkeys.store().account_of(&id))
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let signal = self.passkeys.signal_unknown_credential(error, response);
+        Ok(Err(match (held, signal) {
+            (true, Some(_)) => {
+                "unknown_credential, with a signal to delete a passkey the service holds".into()
+            }
+            (false, None) => {
+                "unknown_credential, without the signalUnknownCredential payload".into()
+            }
+            _ => code,
+        }))
+    }
+
+    /// The receipt of a signing intent must re-verify with the key from the store and
+    /// the relying party, and name who approved what (P10).
+    fn check_receipt(
+        &self,
+        done: &latchkey::Authenticated,
+        transaction: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let receipt = done
+            .receipt
+            .as_ref()
+            .ok_or("no receipt for a signing intent")?;
+        let state = block_on(self.passkeys.store().load(&done.account))
+            .map_err(|e| e.to_string())?
+            .value;
+        let stored = state
+            .credential(&done.credential)
+            .ok_or("the passkey that signed is not in the store")?;
+        receipt
+            .verify(
+                &stored.public_key,
+                self.passkeys.relying_party(),
+                transaction,
+            )
+            .map_err(|e| format!("receipt does not re-verify: {e}"))?;
+        if receipt.account != done.account.as_str()
+            || receipt.scope != done.scope
+            || receipt.intent != done.intent
+            || receipt.credential_id != latchkey::json::b64(done.credential.as_bytes())
+        {
+            return Err("receipt names another account, scope, intent or passkey".into());
+        }
+        Ok(())
+    }
+
+    /// Runs the authenticator for a registration: the response, and the credential made
+    /// (with the user handle the options gave it), not yet kept.
+    fn create(
+        &self,
+        account: &AccountId,
+        scope: Scope,
+        key: &str,
+        settings: NewKey,
+        options: &CreationOptions,
+    ) -> Result<(RegistrationResponse, SoftCredential), Invalid> {
+        let authenticator = new_authenticator(key, settings);
+        let json = authenticator.registration_json(&self.client, &options.challenge);
+        let response = RegistrationResponse::from_json(&json).map_err(|e| e.to_string())?;
+        let user_handle = unb64(&options.user.id, "user.id").map_err(|e| e.to_string())?;
+        Ok((
+            response,
+            SoftCredential {
+                authenticator,
+                user_handle,
+                account: account.clone(),
+                scope,
+            },
+        ))
+    }
+
+    /// Keeps a credential the authenticator made: a new name always; a name it had
+    /// made before only when the service took the new registration (the same name is
+    /// the same key and id, so a refused one leaves the earlier credential as it was).
+    fn keep(&mut self, key: &str, made: SoftCredential, registered: bool) {
+        if registered || !self.keys.contains_key(key) {
+            self.keys.insert(key.to_owned(), made);
         }
     }
-    if let Some(aaguids) = config.get("aaguids") {
-        policy.aaguids = AaguidTable::from_json(&aaguids.to_string()).map_err(|e| e.to_string())?;
+
+    fn soft(&self, key: &str) -> Result<&SoftCredential, Invalid> {
+        self.keys
+            .get(key)
+            .ok_or_else(|| format!("key: {key:?} was never made by a register or replace step"))
     }
-    Ok(policy)
+
+    fn soft_mut(&mut self, key: &str) -> Result<&mut SoftCredential, Invalid> {
+        self.keys
+            .get_mut(key)
+            .ok_or_else(|| format!("key: {key:?} was never made by a register or replace step"))
+    }
+
+    fn credential_id(&self, key: &str) -> Result<CredentialId, Invalid> {
+        Ok(CredentialId::new(
+            self.soft(key)?.authenticator.credential_id().to_vec(),
+        ))
+    }
+
+    /// The scope of the passkey a step targets: as the account holds it, or as it was
+    /// made when the account does not hold it (the facade then refuses the change).
+    fn target_scope(&self, account: &AccountId, key: &str) -> Result<Scope, Invalid> {
+        let id = self.credential_id(key)?;
+        let state = block_on(self.passkeys.store().load(account))
+            .map_err(|e| e.to_string())?
+            .value;
+        Ok(match state.credential(&id) {
+            Some(credential) => credential.scope,
+            None => self.soft(key)?.scope,
+        })
+    }
+
+    /// The request context of a finish: the session's challenge is the one handed out.
+    fn context(&self, challenge: &str) -> RequestContext {
+        RequestContext {
+            session_challenge: Some(challenge.to_owned()),
+            ..self.context_without_session()
+        }
+    }
+
+    fn context_without_session(&self) -> RequestContext {
+        RequestContext {
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("latchkey scenario".into()),
+            request_id: Some(format!("step-{}", self.step)),
+            ..RequestContext::default()
+        }
+    }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
-    let time = crate::vectors::parse_rfc3339(text)?;
-    let seconds = time.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(Timestamp(i64::try_from(seconds).ok()?))
+/// One assertion with `flags` instead of the credential's own, which are then restored.
+fn assert_with(
+    authenticator: &mut Authenticator,
+    client: &Client,
+    challenge: &[u8],
+    flags: AssertFlags,
+) -> latchkey_testkit::authenticator::Assertion {
+    let saved = authenticator.flags();
+    let mut written = saved;
+    for (on, bit) in [
+        (flags.uv, Flags::USER_VERIFIED),
+        (flags.up, Flags::USER_PRESENT),
+        (flags.backup_eligible, Flags::BACKUP_ELIGIBLE),
+        (flags.backed_up, Flags::BACKED_UP),
+    ] {
+        written = match on {
+            Some(true) => written | bit,
+            Some(false) => written.without(bit),
+            None => written,
+        };
+    }
+    authenticator.set_flags(written);
+    let assertion = authenticator.assert(client, challenge);
+    authenticator.set_flags(saved);
+    assertion
+}
+
+/// A new software credential named `key`: the same name, the same key and id.
+fn new_authenticator(key: &str, settings: NewKey) -> Authenticator {
+    let seed = Sha256::digest(key.as_bytes());
+    let soft = match settings.alg {
+        Alg::Es256 => SoftKey::es256(seed.into()),
+        Alg::EdDsa => SoftKey::eddsa(seed.into()),
+        Alg::Es384 => SoftKey::es384(Sha384::digest(key.as_bytes()).into()),
+        Alg::Rs256 => SoftKey::rs256(),
+    };
+    let attestation = match settings.attestation {
+        AttestationKind::None => Attestation::None,
+        AttestationKind::Packed => Attestation::PackedSelf,
+    };
+    let mut flags = Flags::USER_PRESENT;
+    for (on, bit) in [
+        (settings.uv, Flags::USER_VERIFIED),
+        (settings.backup_eligible, Flags::BACKUP_ELIGIBLE),
+        (settings.backed_up, Flags::BACKED_UP),
+    ] {
+        if on {
+            flags = flags | bit;
+        }
+    }
+    Authenticator::new(soft)
+        .with_aaguid(settings.aaguid)
+        .with_attestation(attestation)
+        .with_flags(flags)
+        .with_credential_id(seed.get(..16).unwrap_or_default().to_vec())
+}
+
+fn user(account: &AccountId) -> User {
+    User {
+        name: account.to_string(),
+        display_name: account.to_string(),
+    }
+}
+
+fn codes(warnings: &[latchkey::Warning]) -> Vec<String> {
+    warnings.iter().map(|w| w.code().to_owned()).collect()
+}
+
+fn scope(name: ScopeName) -> Scope {
+    match name {
+        ScopeName::Exchange => Scope::Exchange,
+        ScopeName::Pay => Scope::Pay,
+    }
+}
+
+/// The intent a step names; `security_change` takes its scope's (P1).
+fn intent(name: IntentName, scope_name: Option<ScopeName>) -> Intent {
+    match name {
+        IntentName::Login => Intent::Login,
+        IntentName::Withdrawal => Intent::Withdrawal,
+        IntentName::SecurityChange => {
+            Intent::security_change(scope_name.map_or(Scope::Exchange, scope))
+        }
+        IntentName::DexTrade => Intent::DexTrade,
+        IntentName::DexTransfer => Intent::DexTransfer,
+        IntentName::PaySign => Intent::PaySign,
+    }
+}
+
+fn factor(name: FactorName) -> Factor {
+    match name {
+        FactorName::Email => Factor::Email,
+        FactorName::Totp => Factor::Totp,
+        FactorName::Sms => Factor::Sms,
+        FactorName::Face => Factor::Face,
+        FactorName::IdDocument => Factor::IdDocument,
+    }
+}
+
+fn policy_config(config: &Config) -> PolicyConfig {
+    let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut policy = PolicyConfig::default();
+    if let Some(limits) = config.limits {
+        let defaults = policy.limits;
+        policy.limits.exchange = limits.exchange.map_or(defaults.exchange, count);
+        policy.limits.dex = limits.dex.map_or(defaults.dex, count);
+        policy.limits.pay = limits.pay.map_or(defaults.pay, count);
+    }
+    if let Some(hours) = config.withdrawal_lock_hours {
+        policy.withdrawal_lock_seconds = i64::from(hours) * 3600;
+    }
+    if let Some(ttl) = config.challenge_ttl_seconds {
+        policy.challenge_ttl_seconds = i64::from(ttl);
+    }
+    match config.counter {
+        None => {}
+        Some(format::CounterMode::Reject) => policy.counter = CounterMode::Reject,
+        Some(format::CounterMode::Flag) => policy.counter = CounterMode::Flag,
+    }
+    for (realm, classes) in &config.providers {
+        let realm = match realm {
+            format::RealmName::Exchange => Realm::Exchange,
+            format::RealmName::Dex => Realm::Dex,
+            format::RealmName::Pay => Realm::Pay,
+        };
+        for (class, verdict) in classes {
+            let verdict = match verdict {
+                format::ProviderVerdict::Allow => ProviderVerdict::Allow,
+                format::ProviderVerdict::Warn => ProviderVerdict::Warn,
+                format::ProviderVerdict::Deny => ProviderVerdict::Deny,
+            };
+            policy.providers.set(realm, provider_class(*class), verdict);
+        }
+    }
+    if !config.aaguids.is_empty() {
+        let mut table = AaguidTable::default();
+        for (aaguid, entry) in &config.aaguids {
+            table.insert(*aaguid, &entry.name, provider_class(entry.class));
+        }
+        policy.aaguids = table;
+    }
+    if let Some(factors) = config.step_up_factors {
+        let defaults = policy.step_up_factors;
+        policy.step_up_factors.exchange = factors.exchange.map_or(defaults.exchange, count);
+        policy.step_up_factors.pay = factors.pay.map_or(defaults.pay, count);
+    }
+    if let Some(intents) = &config.locked_intents {
+        policy.locked_intents = intents.iter().map(|i| intent(*i, None)).collect();
+    }
+    policy
+}
+
+fn provider_class(class: format::ProviderClass) -> ProviderClass {
+    match class {
+        format::ProviderClass::Platform => ProviderClass::Platform,
+        format::ProviderClass::ThirdParty => ProviderClass::ThirdParty,
+        format::ProviderClass::Hardware => ProviderClass::Hardware,
+        format::ProviderClass::Unknown => ProviderClass::Unknown,
+    }
 }

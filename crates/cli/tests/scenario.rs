@@ -1,11 +1,14 @@
 //! `latchkey scenario` end to end: our own scenario files (every tamper mode, providers,
-//! names, algorithms, DEX hand-over on replace) and the shared ones, on memory and SQLite,
-//! and on PostgreSQL when `LATCHKEY_POSTGRES_URL` names a server (see .ci/postgres).
+//! names, algorithms, DEX hand-over on replace, step-up scope and single use, factor
+//! counts, locked intents, counters, discoverable login with forgotten keys) and the shared
+//! ones, on memory and SQLite, and on PostgreSQL when `LATCHKEY_POSTGRES_URL` names a
+//! server (see .ci/postgres; CI sets `LATCHKEY_REQUIRE_POSTGRES`, so there all three run).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-use latchkey_testkit::shared;
+use latchkey_testkit::{scenario, shared};
 
 fn latchkey(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -14,8 +17,14 @@ fn latchkey(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn own(name: &str) -> String {
-    format!("{}/tests/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+/// Every scenario file of ours, sorted.
+fn own_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    scenario::files(&dir)
+        .unwrap()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 fn assert_all_pass(output: &Output) -> usize {
@@ -66,9 +75,12 @@ fn assert_same_on_other_stores(test: &str, files: &[String], expected: usize) {
 
 #[test]
 fn own_scenarios_pass_on_every_store() {
-    let files = [own("tampering.json"), own("providers.json")];
-    let memory = assert_all_pass(&latchkey(&["scenario", &files[0], &files[1]]));
-    assert!(memory >= 34, "{memory} steps");
+    let files = own_files();
+    assert!(files.len() >= 12, "{files:?}");
+    let mut args = vec!["scenario"];
+    args.extend(files.iter().map(String::as_str));
+    let memory = assert_all_pass(&latchkey(&args));
+    assert!(memory >= 160, "{memory} steps");
     assert_same_on_other_stores("own", &files, memory);
 }
 
@@ -81,7 +93,7 @@ fn a_wrong_expectation_fails_the_run() {
         &file,
         r#"{"steps": [
             {"at": "2026-01-01T00:00:00Z", "op": "register", "account": "a", "scope": "exchange", "key": "k",
-             "step_up": {"factors": ["email"]}, "expect": "ok"},
+             "step_up": {"factors": ["email", "totp"]}, "expect": "ok"},
             {"op": "delete", "account": "a", "key": "k", "step_up": {"key": "k"}, "expect": "ok"}
         ]}"#,
     )
@@ -103,20 +115,115 @@ fn a_wrong_expectation_fails_the_run() {
     assert!(error.contains("step 1 (register): scope"), "{error}");
 }
 
+/// Runs one invalid file: exit status 2, nothing played, and the message on stderr.
+fn refusal(name: &str, json: &str) -> String {
+    let dir =
+        std::env::temp_dir().join(format!("latchkey-scenario-invalid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, json).unwrap();
+    let output = latchkey(&["scenario", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{name}");
+    assert!(output.stdout.is_empty(), "{name}: a step was played");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+const FIRST: &str = r#"{"at": "2026-01-01T00:00:00Z", "op": "register", "account": "a", "scope": "exchange",
+    "key": "k", "step_up": {"factors": ["email", "totp"]}, "expect": "ok"}"#;
+
+#[test]
+fn what_the_format_does_not_know_is_refused_by_name() {
+    let error = refusal(
+        "later-op",
+        &format!(r#"{{"steps": [{FIRST}, {{"op": "freeze", "account": "a", "expect": "ok"}}]}}"#),
+    );
+    assert!(
+        error.contains(r#"step 2 (freeze): op: "freeze" is not supported by this runner yet"#),
+        "{error}"
+    );
+    let error = refusal(
+        "later-field",
+        r#"{"steps": [{"op": "register", "account": "a", "scope": "pay", "key": "k",
+            "expect_user_name": "a (Pay)", "expect": "ok"}]}"#,
+    );
+    assert!(
+        error.contains("step 1 (register): expect_user_name: not supported by this runner yet"),
+        "{error}"
+    );
+    let error = refusal(
+        "later-config",
+        &format!(r#"{{"config": {{"frozen_login": "refuse"}}, "steps": [{FIRST}]}}"#),
+    );
+    assert!(
+        error.contains("config: frozen_login: not supported by this runner yet"),
+        "{error}"
+    );
+    let error = refusal(
+        "unknown-field",
+        &format!(
+            r#"{{"steps": [{FIRST}, {{"op": "delete", "account": "a", "key": "k", "stepup": {{"key": "k"}}, "expect": "ok"}}]}}"#
+        ),
+    );
+    assert!(
+        error.contains("step 2 (delete): unknown field `stepup`"),
+        "{error}"
+    );
+    let error = refusal(
+        "no-account",
+        &format!(
+            r#"{{"steps": [{FIRST}, {{"op": "authenticate", "key": "k", "intent": "withdrawal", "expect": "ok"}}]}}"#
+        ),
+    );
+    assert!(
+        error.contains("step 2 (authenticate): account: missing (only a login may omit it)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn what_the_runner_cannot_play_ends_the_file() {
+    let dir = std::env::temp_dir().join(format!(
+        "latchkey-scenario-unplayable-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, step, message) in [
+        (
+            "reuse-nothing",
+            r#"{"op": "delete", "account": "a", "key": "k", "step_up": {"reuse": true}, "expect": "ok"}"#,
+            "step 2 (delete): step_up: reuse, but no earlier step made a passkey step-up",
+        ),
+        (
+            "own-account",
+            r#"{"op": "authenticate", "account": "a", "key": "k", "intent": "login", "tamper": "other_account", "expect": "ok"}"#,
+            "step 2 (authenticate): tamper: other_account needs `key` to belong to another account",
+        ),
+        (
+            "never-made",
+            r#"{"op": "rename", "account": "a", "key": "x", "name": "X", "expect": "ok"}"#,
+            r#"step 2 (rename): key: "x" was never made"#,
+        ),
+    ] {
+        let file = dir.join(format!("{name}.json"));
+        std::fs::write(&file, format!(r#"{{"steps": [{FIRST}, {step}]}}"#)).unwrap();
+        let output = latchkey(&["scenario", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let error = String::from_utf8(output.stderr).unwrap();
+        assert!(error.contains(message), "{name}: {error}");
+    }
+}
+
 #[test]
 fn shared_scenarios_pass_on_every_store() {
     let Some(shared) = shared::dir() else { return };
-    let mut files: Vec<String> = std::fs::read_dir(shared.join("scenarios"))
+    let files: Vec<String> = scenario::files(&shared.join("scenarios"))
         .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .iter()
         .map(|p| p.display().to_string())
         .collect();
-    files.sort();
     assert!(files.len() >= 4);
-    let mut args = vec!["scenario".to_owned()];
-    args.extend(files.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args = vec!["scenario"];
+    args.extend(files.iter().map(String::as_str));
     let memory = assert_all_pass(&latchkey(&args));
     assert_same_on_other_stores("shared", &files, memory);
 }

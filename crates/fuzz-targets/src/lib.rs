@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use latchkey::RelyingParty;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey_cose::cbor::{self, Value};
 use latchkey_cose::{AttestationObject, AuthenticatorData, CredentialPublicKey, ParseOptions};
@@ -32,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cbor_roundtrip", cbor_roundtrip),
     ("metadata_blob", metadata_blob),
     ("revocation_list", revocation_list),
+    ("approval_receipt", approval_receipt),
 ];
 
 const OPTIONS: [ParseOptions; 2] = [ParseOptions::STRICT, ParseOptions::RELAXED];
@@ -210,6 +212,44 @@ pub fn cbor_roundtrip(data: &[u8]) {
             }
         }
     }
+}
+
+/// An approval receipt (JSON) re-verified as an auditor would, with fixed ES256 and
+/// EdDSA keys for `example.com`; then in bulk, which must give the one-by-one verdicts
+/// (the EdDSA items go through the Ed25519 batch).
+///
+/// # Panics
+///
+/// When the bulk and one-by-one verdicts differ: that is the bug this target looks for.
+pub fn approval_receipt(data: &[u8]) {
+    let Ok(receipt) = serde_json::from_slice::<latchkey::ApprovalReceipt>(data) else {
+        return;
+    };
+    let Ok(rp) = RelyingParty::builder("example.com", "fuzz")
+        .origin("https://example.com")
+        .build()
+    else {
+        return;
+    };
+    let [es256, eddsa] = receipt_keys();
+    let items = [
+        (&receipt, es256.as_slice()),
+        (&receipt, eddsa.as_slice()),
+        (&receipt, eddsa.as_slice()),
+    ];
+    let one_by_one: Vec<_> = items
+        .iter()
+        .map(|(receipt, key)| receipt.verify(key, &rp, None))
+        .collect();
+    assert_eq!(latchkey::verify_receipts(&rp, &items), one_by_one);
+}
+
+/// The COSE keys [`approval_receipt`] verifies with: ES256 and EdDSA test kit keys.
+#[must_use]
+pub fn receipt_keys() -> [Vec<u8>; 2] {
+    use latchkey_testkit::authenticator::SoftKey;
+    [SoftKey::es256([9; 32]), SoftKey::eddsa([9; 32])]
+        .map(|key| key.public_key().as_cose_bytes().to_vec())
 }
 
 /// The challenge every fixed-shape target expects.

@@ -64,6 +64,27 @@ fn seeds_that_should_verify_do() {
 }
 
 #[test]
+fn receipt_seeds_verify() {
+    // Each valid receipt seed verifies with its own key and fails with the other, so the
+    // target reaches the signature check (and the Ed25519 batch) from the seeds.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let rp = latchkey::RelyingParty::builder("example.com", "fuzz")
+        .origin("https://example.com")
+        .build()
+        .unwrap();
+    let [es256, eddsa] = latchkey_fuzz_targets::receipt_keys();
+    for (name, own, other) in [
+        ("valid-es256", &es256, &eddsa),
+        ("valid-eddsa", &eddsa, &es256),
+    ] {
+        let data = std::fs::read(corpus.join("approval_receipt").join(name)).unwrap();
+        let receipt: latchkey::ApprovalReceipt = serde_json::from_slice(&data).unwrap();
+        assert!(receipt.verify(own, &rp, None).is_ok(), "{name}");
+        assert!(receipt.verify(other, &rp, None).is_err(), "{name}");
+    }
+}
+
+#[test]
 fn targets_survive_arbitrary_bytes() {
     // A fixed xorshift stream of lengths 0..600, through every target.
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;

@@ -19,8 +19,8 @@ pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, Result};
 pub use extensions::ClientExtensionOutputs;
 pub use passkeys::{
-    Authenticated, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys, Registered,
-    StepUp, StepUpToken, User,
+    Authenticated, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys,
+    Registered, StepUp, StepUpToken, User,
 };
 pub use receipt::{ApprovalReceipt, verify_receipts};
 pub use transaction::bound_digest;

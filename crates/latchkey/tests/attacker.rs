@@ -75,19 +75,59 @@ enum Kind {
 enum Op {
     Advance(i64),
     // Alice, with her devices and factors.
-    Register { key: u8, pay: bool, via: Via },
-    Delete { target: u8, via: Via },
-    Replace { target: u8, new_key: u8, via: Via, terms: bool },
-    AuthorizeDex { key: u8, uv: bool, terms: bool },
-    RevokeDex { target: u8, via: Via },
-    Use { key: u8, intent: Intent },
+    Register {
+        key: u8,
+        pay: bool,
+        via: Via,
+    },
+    Delete {
+        target: u8,
+        via: Via,
+    },
+    Replace {
+        target: u8,
+        new_key: u8,
+        via: Via,
+        terms: bool,
+    },
+    AuthorizeDex {
+        key: u8,
+        uv: bool,
+        terms: bool,
+    },
+    RevokeDex {
+        target: u8,
+        via: Via,
+    },
+    Use {
+        key: u8,
+        intent: Intent,
+    },
     // The attacker.
-    StolenPay { intent: Intent },
-    StolenPayStepUp { kind: Kind, target: u8 },
-    Foreign { intent: Intent },
+    StolenPay {
+        intent: Intent,
+    },
+    StolenPayStepUp {
+        kind: Kind,
+        target: u8,
+    },
+    Foreign {
+        intent: Intent,
+    },
     Replay,
-    OldToken { which: u8, kind: Kind, target: u8, new_key: u8 },
-    Factors { kind: Kind, target: u8, new_key: u8, two: bool, terms: bool },
+    OldToken {
+        which: u8,
+        kind: Kind,
+        target: u8,
+        new_key: u8,
+    },
+    Factors {
+        kind: Kind,
+        target: u8,
+        new_key: u8,
+        two: bool,
+        terms: bool,
+    },
 }
 
 /// What the attacker holds besides Alice's session.
@@ -178,9 +218,16 @@ struct Play<S> {
 /// What a call was, for the DEX rule: which DEX authorizations it may grant.
 enum Call {
     /// `authorize_dex` of `key`, with a token made by `by` (with UV), and the terms.
-    AuthorizeDex { key: u8, by: Option<u8>, terms: bool },
+    AuthorizeDex {
+        key: u8,
+        by: Option<u8>,
+        terms: bool,
+    },
     /// A replacement whose successor is `new_key`, with the terms.
-    Replace { new_key: u8, terms: bool },
+    Replace {
+        new_key: u8,
+        terms: bool,
+    },
     Other,
 }
 
@@ -203,7 +250,14 @@ impl<S: Store> Play<S> {
         play.record(first.unwrap().events, &Call::Other);
         let pay = play.register_key(&alice(), 1, Scope::Pay, &factors, None, false);
         play.record(pay.unwrap().events, &Call::Other);
-        let own = play.register_key(&mallory(), MALLORY_KEY, Scope::Exchange, &factors, None, false);
+        let own = play.register_key(
+            &mallory(),
+            MALLORY_KEY,
+            Scope::Exchange,
+            &factors,
+            None,
+            false,
+        );
         play.mallory_events = own.unwrap().events.len();
         play.check();
         play
@@ -215,7 +269,9 @@ impl<S: Store> Play<S> {
 
     /// The scope a key is registered in for `account`, if it is.
     fn scope_of(&self, account: &AccountId, key: u8) -> Option<Scope> {
-        let state = block_on(self.w.passkeys.store().load(account)).unwrap().value;
+        let state = block_on(self.w.passkeys.store().load(account))
+            .unwrap()
+            .value;
         state.credential(&self.key_id(key)).map(|c| c.scope)
     }
 
@@ -231,19 +287,32 @@ impl<S: Store> Play<S> {
         let user = user(account.as_str());
         let old = replacing.map(|k| self.key_id(k));
         let options = match &old {
-            Some(old) => block_on(self.w.passkeys.start_replacement(account, &user, old, step_up))?,
-            None => block_on(self.w.passkeys.start_registration(account, &user, scope, step_up))?,
+            Some(old) => block_on(
+                self.w
+                    .passkeys
+                    .start_replacement(account, &user, old, step_up),
+            )?,
+            None => block_on(
+                self.w
+                    .passkeys
+                    .start_registration(account, &user, scope, step_up),
+            )?,
         };
-        let json = self.keys[usize::from(key)].registration_json(&self.w.client, &options.challenge);
+        let json =
+            self.keys[usize::from(key)].registration_json(&self.w.client, &options.challenge);
         let response = RegistrationResponse::from_json(&json)?;
         let context = self.w.context.clone();
         match &old {
-            Some(old) => block_on(self.w.passkeys.finish_replacement(
-                account, old, &response, step_up, terms, &context,
-            )),
-            None => block_on(self.w.passkeys.finish_registration(
-                account, &response, step_up, None, &context,
-            )),
+            Some(old) => block_on(
+                self.w
+                    .passkeys
+                    .finish_replacement(account, old, &response, step_up, terms, &context),
+            ),
+            None => block_on(
+                self.w
+                    .passkeys
+                    .finish_registration(account, &response, step_up, None, &context),
+            ),
         }
     }
 
@@ -259,7 +328,11 @@ impl<S: Store> Play<S> {
         let handle = self.w.passkeys.user_handle(holder, scope);
         let authenticator = &mut self.keys[usize::from(key)];
         let flags = Flags::USER_PRESENT | Flags::BACKUP_ELIGIBLE | Flags::BACKED_UP;
-        authenticator.set_flags(if uv { flags | Flags::USER_VERIFIED } else { flags });
+        authenticator.set_flags(if uv {
+            flags | Flags::USER_VERIFIED
+        } else {
+            flags
+        });
         let json = authenticator.authentication_json(&self.w.client, challenge, &handle);
         AuthenticationResponse::from_json(&json).unwrap()
     }
@@ -270,14 +343,18 @@ impl<S: Store> Play<S> {
         transaction: Option<&[u8]>,
     ) -> latchkey::Result<Authenticated> {
         let context = self.w.context.clone();
-        let done = block_on(
-            self.w
-                .passkeys
-                .finish_authentication(response, transaction, &[], &context),
-        )?;
+        let done = block_on(self.w.passkeys.finish_authentication(
+            response,
+            transaction,
+            &[],
+            &context,
+        ))?;
         // P16: a challenge answers once.
         let challenge = response.response.client_data_json.clone();
-        assert!(self.answered.insert(challenge), "a challenge was answered twice");
+        assert!(
+            self.answered.insert(challenge),
+            "a challenge was answered twice"
+        );
         Ok(done)
     }
 
@@ -382,8 +459,16 @@ impl<S: Store> Play<S> {
                 };
                 let by = self.token_maker(token);
                 (
-                    block_on(self.w.passkeys.authorize_dex(&alice(), &id, token, terms, &context)),
-                    Call::AuthorizeDex { key: target, by, terms },
+                    block_on(
+                        self.w
+                            .passkeys
+                            .authorize_dex(&alice(), &id, token, terms, &context),
+                    ),
+                    Call::AuthorizeDex {
+                        key: target,
+                        by,
+                        terms,
+                    },
                 )
             }
         };
@@ -410,7 +495,9 @@ impl<S: Store> Play<S> {
     /// Alice's passkeys, as key numbers: the `k`-th (cycling), so that generated
     /// operations mostly name passkeys that exist.
     fn mine(&self, k: u8) -> u8 {
-        let state = block_on(self.w.passkeys.store().load(&alice())).unwrap().value;
+        let state = block_on(self.w.passkeys.store().load(&alice()))
+            .unwrap()
+            .value;
         let held: Vec<u8> = (0..KEYS)
             .filter(|n| state.credential(&self.key_id(*n)).is_some())
             .collect();
@@ -422,7 +509,9 @@ impl<S: Store> Play<S> {
 
     /// A key of `range` that Alice does not hold: the `k`-th (cycling).
     fn fresh(&self, k: u8, range: std::ops::Range<u8>) -> u8 {
-        let state = block_on(self.w.passkeys.store().load(&alice())).unwrap().value;
+        let state = block_on(self.w.passkeys.store().load(&alice()))
+            .unwrap()
+            .value;
         let free: Vec<u8> = range
             .clone()
             .filter(|n| state.credential(&self.key_id(*n)).is_none())
@@ -460,7 +549,12 @@ impl<S: Store> Play<S> {
                 let step_up = self.stepped(via, scope, self.change_of(Kind::Delete, target));
                 self.change(Kind::Delete, target, target, scope, &step_up, false);
             }
-            Op::Replace { target, new_key, via, terms } => {
+            Op::Replace {
+                target,
+                new_key,
+                via,
+                terms,
+            } => {
                 let (target, via) = (self.mine(target), self.via(via));
                 let new_key = self.fresh(new_key, 0..6);
                 let scope = self.scope_of(&alice(), target).unwrap_or(Scope::Exchange);
@@ -472,14 +566,28 @@ impl<S: Store> Play<S> {
                 let change = self.change_of(Kind::AuthorizeDex, key);
                 if let Some(token) = self.step_up(key, uv, Scope::Exchange, change) {
                     let step_up = StepUp::Passkey(token);
-                    self.change(Kind::AuthorizeDex, key, key, Scope::Exchange, &step_up, terms);
+                    self.change(
+                        Kind::AuthorizeDex,
+                        key,
+                        key,
+                        Scope::Exchange,
+                        &step_up,
+                        terms,
+                    );
                 }
             }
             Op::RevokeDex { target, via } => {
                 let (target, via) = (self.mine(target), self.via(via));
                 let change = self.change_of(Kind::RevokeDex, target);
                 let step_up = self.stepped(via, Scope::Exchange, change);
-                self.change(Kind::RevokeDex, target, target, Scope::Exchange, &step_up, false);
+                self.change(
+                    Kind::RevokeDex,
+                    target,
+                    target,
+                    Scope::Exchange,
+                    &step_up,
+                    false,
+                );
             }
             Op::Use { key, intent } => {
                 let key = self.mine(key);
@@ -510,11 +618,21 @@ impl<S: Store> Play<S> {
                         &[],
                         &context,
                     ));
-                    assert!(replay.is_err(), "P16: a captured response was accepted again");
+                    assert!(
+                        replay.is_err(),
+                        "P16: a captured response was accepted again"
+                    );
                 }
             }
-            Op::OldToken { which, kind, target, new_key } if caps.old_tokens => {
-                let Some(held) = self.tokens.get(usize::from(which) % self.tokens.len().max(1))
+            Op::OldToken {
+                which,
+                kind,
+                target,
+                new_key,
+            } if caps.old_tokens => {
+                let Some(held) = self
+                    .tokens
+                    .get(usize::from(which) % self.tokens.len().max(1))
                 else {
                     return;
                 };
@@ -522,7 +640,13 @@ impl<S: Store> Play<S> {
                 let (target, new_key) = (self.mine(target), self.fresh(new_key, 6..9));
                 self.change(kind, target, new_key, scope, &StepUp::Passkey(token), true);
             }
-            Op::Factors { kind, target, new_key, two, terms } if caps.factors => {
+            Op::Factors {
+                kind,
+                target,
+                new_key,
+                two,
+                terms,
+            } if caps.factors => {
                 let factors = if two {
                     vec![Factor::Sms, Factor::Email]
                 } else {
@@ -530,7 +654,14 @@ impl<S: Store> Play<S> {
                 };
                 let (target, new_key) = (self.mine(target), self.fresh(new_key, 6..9));
                 let scope = self.scope_of(&alice(), target).unwrap_or(Scope::Exchange);
-                self.change(kind, target, new_key, scope, &StepUp::Factors(factors), terms);
+                self.change(
+                    kind,
+                    target,
+                    new_key,
+                    scope,
+                    &StepUp::Factors(factors),
+                    terms,
+                );
             }
             _ => {}
         }
@@ -550,15 +681,25 @@ impl<S: Store> Play<S> {
             return;
         };
         assert_eq!(done.account, alice());
-        assert_eq!(done.scope, intent.scope(), "P1: {intent:?} answered by the other scope");
+        assert_eq!(
+            done.scope,
+            intent.scope(),
+            "P1: {intent:?} answered by the other scope"
+        );
         assert_eq!(self.scope_of(&alice(), key), Some(intent.scope()), "P1");
         if intent.needs_dex() {
-            assert!(dex_before.contains(&done.credential), "P2: {intent:?} without DEX");
+            assert!(
+                dex_before.contains(&done.credential),
+                "P2: {intent:?} without DEX"
+            );
         }
         // Funds out, as PRODUCT.md lists them: the harness's own list, not the config's.
         if matches!(intent, Intent::Withdrawal | Intent::DexTransfer) {
             let now = self.w.clock.now();
-            assert!(locked_before.is_none_or(|until| now >= until), "P8: {intent:?} in a lock");
+            assert!(
+                locked_before.is_none_or(|until| now >= until),
+                "P8: {intent:?} in a lock"
+            );
         }
         self.record(done.events, &Call::Other);
     }
@@ -571,10 +712,16 @@ impl<S: Store> Play<S> {
                     Call::AuthorizeDex { key, by, terms } => {
                         *terms && *by == Some(*key) && self.key_id(*key) == *credential
                     }
-                    Call::Replace { new_key, terms } => *terms && self.key_id(*new_key) == *credential,
+                    Call::Replace { new_key, terms } => {
+                        *terms && self.key_id(*new_key) == *credential
+                    }
                     Call::Other => false,
                 };
-                assert!(allowed, "P2: DEX authorization of {credential:?} by {}", describe(call));
+                assert!(
+                    allowed,
+                    "P2: DEX authorization of {credential:?} by {}",
+                    describe(call)
+                );
             }
         }
         self.returned.extend(events);
@@ -591,7 +738,9 @@ impl<S: Store> Play<S> {
     }
 
     fn dex_keys(&self) -> BTreeSet<CredentialId> {
-        let state = block_on(self.w.passkeys.store().load(&alice())).unwrap().value;
+        let state = block_on(self.w.passkeys.store().load(&alice()))
+            .unwrap()
+            .value;
         state
             .credentials
             .iter()
@@ -603,7 +752,10 @@ impl<S: Store> Play<S> {
     /// The invariants that hold whatever the last step was.
     fn check(&self) {
         let history = full_history(&self.w, &alice());
-        assert_eq!(history, self.returned, "P14: the history is what the calls returned");
+        assert_eq!(
+            history, self.returned,
+            "P14: the history is what the calls returned"
+        );
         assert_eq!(full_history(&self.w, &mallory()).len(), self.mallory_events);
         let mut scopes: HashMap<CredentialId, Scope> = HashMap::new();
         let mut grants: BTreeMap<[u8; 32], Change> = BTreeMap::new();
@@ -615,16 +767,33 @@ impl<S: Store> Play<S> {
                 EventKind::Registered { credential } => {
                     scopes.insert(credential.id.clone(), credential.scope);
                 }
-                EventKind::Used { credential, intent, .. } => {
-                    assert_eq!(scopes.get(credential), Some(&intent.scope()), "P1 in the history");
+                EventKind::Used {
+                    credential, intent, ..
+                } => {
+                    assert_eq!(
+                        scopes.get(credential),
+                        Some(&intent.scope()),
+                        "P1 in the history"
+                    );
                 }
                 EventKind::StepUpGranted { grant } => {
-                    assert_eq!(scopes.get(&grant.credential), Some(&grant.scope), "P1 grant");
+                    assert_eq!(
+                        scopes.get(&grant.credential),
+                        Some(&grant.scope),
+                        "P1 grant"
+                    );
                     grants.insert(*grant.proof.as_bytes(), grant.change.clone());
                 }
                 EventKind::StepUpRedeemed { proof, change } => {
-                    assert!(redeemed.insert(*proof.as_bytes()), "P7: a proof redeemed twice");
-                    assert_eq!(grants.get(proof.as_bytes()), Some(change), "P7: another change");
+                    assert!(
+                        redeemed.insert(*proof.as_bytes()),
+                        "P7: a proof redeemed twice"
+                    );
+                    assert_eq!(
+                        grants.get(proof.as_bytes()),
+                        Some(change),
+                        "P7: another change"
+                    );
                 }
                 _ => {}
             }
@@ -656,7 +825,11 @@ fn full_history<S: Store>(w: &World<S>, account: &AccountId) -> Vec<Event> {
     let mut events = Vec::new();
     let mut start = 0;
     loop {
-        let page = block_on(w.passkeys.history(account, start, latchkey::MAX_HISTORY_PAGE)).unwrap();
+        let page = block_on(
+            w.passkeys
+                .history(account, start, latchkey::MAX_HISTORY_PAGE),
+        )
+        .unwrap();
         events.extend(page.events);
         match page.next {
             Some(next) => start = next,
@@ -752,4 +925,3 @@ fn postgres_url() -> Option<String> {
         }
     }
 }
-

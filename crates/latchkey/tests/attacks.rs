@@ -32,8 +32,10 @@ fn alice() -> AccountId {
 /// Alice with Exchange passkeys `e1`, `e2` and Pay passkey `p1`.
 fn alice_with_three(w: &World) -> (Authenticator, Authenticator, Authenticator) {
     let (e1, e2, p1) = (key(1), key(2), key(10));
-    w.register(&alice(), &e1, Scope::Exchange, factors()).unwrap();
-    w.register(&alice(), &e2, Scope::Exchange, factors()).unwrap();
+    w.register(&alice(), &e1, Scope::Exchange, factors())
+        .unwrap();
+    w.register(&alice(), &e2, Scope::Exchange, factors())
+        .unwrap();
     w.register(&alice(), &p1, Scope::Pay, factors()).unwrap();
     (e1, e2, p1)
 }
@@ -56,7 +58,11 @@ fn a_pay_passkey_never_answers_an_exchange_security_change() {
             .start_authentication(&alice(), Intent::SecurityChange, None),
     )
     .unwrap();
-    assert_eq!(options.allow_credentials.len(), 2, "only Exchange passkeys offered");
+    assert_eq!(
+        options.allow_credentials.len(),
+        2,
+        "only Exchange passkeys offered"
+    );
     assert!(
         options
             .allow_credentials
@@ -72,21 +78,46 @@ fn a_pay_passkey_never_answers_an_exchange_security_change() {
     .unwrap_err();
     assert_eq!(err.code(), "scope_mismatch");
     let err = w
-        .step_up(&alice(), &mut p1, Scope::Pay, Scope::Exchange, &Change::AddPasskey)
+        .step_up(
+            &alice(),
+            &mut p1,
+            Scope::Pay,
+            Scope::Exchange,
+            &Change::AddPasskey,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "scope_mismatch");
-    assert_eq!(history_len(&w, &alice()), before, "a refusal records nothing");
+    assert_eq!(
+        history_len(&w, &alice()),
+        before,
+        "a refusal records nothing"
+    );
     // And back: an Exchange passkey never steps up a Pay change.
     let mut e1 = key(1);
     let err = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Pay, &Change::AddPasskey)
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Pay,
+            &Change::AddPasskey,
+        )
         .unwrap_err();
     assert_eq!(err.code(), "scope_mismatch");
     // The Pay security change is answered by the Pay passkey.
     let done = w
-        .authenticate(&alice(), &mut p1, Scope::Pay, Intent::PaySecurityChange, None)
+        .authenticate(
+            &alice(),
+            &mut p1,
+            Scope::Pay,
+            Intent::PaySecurityChange,
+            None,
+        )
         .unwrap();
-    assert_eq!((done.scope, done.intent), (Scope::Pay, Intent::PaySecurityChange));
+    assert_eq!(
+        (done.scope, done.intent),
+        (Scope::Pay, Intent::PaySecurityChange)
+    );
     assert!(done.user_verified);
 }
 
@@ -96,10 +127,17 @@ fn a_step_up_token_serves_its_one_change_once() {
     let w = world();
     let (mut e1, mut e2, _) = alice_with_three(&w);
     let bob = AccountId::new("bob");
-    w.register(&bob, &key(20), Scope::Exchange, factors()).unwrap();
+    w.register(&bob, &key(20), Scope::Exchange, factors())
+        .unwrap();
 
     let token = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &Change::Delete(id(&e2)))
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::Delete(id(&e2)),
+        )
         .unwrap();
     // Not for another change: another passkey, another kind, another scope, another account.
     let passkey = StepUp::Passkey(token.clone());
@@ -132,7 +170,8 @@ fn a_step_up_token_serves_its_one_change_once() {
             .iter()
             .any(|e| matches!(e.kind, EventKind::StepUpRedeemed { .. }))
     );
-    w.register(&alice(), &e2, Scope::Exchange, factors()).unwrap();
+    w.register(&alice(), &e2, Scope::Exchange, factors())
+        .unwrap();
     assert_eq!(
         block_on(w.passkeys.delete(&alice(), &id(&e2), &passkey, &w.context))
             .unwrap_err()
@@ -142,23 +181,39 @@ fn a_step_up_token_serves_its_one_change_once() {
     );
     // It expires with its challenge.
     let token = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &Change::Delete(id(&e2)))
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::Delete(id(&e2)),
+        )
         .unwrap();
     w.clock.set(T0.plus_seconds(301));
     assert_eq!(
-        block_on(w.passkeys.delete(&alice(), &id(&e2), &StepUp::Passkey(token), &w.context))
-            .unwrap_err()
-            .code(),
+        block_on(
+            w.passkeys
+                .delete(&alice(), &id(&e2), &StepUp::Passkey(token), &w.context)
+        )
+        .unwrap_err()
+        .code(),
         "step_up_required"
     );
     // The token's text round-trips, and its Debug does not show it.
     let token = w
-        .step_up(&alice(), &mut e2, Scope::Exchange, Scope::Exchange, &Change::AddPasskey)
+        .step_up(
+            &alice(),
+            &mut e2,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::AddPasskey,
+        )
         .unwrap();
     let text = serde_json::to_string(&token).unwrap();
     assert!(!format!("{token:?}").contains(text.trim_matches('"')));
     let back: latchkey::StepUpToken = serde_json::from_str(&text).unwrap();
-    w.register(&alice(), &key(4), Scope::Exchange, StepUp::Passkey(back)).unwrap();
+    w.register(&alice(), &key(4), Scope::Exchange, StepUp::Passkey(back))
+        .unwrap();
 }
 
 #[test]
@@ -167,7 +222,13 @@ fn a_step_up_token_is_redeemed_once_under_concurrency() {
     let w = Arc::new(world());
     let (mut e1, _, _) = alice_with_three(&w);
     let token = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &Change::AddPasskey)
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::AddPasskey,
+        )
         .unwrap();
     let racers = 8u8;
     let responses: Vec<RegistrationResponse> = (0..racers)
@@ -204,14 +265,23 @@ fn a_step_up_token_is_redeemed_once_under_concurrency() {
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
     assert!(
         results
             .iter()
             .filter_map(|r| r.as_ref().err())
             .all(|code| *code == "step_up_required")
     );
-    assert_eq!(block_on(w.passkeys.list(&alice(), Scope::Exchange)).unwrap().len(), 3);
+    assert_eq!(
+        block_on(w.passkeys.list(&alice(), Scope::Exchange))
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -227,7 +297,8 @@ fn one_factor_does_not_step_up_an_exchange_change() {
         assert_eq!(err.code(), "step_up_required");
     }
     w.register(&alice(), &key(10), Scope::Pay, sms).unwrap();
-    w.register(&alice(), &key(1), Scope::Exchange, factors()).unwrap();
+    w.register(&alice(), &key(1), Scope::Exchange, factors())
+        .unwrap();
 }
 
 #[test]
@@ -239,17 +310,20 @@ fn a_replaced_dex_passkey_hands_over_nothing_by_itself() {
     let token = w
         .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &change)
         .unwrap();
-    block_on(w.passkeys.authorize_dex(&alice(), &id(&e1), &token, true, &w.context)).unwrap();
+    block_on(
+        w.passkeys
+            .authorize_dex(&alice(), &id(&e1), &token, true, &w.context),
+    )
+    .unwrap();
 
     let successor = key(5);
     let replace = |terms: bool| {
-        let options = block_on(w.passkeys.start_replacement(
-            &alice(),
-            &user("alice"),
-            &id(&e1),
-            &factors(),
-        ))
-        .unwrap();
+        let options =
+            block_on(
+                w.passkeys
+                    .start_replacement(&alice(), &user("alice"), &id(&e1), &factors()),
+            )
+            .unwrap();
         let response = RegistrationResponse::from_json(
             &successor.registration_json(&w.client, &options.challenge),
         )
@@ -271,9 +345,19 @@ fn a_replaced_dex_passkey_hands_over_nothing_by_itself() {
             .iter()
             .any(|e| matches!(&e.kind, EventKind::DexAuthorized { credential } if *credential == id(&successor)))
     );
-    let accepted = done.accepted.expect("a replacement tells the client what to keep");
-    assert!(!accepted.all_accepted_credential_ids.contains(&b64(e1.credential_id())));
-    assert!(accepted.all_accepted_credential_ids.contains(&b64(successor.credential_id())));
+    let accepted = done
+        .accepted
+        .expect("a replacement tells the client what to keep");
+    assert!(
+        !accepted
+            .all_accepted_credential_ids
+            .contains(&b64(e1.credential_id()))
+    );
+    assert!(
+        accepted
+            .all_accepted_credential_ids
+            .contains(&b64(successor.credential_id()))
+    );
 }
 
 #[test]
@@ -285,28 +369,60 @@ fn the_lock_covers_every_money_out_intent() {
     let token = w
         .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &change)
         .unwrap();
-    block_on(w.passkeys.authorize_dex(&alice(), &id(&e1), &token, true, &w.context)).unwrap();
-    assert_eq!(block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(), None);
+    block_on(
+        w.passkeys
+            .authorize_dex(&alice(), &id(&e1), &token, true, &w.context),
+    )
+    .unwrap();
+    assert_eq!(
+        block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(),
+        None
+    );
     // Deleting e2 with the factors instead of a passkey locks.
-    block_on(w.passkeys.delete(&alice(), &id(&e2), &factors(), &w.context)).unwrap();
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&e2), &factors(), &w.context),
+    )
+    .unwrap();
     let until = block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap();
     assert_eq!(until, Some(T0.plus_seconds(24 * 3600)));
     let err = w
-        .authenticate(&alice(), &mut e1, Scope::Exchange, Intent::DexTransfer, Some(b"move 5 SOL"))
+        .authenticate(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Intent::DexTransfer,
+            Some(b"move 5 SOL"),
+        )
         .unwrap_err();
     assert_eq!(err.code(), "withdrawal_locked");
     let err = w
         .authenticate(&alice(), &mut e1, Scope::Exchange, Intent::Withdrawal, None)
         .unwrap_err();
     assert_eq!(err.code(), "withdrawal_locked");
-    w.authenticate(&alice(), &mut e1, Scope::Exchange, Intent::DexTrade, Some(b"buy 1 SOL"))
-        .unwrap();
+    w.authenticate(
+        &alice(),
+        &mut e1,
+        Scope::Exchange,
+        Intent::DexTrade,
+        Some(b"buy 1 SOL"),
+    )
+    .unwrap();
     w.authenticate(&alice(), &mut e1, Scope::Exchange, Intent::Login, None)
         .unwrap();
     w.clock.set(T0.plus_seconds(24 * 3600));
-    assert_eq!(block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(), None);
-    w.authenticate(&alice(), &mut e1, Scope::Exchange, Intent::DexTransfer, Some(b"move 5 SOL"))
-        .unwrap();
+    assert_eq!(
+        block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(),
+        None
+    );
+    w.authenticate(
+        &alice(),
+        &mut e1,
+        Scope::Exchange,
+        Intent::DexTransfer,
+        Some(b"move 5 SOL"),
+    )
+    .unwrap();
     let _ = &mut e2;
 }
 
@@ -319,16 +435,37 @@ fn a_passkeys_own_step_up_for_its_deletion_locks_like_factors() {
     let token = w
         .step_up(&alice(), &mut e2, Scope::Exchange, Scope::Exchange, &change)
         .unwrap();
-    block_on(w.passkeys.delete(&alice(), &id(&e2), &StepUp::Passkey(token), &w.context)).unwrap();
-    assert!(block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap().is_some());
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&e2), &StepUp::Passkey(token), &w.context),
+    )
+    .unwrap();
+    assert!(
+        block_on(w.passkeys.withdrawals_locked_until(&alice()))
+            .unwrap()
+            .is_some()
+    );
     // Another passkey's step-up does not lock.
     let w = world();
     let (_, e2b, _) = alice_with_three(&w);
     let token = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &Change::Delete(id(&e2b)))
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::Delete(id(&e2b)),
+        )
         .unwrap();
-    block_on(w.passkeys.delete(&alice(), &id(&e2b), &StepUp::Passkey(token), &w.context)).unwrap();
-    assert_eq!(block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(), None);
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&e2b), &StepUp::Passkey(token), &w.context),
+    )
+    .unwrap();
+    assert_eq!(
+        block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -365,7 +502,10 @@ fn a_challenge_named_for_one_account_is_never_answered_by_another() {
             .finish_authentication(&response, None, &[], &w.context),
     )
     .unwrap_err();
-    let signal = w.passkeys.signal_unknown_credential(&err, &response).unwrap();
+    let signal = w
+        .passkeys
+        .signal_unknown_credential(&err, &response)
+        .unwrap();
     assert_eq!(signal.credential_id, b64(stray.credential_id()));
 }
 
@@ -374,15 +514,26 @@ fn a_response_from_another_session_is_refused() {
     // P16: the service binds the ceremony to its session.
     let w = world();
     let (mut e1, _, _) = alice_with_three(&w);
-    let theirs = block_on(w.passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
-    let ours = block_on(w.passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
+    let theirs = block_on(
+        w.passkeys
+            .start_authentication(&alice(), Intent::Login, None),
+    )
+    .unwrap();
+    let ours = block_on(
+        w.passkeys
+            .start_authentication(&alice(), Intent::Login, None),
+    )
+    .unwrap();
     let response = w.answer(&mut e1, &theirs.challenge, &alice(), Scope::Exchange);
     let context = RequestContext {
         session_challenge: Some(ours.challenge.clone()),
         ..RequestContext::default()
     };
-    let err = block_on(w.passkeys.finish_authentication(&response, None, &[], &context))
-        .unwrap_err();
+    let err = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &context),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     // The challenge it named was consumed all the same.
     let err = block_on(
@@ -392,7 +543,11 @@ fn a_response_from_another_session_is_refused() {
     .unwrap_err();
     assert_eq!(err.code(), "challenge_reused");
     let response = w.answer(&mut e1, &ours.challenge, &alice(), Scope::Exchange);
-    let done = block_on(w.passkeys.finish_authentication(&response, None, &[], &context)).unwrap();
+    let done = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &context),
+    )
+    .unwrap();
     assert!(
         done.events
             .iter()
@@ -420,19 +575,29 @@ fn a_registration_the_finish_would_refuse_never_starts() {
         .map_err(|e| e.code())
     };
     assert_eq!(start(Scope::Pay, &factors()).unwrap_err(), "limit_reached");
-    assert_eq!(start(Scope::Exchange, &StepUp::None).unwrap_err(), "step_up_required");
+    assert_eq!(
+        start(Scope::Exchange, &StepUp::None).unwrap_err(),
+        "step_up_required"
+    );
     assert_eq!(
         start(Scope::Exchange, &StepUp::Factors(vec![Factor::Sms])).unwrap_err(),
         "step_up_required"
     );
     let token = w
-        .step_up(&alice(), &mut e1, Scope::Exchange, Scope::Exchange, &Change::AddPasskey)
+        .step_up(
+            &alice(),
+            &mut e1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::AddPasskey,
+        )
         .unwrap();
     let passkey = StepUp::Passkey(token);
     start(Scope::Exchange, &passkey).unwrap();
     start(Scope::Exchange, &passkey).unwrap();
     assert_eq!(start(Scope::Pay, &passkey).unwrap_err(), "step_up_required");
-    w.register(&alice(), &key(3), Scope::Exchange, passkey).unwrap();
+    w.register(&alice(), &key(3), Scope::Exchange, passkey)
+        .unwrap();
 }
 
 #[test]
@@ -442,12 +607,18 @@ fn every_change_returns_the_events_it_appended() {
     let alice = alice();
     let mut seen = Vec::new();
     let e1 = key(1);
-    seen.extend(w.register(&alice, &e1, Scope::Exchange, factors()).unwrap().events);
-    let e2 = key(2);
-    seen.extend(w.register(&alice, &e2, Scope::Exchange, factors()).unwrap().events);
     seen.extend(
-        block_on(w.passkeys.rename(&alice, &id(&e2), "Blue key", &w.context)).unwrap(),
+        w.register(&alice, &e1, Scope::Exchange, factors())
+            .unwrap()
+            .events,
     );
+    let e2 = key(2);
+    seen.extend(
+        w.register(&alice, &e2, Scope::Exchange, factors())
+            .unwrap()
+            .events,
+    );
+    seen.extend(block_on(w.passkeys.rename(&alice, &id(&e2), "Blue key", &w.context)).unwrap());
     seen.extend(
         block_on(w.passkeys.delete(&alice, &id(&e2), &factors(), &w.context))
             .unwrap()

@@ -151,7 +151,9 @@ fn a_scope_can_require_a_trusted_attestation() {
     // Anchors given directly serve as well.
     let mut anchors = TrustAnchors::default();
     anchors.add_for_format("packed", ROOT).unwrap();
-    let anchored = pay_needs_trust(passkeys(AttestationPolicy::default().trust_anchors(anchors)));
+    let anchored = pay_needs_trust(passkeys(
+        AttestationPolicy::default().trust_anchors(anchors),
+    ));
     let registered = register(&anchored, &hardware_key(5, CERTIFIED), Scope::Pay, None).unwrap();
     assert_eq!(registered.credential.name, "Passkey");
 }

@@ -30,10 +30,12 @@ fn options_are_webauthn_json() {
     let pay = Authenticator::new(SoftKey::eddsa([2; 32]));
     w.register(&alice, &pay, Scope::Pay, factors()).unwrap();
 
-    let creation = block_on(
-        w.passkeys
-            .start_registration(&alice, &user("alice"), Scope::Exchange, &factors()),
-    )
+    let creation = block_on(w.passkeys.start_registration(
+        &alice,
+        &user("alice"),
+        Scope::Exchange,
+        &factors(),
+    ))
     .unwrap();
     let json = serde_json::to_value(&creation).unwrap();
     for member in [
@@ -66,18 +68,13 @@ fn options_are_webauthn_json() {
         creation.exclude_credentials[0].id,
         b64(exchange.credential_id())
     );
-    let login = block_on(
-        w.passkeys
-            .start_authentication(&alice, Intent::Login, None),
-    )
-    .unwrap();
+    let login = block_on(w.passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
     assert_eq!(login.allow_credentials.len(), 1);
     assert_eq!(login.user_verification, "preferred");
-    let pay_sign = block_on(w.passkeys.start_authentication(
-        &alice,
-        Intent::PaySign,
-        Some(b"tx"),
-    ))
+    let pay_sign = block_on(
+        w.passkeys
+            .start_authentication(&alice, Intent::PaySign, Some(b"tx")),
+    )
     .unwrap();
     assert_eq!(pay_sign.allow_credentials[0].id, b64(pay.credential_id()));
     let value = serde_json::to_value(&pay_sign).unwrap();
@@ -120,10 +117,12 @@ fn challenges_are_bound_to_their_ceremony() {
     let (alice, bob) = (AccountId::new("alice"), AccountId::new("bob"));
     let key = Authenticator::new(SoftKey::es256([1; 32]));
     // A registration challenge issued for Alice, answered for Bob.
-    let options = block_on(
-        w.passkeys
-            .start_registration(&alice, &user("alice"), Scope::Exchange, &factors()),
-    )
+    let options = block_on(w.passkeys.start_registration(
+        &alice,
+        &user("alice"),
+        Scope::Exchange,
+        &factors(),
+    ))
     .unwrap();
     let response =
         RegistrationResponse::from_json(&key.registration_json(&w.client, &options.challenge))
@@ -148,11 +147,7 @@ fn challenges_are_bound_to_their_ceremony() {
     let mut key = Authenticator::new(SoftKey::es256([3; 32]));
     w.register(&alice, &key, Scope::Exchange, factors())
         .unwrap();
-    let login = block_on(
-        w.passkeys
-            .start_authentication(&alice, Intent::Login, None),
-    )
-    .unwrap();
+    let login = block_on(w.passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
     let response =
         RegistrationResponse::from_json(&key.registration_json(&w.client, &login.challenge))
             .unwrap();
@@ -164,11 +159,7 @@ fn challenges_are_bound_to_their_ceremony() {
         .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     // Expiry (P16): five minutes by default.
-    let options = block_on(
-        w.passkeys
-            .start_authentication(&alice, Intent::Login, None),
-    )
-    .unwrap();
+    let options = block_on(w.passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
     w.clock.set(T0.plus_seconds(301));
     let json = key.authentication_json(
         &w.client,
@@ -260,8 +251,7 @@ fn response_json_is_checked() {
         ))
         .unwrap();
         let good: serde_json::Value =
-            serde_json::from_str(&key.registration_json(&w.client, &options.challenge))
-                .unwrap();
+            serde_json::from_str(&key.registration_json(&w.client, &options.challenge)).unwrap();
         let mut bad = good.clone();
         bad[member] = value.into();
         let response = RegistrationResponse::from_json(&bad.to_string()).unwrap();

@@ -31,15 +31,15 @@ fn racing_uses_of_a_challenge_one_succeeds_the_others_are_reused() {
         display_name: "alice".into(),
     };
     let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
-    let options = block_on(passkeys.start_registration(&alice, &user, Scope::Exchange, &step_up)).unwrap();
+    let options =
+        block_on(passkeys.start_registration(&alice, &user, Scope::Exchange, &step_up)).unwrap();
     let response =
         RegistrationResponse::from_json(&key.registration_json(&client, &options.challenge))
             .unwrap();
     block_on(passkeys.finish_registration(&alice, &response, &step_up, None, &context)).unwrap();
 
     for round in 0..10 {
-        let options =
-            block_on(passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
+        let options = block_on(passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
         let json = key.authentication_json(
             &client,
             &options.challenge,

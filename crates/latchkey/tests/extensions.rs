@@ -58,7 +58,8 @@ fn register(
         display_name: "Alice".into(),
     };
     let step_up = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &step_up))?;
+    let options =
+        block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &step_up))?;
     inspect(&options);
     let json = edit(authenticator.registration_json(&client(), &options.challenge));
     block_on(passkeys.finish_registration(

@@ -11,8 +11,8 @@
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Authenticated, PolicyConfig, Factor, Intent, MemoryStore, Passkeys,
-    RelyingParty, RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
+    AccountId, Authenticated, Factor, Intent, MemoryStore, Passkeys, PolicyConfig, RelyingParty,
+    RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -89,8 +89,7 @@ fn an_imported_u2f_key_logs_in_under_its_app_id() {
     assert_eq!(stored[0].sign_count, 41);
 
     // Offering it asks for `appid`; the browser signs with the AppID's hash.
-    let options =
-        block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
+    let options = block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
     assert_eq!(options.extensions.appid.as_deref(), Some(APP_ID));
     let json = serde_json::to_value(&options).unwrap();
     assert_eq!(json["extensions"]["appid"], APP_ID);
@@ -105,7 +104,9 @@ fn an_imported_u2f_key_logs_in_under_its_app_id() {
         name: "alice".into(),
         display_name: "Alice".into(),
     };
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors())).unwrap();
+    let options =
+        block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors()))
+            .unwrap();
     assert_eq!(options.extensions.appid_exclude.as_deref(), Some(APP_ID));
     assert_eq!(options.exclude_credentials.len(), 1);
     let json = serde_json::to_value(&options).unwrap();
@@ -122,7 +123,9 @@ fn only_imported_credentials_may_sign_with_the_app_id_hash() {
     // A passkey registered through WebAuthn, whose authenticator answers for the AppID.
     let client = Client::new("example.com", ORIGIN);
     let mut authenticator = Authenticator::new(SoftKey::es256([0x32; 32]));
-    let options = block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors())).unwrap();
+    let options =
+        block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors()))
+            .unwrap();
     let json = authenticator.registration_json(&client, &options.challenge);
     block_on(passkeys.finish_registration(
         &alice(),
@@ -132,8 +135,7 @@ fn only_imported_credentials_may_sign_with_the_app_id_hash() {
         &RequestContext::default(),
     ))
     .unwrap();
-    let options =
-        block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
+    let options = block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
     assert_eq!(
         options.extensions.appid, None,
         "no imported passkey is offered"

@@ -5,7 +5,9 @@ use crate::config::{PolicyConfig, ProviderVerdict};
 use crate::decide::{Output, Warning};
 use crate::error::PolicyError;
 use crate::event::{EventKind, StepUpKind};
-use crate::model::{AccountState, Credential, CredentialId, ProviderClass, Realm, Scope, Timestamp};
+use crate::model::{
+    AccountState, Credential, CredentialId, ProviderClass, Realm, Scope, Timestamp,
+};
 use crate::names;
 use crate::step_up::{self, Change, Judged, ProofId, StepUp};
 
@@ -221,7 +223,14 @@ pub(crate) fn delete(
 ) -> Result<(), PolicyError> {
     let credential = find(state, id)?;
     let change = Change::Delete(id.clone());
-    let judged = step_up::judge(state, step_up, credential.scope, &change, out.now, out.config)?;
+    let judged = step_up::judge(
+        state,
+        step_up,
+        credential.scope,
+        &change,
+        out.now,
+        out.config,
+    )?;
     check_not_last(state, credential, false)?;
     redeem(&judged, credential.scope, &change, out);
     out.event(
@@ -343,7 +352,14 @@ pub(crate) fn revoke_dex(
         return Err(PolicyError::DexNotAuthorized);
     }
     let change = Change::RevokeDex(id.clone());
-    let judged = step_up::judge(state, step_up, Scope::Exchange, &change, out.now, out.config)?;
+    let judged = step_up::judge(
+        state,
+        step_up,
+        Scope::Exchange,
+        &change,
+        out.now,
+        out.config,
+    )?;
     check_not_last(state, credential, true)?;
     redeem(&judged, Scope::Exchange, &change, out);
     out.event(

@@ -25,8 +25,8 @@ pub use error::PolicyError;
 pub use event::{Event, EventKind, StepUpKind};
 pub use intent::{Intent, UserVerificationRule};
 pub use model::{
-    AccountState, Actor, Credential, CredentialId, Factor, ProviderClass, Realm, RequestContext, Scope,
-    Timestamp,
+    AccountState, Actor, Credential, CredentialId, Factor, ProviderClass, Realm, RequestContext,
+    Scope, Timestamp,
 };
 pub use names::{DEFAULT_NAME, MAX_NAME_CHARS, is_valid_name};
 pub use step_up::{Change, MAX_PENDING_STEP_UPS, PendingStepUp, ProofId, StepUp};

@@ -66,9 +66,7 @@ impl Change {
         let Some(id) = self.credential() else {
             return Ok(adding_to);
         };
-        let credential = state
-            .credential(id)
-            .ok_or(PolicyError::UnknownCredential)?;
+        let credential = state.credential(id).ok_or(PolicyError::UnknownCredential)?;
         if matches!(self, Self::RevokeDex(_) | Self::AuthorizeDex(_))
             && credential.scope != Scope::Exchange
         {

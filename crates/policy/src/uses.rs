@@ -1,9 +1,9 @@
 //! Uses of a passkey: an intent (P9, P12), or a step-up grant for one change (P7).
 
+use crate::changes::find;
 use crate::command::AssertionFacts;
 use crate::config::CounterMode;
 use crate::decide::{Output, Warning};
-use crate::changes::find;
 use crate::error::PolicyError;
 use crate::event::EventKind;
 use crate::intent::{Intent, UserVerificationRule};

@@ -24,8 +24,8 @@ use latchkey::policy::{AccountState, EventKind, apply};
 use latchkey::store::conformance::block_on;
 use latchkey::store::{ChallengeRecord, Taken};
 use latchkey::{
-    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    Store, Timestamp, User,
+    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope,
+    StepUp, Store, Timestamp, User,
 };
 use latchkey_store_postgres::PostgresStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -254,8 +254,13 @@ fn instance_process() {
                 if let Ok(done) = sign_in(&passkeys, &who, &mut key, Some(&change)) {
                     used(&mut out, &done, key_count(&key));
                     let token = done.step_up.unwrap();
-                    let authorized =
-                        block_on(passkeys.authorize_dex(&who, &some_passkey, &token, true, &context));
+                    let authorized = block_on(passkeys.authorize_dex(
+                        &who,
+                        &some_passkey,
+                        &token,
+                        true,
+                        &context,
+                    ));
                     if authorized.is_ok() {
                         out.push(format!(
                             "dex {a} {}",
@@ -437,7 +442,10 @@ fn many_instances_keep_every_invariant() {
                     // A key registered again (after a delete) starts a new lifetime.
                     counters.insert(credential.id.clone(), credential.sign_count);
                     registered.push(hex::encode(credential.id.as_bytes()));
-                    assert!(!credential.dex_authorized, "{who}: DEX only by its own event");
+                    assert!(
+                        !credential.dex_authorized,
+                        "{who}: DEX only by its own event"
+                    );
                 }
                 EventKind::DexAuthorized { credential } => {
                     dex.push(hex::encode(credential.as_bytes()));
@@ -493,7 +501,10 @@ fn many_instances_keep_every_invariant() {
             let at = at.unwrap_or_else(|| panic!("{who}: reported use {report} was lost"));
             unreported.swap_remove(at);
         }
-        assert!(unreported.is_empty(), "{who}: unreported uses {unreported:?}");
+        assert!(
+            unreported.is_empty(),
+            "{who}: unreported uses {unreported:?}"
+        );
     }
     drop(setup);
     block_on(common::store_in(&url, &schema).drop_schema()).unwrap();

@@ -368,28 +368,28 @@ pub struct Register {
     pub scope: ScopeName,
     /// The software credential's name.
     pub key: String,
-    /// [ES256]
+    /// The signature algorithm; default ES256.
     #[serde(default)]
     pub alg: Alg,
-    /// [all zero]
+    /// The AAGUID; default all zero.
     #[serde(default = "zero_aaguid", deserialize_with = "aaguid")]
     pub aaguid: Aaguid,
-    /// [none]
+    /// The attestation statement; default none.
     #[serde(default)]
     pub attestation: AttestationKind,
-    /// [true]
+    /// Backup eligibility (BE); default true.
     #[serde(default = "yes")]
     pub backup_eligible: bool,
-    /// [true]
+    /// Backup state (BS); default true.
     #[serde(default = "yes")]
     pub backed_up: bool,
-    /// [true]
+    /// User verification (UV); default true.
     #[serde(default = "yes")]
     pub uv: bool,
-    /// [the default name]
+    /// The passkey's name; default: the provider's name, or "Passkey" (P6).
     #[serde(default)]
     pub name: Option<String>,
-    /// [none]
+    /// The step-up; default none.
     #[serde(default)]
     pub step_up: Option<StepUp>,
     /// The clock for this step.
@@ -410,10 +410,10 @@ pub struct AuthorizeDex {
     pub account: String,
     /// The passkey to authorize; it also makes the step-up.
     pub key: String,
-    /// [true]
+    /// Whether the DEX terms are accepted; default true.
     #[serde(default = "yes")]
     pub terms_accepted: bool,
-    /// UV in the step-up assertion [true].
+    /// UV in the step-up assertion; default true.
     #[serde(default = "yes")]
     pub uv: bool,
     /// The clock for this step.
@@ -434,7 +434,7 @@ pub struct RevokeDex {
     pub account: String,
     /// The passkey.
     pub key: String,
-    /// [none]
+    /// The step-up; default none.
     #[serde(default)]
     pub step_up: Option<StepUp>,
     /// The clock for this step.
@@ -475,7 +475,7 @@ pub struct Delete {
     pub account: String,
     /// The passkey.
     pub key: String,
-    /// [none]
+    /// The step-up; default none.
     #[serde(default)]
     pub step_up: Option<StepUp>,
     /// The clock for this step.
@@ -498,28 +498,28 @@ pub struct Replace {
     pub key: String,
     /// The new software credential's name.
     pub new_key: String,
-    /// [ES256]
+    /// The signature algorithm; default ES256.
     #[serde(default)]
     pub alg: Alg,
-    /// [all zero]
+    /// The AAGUID; default all zero.
     #[serde(default = "zero_aaguid", deserialize_with = "aaguid")]
     pub aaguid: Aaguid,
-    /// [none]
+    /// The attestation statement; default none.
     #[serde(default)]
     pub attestation: AttestationKind,
-    /// [true]
+    /// Backup eligibility (BE); default true.
     #[serde(default = "yes")]
     pub backup_eligible: bool,
-    /// [true]
+    /// Backup state (BS); default true.
     #[serde(default = "yes")]
     pub backed_up: bool,
-    /// [true]
+    /// User verification (UV); default true.
     #[serde(default = "yes")]
     pub uv: bool,
-    /// [none]
+    /// The step-up; default none.
     #[serde(default)]
     pub step_up: Option<StepUp>,
-    /// The DEX terms, for replacing a DEX passkey (P2) [false].
+    /// The DEX terms, for replacing a DEX passkey (P2); default false.
     #[serde(default)]
     pub terms_accepted: bool,
     /// The clock for this step.
@@ -543,28 +543,28 @@ pub struct Authenticate {
     pub key: String,
     /// What for.
     pub intent: IntentName,
-    /// The scope of a `security_change` [exchange].
+    /// The scope of a `security_change`; default exchange.
     #[serde(default)]
     pub scope: Option<ScopeName>,
-    /// [true]
+    /// User verification (UV); default true.
     #[serde(default = "yes")]
     pub uv: bool,
-    /// [true]
+    /// User presence (UP); default true.
     #[serde(default = "yes")]
     pub up: bool,
-    /// [as registered]
+    /// Backup eligibility (BE); default as registered.
     #[serde(default)]
     pub backup_eligible: Option<bool>,
-    /// [as registered]
+    /// Backup state (BS); default as registered.
     #[serde(default)]
     pub backed_up: Option<bool>,
-    /// The exact counter the assertion carries [the authenticator's next].
+    /// The exact counter the assertion carries; default the authenticator's next.
     #[serde(default)]
     pub counter: Option<u32>,
     /// The transaction of a signing intent, as text.
     #[serde(default)]
     pub transaction: Option<String>,
-    /// [none]
+    /// How the client misbehaves; default none.
     #[serde(default)]
     pub tamper: Option<Tamper>,
     /// The clock for this step.

@@ -251,5 +251,41 @@ fn main() {
             &assertion.signature,
         ]),
     );
+
+    // Approval receipts (P10) of the keys the receipt target verifies with: the challenge
+    // is 32 random bytes and the bound digest of what the receipt says. The target never
+    // sees the transaction, so a fixed digest stands in for its SHA-256.
+    let account = latchkey::AccountId::new("alice");
+    let hash = [0x77; 32];
+    let bound = latchkey::bound_digest(
+        latchkey::Scope::Pay,
+        latchkey::Intent::PaySign,
+        &account,
+        &hash,
+    );
+    let challenge = [[0x5a; 32].as_slice(), &bound].concat();
+    for (name, key) in [
+        ("valid-es256", SoftKey::es256([9; 32])),
+        ("valid-eddsa", SoftKey::eddsa([9; 32])),
+    ] {
+        let assertion = Authenticator::new(key).assert(&client, &challenge);
+        let b64 = latchkey::json::b64;
+        let receipt = latchkey::ApprovalReceipt {
+            account: account.as_str().to_owned(),
+            scope: latchkey::Scope::Pay,
+            intent: latchkey::Intent::PaySign,
+            transaction_digest: b64(&hash),
+            credential_id: b64(&assertion.credential_id),
+            authenticator_data: b64(&assertion.authenticator_data),
+            client_data_json: b64(&assertion.client_data_json),
+            signature: b64(&assertion.signature),
+            at: latchkey::Timestamp(1_800_000_000),
+        };
+        write(
+            "approval_receipt",
+            name,
+            &serde_json::to_vec_pretty(&receipt).unwrap(),
+        );
+    }
     println!("corpus written to {}", root.display());
 }

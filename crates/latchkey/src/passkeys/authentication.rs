@@ -11,8 +11,8 @@ use latchkey_policy::{
 };
 use latchkey_store::{AccountId, Store, Versioned};
 use latchkey_verify::{
-    AssertionResponse as VerifyAssertion, Ceremony, CounterVerdict, CredProtect,
-    StoredCredential, UserVerification,
+    AssertionResponse as VerifyAssertion, Ceremony, CounterVerdict, CredProtect, StoredCredential,
+    UserVerification,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -118,9 +118,8 @@ impl<S: Store> Passkeys<S> {
             Some(Change::AuthorizeDex(id)) => Some(id),
             _ => None,
         };
-        let offered = |c: &Credential| {
-            intent.admits(c).is_ok() && only.is_none_or(|id| &c.id == id)
-        };
+        let offered =
+            |c: &Credential| intent.admits(c).is_ok() && only.is_none_or(|id| &c.id == id);
         let allow = descriptors(state, offered);
         // `appid` when an offered passkey was imported from U2F under this AppID.
         let appid = self.rp.app_id().filter(|app_id| {
@@ -181,8 +180,14 @@ impl<S: Store> Passkeys<S> {
             return Err(Error::ChallengeMismatch);
         }
         let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
-        let digest = transaction_hash
-            .map(|hash| b64(&bound_digest(bound.intent.scope(), bound.intent, &owner, &hash)));
+        let digest = transaction_hash.map(|hash| {
+            b64(&bound_digest(
+                bound.intent.scope(),
+                bound.intent,
+                &owner,
+                &hash,
+            ))
+        });
         if digest != bound.transaction {
             return Err(Error::ChallengeMismatch);
         }

@@ -56,7 +56,11 @@ impl<S: Store> Passkeys<S> {
             proof: token.proof(),
             terms_accepted,
         };
-        Ok(self.commit(account, context, &command, None).await?.0.events)
+        Ok(self
+            .commit(account, context, &command, None)
+            .await?
+            .0
+            .events)
     }
 
     /// Withdraws a passkey's DEX authorization (P3, P7).
@@ -75,7 +79,11 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             step_up: step_up.to_policy(),
         };
-        Ok(self.commit(account, context, &command, None).await?.0.events)
+        Ok(self
+            .commit(account, context, &command, None)
+            .await?
+            .0
+            .events)
     }
 
     /// Renames a passkey (P6); no step-up needed.
@@ -94,7 +102,11 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             name: name.to_owned(),
         };
-        Ok(self.commit(account, context, &command, None).await?.0.events)
+        Ok(self
+            .commit(account, context, &command, None)
+            .await?
+            .0
+            .events)
     }
 
     /// Deletes a passkey (P3, P7, P8) and returns, with the events, the Signal API

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use latchkey_policy::{
-    AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope,
-    Timestamp, decide,
+    AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope, Timestamp,
+    decide,
 };
 use latchkey_store::{AccountId, Store, StoreError, Versioned};
 use latchkey_verify::{ClientData, CounterPolicy, Verifier, VerifierOptions, VerifyingKey};

@@ -17,8 +17,8 @@ use latchkey_verify::{
     UserVerification,
 };
 
-use super::{Passkeys, check_session, descriptors};
 use super::outcome::{Registered, StepUp, User};
+use super::{Passkeys, check_session, descriptors};
 use crate::challenge::{self, Binding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;

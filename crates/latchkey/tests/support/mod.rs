@@ -115,12 +115,10 @@ impl<S: Store> World<S> {
                 .start_authentication(account, intent, transaction),
         )?;
         let response = self.answer(authenticator, &options.challenge, account, scope);
-        block_on(self.passkeys.finish_authentication(
-            &response,
-            transaction,
-            &[],
-            &self.context,
-        ))
+        block_on(
+            self.passkeys
+                .finish_authentication(&response, transaction, &[], &self.context),
+        )
     }
 
     /// A passkey step-up by `authenticator` (a passkey of `held_in` in `account`) for one
@@ -135,12 +133,11 @@ impl<S: Store> World<S> {
     ) -> latchkey::Result<StepUpToken> {
         let options = block_on(self.passkeys.start_step_up(account, scope, change))?;
         let response = self.answer(authenticator, &options.challenge, account, held_in);
-        let done = block_on(self.passkeys.finish_authentication(
-            &response,
-            None,
-            &[],
-            &self.context,
-        ))?;
+        let done =
+            block_on(
+                self.passkeys
+                    .finish_authentication(&response, None, &[], &self.context),
+            )?;
         Ok(done.step_up.expect("a step-up returns its token"))
     }
 }
