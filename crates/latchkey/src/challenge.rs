@@ -22,19 +22,24 @@ pub(crate) enum Binding {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replacing: Option<CredentialId>,
     },
-    /// An assertion for `intent`; `account` is absent only for a discoverable login.
-    Authentication {
-        account: Option<AccountId>,
-        intent: Intent,
-        /// For signing intents: base64url of the bound transaction digest (P10).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        transaction: Option<String>,
-        /// For a step-up: the one change it is made for (P7).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        change: Option<Change>,
-        /// The challenge's deadline, which a step-up grant inherits.
-        expires_at: Timestamp,
-    },
+    /// An assertion.
+    Authentication(RequestBinding),
+}
+
+/// What an assertion's challenge is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestBinding {
+    /// The account; absent only for a discoverable login.
+    pub(crate) account: Option<AccountId>,
+    pub(crate) intent: Intent,
+    /// For signing intents: base64url of the bound transaction digest (P10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) transaction: Option<String>,
+    /// For a step-up: the one change it is made for (P7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<Change>,
+    /// The challenge's deadline, which a step-up grant inherits.
+    pub(crate) expires_at: Timestamp,
 }
 
 /// A fresh challenge: 32 random bytes, followed for signing intents by the bound

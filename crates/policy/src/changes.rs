@@ -105,6 +105,22 @@ fn check_attestation(new: &NewCredential, config: &PolicyConfig) -> Result<(), P
     Ok(())
 }
 
+/// P6: `base`, numbered past the names the scope's other passkeys (all but `except`)
+/// already have.
+fn unique_name(
+    state: &AccountState,
+    base: &str,
+    scope: Scope,
+    except: Option<&CredentialId>,
+) -> String {
+    let taken = state
+        .credentials
+        .iter()
+        .filter(|c| c.scope == scope && Some(&c.id) != except)
+        .map(|c| c.name.as_str());
+    names::unique(base, taken)
+}
+
 /// Builds the record of a new passkey: name (P6) and provider class (P11).
 fn record(
     state: &AccountState,
@@ -120,16 +136,11 @@ fn record(
         Some(name) => names::validate(name)?,
         None => provider_name,
     };
-    let taken = state
-        .credentials
-        .iter()
-        .filter(|c| c.scope == new.scope && Some(&c.id) != except)
-        .map(|c| c.name.as_str());
     Ok(Credential {
         id: new.id.clone(),
         scope: new.scope,
         dex_authorized: false,
-        name: names::unique(&base, taken),
+        name: unique_name(state, &base, new.scope, except),
         cred_protect: new.cred_protect,
         app_id: new.app_id.clone(),
         public_key: new.public_key.clone(),
@@ -171,12 +182,7 @@ pub(crate) fn rename(
 ) -> Result<(), PolicyError> {
     let credential = find(state, id)?;
     let name = names::validate(name)?;
-    let taken = state
-        .credentials
-        .iter()
-        .filter(|c| c.scope == credential.scope && c.id != credential.id)
-        .map(|c| c.name.as_str());
-    let name = names::unique(&name, taken);
+    let name = unique_name(state, &name, credential.scope, Some(id));
     out.event(
         credential.scope,
         EventKind::Renamed {

@@ -168,7 +168,7 @@ pub(crate) fn judge(
     now: Timestamp,
     config: &PolicyConfig,
 ) -> Result<Judged, PolicyError> {
-    let first = !state.credentials.iter().any(|c| c.scope == scope);
+    let first = state.count(crate::changes::realm_of(scope)) == 0;
     match step_up {
         StepUp::None => Err(PolicyError::StepUpRequired),
         StepUp::Factors(factors) => {

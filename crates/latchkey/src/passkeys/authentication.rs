@@ -7,7 +7,7 @@
 
 use latchkey_policy::{
     AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Factor, Intent,
-    RequestContext, Scope, Timestamp, UserVerificationRule,
+    RequestContext, Scope, UserVerificationRule,
 };
 use latchkey_store::{AccountId, Store, Versioned};
 use latchkey_verify::{
@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::outcome::{Authenticated, StepUpToken};
 use super::{Passkeys, check_session, descriptors};
-use crate::challenge::{self, Binding};
+use crate::challenge::{self, Binding, RequestBinding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
 use crate::json::{
@@ -26,15 +26,6 @@ use crate::json::{
 };
 use crate::receipt::ApprovalReceipt;
 use crate::transaction::bound_digest;
-
-/// What a challenge was bound to, as its finish reads it back.
-struct Bound {
-    account: Option<AccountId>,
-    intent: Intent,
-    transaction: Option<String>,
-    change: Option<Change>,
-    expires_at: Timestamp,
-}
 
 impl<S: Store> Passkeys<S> {
     /// Starts a login: the options for `PublicKeyCredential.parseRequestOptionsFromJSON`.
@@ -130,13 +121,13 @@ impl<S: Store> Passkeys<S> {
         });
         let challenge = challenge::generate(&*self.random, digest.as_ref())?;
         let expires_at = self.deadline();
-        let binding = Binding::Authentication {
+        let binding = Binding::Authentication(RequestBinding {
             account: account.cloned(),
             intent,
             transaction: digest.map(|d| b64(&d)),
             change: change.cloned(),
             expires_at,
-        };
+        });
         challenge::issue(&self.store, &challenge, &binding, expires_at).await?;
         Ok(RequestOptions::new(
             &self.rp,
@@ -175,7 +166,7 @@ impl<S: Store> Passkeys<S> {
         let authenticator_data = unb64(&response.response.authenticator_data, "authenticatorData")?;
         let signature = unb64(&response.response.signature, "signature")?;
         let credential_id = CredentialId::new(raw_id);
-        let (owner, loaded) = self.owner_of(&credential_id, &bound, response).await?;
+        let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
         if transaction.is_some() != bound.transaction.is_some() {
             return Err(Error::ChallengeMismatch);
         }
@@ -195,6 +186,7 @@ impl<S: Store> Passkeys<S> {
             .value
             .credential(&credential_id)
             .ok_or(Error::ForeignCredential)?;
+        self.check_user_handle(&owner, stored.scope, &bound, response)?;
         let key = self.verifying_key(&credential_id, &stored.public_key)?;
         let ceremony = Ceremony {
             challenge: &challenge,
@@ -293,34 +285,25 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// Consumes the challenge (P16) and reads what it was bound to.
-    async fn redeem_request(&self, challenge: &[u8], context: &RequestContext) -> Result<Bound> {
+    async fn redeem_request(
+        &self,
+        challenge: &[u8],
+        context: &RequestContext,
+    ) -> Result<RequestBinding> {
         let binding = challenge::redeem(&self.store, challenge, self.clock.now()).await?;
         check_session(context, challenge)?;
         match binding {
-            Binding::Authentication {
-                account,
-                intent,
-                transaction,
-                change,
-                expires_at,
-            } => Ok(Bound {
-                account,
-                intent,
-                transaction,
-                change,
-                expires_at,
-            }),
+            Binding::Authentication(bound) => Ok(bound),
             Binding::Registration { .. } => Err(Error::ChallengeMismatch),
         }
     }
 
-    /// The account that holds the credential, checked against the account the challenge
-    /// named and the user handle the response carries (P9, P13, P15).
+    /// The account that holds the credential: the one the challenge named, if it named
+    /// one (P9, P13, P15).
     async fn owner_of(
         &self,
         credential: &CredentialId,
-        bound: &Bound,
-        response: &AuthenticationResponse,
+        bound: &RequestBinding,
     ) -> Result<(AccountId, Versioned<AccountState>)> {
         let owner = self
             .store
@@ -331,20 +314,26 @@ impl<S: Store> Passkeys<S> {
             return Err(Error::ForeignCredential);
         }
         let loaded = self.store.load(&owner).await?;
-        let scope = loaded
-            .value
-            .credential(credential)
-            .map(|c| c.scope)
-            .ok_or(Error::ForeignCredential)?;
-        match &response.response.user_handle {
-            Some(handle) if unb64(handle, "userHandle")? != self.user_handle(&owner, scope) => {
-                return Err(Error::ForeignCredential);
-            }
-            // Discoverable login identifies the user by the handle (§7.2 step 6).
-            None if bound.account.is_none() => return Err(Error::ForeignCredential),
-            _ => {}
-        }
         Ok((owner, loaded))
+    }
+
+    /// The user handle a response carries must be the owner's for the passkey's scope;
+    /// a discoverable login identifies the user by it, so there it is required (§7.2
+    /// step 6).
+    fn check_user_handle(
+        &self,
+        owner: &AccountId,
+        scope: Scope,
+        bound: &RequestBinding,
+        response: &AuthenticationResponse,
+    ) -> Result<()> {
+        match &response.response.user_handle {
+            Some(handle) if unb64(handle, "userHandle")? != self.user_handle(owner, scope) => {
+                Err(Error::ForeignCredential)
+            }
+            None if bound.account.is_none() => Err(Error::ForeignCredential),
+            _ => Ok(()),
+        }
     }
 
     fn random_bytes(&self) -> Result<[u8; 32]> {

@@ -35,6 +35,17 @@ pub enum StepUp {
     Factors(Vec<Factor>),
 }
 
+impl StepUp {
+    /// The step-up as the policy judges it: a token by the grant it names.
+    pub(crate) fn to_policy(&self) -> latchkey_policy::StepUp {
+        match self {
+            Self::None => latchkey_policy::StepUp::None,
+            Self::Passkey(token) => latchkey_policy::StepUp::Passkey(token.proof()),
+            Self::Factors(factors) => latchkey_policy::StepUp::Factors(factors.clone()),
+        }
+    }
+}
+
 /// The opaque token of a passkey step-up (P7): 32 random bytes the service keeps (in
 /// its session, say) between the step-up and the change it authorizes. The store keeps
 /// only its hash, bound to the account, scope and change; any service instance redeems

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use latchkey_cose::Aaguid;
 use latchkey_policy::{
-    AttestationFacts, Change, Command, CredentialId, Decision, NewCredential, PolicyError,
-    RequestContext, Scope, preflight,
+    AccountState, AttestationFacts, Change, Command, CredentialId, Decision, NewCredential,
+    PolicyError, RequestContext, Scope, preflight,
 };
 use latchkey_store::{AccountId, Store};
 use latchkey_verify::{
@@ -41,7 +41,8 @@ impl<S: Store> Passkeys<S> {
         scope: Scope,
         step_up: &StepUp,
     ) -> Result<CreationOptions> {
-        self.start_creation(account, user, scope, None, step_up)
+        let state = self.store.load(account).await?.value;
+        self.start_creation(&state, account, user, scope, None, step_up)
             .await
     }
 
@@ -63,25 +64,25 @@ impl<S: Store> Passkeys<S> {
             .credential(old)
             .map(|c| c.scope)
             .ok_or(PolicyError::UnknownCredential)?;
-        self.start_creation(account, user, scope, Some(old), step_up)
+        self.start_creation(&state, account, user, scope, Some(old), step_up)
             .await
     }
 
     async fn start_creation(
         &self,
+        state: &AccountState,
         account: &AccountId,
         user: &User,
         scope: Scope,
         replacing: Option<&CredentialId>,
         step_up: &StepUp,
     ) -> Result<CreationOptions> {
-        let state = self.store.load(account).await?.value;
         let change = match replacing {
             Some(old) => Change::Replace(old.clone()),
             None => Change::AddPasskey,
         };
         preflight(
-            &state,
+            state,
             scope,
             &change,
             &step_up.to_policy(),
@@ -100,7 +101,7 @@ impl<S: Store> Passkeys<S> {
             name: user.name.clone(),
             display_name: user.display_name.clone(),
         };
-        let exclude = descriptors(&state, |c| c.scope == scope);
+        let exclude = descriptors(state, |c| c.scope == scope);
         Ok(CreationOptions::new(&self.rp, user, &challenge, exclude))
     }
 
@@ -323,16 +324,5 @@ impl<S: Store> Passkeys<S> {
             app_id: None,
         };
         Ok((new, client_extensions))
-    }
-}
-
-impl StepUp {
-    /// The step-up as the policy judges it: a token by the grant it names.
-    pub(crate) fn to_policy(&self) -> latchkey_policy::StepUp {
-        match self {
-            Self::None => latchkey_policy::StepUp::None,
-            Self::Passkey(token) => latchkey_policy::StepUp::Passkey(token.proof()),
-            Self::Factors(factors) => latchkey_policy::StepUp::Factors(factors.clone()),
-        }
     }
 }
