@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use latchkey::Clock as _;
-use latchkey::json::{AuthenticationResponse, CreationOptions, RegistrationResponse, unb64};
+use latchkey::json::{AuthenticationResponse, CreationOptions, RegistrationResponse, b64, unb64};
 use latchkey::policy::{
     AaguidTable, CounterMode, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
 };
@@ -619,10 +619,13 @@ impl<S: Store> Player<S> {
         let held = block_on(self.passkeys.store().account_of(&id))
             .map_err(|e| e.to_string())?
             .is_some();
-        let signal = self.passkeys.signal_unknown_credential(error, response);
+        let signal = self.passkeys.signal_unknown_credential(error);
         Ok(Err(match (held, signal) {
             (true, Some(_)) => {
                 "unknown_credential, with a signal to delete a passkey the service holds".into()
+            }
+            (false, Some(signal)) if signal.credential_id != b64(id.as_bytes()) => {
+                "unknown_credential, with a signal naming another credential".into()
             }
             (false, None) => {
                 "unknown_credential, without the signalUnknownCredential payload".into()

@@ -1,6 +1,6 @@
 //! One error type for the facade, with every stable code of PRODUCT.md.
 
-use latchkey_policy::PolicyError;
+use latchkey_policy::{CredentialId, PolicyError};
 use latchkey_store::StoreError;
 
 /// Why a ceremony or a passkey operation failed.
@@ -31,13 +31,26 @@ pub enum Error {
     ChallengeReused,
     /// The credential is not one this service knows (P13): the client may forget it
     /// (see [`Passkeys::signal_unknown_credential`](crate::Passkeys::signal_unknown_credential)).
+    /// The error carries the id it was about, so that the signal can only ever name that
+    /// credential, whatever response the service has at hand.
     #[error("unknown credential")]
-    UnknownCredential,
+    UnknownCredential {
+        /// The credential id the refused response named.
+        credential: CredentialId,
+    },
     /// The credential is valid but another account's, or presented with another
     /// account's user handle (P13, P15). Its code is `unknown_credential` too, but the
     /// client must never be told to delete it.
     #[error("unknown credential")]
     ForeignCredential,
+    /// A count cap on what the client sent was exceeded (code `limit_exceeded`).
+    #[error("too many {what}: at most {max}")]
+    TooMany {
+        /// What was counted.
+        what: &'static str,
+        /// The cap.
+        max: usize,
+    },
     /// The relying-party configuration is invalid (code `internal`: the service's fault).
     #[error("invalid configuration: {0}")]
     Config(&'static str),
@@ -55,11 +68,12 @@ impl Error {
             Self::Policy(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::Malformed(_) => "malformed",
+            Self::TooMany { .. } => "limit_exceeded",
             Self::Config(_) | Self::Internal(_) => "internal",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::ChallengeExpired => "challenge_expired",
             Self::ChallengeReused => "challenge_reused",
-            Self::UnknownCredential | Self::ForeignCredential => "unknown_credential",
+            Self::UnknownCredential { .. } | Self::ForeignCredential => "unknown_credential",
         }
     }
 }

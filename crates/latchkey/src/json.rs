@@ -273,6 +273,47 @@ pub(crate) fn credential_id(id: &str, raw_id: &str, kind: &str) -> Result<Vec<u8
     Ok(bytes)
 }
 
+/// At most this many transports are read from a registration response: WebAuthn Level 3
+/// defines six, and the list is stored and echoed in every later options object.
+pub const MAX_TRANSPORTS: usize = 8;
+
+/// At most this many bytes in one transport name (the longest defined, `smart-card`, has 10).
+pub const MAX_TRANSPORT_LEN: usize = 32;
+
+/// The transports a registration response reported, as they will be stored: each a
+/// lowercase token (`[a-z0-9-]`, unknown future values kept as the spec asks), without
+/// repeats, in the order sent.
+///
+/// # Errors
+///
+/// [`Error::TooMany`] past [`MAX_TRANSPORTS`] entries; [`Error::Malformed`] for an empty,
+/// over-long or non-token name.
+pub(crate) fn transports(reported: &[String]) -> Result<Vec<String>> {
+    if reported.len() > MAX_TRANSPORTS {
+        return Err(Error::TooMany {
+            what: "transports",
+            max: MAX_TRANSPORTS,
+        });
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(reported.len());
+    for name in reported {
+        let token = !name.is_empty()
+            && name.len() <= MAX_TRANSPORT_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !token {
+            return Err(Error::Malformed(
+                "a transport is not a short lowercase token".into(),
+            ));
+        }
+        if !kept.contains(name) {
+            kept.push(name.clone());
+        }
+    }
+    Ok(kept)
+}
+
 /// The Signal API payloads of P13, for the client to prune or update its passkeys.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

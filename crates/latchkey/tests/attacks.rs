@@ -489,7 +489,7 @@ fn a_challenge_named_for_one_account_is_never_answered_by_another() {
     .unwrap_err();
     assert_eq!(err.code(), "unknown_credential");
     assert_eq!(
-        w.passkeys.signal_unknown_credential(&err, &response),
+        w.passkeys.signal_unknown_credential(&err),
         None,
         "Bob's passkey is valid: no signal may delete it"
     );
@@ -502,10 +502,7 @@ fn a_challenge_named_for_one_account_is_never_answered_by_another() {
             .finish_authentication(&response, None, &[], &w.context),
     )
     .unwrap_err();
-    let signal = w
-        .passkeys
-        .signal_unknown_credential(&err, &response)
-        .unwrap();
+    let signal = w.passkeys.signal_unknown_credential(&err).unwrap();
     assert_eq!(signal.credential_id, b64(stray.credential_id()));
 }
 

@@ -228,7 +228,7 @@ fn discoverable_login_needs_the_right_user_handle() {
         .unwrap_err();
         assert_eq!(err.code(), "unknown_credential");
         // The passkey is valid: the client must not be told to delete it (P13).
-        assert_eq!(w.passkeys.signal_unknown_credential(&err, &response), None);
+        assert_eq!(w.passkeys.signal_unknown_credential(&err), None);
     }
 }
 

@@ -272,16 +272,19 @@ impl<S: Store> Passkeys<S> {
     /// authentication named (P13): only when the refusal was that no account of this
     /// service holds it. A passkey of another account, or presented for another
     /// account, is valid: telling the client to delete it would destroy it.
+    ///
+    /// The id comes from the error itself, never from a response: a service that pairs
+    /// one request's refusal with another request's response cannot be led to name a
+    /// passkey it holds.
     #[must_use]
-    pub fn signal_unknown_credential(
-        &self,
-        error: &Error,
-        response: &AuthenticationResponse,
-    ) -> Option<SignalUnknownCredential> {
-        matches!(error, Error::UnknownCredential).then(|| SignalUnknownCredential {
-            rp_id: self.rp.id().to_owned(),
-            credential_id: response.raw_id.clone(),
-        })
+    pub fn signal_unknown_credential(&self, error: &Error) -> Option<SignalUnknownCredential> {
+        match error {
+            Error::UnknownCredential { credential } => Some(SignalUnknownCredential {
+                rp_id: self.rp.id().to_owned(),
+                credential_id: b64(credential.as_bytes()),
+            }),
+            _ => None,
+        }
     }
 
     /// Consumes the challenge (P16) and reads what it was bound to.
@@ -305,11 +308,13 @@ impl<S: Store> Passkeys<S> {
         credential: &CredentialId,
         bound: &RequestBinding,
     ) -> Result<(AccountId, Versioned<AccountState>)> {
-        let owner = self
-            .store
-            .account_of(credential)
-            .await?
-            .ok_or(Error::UnknownCredential)?;
+        let owner =
+            self.store
+                .account_of(credential)
+                .await?
+                .ok_or_else(|| Error::UnknownCredential {
+                    credential: credential.clone(),
+                })?;
         if bound.account.as_ref().is_some_and(|named| named != &owner) {
             return Err(Error::ForeignCredential);
         }

@@ -237,10 +237,9 @@ impl<S: Store> Passkeys<S> {
         client_extensions: ClientExtensionOutputs,
     ) -> Result<Registered> {
         let state = self.store.load(account).await?.value;
-        let credential = state
-            .credential(id)
-            .cloned()
-            .ok_or(Error::UnknownCredential)?;
+        let credential = state.credential(id).cloned().ok_or(Error::Internal(
+            "the registered passkey is not in the store",
+        ))?;
         Ok(Registered {
             credential,
             warnings: decision.warnings,
@@ -318,7 +317,7 @@ impl<S: Store> Passkeys<S> {
             backed_up: verified.flags().backed_up(),
             user_verified: verified.flags().user_verified(),
             attestation,
-            transports: response.response.transports.clone(),
+            transports: json::transports(&response.response.transports)?,
             name: name.map(str::to_owned).or(metadata_name),
             cred_protect: verified.extensions().cred_protect().map(CredProtect::level),
             app_id: None,
