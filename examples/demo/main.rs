@@ -375,9 +375,7 @@ async fn authentication(
         Ok(done) => done,
         Err(error) => {
             // Only a passkey no account holds may be forgotten by the client (P13).
-            let signal = app
-                .passkeys
-                .signal_unknown_credential(&error, &request.response);
+            let signal = app.passkeys.signal_unknown_credential(&error);
             return Err(ApiError::with_body(json!({
                 "error": error.code(),
                 "message": error.to_string(),

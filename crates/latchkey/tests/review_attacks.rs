@@ -2688,3 +2688,37 @@ fn every_format_character_is_refused_in_names_by_rename_and_registration() {
         );
     }
 }
+
+#[test]
+fn a_passkey_step_up_brings_the_factors_the_service_requires_of_security_changes() {
+    // P7 with P9: "the service can require extra factors per intent". A passkey step-up
+    // is a `security_change` of its scope: the factors configured for it are required
+    // when the step-up is finished, not skipped because the change comes later.
+    let mut policy = PolicyConfig::default();
+    policy
+        .intent_factors
+        .insert(Intent::SecurityChange, vec![Factor::Totp]);
+    let w = with_policy(world(), policy);
+    let (mut e1, e2, _) = alice_with_three(&w);
+    let change = Change::Delete(id(&e2));
+    let finish = |e1: &mut Authenticator, factors: &[Factor]| {
+        let options =
+            block_on(w.passkeys.start_step_up(&alice(), Scope::Exchange, &change)).unwrap();
+        let response = w.answer(e1, &options.challenge, &alice(), Scope::Exchange);
+        block_on(
+            w.passkeys
+                .finish_authentication(&response, None, factors, &w.context),
+        )
+    };
+    let err = finish(&mut e1, &[]).unwrap_err();
+    assert_eq!(err.code(), "step_up_required");
+    let err = finish(&mut e1, &[Factor::Email]).unwrap_err();
+    assert_eq!(err.code(), "step_up_required");
+    let token = finish(&mut e1, &[Factor::Totp]).unwrap().step_up.unwrap();
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&e2), &StepUp::Passkey(token), &w.context),
+    )
+    .unwrap();
+    assert_eq!(ids(&w, &alice(), Scope::Exchange), [id(&e1)]);
+}

@@ -78,10 +78,16 @@ pub enum Command {
         scope: Scope,
         /// The one change it is for.
         change: Change,
-        /// The grant's id (a hash of the token the service holds).
+        /// The grant's id (a hash of the token the service holds). One still pending is
+        /// refused; an id once redeemed has left the state, so ids must be fresh (the
+        /// facade hashes 32 random bytes).
         proof: ProofId,
-        /// The deadline of the challenge it was made with.
+        /// The deadline of the challenge it was made with: after now, and no later than
+        /// one challenge lifetime from now.
         expires_at: Timestamp,
+        /// Other factors the service checked for this request: the ones the config
+        /// requires of the scope's `security_change` intent (P9).
+        factors: Vec<Factor>,
     },
 }
 

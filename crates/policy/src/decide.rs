@@ -141,13 +141,17 @@ pub fn decide(
             change,
             proof,
             expires_at,
+            factors,
         } => uses::grant_step_up(
             state,
             assertion,
-            *scope,
-            change,
-            *proof,
-            *expires_at,
+            uses::Grant {
+                scope: *scope,
+                change,
+                proof: *proof,
+                expires_at: *expires_at,
+            },
+            factors,
             &mut out,
         )?,
     }

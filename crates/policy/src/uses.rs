@@ -22,31 +22,39 @@ pub(crate) fn use_passkey(
     if out.config.is_locked_intent(intent) && state.withdrawals_locked(out.now) {
         return Err(PolicyError::WithdrawalLocked);
     }
-    let required = out
-        .config
-        .intent_factors
-        .get(&intent)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if !required.iter().all(|f| factors.contains(f)) {
-        return Err(PolicyError::StepUpRequired);
-    }
+    check_intent_factors(intent, factors, out)?;
     check_counter(credential, facts, out)?;
     record_use(credential, facts, intent, out);
     Ok(())
 }
 
-/// P7: a user-verified assertion of the change's scope, recorded as a grant for that
-/// one change.
+/// What a step-up assertion is to be recorded as.
+pub(crate) struct Grant<'c> {
+    /// The scope the challenge named.
+    pub scope: Scope,
+    /// The one change it is for.
+    pub change: &'c Change,
+    /// Its id.
+    pub proof: ProofId,
+    /// The challenge's deadline.
+    pub expires_at: Timestamp,
+}
+
+/// P7: a user-verified assertion of the change's scope, with the factors P9 requires of
+/// that scope's `security_change`, recorded as a grant for that one change.
 pub(crate) fn grant_step_up(
     state: &AccountState,
     facts: &AssertionFacts,
-    scope: Scope,
-    change: &Change,
-    proof: ProofId,
-    expires_at: Timestamp,
+    grant: Grant<'_>,
+    factors: &[Factor],
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
+    let Grant {
+        scope,
+        change,
+        proof,
+        expires_at,
+    } = grant;
     let intent = Intent::security_change(scope);
     let credential = admitted(state, facts, intent)?;
     if change.scope_in(state, scope)? != scope {
@@ -55,6 +63,16 @@ pub(crate) fn grant_step_up(
     if matches!(change, Change::AuthorizeDex(id) if id != &facts.credential) {
         return Err(PolicyError::StepUpRequired);
     }
+    // A grant lives no longer than the challenge it was made with could, and an id is
+    // granted once: a second grant under it would revive a spent or pending proof.
+    let latest = out.now.plus_seconds(out.config.challenge_ttl_seconds);
+    if expires_at < out.now || expires_at > latest {
+        return Err(PolicyError::StepUpRequired);
+    }
+    if state.step_ups.iter().any(|pending| pending.proof == proof) {
+        return Err(PolicyError::StepUpRequired);
+    }
+    check_intent_factors(intent, factors, out)?;
     check_counter(credential, facts, out)?;
     record_use(credential, facts, intent, out);
     let grant = PendingStepUp {
@@ -66,6 +84,25 @@ pub(crate) fn grant_step_up(
     };
     out.event(scope, EventKind::StepUpGranted { grant });
     Ok(())
+}
+
+/// The extra factors the config requires of `intent` (P9), all present.
+fn check_intent_factors(
+    intent: Intent,
+    factors: &[Factor],
+    out: &Output<'_>,
+) -> Result<(), PolicyError> {
+    let required = out
+        .config
+        .intent_factors
+        .get(&intent)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if required.iter().all(|f| factors.contains(f)) {
+        Ok(())
+    } else {
+        Err(PolicyError::StepUpRequired)
+    }
 }
 
 /// The credential, when it may answer `intent` with the user verification it needs.

@@ -151,6 +151,7 @@ impl Account {
             change,
             proof,
             expires_at,
+            factors: vec![],
         })?;
         Ok(proof)
     }
@@ -809,6 +810,7 @@ fn p7_step_up() {
         change: Change::AddPasskey,
         proof: ProofId::new([0x10; 32]),
         expires_at: account.now.plus_seconds(TTL),
+        factors: vec![],
     });
     assert!(decision.events.iter().all(|e| !e.notify()));
     assert!(has(&decision, |k| matches!(
@@ -1403,20 +1405,71 @@ fn attack_grant_redeemed_after_expiry() {
     // At the deadline itself it still holds; one second on it does not.
     account.now = T0.plus_seconds(TTL);
     account.register(3, Scope::Exchange, on_time);
-    // A grant made already expired is worthless (whether or not it is recorded).
-    let expires_at = account.now.plus_seconds(-1);
-    if let Ok(stale) = account.grant_with(facts(1), Scope::Exchange, Change::AddPasskey, expires_at)
-    {
-        let register = Command::Register {
-            credential: new(4, Scope::Exchange),
-            step_up: StepUp::Passkey(stale),
-        };
-        assert_eq!(account.refused(register), "step_up_required");
+    // A grant made already expired, or meant to outlive any challenge, is refused.
+    for seconds in [-1, TTL + 1] {
+        let expires_at = account.now.plus_seconds(seconds);
+        let grant = account.grant_with(facts(1), Scope::Exchange, Change::AddPasskey, expires_at);
+        assert_eq!(grant.unwrap_err().code(), "step_up_required", "{seconds}");
     }
     // Expired grants are dropped when the next one is recorded.
     account.now = account.now.plus_seconds(TTL + 1);
     account.passkey(1, Change::AddPasskey);
     assert_eq!(account.state.step_ups.len(), 1);
+}
+
+/// P7: a proof id is granted once: a second grant under a pending id would let one
+/// token stand for two changes, or refresh a proof after its deadline.
+#[test]
+fn attack_grant_under_a_pending_proof_id() {
+    let mut account = exchange_and_pay();
+    let proof = account
+        .grant_proof(1, Scope::Exchange, Change::AddPasskey)
+        .unwrap();
+    let again = Command::GrantStepUp {
+        assertion: facts(2),
+        scope: Scope::Exchange,
+        change: Change::Delete(id(1)),
+        proof,
+        expires_at: account.now.plus_seconds(TTL),
+        factors: vec![],
+    };
+    assert_eq!(account.refused(again), "step_up_required");
+    let delete = Command::Delete {
+        credential: id(1),
+        step_up: StepUp::Passkey(proof),
+    };
+    assert_eq!(account.refused(delete), "step_up_required");
+    account.register(3, Scope::Exchange, StepUp::Passkey(proof));
+}
+
+/// P7 with P9: factors the service requires of a scope's `security_change` are required
+/// of a passkey step-up in that scope too, and only in that scope.
+#[test]
+fn attack_step_up_skips_the_security_change_factors() {
+    let mut account = exchange_and_pay();
+    account
+        .config
+        .intent_factors
+        .insert(Intent::SecurityChange, vec![Factor::Totp]);
+    let grant = |factors: Vec<Factor>, n: u8, scope: Scope, proof: u8| Command::GrantStepUp {
+        assertion: facts(n),
+        scope,
+        change: Change::AddPasskey,
+        proof: ProofId::new([proof; 32]),
+        expires_at: T0.plus_seconds(TTL),
+        factors,
+    };
+    assert_eq!(
+        account.refused(grant(vec![], 1, Scope::Exchange, 1)),
+        "step_up_required"
+    );
+    assert_eq!(
+        account.refused(grant(vec![Factor::Email], 1, Scope::Exchange, 1)),
+        "step_up_required"
+    );
+    account.run(grant(vec![Factor::Totp], 1, Scope::Exchange, 1));
+    // Pay's security change is its own intent: Exchange's factors are not asked of it.
+    account.run(grant(vec![], 10, Scope::Pay, 2));
 }
 
 /// P7: a grant dies with the passkey that made it, deleted or replaced.

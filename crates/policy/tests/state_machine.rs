@@ -152,6 +152,9 @@ enum Op {
         scope: Scope,
         change: ChangeSpec,
         ttl: i64,
+        /// Under the id of the run's latest grant, when still pending, instead of a fresh
+        /// one.
+        reuse: bool,
     },
     Wait {
         seconds: i64,
@@ -206,8 +209,10 @@ fn assertion() -> impl Strategy<Value = Assert> {
         )
 }
 
+/// Deadlines handed to grants: mostly within the challenge lifetime (300 s), some past
+/// it or already gone, which the engine must refuse.
 fn ttl() -> impl Strategy<Value = i64> {
-    prop_oneof![8 => 0i64..600, 1 => -60i64..0]
+    prop_oneof![8 => 0i64..=300, 1 => 301i64..900, 1 => -60i64..0]
 }
 
 fn proof() -> impl Strategy<Value = Proof> {
@@ -290,8 +295,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(target, step_up)| Op::RevokeDex { target, step_up }),
         3 => (assertion(), intent(), prop::collection::vec(factor(), 0..2))
             .prop_map(|(by, intent, factors)| Op::Use { by, intent, factors }),
-        2 => (assertion(), scope(), change(), ttl())
-            .prop_map(|(by, scope, change, ttl)| Op::Grant { by, scope, change, ttl }),
+        2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2))
+            .prop_map(|(by, scope, change, ttl, reuse)| Op::Grant {
+                by,
+                scope,
+                change,
+                ttl,
+                reuse
+            }),
         1 => prop_oneof![0i64..400, 3600i64..(30 * 3600)].prop_map(|seconds| Op::Wait { seconds }),
     ]
 }
@@ -481,17 +492,28 @@ impl Run {
         scope: Scope,
         change: Change,
         ttl: i64,
+        reuse: bool,
     ) -> Result<ProofId, TestCaseError> {
-        self.proofs += 1;
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&self.proofs.to_be_bytes());
-        let proof = ProofId::new(bytes);
+        // Only a pending id is reused: the engine refuses those; an id once redeemed is
+        // out of the state, and its uniqueness is the caller's 256 random bits.
+        let latest = self
+            .granted
+            .last()
+            .copied()
+            .filter(|p| reuse && self.state.step_ups.iter().any(|s| &s.proof == p));
+        let proof = latest.unwrap_or_else(|| {
+            self.proofs += 1;
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&self.proofs.to_be_bytes());
+            ProofId::new(bytes)
+        });
         let command = Command::GrantStepUp {
             assertion,
             scope,
             change,
             proof,
             expires_at: self.now.plus_seconds(ttl),
+            factors: vec![],
         };
         if self.step(&command)? {
             self.granted.push(proof);
@@ -511,7 +533,7 @@ impl Run {
                 let natural = self.scope_of(change, adding_to);
                 let scope = if *flip { other(natural) } else { natural };
                 let assertion = self.facts(by, natural, change.credential());
-                self.grant(assertion, scope, change.clone(), *ttl)?
+                self.grant(assertion, scope, change.clone(), *ttl, false)?
             }
             Proof::Old(i) if !self.granted.is_empty() => self.granted[i % self.granted.len()],
             Proof::Latest if !self.granted.is_empty() => self.granted[self.granted.len() - 1],
@@ -606,10 +628,11 @@ impl Run {
                 scope,
                 change,
                 ttl,
+                reuse,
             } => {
                 let change = self.change(change);
                 let assertion = self.facts(by, *scope, change.credential());
-                self.grant(assertion, *scope, change, *ttl)?;
+                self.grant(assertion, *scope, change, *ttl, *reuse)?;
                 return Ok(());
             }
         };
@@ -753,6 +776,16 @@ impl Run {
                     if let Change::AuthorizeDex(c) = &grant.change {
                         prop_assert_eq!(c, &grant.credential, "P2: a grant for another's DEX");
                     }
+                    prop_assert!(
+                        grant.expires_at >= self.now
+                            && grant.expires_at
+                                <= self.now.plus_seconds(self.config.challenge_ttl_seconds),
+                        "P7: a grant outliving its challenge"
+                    );
+                    prop_assert!(
+                        before.step_ups.iter().all(|p| p.proof != grant.proof),
+                        "P7: a proof id granted twice"
+                    );
                     self.stats.grants += 1;
                 }
                 EventKind::Used {

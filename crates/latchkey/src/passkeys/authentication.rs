@@ -234,6 +234,7 @@ impl<S: Store> Passkeys<S> {
                 change: change.clone(),
                 proof: token.proof(),
                 expires_at: bound.expires_at,
+                factors: factors.to_vec(),
             },
             _ => Command::Use {
                 assertion: facts,
