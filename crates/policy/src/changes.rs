@@ -4,7 +4,7 @@ use crate::command::NewCredential;
 use crate::config::{PolicyConfig, ProviderVerdict};
 use crate::decide::{Output, Warning};
 use crate::error::PolicyError;
-use crate::event::{EventKind, StepUpKind};
+use crate::event::EventKind;
 use crate::model::{
     AccountState, Credential, CredentialId, ProviderClass, Realm, Scope, Timestamp,
 };
@@ -244,6 +244,7 @@ pub(crate) fn delete(
         EventKind::Deleted {
             credential: id.clone(),
             step_up: judged.kind,
+            replaced_by: None,
         },
     );
     if credential.scope == Scope::Exchange && judged.kind.locks_withdrawals() {
@@ -293,7 +294,8 @@ pub(crate) fn replace(
         scope,
         EventKind::Deleted {
             credential: old_id.clone(),
-            step_up: StepUpKind::Replaced,
+            step_up: judged.kind,
+            replaced_by: Some(new.id.clone()),
         },
     );
     if scope == Scope::Exchange {

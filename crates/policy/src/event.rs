@@ -31,7 +31,9 @@ pub enum StepUpKind {
     /// The passkey's own assertion, for its own deletion or replacement: it counts as
     /// the other factors do, and locks withdrawals (P7, P8).
     OwnPasskey,
-    /// Part of a replacement.
+    /// Part of a replacement, as recorded before `Deleted::replaced_by` carried the
+    /// successor and the step-up kind: kept so that such history still reads. No
+    /// new event has it.
     Replaced,
 }
 
@@ -61,12 +63,16 @@ pub enum EventKind {
         /// Its new name.
         name: String,
     },
-    /// A passkey was removed.
+    /// A passkey was removed, by a deletion or (`replaced_by`) a replacement.
     Deleted {
         /// The passkey.
         credential: CredentialId,
         /// How the change was stepped up.
         step_up: StepUpKind,
+        /// The successor, when the passkey was replaced (P4); a replacement of an
+        /// Exchange passkey locks withdrawals however it was stepped up (P8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced_by: Option<CredentialId>,
     },
     /// A passkey was authorized for DEX.
     DexAuthorized {

@@ -532,7 +532,8 @@ fn p4_replace_swaps_in_one_step() {
     assert!(matches!(kinds[2], EventKind::DexAuthorized { credential } if *credential == id(2)));
     assert!(matches!(
         kinds[3],
-        EventKind::Deleted { credential, step_up: StepUpKind::Replaced } if *credential == id(1)
+        EventKind::Deleted { credential, step_up: StepUpKind::OwnPasskey, replaced_by: Some(by) }
+            if *credential == id(1) && *by == id(2)
     ));
     assert!(matches!(kinds[4], EventKind::WithdrawalLocked { .. }));
     assert_eq!(kinds.len(), 5);

@@ -805,6 +805,7 @@ impl Run {
                 EventKind::Deleted {
                     credential,
                     step_up,
+                    replaced_by,
                 } => {
                     let deleted = before.credential(credential);
                     let own = redeemed_here
@@ -814,7 +815,11 @@ impl Run {
                         prop_assert!(own, "P7: own-passkey step-up without its own grant");
                         self.stats.own_passkey_deletes += 1;
                     }
-                    if *step_up == StepUpKind::Passkey {
+                    prop_assert!(
+                        *step_up != StepUpKind::Replaced,
+                        "P14: a replacement's kind lost"
+                    );
+                    if *step_up == StepUpKind::Passkey && replaced_by.is_none() {
                         prop_assert!(!own, "P8: its own grant counted as another passkey's");
                         prop_assert!(
                             !decision
@@ -824,8 +829,10 @@ impl Run {
                             "P8: another passkey's step-up locked"
                         );
                     }
+                    // P8: an Exchange reset locks however stepped up; a deletion locks
+                    // unless another passkey stepped it up.
                     if deleted.is_some_and(|c| c.scope == Scope::Exchange)
-                        && step_up.locks_withdrawals()
+                        && (replaced_by.is_some() || step_up.locks_withdrawals())
                     {
                         let until = now.plus_seconds(self.config.withdrawal_lock_seconds);
                         let locked = apply(before.clone(), &decision.events)
