@@ -139,25 +139,39 @@ fn two_instances(tag: &str) -> Two {
     Two { a, b, path }
 }
 
-/// Runs `f(a)` and `g(b)` at the same time; returns both results.
-fn race<A, B, F, G>(f: F, g: G) -> (A, B)
+/// What a racing call came to: `Ok`, or its error code.
+type Outcome = Result<(), &'static str>;
+
+/// Runs `f` and `g` at the same time; returns what each came to.
+fn race<A, B, F, G>(f: F, g: G) -> [Outcome; 2]
 where
-    A: Send + 'static,
-    B: Send + 'static,
-    F: FnOnce() -> A + Send + 'static,
-    G: FnOnce() -> B + Send + 'static,
+    F: FnOnce() -> latchkey::Result<A> + Send + 'static,
+    G: FnOnce() -> latchkey::Result<B> + Send + 'static,
 {
     let start = Arc::new(Barrier::new(2));
     let (s1, s2) = (Arc::clone(&start), Arc::clone(&start));
     let h1 = thread::spawn(move || {
         s1.wait();
-        f()
+        f().map(|_| ()).map_err(|e| e.code())
     });
     let h2 = thread::spawn(move || {
         s2.wait();
-        g()
+        g().map(|_| ()).map_err(|e| e.code())
     });
-    (h1.join().unwrap(), h2.join().unwrap())
+    [h1.join().unwrap(), h2.join().unwrap()]
+}
+
+/// Exactly one of two racing calls won; the other was refused with `code`.
+fn one_won(results: &[Outcome; 2], code: &str, label: &str) {
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{label}: {results:?}"
+    );
+    assert!(
+        results.iter().filter_map(|r| r.err()).all(|c| c == code),
+        "{label}: {results:?}"
+    );
 }
 
 fn registration<S: Store>(
@@ -205,37 +219,21 @@ fn a_step_up_token_is_redeemed_once_across_two_instances() {
         let rb = registration(b, &alice(), &key(41 + 2 * round), Scope::Exchange, &step_up);
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (sa, sb) = (step_up.clone(), step_up.clone());
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_registration(&alice(), &ra, &sa, None, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_registration(&alice(), &rb, &sb, None, &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "step_up_required"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "step_up_required", &format!("round {round}"));
         // Spent on one instance: worthless on the other, and on the first.
         for w in [a, b] {
             let err = w
@@ -269,31 +267,11 @@ fn two_instances_deleting_the_last_two_passkeys_leave_one() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (i1, i2) = (id(&k1), id(&k2));
-        let (x, y) = race(
-            move || {
-                block_on(a2.passkeys.delete(&acc1, &i1, &factors(), &a2.context))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
-            },
-            move || {
-                block_on(b2.passkeys.delete(&acc2, &i2, &factors(), &b2.context))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
-            },
+        let results = race(
+            move || block_on(a2.passkeys.delete(&acc1, &i1, &factors(), &a2.context)),
+            move || block_on(b2.passkeys.delete(&acc2, &i2, &factors(), &b2.context)),
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "last_passkey"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "last_passkey", &format!("round {round}"));
         assert_eq!(list(a, &account, Scope::Exchange).len(), 1);
     }
 }
@@ -323,31 +301,11 @@ fn two_instances_revoking_and_deleting_the_last_two_dex_passkeys_leave_one() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (i1, i2) = (id(&d1), id(&d2));
-        let (x, y) = race(
-            move || {
-                block_on(a2.passkeys.revoke_dex(&acc1, &i1, &factors(), &a2.context))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
-            },
-            move || {
-                block_on(b2.passkeys.delete(&acc2, &i2, &factors(), &b2.context))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
-            },
+        let results = race(
+            move || block_on(a2.passkeys.revoke_dex(&acc1, &i1, &factors(), &a2.context)),
+            move || block_on(b2.passkeys.delete(&acc2, &i2, &factors(), &b2.context)),
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "last_passkey"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "last_passkey", &format!("round {round}"));
         assert_eq!(dex_ids(b, &account).len(), 1, "round {round}");
     }
 }
@@ -369,37 +327,21 @@ fn two_instances_racing_one_challenge_one_wins() {
         let response = a.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (r1, r2) = (response.clone(), response);
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_authentication(&r1, None, &[], &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_authentication(&r2, None, &[], &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "challenge_reused"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "challenge_reused", &format!("round {round}"));
     }
 }
 
@@ -419,37 +361,21 @@ fn two_accounts_racing_to_register_one_credential_id_on_two_instances() {
         let ry = registration(b, &y_acc, &shared, Scope::Exchange, &factors());
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (xa, ya) = (x_acc.clone(), y_acc.clone());
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_registration(&xa, &rx, &factors(), None, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_registration(&ya, &ry, &factors(), None, &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "duplicate_credential"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "duplicate_credential", &format!("round {round}"));
         let holders =
             list(a, &x_acc, Scope::Exchange).len() + list(a, &y_acc, Scope::Exchange).len();
         assert_eq!(holders, 1, "round {round}");
@@ -483,37 +409,21 @@ fn a_cloned_authenticator_racing_its_counter_on_two_instances() {
         let rb = b.answer(&mut clone, &ob.challenge, &alice(), Scope::Exchange);
         assert_eq!(e1.sign_count(), clone.sign_count());
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_authentication(&ra, None, &[], &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_authentication(&rb, None, &[], &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "counter_regression"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "counter_regression", &format!("round {round}"));
     }
 }
 
@@ -778,7 +688,7 @@ fn two_instances_replacing_one_dex_passkey_twice_hand_over_one_authorization() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (o1, o2) = (id(&d1), id(&d1));
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(a2.passkeys.finish_replacement(
                     &acc1,
@@ -788,8 +698,6 @@ fn two_instances_replacing_one_dex_passkey_twice_hand_over_one_authorization() {
                     true,
                     &a2.context,
                 ))
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(b2.passkeys.finish_replacement(
@@ -800,23 +708,9 @@ fn two_instances_replacing_one_dex_passkey_twice_hand_over_one_authorization() {
                     true,
                     &b2.context,
                 ))
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "unknown_credential"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "unknown_credential", &format!("round {round}"));
         assert_eq!(dex_ids(a, &account).len(), 1, "round {round}");
         assert_eq!(list(a, &account, Scope::Exchange).len(), 2, "round {round}");
     }
@@ -850,12 +744,8 @@ fn two_instances_revoking_one_dex_passkey_and_replacing_the_other_keep_one() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (i1, i2) = (id(&d1), id(&d2));
-        let (x, y) = race(
-            move || {
-                block_on(a2.passkeys.revoke_dex(&acc1, &i1, &factors(), &a2.context))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
-            },
+        let results = race(
+            move || block_on(a2.passkeys.revoke_dex(&acc1, &i1, &factors(), &a2.context)),
             move || {
                 block_on(b2.passkeys.finish_replacement(
                     &acc2,
@@ -865,23 +755,9 @@ fn two_instances_revoking_one_dex_passkey_and_replacing_the_other_keep_one() {
                     false,
                     &b2.context,
                 ))
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "last_passkey"),
-            "round {round}: {results:?}"
-        );
+        one_won(&results, "last_passkey", &format!("round {round}"));
         assert_eq!(dex_ids(a, &account).len(), 1, "round {round}");
     }
 }
@@ -940,37 +816,21 @@ fn two_instances_racing_past_the_dex_and_pay_limits() {
             .unwrap();
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .authorize_dex(&acc1, &i1, &t1, true, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .authorize_dex(&acc2, &i2, &t2, true, &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "dex {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "limit_reached"),
-            "dex {round}: {results:?}"
-        );
+        one_won(&results, "limit_reached", &format!("dex {round}"));
         assert_eq!(dex_ids(a, &account).len(), 1);
         // Pay: one held, two racing for the second place.
         a.register(&account, &key(172 + 5 * round), Scope::Pay, factors())
@@ -981,37 +841,21 @@ fn two_instances_racing_past_the_dex_and_pay_limits() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (s1, s2) = (one.clone(), one.clone());
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_registration(&acc1, &ra, &s1, None, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_registration(&acc2, &rb, &s2, None, &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "pay {round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "limit_reached"),
-            "pay {round}: {results:?}"
-        );
+        one_won(&results, "limit_reached", &format!("pay {round}"));
         assert_eq!(list(a, &account, Scope::Pay).len(), 2);
     }
 }
@@ -1027,37 +871,21 @@ fn two_instances_racing_one_registration_response() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (r1, r2) = (response.clone(), response);
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_registration(&acc1, &r1, &factors(), None, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(
                     b2.passkeys
                         .finish_registration(&acc2, &r2, &factors(), None, &b2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "challenge_reused"),
-            "{round}: {results:?}"
-        );
+        one_won(&results, "challenge_reused", &format!("{round}"));
         assert_eq!(list(a, &account, Scope::Exchange).len(), 1);
     }
 }
@@ -1106,14 +934,12 @@ fn one_add_passkey_token_races_a_registration_against_a_u2f_import() {
         let (a2, b2) = (Arc::clone(a), Arc::clone(b));
         let (acc1, acc2) = (account.clone(), account.clone());
         let (s1, s2) = (step_up.clone(), step_up.clone());
-        let (x, y) = race(
+        let results = race(
             move || {
                 block_on(
                     a2.passkeys
                         .finish_registration(&acc1, &response, &s1, None, &a2.context),
                 )
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
             move || {
                 block_on(b2.passkeys.import_u2f(
@@ -1124,23 +950,9 @@ fn one_add_passkey_token_races_a_registration_against_a_u2f_import() {
                     &s2,
                     &b2.context,
                 ))
-                .map(|_| ())
-                .map_err(|e| e.code())
             },
         );
-        let results = [x, y];
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{round}: {results:?}"
-        );
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.err())
-                .all(|c| c == "step_up_required"),
-            "{round}: {results:?}"
-        );
+        one_won(&results, "step_up_required", &format!("{round}"));
         assert_eq!(list(a, &account, Scope::Exchange).len(), 2);
     }
 }

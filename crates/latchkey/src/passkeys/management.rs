@@ -56,11 +56,7 @@ impl<S: Store> Passkeys<S> {
             proof: token.proof(),
             terms_accepted,
         };
-        Ok(self
-            .commit(account, context, &command, None)
-            .await?
-            .0
-            .events)
+        self.events_of(account, context, &command).await
     }
 
     /// Withdraws a passkey's DEX authorization (P3, P7).
@@ -79,11 +75,7 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             step_up: step_up.to_policy(),
         };
-        Ok(self
-            .commit(account, context, &command, None)
-            .await?
-            .0
-            .events)
+        self.events_of(account, context, &command).await
     }
 
     /// Renames a passkey (P6); no step-up needed.
@@ -102,11 +94,7 @@ impl<S: Store> Passkeys<S> {
             credential: credential.clone(),
             name: name.to_owned(),
         };
-        Ok(self
-            .commit(account, context, &command, None)
-            .await?
-            .0
-            .events)
+        self.events_of(account, context, &command).await
     }
 
     /// Deletes a passkey (P3, P7, P8) and returns, with the events, the Signal API
@@ -203,5 +191,15 @@ impl<S: Store> Passkeys<S> {
             next: (end < events.len()).then_some(end),
             events: page,
         })
+    }
+
+    /// Decides and appends `command` for a change that answers with its events alone.
+    async fn events_of(
+        &self,
+        account: &AccountId,
+        context: &RequestContext,
+        command: &Command,
+    ) -> Result<Vec<Event>> {
+        Ok(self.commit(account, context, command, None).await?.0.events)
     }
 }
