@@ -394,13 +394,13 @@ impl RegistrationInput {
 }
 
 /// Approval receipts of Pay signatures (P10), with what an auditor re-verifies them
-/// against: the relying party and the passkey's COSE key, from the service's records.
+/// against: the relying party and the passkey's record, from the service's records.
 #[derive(Clone, Debug)]
 pub struct Receipts {
     /// The relying party the ceremonies ran for.
     pub rp: RelyingParty,
-    /// The COSE public key of the passkey that signed every receipt.
-    pub public_key: Vec<u8>,
+    /// The stored record of the passkey that signed every receipt.
+    pub signer: latchkey::Credential,
     /// The receipts.
     pub receipts: Vec<latchkey::ApprovalReceipt>,
 }
@@ -412,7 +412,6 @@ pub struct Receipts {
 /// Never: the set-up ceremonies are valid.
 #[must_use]
 pub fn receipts(count: usize, soft: SoftKey) -> Receipts {
-    let public_key = soft.public_key().as_cose_bytes().to_vec();
     let (passkeys, account, mut authenticator) = registered("payer", Scope::Pay, soft);
     let context = RequestContext::default();
     let handle = passkeys.user_handle(&account, Scope::Pay);
@@ -438,9 +437,17 @@ pub fn receipts(count: usize, soft: SoftKey) -> Receipts {
             .expect("receipt")
         })
         .collect();
+    let state =
+        block_on(latchkey::Store::load(passkeys.store(), &account)).expect("the payer's record");
+    let signer = state
+        .value
+        .credentials
+        .first()
+        .cloned()
+        .expect("the payer's passkey");
     Receipts {
         rp: passkeys.relying_party().clone(),
-        public_key,
+        signer,
         receipts,
     }
 }

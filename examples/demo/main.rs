@@ -414,7 +414,7 @@ async fn authorize_dex(
         return Err(latchkey::Error::from(latchkey::policy::PolicyError::StepUpRequired).into());
     };
     let passkey = credential(&request.credential, "credential")?;
-    let events = app
+    let changed = app
         .passkeys
         .authorize_dex(
             &account,
@@ -424,7 +424,13 @@ async fn authorize_dex(
             &context(),
         )
         .await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(changed_json(&changed))
+}
+
+/// A change in place: its events and the policy's warnings (P11, P14).
+fn changed_json(changed: &latchkey::Changed) -> Json<Value> {
+    let warnings: Vec<&str> = changed.warnings.iter().map(|w| w.code()).collect();
+    Json(json!({ "events": changed.events, "warnings": warnings }))
 }
 
 #[derive(Deserialize)]
@@ -442,22 +448,22 @@ async fn revoke_dex(
     let account = AccountId::new(request.account);
     let passkey = credential(&request.credential, "credential")?;
     let step_up = step_up(request.step_up)?;
-    let events = app
+    let changed = app
         .passkeys
         .revoke_dex(&account, &passkey, &step_up, &context())
         .await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(changed_json(&changed))
 }
 
 async fn rename(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {
     let account = AccountId::new(request.account);
     let passkey = credential(&request.credential, "credential")?;
     let name = request.name.ok_or_else(|| bad("name is required"))?;
-    let events = app
+    let changed = app
         .passkeys
         .rename(&account, &passkey, &name, &context())
         .await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(changed_json(&changed))
 }
 
 async fn delete(State(app): State<Shared>, Body(request): Body<CredentialRequest>) -> ApiResult {

@@ -86,12 +86,12 @@ fn main() {
         println!("ratio finish_authentication/{name} = {:.2}", ours / raw);
     }
     // P10 audits: re-verifying many receipts, one by one and in bulk,
-    // with the key and relying party from the service's records.
+    // with the passkey's record and relying party from the service's records.
     let audit = receipts(64, SoftKey::eddsa([2; 32]));
-    let items: Vec<(&latchkey::ApprovalReceipt, &[u8])> = audit
+    let items: Vec<(&latchkey::ApprovalReceipt, latchkey::ReceiptSigner<'_>)> = audit
         .receipts
         .iter()
-        .map(|r| (r, audit.public_key.as_slice()))
+        .map(|r| (r, latchkey::ReceiptSigner::from(&audit.signer)))
         .collect();
     let count = items.len() as f64;
     let (mut single, mut bulk) = (Vec::new(), Vec::new());
@@ -100,7 +100,7 @@ fn main() {
             per_call(1, || {
                 items
                     .iter()
-                    .all(|(r, key)| r.verify(key, &audit.rp, None).is_ok())
+                    .all(|(r, signer)| r.verify(signer, &audit.rp, None).is_ok())
             }) / count,
         );
         bulk.push(

@@ -634,8 +634,8 @@ impl<S: Store> Player<S> {
         }))
     }
 
-    /// The receipt of a signing intent must re-verify with the key from the store and
-    /// the relying party, and name who approved what (P10).
+    /// The receipt of a signing intent must re-verify with the passkey's record from the
+    /// store and the relying party, and name who approved what (P10).
     fn check_receipt(
         &self,
         done: &latchkey::Authenticated,
@@ -652,11 +652,7 @@ impl<S: Store> Player<S> {
             .credential(&done.credential)
             .ok_or("the passkey that signed is not in the store")?;
         receipt
-            .verify(
-                &stored.public_key,
-                self.passkeys.relying_party(),
-                transaction,
-            )
+            .verify(&stored.into(), self.passkeys.relying_party(), transaction)
             .map_err(|e| format!("receipt does not re-verify: {e}"))?;
         if receipt.account != done.account.as_str()
             || receipt.scope != done.scope

@@ -231,15 +231,24 @@ pub fn approval_receipt(data: &[u8]) {
     else {
         return;
     };
+    // The records it is checked against: the passkey it names, with each test key (the
+    // checks then reach the signature for the key it really carries).
+    let id = latchkey::json::unb64(&receipt.credential_id, "credentialId").unwrap_or_default();
     let [es256, eddsa] = receipt_keys();
+    let signer = |public_key| latchkey::ReceiptSigner {
+        credential_id: &id,
+        public_key,
+        scope: receipt.scope,
+        app_id: None,
+    };
     let items = [
-        (&receipt, es256.as_slice()),
-        (&receipt, eddsa.as_slice()),
-        (&receipt, eddsa.as_slice()),
+        (&receipt, signer(es256.as_slice())),
+        (&receipt, signer(eddsa.as_slice())),
+        (&receipt, signer(eddsa.as_slice())),
     ];
     let one_by_one: Vec<_> = items
         .iter()
-        .map(|(receipt, key)| receipt.verify(key, &rp, None))
+        .map(|(receipt, signer)| receipt.verify(signer, &rp, None))
         .collect();
     assert_eq!(latchkey::verify_receipts(&rp, &items), one_by_one);
 }

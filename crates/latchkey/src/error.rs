@@ -43,6 +43,10 @@ pub enum Error {
     /// client must never be told to delete it.
     #[error("unknown credential")]
     ForeignCredential,
+    /// An approval receipt names another passkey, or carries another key, than the record
+    /// it was checked with (code `unknown_credential`).
+    #[error("the receipt was not signed by this passkey")]
+    WrongSigner,
     /// A count cap on what the client sent was exceeded (code `limit_exceeded`).
     #[error("too many {what}: at most {max}")]
     TooMany {
@@ -73,7 +77,9 @@ impl Error {
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::ChallengeExpired => "challenge_expired",
             Self::ChallengeReused => "challenge_reused",
-            Self::UnknownCredential { .. } | Self::ForeignCredential => "unknown_credential",
+            Self::UnknownCredential { .. } | Self::ForeignCredential | Self::WrongSigner => {
+                "unknown_credential"
+            }
         }
     }
 }

@@ -19,10 +19,10 @@ pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, Result};
 pub use extensions::ClientExtensionOutputs;
 pub use passkeys::{
-    Authenticated, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys,
+    Authenticated, Changed, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys,
     Registered, StepUp, StepUpToken, User,
 };
-pub use receipt::{ApprovalReceipt, verify_receipts};
+pub use receipt::{ApprovalReceipt, ReceiptSigner, verify_receipts};
 pub use transaction::bound_digest;
 
 /// CBOR and COSE (re-exported).

@@ -1,14 +1,15 @@
 //! Approval receipts (P10): offline-verifiable evidence that a passkey approved one
 //! transaction, for one account, scope and intent.
 //!
-//! A receipt carries what the ceremony signed and what its challenge committed to; it
-//! carries no key and no RP ID. Whoever re-verifies it takes the credential's public key
-//! (looked up by [`ApprovalReceipt::credential_id`]) and the relying party from their own
-//! records, so a receipt built around someone else's key proves nothing.
+//! A receipt carries what the ceremony signed and what its challenge committed to, and
+//! names the passkey that signed. Whoever re-verifies it takes that passkey's record (id,
+//! public key, scope, AppID: a [`ReceiptSigner`], looked up by
+//! [`ApprovalReceipt::credential_id`]) and the relying party from their own records, so a
+//! receipt built around someone else's key, or a passkey of another scope, proves nothing.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use latchkey_policy::{Intent, Scope, Timestamp};
+use latchkey_policy::{Credential, Intent, PolicyError, Scope, Timestamp};
 use latchkey_verify::{
     AssertionResponse, BatchItem, Ceremony, ClientData, PendingAssertion, StoredCredential,
     Verifier, VerifyingKey, verify_batch,
@@ -27,9 +28,10 @@ use crate::transaction;
 /// The challenge was 32 random bytes followed by
 /// [`bound_digest`](crate::bound_digest)`(scope, intent, account, transaction digest)`, and
 /// the passkey signed `authenticatorData || SHA-256(clientDataJSON)`, so the signature
-/// covers `account`, `scope`, `intent` and `transaction_digest`. `credential_id` and `at`
-/// are not covered: the first only names the key to look up, the second is the service's
-/// note of when it accepted the assertion, which [`verify`](Self::verify) does not judge.
+/// covers `account`, `scope`, `intent` and `transaction_digest`. `credential_id`,
+/// `public_key` and `at` are not covered: the first two name the passkey, and
+/// [`verify`](Self::verify) holds them against the verifier's record of it; the last is
+/// the service's note of when it accepted the assertion, which `verify` does not judge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalReceipt {
@@ -42,8 +44,11 @@ pub struct ApprovalReceipt {
     /// base64url SHA-256 of the transaction bytes.
     pub transaction_digest: String,
     /// base64url credential id: which passkey signed. Not signed; the verifier looks the
-    /// public key up by it.
+    /// passkey's record up by it.
     pub credential_id: String,
+    /// base64url COSE public key of that passkey, for the reader: verification uses the
+    /// verifier's record and refuses a receipt whose key differs from it.
+    pub public_key: String,
     /// base64url authenticator data, as signed.
     pub authenticator_data: String,
     /// base64url clientDataJSON, as signed.
@@ -56,33 +61,35 @@ pub struct ApprovalReceipt {
 }
 
 impl ApprovalReceipt {
-    /// Re-verifies the receipt as evidence, with the credential's COSE public key and the
-    /// relying party from the verifier's own records, never from the receipt. It checks
-    /// what the ceremony checked: clientDataJSON of type `webauthn.get`, whose challenge is
-    /// 32 bytes followed by the bound digest of this receipt's account, scope, intent and
+    /// Re-verifies the receipt as evidence, with the record of the passkey that signed and
+    /// the relying party from the verifier's own records, never from the receipt. The
+    /// record must be the passkey the receipt names, with the key it carries, of the scope
+    /// it claims (a Pay passkey's signature is no Exchange approval). Then it checks what
+    /// the ceremony checked: clientDataJSON of type `webauthn.get`, whose challenge is 32
+    /// bytes followed by the bound digest of this receipt's account, scope, intent and
     /// transaction digest, from an origin the relying party accepts; authenticator data
-    /// (parsed strictly) for the RP ID, with UP and UV set; and the signature over
+    /// (parsed strictly) for the RP ID (or the record's FIDO AppID, for a passkey imported
+    /// from U2F), with UP and UV set; and the signature over
     /// `authData || SHA-256(clientDataJSON)`. Given the transaction, it also checks that
     /// the receipt's digest is its SHA-256.
     ///
-    /// A receipt of a credential that signed under a FIDO AppID (U2F) does not verify:
-    /// such keys cannot verify the user, which every signing intent requires.
-    ///
     /// # Errors
     ///
-    /// With their codes: `malformed` for a field that is not base64url, a digest that is
-    /// not 32 bytes, unreadable clientDataJSON or authenticator data, or an unusable key;
+    /// With their codes: `unknown_credential` when the receipt names another passkey or
+    /// key than the record; `scope_mismatch` when it claims another scope than the
+    /// record's; `malformed` for a field that is not base64url, a digest that is not 32
+    /// bytes, unreadable clientDataJSON or authenticator data, or an unusable key;
     /// `challenge_mismatch` when the transaction is not the one in the receipt or the
     /// challenge does not commit to what the receipt says; `type_mismatch`,
     /// `origin_mismatch`, `rp_id_mismatch`, `user_presence_required`,
     /// `user_verification_required`; `signature_invalid`.
     pub fn verify(
         &self,
-        public_key: &[u8],
+        signer: &ReceiptSigner<'_>,
         rp: &RelyingParty,
         transaction: Option<&[u8]>,
     ) -> Result<()> {
-        let decoded = Decoded::new(self, public_key, transaction)?;
+        let decoded = Decoded::new(self, signer, transaction)?;
         let verifier = receipt_verifier(rp);
         let pending = decoded.check(&verifier)?;
         decoded.key.verify(
@@ -94,17 +101,46 @@ impl ApprovalReceipt {
     }
 }
 
-/// Re-verifies many receipts, as an auditor would: each with the COSE public key of its
-/// credential, from the auditor's records. The result at index `i` is exactly what
-/// [`ApprovalReceipt::verify`]`(key, rp, None)` gives for item `i`, by the same checks
+/// What the verifier's own records hold of the passkey a receipt names: everything
+/// [`ApprovalReceipt::verify`] trusts about the signer. Made from a stored
+/// [`Credential`], or field by field by an auditor with their own copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptSigner<'a> {
+    /// The credential id.
+    pub credential_id: &'a [u8],
+    /// Its COSE public key.
+    pub public_key: &'a [u8],
+    /// Its scope.
+    pub scope: Scope,
+    /// The FIDO AppID it was imported under from U2F, if any.
+    pub app_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Credential> for ReceiptSigner<'a> {
+    fn from(credential: &'a Credential) -> Self {
+        Self {
+            credential_id: credential.id.as_bytes(),
+            public_key: &credential.public_key,
+            scope: credential.scope,
+            app_id: credential.app_id.as_deref(),
+        }
+    }
+}
+
+/// Re-verifies many receipts, as an auditor would: each with the record of the passkey it
+/// names, from the auditor's records. The result at index `i` is exactly what
+/// [`ApprovalReceipt::verify`]`(signer, rp, None)` gives for item `i`, by the same checks
 /// (the signatures through `latchkey_verify::verify_batch`, whose verdicts are the
 /// one-by-one verdicts on every input).
 #[must_use]
-pub fn verify_receipts(rp: &RelyingParty, items: &[(&ApprovalReceipt, &[u8])]) -> Vec<Result<()>> {
+pub fn verify_receipts(
+    rp: &RelyingParty,
+    items: &[(&ApprovalReceipt, ReceiptSigner<'_>)],
+) -> Vec<Result<()>> {
     let verifier = receipt_verifier(rp);
-    let decoded: Vec<Result<Decoded>> = items
+    let decoded: Vec<Result<Decoded<'_>>> = items
         .iter()
-        .map(|(receipt, key)| Decoded::new(receipt, key, None))
+        .map(|(receipt, signer)| Decoded::new(receipt, signer, None))
         .collect();
     let pending: Vec<Result<(PendingAssertion<'_>, &VerifyingKey)>> = decoded
         .iter()
@@ -149,21 +185,31 @@ fn receipt_verifier(rp: &RelyingParty) -> Verifier {
     Verifier::new(rp.id(), rp.origin_rules())
 }
 
-/// A receipt's fields decoded, with the key and the challenge it must carry.
-struct Decoded {
+/// A receipt's fields decoded, with the signer's key and AppID and the challenge it must
+/// carry.
+struct Decoded<'a> {
     key: VerifyingKey,
+    app_id: Option<&'a str>,
     authenticator_data: Vec<u8>,
     client_data_json: Vec<u8>,
     signature: Vec<u8>,
     challenge: [u8; CHALLENGE_RANDOM_LEN + 32],
 }
 
-impl Decoded {
+impl<'a> Decoded<'a> {
     fn new(
         receipt: &ApprovalReceipt,
-        public_key: &[u8],
+        signer: &ReceiptSigner<'a>,
         transaction: Option<&[u8]>,
     ) -> Result<Self> {
+        if unb64(&receipt.credential_id, "credentialId")? != signer.credential_id
+            || unb64(&receipt.public_key, "publicKey")? != signer.public_key
+        {
+            return Err(Error::WrongSigner);
+        }
+        if receipt.scope != signer.scope {
+            return Err(PolicyError::ScopeMismatch.into());
+        }
         let digest: [u8; 32] = unb64(&receipt.transaction_digest, "transactionDigest")?
             .try_into()
             .map_err(|_| Error::Malformed("transactionDigest is not 32 bytes".into()))?;
@@ -175,11 +221,12 @@ impl Decoded {
         let authenticator_data = unb64(&receipt.authenticator_data, "authenticatorData")?;
         let client_data_json = unb64(&receipt.client_data_json, "clientDataJSON")?;
         let signature = unb64(&receipt.signature, "signature")?;
-        let key = VerifyingKey::from_cose(public_key)?;
+        let key = VerifyingKey::from_cose(signer.public_key)?;
         let bound = transaction::digest(receipt.scope, receipt.intent, &receipt.account, &digest);
         let challenge = expected_challenge(&client_data_json, &bound);
         Ok(Self {
             key,
+            app_id: signer.app_id,
             authenticator_data,
             client_data_json,
             signature,
@@ -188,7 +235,7 @@ impl Decoded {
     }
 
     /// Every check but the signature's, by the verifier's own assertion checks.
-    fn check<'a>(&'a self, verifier: &Verifier) -> Result<PendingAssertion<'a>> {
+    fn check<'s>(&'s self, verifier: &Verifier) -> Result<PendingAssertion<'s>> {
         let response = AssertionResponse {
             client_data_json: &self.client_data_json,
             authenticator_data: &self.authenticator_data,
@@ -198,7 +245,7 @@ impl Decoded {
             key: &self.key,
             sign_count: 0,
             backup_eligible: None,
-            app_id: None,
+            app_id: self.app_id,
             cred_protect: None,
         };
         // UV is required: receipts come from signing intents only (P9).

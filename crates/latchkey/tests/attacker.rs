@@ -450,7 +450,8 @@ impl<S: Store> Play<S> {
                 Call::Other,
             ),
             Kind::RevokeDex => (
-                block_on(self.w.passkeys.revoke_dex(&alice(), &id, step_up, &context)),
+                block_on(self.w.passkeys.revoke_dex(&alice(), &id, step_up, &context))
+                    .map(|c| c.events),
                 Call::Other,
             ),
             Kind::AuthorizeDex => {
@@ -463,7 +464,8 @@ impl<S: Store> Play<S> {
                         self.w
                             .passkeys
                             .authorize_dex(&alice(), &id, token, terms, &context),
-                    ),
+                    )
+                    .map(|c| c.events),
                     Call::AuthorizeDex {
                         key: target,
                         by,

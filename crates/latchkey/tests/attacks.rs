@@ -615,7 +615,11 @@ fn every_change_returns_the_events_it_appended() {
             .unwrap()
             .events,
     );
-    seen.extend(block_on(w.passkeys.rename(&alice, &id(&e2), "Blue key", &w.context)).unwrap());
+    seen.extend(
+        block_on(w.passkeys.rename(&alice, &id(&e2), "Blue key", &w.context))
+            .unwrap()
+            .events,
+    );
     seen.extend(
         block_on(w.passkeys.delete(&alice, &id(&e2), &factors(), &w.context))
             .unwrap()

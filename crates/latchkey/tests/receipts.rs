@@ -1,5 +1,6 @@
 //! Approval receipts as evidence (P10), through the public API: a receipt verifies only
-//! with the key and relying party from the verifier's own records, only for the account,
+//! with the passkey's record (id, key, scope, AppID) and relying party from the
+//! verifier's own records, only for the account,
 //! scope, intent and transaction it was signed for, and only when the assertion passes
 //! what the ceremony checked. Checking many at once gives the one-by-one verdicts.
 //!
@@ -13,10 +14,10 @@
 )]
 
 use latchkey::cose::{AuthenticatorData, Flags};
-use latchkey::json::b64;
+use latchkey::json::{b64, unb64};
 use latchkey::{
-    AccountId, ApprovalReceipt, Intent, RelyingParty, Scope, Timestamp, bound_digest,
-    verify_receipts,
+    AccountId, ApprovalReceipt, Intent, ReceiptSigner, RelyingParty, Scope, Timestamp,
+    bound_digest, verify_receipts,
 };
 use latchkey_testkit::authenticator::{Assertion, Authenticator, Client, SoftKey};
 use sha2::{Digest as _, Sha256};
@@ -66,13 +67,15 @@ fn challenge(what: &For) -> Vec<u8> {
     [NONCE.as_slice(), &bound].concat()
 }
 
-fn receipt(what: &For, assertion: &Assertion) -> ApprovalReceipt {
+/// The receipt the facade would return for `assertion` by the passkey with `key`.
+fn receipt(what: &For, assertion: &Assertion, key: &SoftKey) -> ApprovalReceipt {
     ApprovalReceipt {
         account: what.account.to_owned(),
         scope: what.scope,
         intent: what.intent,
         transaction_digest: b64(&Sha256::digest(&what.transaction)),
         credential_id: b64(&assertion.credential_id),
+        public_key: b64(&cose(key)),
         authenticator_data: b64(&assertion.authenticator_data),
         client_data_json: b64(&assertion.client_data_json),
         signature: b64(&assertion.signature),
@@ -82,7 +85,8 @@ fn receipt(what: &For, assertion: &Assertion) -> ApprovalReceipt {
 
 /// A receipt signed by `authenticator` on `client` for `what`.
 fn signed(authenticator: &mut Authenticator, client: &Client, what: &For) -> ApprovalReceipt {
-    receipt(what, &authenticator.assert(client, &challenge(what)))
+    let assertion = authenticator.assert(client, &challenge(what));
+    receipt(what, &assertion, &authenticator.key().clone())
 }
 
 /// A receipt whose assertion is signed by hand: client data of type `ty` and
@@ -109,6 +113,7 @@ fn hand_signed(key: &SoftKey, ty: &str, flags: Flags, what: &For) -> ApprovalRec
             authenticator_data,
             signature,
         },
+        key,
     )
 }
 
@@ -123,21 +128,62 @@ fn code(result: latchkey::Result<()>) -> Result<(), &'static str> {
     result.map_err(|e| e.code())
 }
 
+/// A verifier's record of a passkey: what [`ReceiptSigner`] borrows.
+struct Record {
+    id: Vec<u8>,
+    key: Vec<u8>,
+    scope: Scope,
+    app_id: Option<String>,
+}
+
+impl Record {
+    /// Alice's Pay passkey with COSE key `key`, under the id `receipt` names (the
+    /// records that disagree with the receipt have their own test).
+    fn named_by(receipt: &ApprovalReceipt, key: &[u8]) -> Self {
+        Self {
+            id: unb64(&receipt.credential_id, "credentialId").unwrap_or_default(),
+            key: key.to_vec(),
+            scope: Scope::Pay,
+            app_id: None,
+        }
+    }
+
+    fn signer(&self) -> ReceiptSigner<'_> {
+        ReceiptSigner {
+            credential_id: &self.id,
+            public_key: &self.key,
+            scope: self.scope,
+            app_id: self.app_id.as_deref(),
+        }
+    }
+}
+
+/// `receipt` checked against Alice's Pay passkey with COSE key `key`.
+fn check(
+    receipt: &ApprovalReceipt,
+    key: &[u8],
+    transaction: Option<&[u8]>,
+) -> Result<(), &'static str> {
+    let record = Record::named_by(receipt, key);
+    code(receipt.verify(&record.signer(), &rp(), transaction))
+}
+
 #[test]
 fn a_valid_receipt_verifies_with_the_verifiers_own_key() {
     for soft in [SoftKey::eddsa([2; 32]), SoftKey::es256([3; 32])] {
         let key = cose(&soft);
         let receipt = signed(&mut Authenticator::new(soft), &client(), &pay());
-        receipt.verify(&key, &rp(), Some(TX)).unwrap();
-        receipt.verify(&key, &rp(), None).unwrap();
+        check(&receipt, &key, Some(TX)).unwrap();
+        check(&receipt, &key, None).unwrap();
         // It proves this transaction and no other.
         assert_eq!(
-            code(receipt.verify(&key, &rp(), Some(b"pay 2500.00 USDT to merchant 771"))),
+            check(&receipt, &key, Some(b"pay 2500.00 USDT to merchant 771")),
             Err("challenge_mismatch")
         );
-        // It survives JSON, with no key and no RP ID in it.
+        // It survives JSON, naming the passkey and its key (P10), with no RP ID in it.
         let json = serde_json::to_value(&receipt).unwrap();
-        assert!(json.get("publicKey").is_none() && json.get("rpId").is_none());
+        assert_eq!(json["publicKey"], b64(&key));
+        assert!(json.get("rpId").is_none());
         assert_eq!(json["account"], "alice");
         assert_eq!(json["scope"], "pay");
         assert_eq!(json["intent"], "pay_sign");
@@ -149,19 +195,93 @@ fn a_valid_receipt_verifies_with_the_verifiers_own_key() {
 #[test]
 fn a_receipt_signed_with_an_attackers_key_fails_against_the_victims() {
     // The old receipt carried its own key: an attacker could sign "alice approved this"
-    // with any key. Now the verifier supplies alice's key from its records.
+    // with any key. Now the verifier supplies alice's record: a receipt naming the
+    // attacker's key is not hers, and one copying her key fails on the signature.
     let victim = SoftKey::eddsa([2; 32]);
     let attacker = SoftKey::eddsa([66; 32]);
     let forged = signed(&mut Authenticator::new(attacker.clone()), &client(), &pay());
-    assert!(forged.verify(&cose(&attacker), &rp(), Some(TX)).is_ok());
+    assert!(check(&forged, &cose(&attacker), Some(TX)).is_ok());
+    for victim in [victim, SoftKey::es256([3; 32])] {
+        assert_eq!(
+            check(&forged, &cose(&victim), Some(TX)),
+            Err("unknown_credential")
+        );
+        let mut dressed = forged.clone();
+        dressed.public_key = b64(&cose(&victim));
+        assert_eq!(
+            check(&dressed, &cose(&victim), Some(TX)),
+            Err("signature_invalid")
+        );
+    }
+}
+
+#[test]
+fn the_verifiers_record_decides_who_signed() {
+    // P10 with P1: the signer's id, key and scope come from the record, and the receipt
+    // must agree with all three. A Pay passkey's assertion dressed as an Exchange
+    // approval (it signed a challenge that claims Exchange) is refused on the record's
+    // scope, before anything else.
+    let soft = SoftKey::eddsa([2; 32]);
+    let key = cose(&soft);
+    let mut alice = Authenticator::new(soft);
+    let receipt = signed(&mut alice, &client(), &pay());
+    let exact = Record::named_by(&receipt, &key);
     assert_eq!(
-        code(forged.verify(&cose(&victim), &rp(), Some(TX))),
-        Err("signature_invalid")
+        code(receipt.verify(&exact.signer(), &rp(), Some(TX))),
+        Ok(())
     );
-    let victim_es256 = SoftKey::es256([3; 32]);
+    let other_id = Record {
+        id: b"another id".to_vec(),
+        ..Record::named_by(&receipt, &key)
+    };
     assert_eq!(
-        code(forged.verify(&cose(&victim_es256), &rp(), Some(TX))),
-        Err("signature_invalid")
+        code(receipt.verify(&other_id.signer(), &rp(), Some(TX))),
+        Err("unknown_credential")
+    );
+    let dex = For {
+        scope: Scope::Exchange,
+        intent: Intent::DexTrade,
+        ..pay()
+    };
+    let dressed = signed(&mut alice, &client(), &dex);
+    let pay_record = Record::named_by(&dressed, &key);
+    assert_eq!(
+        code(dressed.verify(&pay_record.signer(), &rp(), Some(TX))),
+        Err("scope_mismatch")
+    );
+    let exchange_record = Record {
+        scope: Scope::Exchange,
+        ..Record::named_by(&dressed, &key)
+    };
+    assert_eq!(
+        code(dressed.verify(&exchange_record.signer(), &rp(), Some(TX))),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_passkey_imported_from_u2f_verifies_under_its_recorded_app_id() {
+    // A U2F key signs for the AppID's hash, not the RP ID's: the record's AppID serves,
+    // and only the record's.
+    let app_id = "https://example.com/app-id.json";
+    let soft = SoftKey::es256([4; 32]);
+    let key = cose(&soft);
+    let u2f_client = Client::new(app_id, "https://example.com");
+    let receipt = signed(&mut Authenticator::new(soft), &u2f_client, &pay());
+    let mut record = Record::named_by(&receipt, &key);
+    assert_eq!(
+        code(receipt.verify(&record.signer(), &rp(), Some(TX))),
+        Err("rp_id_mismatch")
+    );
+    record.app_id = Some(app_id.to_owned());
+    assert_eq!(
+        code(receipt.verify(&record.signer(), &rp(), Some(TX))),
+        Ok(())
+    );
+    record.app_id = Some("https://example.com/other-app-id.json".to_owned());
+    assert_eq!(
+        code(receipt.verify(&record.signer(), &rp(), Some(TX))),
+        Err("rp_id_mismatch")
     );
 }
 
@@ -170,11 +290,10 @@ fn every_covered_field_is_bound() {
     let soft = SoftKey::eddsa([2; 32]);
     let key = cose(&soft);
     let receipt = signed(&mut Authenticator::new(soft), &client(), &pay());
-    let changed: [(&str, Edit); 5] = [
+    let changed: [(&str, Edit); 4] = [
         ("account", |r| r.account = "mallory".into()),
         ("account prefix", |r| r.account = "alic".into()),
-        ("scope", |r| r.scope = Scope::Exchange),
-        ("intent", |r| r.intent = Intent::DexTransfer),
+        ("intent", |r| r.intent = Intent::PaySecurityChange),
         ("transaction digest", |r| {
             r.transaction_digest = b64(&Sha256::digest(b"pay 2500.00 USDT"));
         }),
@@ -183,17 +302,17 @@ fn every_covered_field_is_bound() {
         let mut forged = receipt.clone();
         change(&mut forged);
         assert_eq!(
-            code(forged.verify(&key, &rp(), None)),
+            check(&forged, &key, None),
             Err("challenge_mismatch"),
             "{what}"
         );
     }
-    // `at` and the credential id are the service's notes, not signed: documented so, and
-    // changing them changes nothing verify claims.
+    // The scope is signed too, but the record's scope answers first (the test above).
+    // `at` is the service's note, not signed: documented so, and changing it changes
+    // nothing verify claims.
     let mut noted = receipt.clone();
     noted.at = Timestamp(0);
-    noted.credential_id = b64(b"another id");
-    assert!(noted.verify(&key, &rp(), None).is_ok());
+    assert!(check(&noted, &key, None).is_ok());
 }
 
 #[test]
@@ -237,15 +356,11 @@ fn the_ceremony_checks_are_made_again() {
         ),
     ];
     for (what, receipt, expected) in &cases {
-        assert_eq!(
-            code(receipt.verify(&key, &rp(), Some(TX))),
-            Err(*expected),
-            "{what}"
-        );
+        assert_eq!(check(receipt, &key, Some(TX)), Err(*expected), "{what}");
     }
     // The hand-signed path itself is sound: with UP and UV it verifies.
     let good = hand_signed(&soft, "webauthn.get", up_uv, &pay());
-    assert!(good.verify(&key, &rp(), Some(TX)).is_ok());
+    assert!(check(&good, &key, Some(TX)).is_ok());
 }
 
 #[test]
@@ -254,17 +369,14 @@ fn a_challenge_that_is_only_the_digest_fails() {
     // SHA-256 of the transaction after them.
     let soft = SoftKey::eddsa([2; 32]);
     let key = cose(&soft);
-    let mut authenticator = Authenticator::new(soft);
+    let mut authenticator = Authenticator::new(soft.clone());
     let hash = Sha256::digest(TX);
     for challenge in [
         challenge(&pay())[32..].to_vec(),
         [NONCE.as_slice(), &hash].concat(),
     ] {
-        let receipt = receipt(&pay(), &authenticator.assert(&client(), &challenge));
-        assert_eq!(
-            code(receipt.verify(&key, &rp(), Some(TX))),
-            Err("challenge_mismatch")
-        );
+        let receipt = receipt(&pay(), &authenticator.assert(&client(), &challenge), &soft);
+        assert_eq!(check(&receipt, &key, Some(TX)), Err("challenge_mismatch"));
     }
 }
 
@@ -284,16 +396,11 @@ fn malformed_fields_are_malformed() {
     for (what, change) in changed {
         let mut bad = receipt.clone();
         change(&mut bad);
-        assert_eq!(
-            code(bad.verify(&key, &rp(), None)),
-            Err("malformed"),
-            "{what}"
-        );
+        assert_eq!(check(&bad, &key, None), Err("malformed"), "{what}");
     }
-    assert_eq!(
-        code(receipt.verify(b"not a COSE key", &rp(), None)),
-        Err("malformed")
-    );
+    let mut keyless = receipt.clone();
+    keyless.public_key = b64(b"not a COSE key");
+    assert_eq!(check(&keyless, b"not a COSE key", None), Err("malformed"));
 }
 
 #[test]
@@ -325,11 +432,11 @@ fn bulk_verdicts_are_the_one_by_one_verdicts() {
     let mut moved = items[4].0.clone();
     moved.account = "bob".into();
     items.push((moved, cose(&eddsa), Err("challenge_mismatch")));
-    items.push((
-        signed(&mut Authenticator::new(attacker), &client(), &pay()),
-        cose(&eddsa),
-        Err("signature_invalid"),
-    ));
+    let forged = signed(&mut Authenticator::new(attacker), &client(), &pay());
+    items.push((forged.clone(), cose(&eddsa), Err("unknown_credential")));
+    let mut dressed = forged;
+    dressed.public_key = b64(&cose(&eddsa));
+    items.push((dressed, cose(&eddsa), Err("signature_invalid")));
     for (flags, ty, expected) in [
         (
             Flags::USER_VERIFIED,
@@ -372,14 +479,19 @@ fn bulk_verdicts_are_the_one_by_one_verdicts() {
     items.push((garbled, cose(&eddsa), Err("malformed")));
 
     let rp = rp();
-    let pairs: Vec<(&ApprovalReceipt, &[u8])> = items
+    let records: Vec<Record> = items
         .iter()
-        .map(|(receipt, key, _)| (receipt, key.as_slice()))
+        .map(|(receipt, key, _)| Record::named_by(receipt, key))
+        .collect();
+    let pairs: Vec<(&ApprovalReceipt, ReceiptSigner<'_>)> = items
+        .iter()
+        .zip(&records)
+        .map(|((receipt, ..), record)| (receipt, record.signer()))
         .collect();
     let bulk: Vec<_> = verify_receipts(&rp, &pairs).into_iter().map(code).collect();
     let one_by_one: Vec<_> = pairs
         .iter()
-        .map(|(receipt, key)| code(receipt.verify(key, &rp, None)))
+        .map(|(receipt, signer)| code(receipt.verify(signer, &rp, None)))
         .collect();
     let expected: Vec<_> = items.iter().map(|(.., expected)| *expected).collect();
     assert_eq!(one_by_one, expected);

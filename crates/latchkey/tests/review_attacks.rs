@@ -2173,33 +2173,39 @@ fn a_signing_challenge_is_not_finished_with_another_transaction() {
     )
     .unwrap();
     let receipt = done.receipt.unwrap();
-    let public_key = list(&w, &alice(), Scope::Pay)[0].public_key.clone();
+    let record = list(&w, &alice(), Scope::Pay)[0].clone();
+    let signer = (&record).into();
     let rp = relying_party();
-    receipt.verify(&public_key, &rp, Some(tx_a)).unwrap();
+    receipt.verify(&signer, &rp, Some(tx_a)).unwrap();
     assert_eq!(
-        receipt
-            .verify(&public_key, &rp, Some(tx_b))
-            .unwrap_err()
-            .code(),
+        receipt.verify(&signer, &rp, Some(tx_b)).unwrap_err().code(),
         "challenge_mismatch"
     );
     let mut bobs = receipt.clone();
     bobs.account = "bob".into();
     assert_eq!(
-        bobs.verify(&public_key, &rp, Some(tx_a))
+        bobs.verify(&signer, &rp, Some(tx_a)).unwrap_err().code(),
+        "challenge_mismatch"
+    );
+    let mut other_intent = receipt.clone();
+    other_intent.intent = Intent::PaySecurityChange;
+    assert_eq!(
+        other_intent
+            .verify(&signer, &rp, Some(tx_a))
             .unwrap_err()
             .code(),
         "challenge_mismatch"
     );
-    let mut other_intent = receipt;
-    other_intent.intent = Intent::DexTransfer;
-    other_intent.scope = Scope::Exchange;
+    // Relabelled as an Exchange approval, the Pay passkey's record refuses it.
+    let mut other_scope = receipt;
+    other_scope.intent = Intent::DexTransfer;
+    other_scope.scope = Scope::Exchange;
     assert_eq!(
-        other_intent
-            .verify(&public_key, &rp, Some(tx_a))
+        other_scope
+            .verify(&signer, &rp, Some(tx_a))
             .unwrap_err()
             .code(),
-        "challenge_mismatch"
+        "scope_mismatch"
     );
 }
 

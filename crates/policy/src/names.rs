@@ -1,5 +1,7 @@
 //! Passkey names (P6): labels only, validated, unique within a scope.
 
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::error::PolicyError;
 
 /// Longest name, in characters.
@@ -16,17 +18,19 @@ pub fn is_valid_name(name: &str) -> bool {
     validate(name).is_ok()
 }
 
-/// Trims and validates a name chosen by the user.
+/// Trims, normalises (NFC) and validates a name chosen by the user. In NFC, names that
+/// render alike because one spells `é` as `e` + U+0301 are the same string, so the
+/// second is numbered like any taken name.
 pub(crate) fn validate(name: &str) -> Result<String, PolicyError> {
-    let trimmed = name.trim();
-    let chars = trimmed.chars().count();
+    let normalized: String = name.trim().nfc().collect();
+    let chars = normalized.chars().count();
     if chars == 0
         || chars > MAX_NAME_CHARS
-        || trimmed.chars().any(|c| c.is_control() || is_format(c))
+        || normalized.chars().any(|c| c.is_control() || is_format(c))
     {
         return Err(PolicyError::InvalidName);
     }
-    Ok(trimmed.to_owned())
+    Ok(normalized)
 }
 
 /// Unicode general category Cf (Unicode 15): characters that are invisible or change the
@@ -57,15 +61,24 @@ fn is_format(c: char) -> bool {
     )
 }
 
-/// `base`, or `base 2`, `base 3`... whichever is not in `taken`.
+/// `base`, or `base 2`, `base 3`... whichever is not in `taken`, never longer than
+/// [`MAX_NAME_CHARS`]: the number takes the place of the end of a long base.
 pub(crate) fn unique<'a>(base: &str, taken: impl Iterator<Item = &'a str> + Clone) -> String {
     if !taken.clone().any(|t| t == base) {
         return base.to_owned();
     }
-    (2..)
-        .map(|n| format!("{base} {n}"))
+    (2_usize..)
+        .map(|n| numbered(base, n))
         .find(|candidate| !taken.clone().any(|t| t == candidate))
         .unwrap_or_else(|| base.to_owned())
+}
+
+/// `base n`, with `base` cut (and its end trimmed) so that the whole fits.
+fn numbered(base: &str, n: usize) -> String {
+    let suffix = format!(" {n}");
+    let room = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let cut: String = base.chars().take(room).collect();
+    format!("{}{suffix}", cut.trim_end())
 }
 
 #[cfg(test)]
@@ -104,5 +117,28 @@ mod tests {
             "iCloud Keychain 2"
         );
         assert_eq!(unique("YubiKey", taken.iter().copied()), "YubiKey");
+    }
+
+    #[test]
+    fn a_numbered_name_stays_within_the_limit() {
+        let long = "k".repeat(MAX_NAME_CHARS);
+        let taken = [long.as_str()];
+        let second = unique(&long, taken.iter().copied());
+        assert_eq!(second.chars().count(), MAX_NAME_CHARS);
+        assert!(second.ends_with("k 2"));
+        // A cut that ends in a space does not leave two.
+        let spaced = format!("{} x", "k".repeat(MAX_NAME_CHARS - 2));
+        let taken = [spaced.as_str()];
+        assert_eq!(
+            unique(&spaced, taken.iter().copied()),
+            format!("{} 2", "k".repeat(MAX_NAME_CHARS - 2))
+        );
+    }
+
+    #[test]
+    fn names_are_stored_in_nfc() {
+        assert_eq!(validate("Cafe\u{301}"), Ok("Caf\u{e9}".to_owned()));
+        // 64 decomposed letters are 128 chars before NFC and 64 after.
+        assert!(validate(&"e\u{301}".repeat(MAX_NAME_CHARS)).is_ok());
     }
 }

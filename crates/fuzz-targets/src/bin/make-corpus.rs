@@ -268,6 +268,7 @@ fn main() {
         ("valid-es256", SoftKey::es256([9; 32])),
         ("valid-eddsa", SoftKey::eddsa([9; 32])),
     ] {
+        let public_key = key.public_key().as_cose_bytes().to_vec();
         let assertion = Authenticator::new(key).assert(&client, &challenge);
         let b64 = latchkey::json::b64;
         let receipt = latchkey::ApprovalReceipt {
@@ -276,6 +277,7 @@ fn main() {
             intent: latchkey::Intent::PaySign,
             transaction_digest: b64(&hash),
             credential_id: b64(&assertion.credential_id),
+            public_key: b64(&public_key),
             authenticator_data: b64(&assertion.authenticator_data),
             client_data_json: b64(&assertion.client_data_json),
             signature: b64(&assertion.signature),

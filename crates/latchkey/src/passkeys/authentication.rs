@@ -215,6 +215,7 @@ impl<S: Store> Passkeys<S> {
             },
         )?;
         let scope = stored.scope;
+        let public_key = b64(&stored.public_key);
         let facts = AssertionFacts {
             credential: credential_id.clone(),
             user_verified: verified.user_verified(),
@@ -248,6 +249,7 @@ impl<S: Store> Passkeys<S> {
             scope,
             intent: bound.intent,
             credential_id: b64(credential_id.as_bytes()),
+            public_key,
             authenticator_data: response.response.authenticator_data.clone(),
             client_data_json: response.response.client_data_json.clone(),
             signature: response.response.signature.clone(),

@@ -2,7 +2,7 @@
 //! service reads back (lists, history, the withdrawal lock).
 
 use latchkey_policy::{
-    Command, Credential, CredentialId, Event, EventKind, RequestContext, Scope, Timestamp,
+    Command, Credential, CredentialId, Event, EventKind, RequestContext, Scope, Timestamp, Warning,
 };
 use latchkey_store::{AccountId, Store};
 
@@ -22,6 +22,18 @@ pub struct Deleted {
     pub events: Vec<Event>,
     /// The `signalAllAcceptedCredentials` payload for the deleted passkey's scope (P13).
     pub accepted: SignalAllAcceptedCredentials,
+}
+
+/// A passkey changed in place (DEX authorized or revoked, renamed): what was appended,
+/// and what the service should tell the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Changed {
+    /// The events appended (P14).
+    pub events: Vec<Event>,
+    /// Warnings the policy raised, such as a provider class the DEX realm only warns
+    /// about (P11).
+    pub warnings: Vec<Warning>,
 }
 
 /// One page of an account's history, oldest first (P14).
@@ -50,13 +62,13 @@ impl<S: Store> Passkeys<S> {
         token: &StepUpToken,
         terms_accepted: bool,
         context: &RequestContext,
-    ) -> Result<Vec<Event>> {
+    ) -> Result<Changed> {
         let command = Command::AuthorizeDex {
             credential: credential.clone(),
             proof: token.proof(),
             terms_accepted,
         };
-        self.events_of(account, context, &command).await
+        self.changed(account, context, &command).await
     }
 
     /// Withdraws a passkey's DEX authorization (P3, P7).
@@ -70,12 +82,12 @@ impl<S: Store> Passkeys<S> {
         credential: &CredentialId,
         step_up: &StepUp,
         context: &RequestContext,
-    ) -> Result<Vec<Event>> {
+    ) -> Result<Changed> {
         let command = Command::RevokeDex {
             credential: credential.clone(),
             step_up: step_up.to_policy(),
         };
-        self.events_of(account, context, &command).await
+        self.changed(account, context, &command).await
     }
 
     /// Renames a passkey (P6); no step-up needed.
@@ -89,12 +101,12 @@ impl<S: Store> Passkeys<S> {
         credential: &CredentialId,
         name: &str,
         context: &RequestContext,
-    ) -> Result<Vec<Event>> {
+    ) -> Result<Changed> {
         let command = Command::Rename {
             credential: credential.clone(),
             name: name.to_owned(),
         };
-        self.events_of(account, context, &command).await
+        self.changed(account, context, &command).await
     }
 
     /// Deletes a passkey (P3, P7, P8) and returns, with the events, the Signal API
@@ -172,7 +184,8 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// One page of the account's history, oldest first (P14): at most `limit` events
-    /// (capped at [`MAX_HISTORY_PAGE`]) from position `start`.
+    /// (capped at [`MAX_HISTORY_PAGE`]) from position `start`. A limit of 0 reads no
+    /// event, and its `next` is `start` itself while events remain (a probe).
     ///
     /// # Errors
     ///
@@ -184,7 +197,7 @@ impl<S: Store> Passkeys<S> {
         limit: usize,
     ) -> Result<HistoryPage> {
         let events = self.store.history(account).await?;
-        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        let limit = limit.min(MAX_HISTORY_PAGE);
         let page: Vec<Event> = events.iter().skip(start).take(limit).cloned().collect();
         let end = start.saturating_add(page.len());
         Ok(HistoryPage {
@@ -193,13 +206,17 @@ impl<S: Store> Passkeys<S> {
         })
     }
 
-    /// Decides and appends `command` for a change that answers with its events alone.
-    async fn events_of(
+    /// Decides and appends `command` for a change in place.
+    async fn changed(
         &self,
         account: &AccountId,
         context: &RequestContext,
         command: &Command,
-    ) -> Result<Vec<Event>> {
-        Ok(self.commit(account, context, command, None).await?.0.events)
+    ) -> Result<Changed> {
+        let (decision, _) = self.commit(account, context, command, None).await?;
+        Ok(Changed {
+            events: decision.events,
+            warnings: decision.warnings,
+        })
     }
 }

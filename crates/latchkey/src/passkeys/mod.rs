@@ -28,7 +28,7 @@ use crate::config::RelyingParty;
 use crate::error::{Error, Result};
 use crate::json::{CredentialDescriptor, b64, unb64};
 
-pub use management::{Deleted, HistoryPage, MAX_HISTORY_PAGE};
+pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
 pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
 
 /// How often a command is decided again after a concurrent change before giving up.
