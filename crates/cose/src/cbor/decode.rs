@@ -4,6 +4,9 @@ use super::{Map, Value};
 use crate::error::{CborError, Context, Error, LimitExceeded, Result};
 use crate::options::{ParseOptions, Strictness};
 
+/// Most elements reserved up front for one array or map, whatever count it declares.
+pub const MAX_PREALLOCATED_ITEMS: usize = 16;
+
 /// Decodes exactly one CBOR item that must fill `input`.
 ///
 /// # Errors
@@ -224,12 +227,17 @@ impl<'a> Decoder<'a, '_> {
         Ok(())
     }
 
-    /// Pre-allocation never trusts a declared count beyond the bytes actually left
-    /// (every element needs at least one byte).
+    /// Pre-allocation never trusts a declared count: at most [`MAX_PREALLOCATED_ITEMS`]
+    /// and never more than the bytes actually left (every element needs one), so a
+    /// container that declares 2^64 items costs a few hundred bytes until its items
+    /// are really there; past that the vector grows as items arrive.
     fn capacity_hint(&self, argument: &Argument) -> usize {
         let remaining = self.input.len().saturating_sub(self.pos);
         match argument {
-            Argument::Definite(n) => usize::try_from(*n).unwrap_or(usize::MAX).min(remaining),
+            Argument::Definite(n) => usize::try_from(*n)
+                .unwrap_or(usize::MAX)
+                .min(remaining)
+                .min(MAX_PREALLOCATED_ITEMS),
             Argument::Indefinite => 0,
         }
     }

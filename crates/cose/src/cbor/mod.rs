@@ -13,7 +13,7 @@ mod encode;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode, decode_prefix};
+pub use decode::{MAX_PREALLOCATED_ITEMS, decode, decode_prefix};
 pub(crate) use decode::{decode_in, decode_prefix_in};
 
 use crate::error::{CborError, Context, Error, Result};
