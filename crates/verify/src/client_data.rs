@@ -64,9 +64,15 @@ struct Wire<'a> {
     challenge: Cow<'a, str>,
     #[serde(borrow)]
     origin: Cow<'a, str>,
-    #[serde(rename = "crossOrigin", default)]
+    // `null` is not "absent": the member is present with the wrong type (C.66).
+    #[serde(rename = "crossOrigin", default, deserialize_with = "present")]
     cross_origin: Option<bool>,
-    #[serde(rename = "topOrigin", borrow, default)]
+    #[serde(
+        rename = "topOrigin",
+        borrow,
+        default,
+        deserialize_with = "present_str"
+    )]
     top_origin: Option<Cow<'a, str>>,
     // `tokenBinding` is reserved in Level 3 (§5.8.1) and ignored like any unknown member:
     // clients have sent it as an object and as a bare string.
@@ -88,6 +94,11 @@ impl<'a> ClientData<'a> {
             return Err(error.into());
         }
         let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        // serde's derive also reads a struct from a JSON array, by position: the
+        // dictionary is an object and nothing else (C.72).
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ClientDataError::Json("clientDataJSON is not a JSON object".into()).into());
+        }
         let wire: Wire<'a> = serde_json::from_slice(json)
             .map_err(|e| Error::ClientData(ClientDataError::Json(e.to_string())))?;
         Ok(Self {
@@ -145,6 +156,23 @@ impl<'a> ClientData<'a> {
         }
         origins.check(&self.origin, self.cross_origin, self.top_origin.as_deref())
     }
+}
+
+/// A member that, when present, holds a value of its type: `null` is refused rather than
+/// read as absent (absence is `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> core::result::Result<Option<bool>, D::Error> {
+    bool::deserialize(deserializer).map(Some)
+}
+
+/// [`present`] for a string member, borrowed where no escape forces a copy.
+fn present_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> core::result::Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'t>(#[serde(borrow)] Cow<'t, str>);
+    Text::deserialize(deserializer).map(|text| Some(text.0))
 }
 
 /// Compares against the canonical base64url of the expected challenge, so a non-canonical

@@ -23,6 +23,7 @@ pub struct Origins {
     subdomains_of: Option<String>,
     cross_origin: bool,
     top_origins: Vec<String>,
+    cross_origin_without_top_origin: bool,
 }
 
 impl Origins {
@@ -45,7 +46,9 @@ impl Origins {
     }
 
     /// Allows the ceremony inside cross-origin iframes (`crossOrigin: true`), with
-    /// `topOrigin`, when present, one of `top_origins`.
+    /// `topOrigin` one of `top_origins`. When that list is not empty, a cross-origin
+    /// ceremony must name its top origin: browsers that predate `topOrigin` are only
+    /// accepted after [`allow_cross_origin_without_top_origin`](Self::allow_cross_origin_without_top_origin).
     #[must_use]
     pub fn allow_cross_origin<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
@@ -53,6 +56,15 @@ impl Origins {
     ) -> Self {
         self.cross_origin = true;
         self.top_origins = top_origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also accepts a cross-origin ceremony whose client data has no `topOrigin`, as
+    /// browsers before WebAuthn Level 3 send it: the top-level page is then unknown. A
+    /// looser mode, for older browsers only.
+    #[must_use]
+    pub fn allow_cross_origin_without_top_origin(mut self) -> Self {
+        self.cross_origin_without_top_origin = true;
         self
     }
 
@@ -75,12 +87,18 @@ impl Origins {
         if cross_origin && !self.cross_origin {
             return Err(Error::CrossOriginNotAllowed);
         }
-        if let Some(top) = top_origin
-            && (!self.cross_origin || !self.top_origins.iter().any(|t| t == top))
-        {
-            return Err(Error::TopOriginMismatch);
+        match top_origin {
+            Some(top) if !self.cross_origin || !self.top_origins.iter().any(|t| t == top) => {
+                Err(Error::TopOriginMismatch)
+            }
+            None if cross_origin
+                && !self.top_origins.is_empty()
+                && !self.cross_origin_without_top_origin =>
+            {
+                Err(Error::TopOriginMismatch)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
@@ -246,7 +264,14 @@ mod tests {
             Err(Error::TopOriginMismatch)
         );
         let framed = Origins::new([RP]).allow_cross_origin(["https://shop.example"]);
-        assert!(framed.check(RP, true, None).is_ok());
+        assert_eq!(framed.check(RP, true, None), Err(Error::TopOriginMismatch));
+        assert!(
+            framed
+                .clone()
+                .allow_cross_origin_without_top_origin()
+                .check(RP, true, None)
+                .is_ok()
+        );
         assert!(framed.check(RP, true, Some("https://shop.example")).is_ok());
         assert_eq!(
             framed.check(RP, true, Some("https://attacker.example")),

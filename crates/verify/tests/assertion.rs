@@ -10,8 +10,8 @@
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Assertion, Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, CounterPolicy, CounterVerdict, Error, Origins, StoredCredential,
-    UserVerification, VerifiedAssertion, Verifier, VerifierOptions, VerifyingKey,
+    AssertionResponse, Ceremony, ClientData, CounterPolicy, CounterVerdict, Error, Origins,
+    StoredCredential, UserVerification, VerifiedAssertion, Verifier, VerifierOptions, VerifyingKey,
 };
 
 const RP_ID: &str = "example.com";
@@ -396,6 +396,71 @@ fn client_data_encoding_and_size() {
     assert_eq!(
         client_data_verdict(&string_flag).unwrap_err().code(),
         "malformed"
+    );
+}
+
+#[test]
+fn c72_client_data_with_the_members_in_an_array_is_malformed() {
+    // serde's derive reads a struct from a JSON array by position: the dictionary as
+    // `["webauthn.get", challenge, origin]` must not verify.
+    let positional = format!(r#"["webauthn.get","{GOOD_CHALLENGE}","{ORIGIN}"]"#);
+    assert!(ClientData::parse(positional.as_bytes()).is_err());
+    assert_eq!(
+        client_data_verdict(&positional).unwrap_err().code(),
+        "malformed"
+    );
+    let spaced = format!(" \n{positional}");
+    assert_eq!(
+        client_data_verdict(&spaced).unwrap_err().code(),
+        "malformed"
+    );
+    // The object form of the same members verifies.
+    let object =
+        format!(r#"{{"type":"webauthn.get","challenge":"{GOOD_CHALLENGE}","origin":"{ORIGIN}"}}"#);
+    assert!(client_data_verdict(&object).is_ok());
+}
+
+#[test]
+fn c66_c67_cross_origin_and_top_origin_null_are_not_absent() {
+    let body = |extra: &str| {
+        format!(
+            r#"{{"type":"webauthn.get","challenge":"{GOOD_CHALLENGE}","origin":"{ORIGIN}"{extra}}}"#
+        )
+    };
+    for extra in [r#","crossOrigin":null"#, r#","topOrigin":null"#] {
+        assert!(
+            ClientData::parse(body(extra).as_bytes()).is_err(),
+            "{extra}"
+        );
+        assert_eq!(
+            client_data_verdict(&body(extra)).unwrap_err().code(),
+            "malformed",
+            "{extra}"
+        );
+    }
+    // Absent and false are fine.
+    assert!(client_data_verdict(&body("")).is_ok());
+    assert!(client_data_verdict(&body(r#","crossOrigin":false"#)).is_ok());
+}
+
+#[test]
+fn c67_a_cross_origin_ceremony_names_its_top_origin_when_top_origins_are_configured() {
+    let framed = Origins::new([ORIGIN]).allow_cross_origin(["https://shop.example"]);
+    assert_eq!(
+        framed.check(ORIGIN, true, None),
+        Err(Error::TopOriginMismatch)
+    );
+    assert!(
+        framed
+            .check(ORIGIN, true, Some("https://shop.example"))
+            .is_ok()
+    );
+    // The named looser mode, for browsers that predate topOrigin.
+    let legacy = framed.allow_cross_origin_without_top_origin();
+    assert!(legacy.check(ORIGIN, true, None).is_ok());
+    assert_eq!(
+        legacy.check(ORIGIN, true, Some("https://attacker.example")),
+        Err(Error::TopOriginMismatch)
     );
 }
 
