@@ -16,8 +16,8 @@ use latchkey::{
 };
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, Origins, RegistrationResponse as VerifyRegistration,
-    StoredCredential, TrustAnchors, Verifier, VerifyingKey,
+    AssertionBytes, Ceremony, Origins, RegistrationBytes as VerifyRegistration, StoredCredential,
+    TrustAnchors, Verifier, VerifyingKey,
 };
 use p256::ecdsa::signature::Verifier as _;
 use sha2::{Digest as _, Sha256};
@@ -149,7 +149,7 @@ impl AssertionInput {
     /// `Verifier::verify_assertion` on the input; true when it verifies.
     #[must_use]
     pub fn verify_assertion(&self) -> bool {
-        let response = AssertionResponse {
+        let response = AssertionBytes {
             client_data_json: &self.client_data_json,
             authenticator_data: &self.authenticator_data,
             signature: &self.signature,
@@ -292,19 +292,14 @@ impl LoginInput {
     /// Never for a response from [`prepare`](Self::prepare).
     #[must_use]
     pub fn signed(response: &AuthenticationResponse) -> (Vec<u8>, Vec<u8>) {
-        use base64::Engine as _;
-        let decode = |text: &str| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(text)
-                .expect("base64url")
-        };
-        let fields = &response.response;
+        let decoded = response.decode().expect("a response from prepare");
+        let bytes = decoded.bytes();
         let message = [
-            decode(&fields.authenticator_data),
-            Sha256::digest(decode(&fields.client_data_json)).to_vec(),
+            bytes.authenticator_data,
+            Sha256::digest(bytes.client_data_json).as_slice(),
         ]
         .concat();
-        (message, decode(&fields.signature))
+        (message, bytes.signature.to_vec())
     }
 
     /// `Passkeys::finish_authentication`: take the challenge, verify, decide, append.

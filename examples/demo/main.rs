@@ -222,8 +222,10 @@ fn step_up(step_up: Option<StepUpJson>) -> Result<StepUp, ApiError> {
     })
 }
 
-fn credential(text: &str, what: &str) -> Result<CredentialId, ApiError> {
-    Ok(CredentialId::new(unb64(text, what)?))
+fn credential(text: &str, what: &'static str) -> Result<CredentialId, ApiError> {
+    Ok(CredentialId::new(
+        unb64(text, what).map_err(latchkey::Error::from)?,
+    ))
 }
 
 /// A registration's start names the step-up it will bring, so that what the finish

@@ -7,6 +7,8 @@ use latchkey_cose::{
 };
 use serde_json::{Map, Value as Json, json};
 
+use latchkey_verify::{ClientData, json};
+
 use crate::input::{self, Input, base64url};
 use crate::verdict::{MetadataFiles, TrustInputs};
 use crate::{Failure, summary};
@@ -107,11 +109,15 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
             let mut failed = 0;
             let results: Vec<Json> = items
                 .iter()
-                .map(|item| {
-                    credential(item).unwrap_or_else(|message| {
+                .map(|item| match credential(item) {
+                    Ok(json) => {
+                        failed += usize::from(json.get("refused").is_some());
+                        json
+                    }
+                    Err(message) => {
                         failed += 1;
                         json!({ "case": item.get("id"), "error": message })
-                    })
+                    }
                 })
                 .collect();
             Ok(Report {
@@ -123,8 +129,8 @@ pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
         Input::Json(item) => {
             let json = credential(&item).map_err(Failure::input)?;
             Ok(Report {
+                failed: usize::from(json.get("refused").is_some()),
                 output: pretty(&json),
-                failed: 0,
                 total: 1,
             })
         }
@@ -199,7 +205,8 @@ fn recognise(bytes: &[u8]) -> Kind {
 }
 
 /// A `PublicKeyCredential` as `toJSON()` gives it, or a test-vector case holding one in
-/// its `response` member.
+/// its `response` member. What it decodes to is shown even when the service would
+/// refuse it; then a `refused` member says why (and the exit status is 2).
 fn credential(item: &Json, trust: &TrustInputs) -> Result<Json, String> {
     let case_id = item.get("id").and_then(Json::as_str);
     if let Some(inner) = item.get("response").filter(|r| r.get("response").is_some()) {
@@ -280,7 +287,45 @@ fn credential(item: &Json, trust: &TrustInputs) -> Result<Json, String> {
     if let Some(results) = item.get("clientExtensionResults") {
         out.insert("clientExtensionResults".into(), results.clone());
     }
+    if let Some(refused) = refusal(item, &out) {
+        out.insert("refused".into(), refused);
+    }
     Ok(Json::Object(out))
+}
+
+/// Why the service would refuse this response, as far as it can be told without the
+/// relying party's records: the JSON envelope (the same path every caller takes), the
+/// client data, strict parsing, and a registration's own verification.
+fn refusal(item: &Json, out: &Map<String, Json>) -> Option<Json> {
+    let refused = |e: &latchkey_verify::Error| json!({ "code": e.code(), "error": e.to_string() });
+    let text = item.to_string();
+    let registration = out.get("ceremony") == Some(&json!("registration"));
+    let envelope = if registration {
+        json::RegistrationResponse::from_json(&text)
+            .and_then(|r| r.decode())
+            .map(|decoded| decoded.bytes().client_data_json.to_vec())
+    } else {
+        json::AuthenticationResponse::from_json(&text)
+            .and_then(|r| r.decode())
+            .map(|decoded| decoded.client_data_json().to_vec())
+    };
+    let client_data = match envelope {
+        Ok(client_data) => client_data,
+        Err(e) => return Some(refused(&e)),
+    };
+    if let Err(e) = ClientData::parse(&client_data) {
+        return Some(refused(&e));
+    }
+    let verdict = out.get("verification").or_else(|| {
+        // An authentication: its authenticator data must parse strictly.
+        out.get("authenticatorData")
+            .filter(|data| data.get("warning").is_some())
+    })?;
+    let error = verdict.get("error").or_else(|| verdict.get("warning"))?;
+    Some(json!({
+        "code": verdict.get("code").cloned().unwrap_or_else(|| json!("malformed")),
+        "error": error,
+    }))
 }
 
 fn bytes_member(response: &Map<String, Json>, member: &str) -> Result<Vec<u8>, String> {

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use latchkey_cose::{Algorithm, CborError, ParseOptions};
 use latchkey_testkit::vectors::{self, Case};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, CounterPolicy, Error, Origins, RegistrationResponse,
-    StoredCredential, TrustAnchors, UserVerification, Verifier, VerifierOptions, VerifyingKey,
+    Ceremony, CounterPolicy, Error, Origins, StoredCredential, TrustAnchors, UserVerification,
+    Verifier, VerifierOptions, VerifyingKey, json,
 };
 
 use crate::Failure;
@@ -204,35 +204,15 @@ fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> 
         ..Ceremony::new(&challenge)
     };
 
-    let credential = &case.response;
-    let id = credential
-        .get("id")
-        .and_then(|v| v.as_str())
-        .ok_or(malformed("id"))?;
-    let raw_id_text = credential
-        .get("rawId")
-        .and_then(|v| v.as_str())
-        .ok_or(malformed("rawId"))?;
-    if id != raw_id_text {
-        return Err(malformed("id and rawId differ"));
-    }
-    let raw_id = base64url(raw_id_text, "rawId").map_err(|_| malformed("rawId"))?;
-    let member = |name: &'static str| case.response_bytes(name).ok_or(malformed(name));
-    let client_data_json = member("clientDataJSON")?;
-
+    // The browser JSON goes through the one path every caller uses (C.1-C.3).
+    let json = case.response.to_string();
     if case.ceremony == "registration" {
-        let attestation_object = member("attestationObject")?;
-        let response = RegistrationResponse {
-            client_data_json: &client_data_json,
-            attestation_object: &attestation_object,
-            raw_id: &raw_id,
-        };
+        let decoded = json::RegistrationResponse::from_json(&json)?.decode()?;
         verifier
-            .verify_registration(&response, &ceremony, verification_time(case))
+            .verify_registration(&decoded.bytes(), &ceremony, verification_time(case))
             .map(|_| ())
     } else {
-        let authenticator_data = member("authenticatorData")?;
-        let signature = member("signature")?;
+        let decoded = json::AuthenticationResponse::from_json(&json)?.decode()?;
         let stored_key = case.stored_key().ok_or(malformed("stored key"))?;
         let key = VerifyingKey::from_cose_with(&stored_key, &verifier.options().cbor)?;
         let stored = StoredCredential {
@@ -242,13 +222,8 @@ fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> 
             app_id: case.appid.as_deref(),
             cred_protect: None,
         };
-        let response = AssertionResponse {
-            client_data_json: &client_data_json,
-            authenticator_data: &authenticator_data,
-            signature: &signature,
-        };
         verifier
-            .verify_assertion(&response, &ceremony, &stored)
+            .verify_assertion(&decoded.bytes(), &ceremony, &stored)
             .map(|_| ())
     }
 }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use latchkey_verify::{
-    Ceremony, ClientData, MetadataBlob, Origins, RegistrationResponse, RevocationList, Trust,
+    Ceremony, ClientData, MetadataBlob, Origins, RegistrationBytes, RevocationList, Trust,
     TrustAnchors, UserVerification, Verifier, VerifierOptions,
 };
 use serde_json::{Value as Json, json};
@@ -112,7 +112,7 @@ impl TrustInputs {
             .with_trust_anchors(self.anchors.clone());
         let mut ceremony = Ceremony::new(&challenge);
         ceremony.user_verification = UserVerification::Preferred;
-        let response = RegistrationResponse {
+        let response = RegistrationBytes {
             client_data_json,
             attestation_object,
             raw_id,

@@ -111,6 +111,46 @@ fn runs_cases_and_counts_mismatches() {
 }
 
 #[test]
+fn c1_c3_the_json_envelope_is_checked_as_the_facade_checks_it() {
+    // `latchkey vectors` reads responses through latchkey-verify's one JSON path: a
+    // response whose `type` is `password`, whose `id` is not its `rawId`, or whose
+    // base64url is padded is an error, whatever its bytes would verify to.
+    let cases = own_cases();
+    let registration = cases[0].clone();
+    let mut hostile = Vec::new();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 3] = [
+        ("password", |r| r["type"] = json!("password")),
+        ("id-not-rawId", |r| r["id"] = json!("AAAA")),
+        ("padded", |r| {
+            let text = r["response"]["clientDataJSON"].as_str().unwrap().to_owned();
+            r["response"]["clientDataJSON"] = json!(format!("{text}=="));
+        }),
+    ];
+    for (name, edit) in edits {
+        let mut case = registration.clone();
+        case["id"] = json!(format!("own/{name}"));
+        case["expected"] = json!("ok");
+        edit(&mut case["response"]);
+        hostile.push(case);
+    }
+    let dir = std::env::temp_dir().join(format!("latchkey-envelope-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("envelope.json");
+    std::fs::write(&file, serde_json::Value::Array(hostile).to_string()).unwrap();
+    let output = latchkey(&["vectors", file.to_str().unwrap()]);
+    let text = stdout(&output);
+    for name in ["password", "id-not-rawId", "padded"] {
+        assert!(
+            text.contains(&format!("FAIL own/{name}: error malformed")),
+            "{name}: {text}"
+        );
+    }
+    assert_eq!(text.lines().last(), Some("0 passed, 3 failed, 0 skipped"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_errors() {
     assert_eq!(latchkey(&["vectors"]).status.code(), Some(2));
     assert_eq!(

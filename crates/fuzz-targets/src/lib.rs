@@ -12,8 +12,8 @@ use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey_cose::cbor::{self, Value};
 use latchkey_cose::{AttestationObject, AuthenticatorData, CredentialPublicKey, ParseOptions};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, ClientData, MetadataBlob, Origins,
-    RegistrationResponse as VerifyRegistration, RevocationList, StoredCredential, TrustAnchors,
+    AssertionBytes, Ceremony, ClientData, MetadataBlob, Origins,
+    RegistrationBytes as VerifyRegistration, RevocationList, StoredCredential, TrustAnchors,
     Verifier, VerifyingKey,
 };
 
@@ -69,11 +69,18 @@ pub fn client_data(data: &[u8]) {
     }
 }
 
-/// The WebAuthn JSON responses a browser posts.
+/// The WebAuthn JSON responses a browser posts, through the one path every caller
+/// takes: parse, then the envelope checks and decoding.
 pub fn response_json(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = RegistrationResponse::from_json(text);
-        let _ = AuthenticationResponse::from_json(text);
+        if let Ok(response) = RegistrationResponse::from_json(text) {
+            let _ = response.client_data_json();
+            let _ = response.decode();
+        }
+        if let Ok(response) = AuthenticationResponse::from_json(text) {
+            let _ = response.client_data_json();
+            let _ = response.decode();
+        }
     }
 }
 
@@ -162,7 +169,7 @@ pub fn verify_assertion(data: &[u8]) {
         app_id: None,
         cred_protect: None,
     };
-    let response = AssertionResponse {
+    let response = AssertionBytes {
         client_data_json,
         authenticator_data,
         signature,

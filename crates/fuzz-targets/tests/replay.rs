@@ -43,7 +43,7 @@ fn seeds_that_should_verify_do() {
         "example.com",
         latchkey_verify::Origins::new(["https://example.com"]),
     );
-    let response = latchkey_verify::AssertionResponse {
+    let response = latchkey_verify::AssertionBytes {
         client_data_json: parts[0],
         authenticator_data: parts[1],
         signature: parts[2],

@@ -47,14 +47,6 @@ pub enum Error {
     /// it was checked with (code `unknown_credential`).
     #[error("the receipt was not signed by this passkey")]
     WrongSigner,
-    /// A count cap on what the client sent was exceeded (code `limit_exceeded`).
-    #[error("too many {what}: at most {max}")]
-    TooMany {
-        /// What was counted.
-        what: &'static str,
-        /// The cap.
-        max: usize,
-    },
     /// The relying-party configuration is invalid (code `internal`: the service's fault).
     #[error("invalid configuration: {0}")]
     Config(&'static str),
@@ -72,7 +64,6 @@ impl Error {
             Self::Policy(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::Malformed(_) => "malformed",
-            Self::TooMany { .. } => "limit_exceeded",
             Self::Config(_) | Self::Internal(_) => "internal",
             Self::ChallengeMismatch => "challenge_mismatch",
             Self::ChallengeExpired => "challenge_expired",

@@ -133,7 +133,8 @@ impl ClientExtensionOutputs {
                                 "{what} is not a string of at most {MAX_CLIENT_OUTPUT_BYTES} bytes"
                             ))
                         })?;
-                    unb64(text, &what)
+                    unb64(text, "clientExtensionResults")
+                        .map_err(|_| Error::Malformed(format!("{what} is not base64url")))
                 })
                 .transpose()
         };

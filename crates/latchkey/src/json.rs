@@ -1,33 +1,22 @@
 //! WebAuthn Level 3 JSON (§5.1.8, §5.4, §5.5): what `toJSON()` and
 //! `parse*OptionsFromJSON()` exchange with the browser. Binary values are base64url
-//! without padding, decoded strictly.
+//! without padding, decoded strictly. The responses come from `latchkey-verify`, so the
+//! facade and every other caller read them through one path.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use latchkey_policy::UserVerificationRule;
 
 use crate::config::RelyingParty;
-use crate::error::{Error, Result};
 use crate::extensions::{LargeBlobInputs, PrfInputs, RequestExtensions};
 
-/// Encodes bytes as base64url without padding.
-#[must_use]
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Decodes canonical base64url without padding.
-///
-/// # Errors
-///
-/// [`Error::Malformed`] naming `what`.
-pub fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| Error::Malformed(format!("{what} is not base64url")))
-}
+/// The responses the browser posts, and the one strict path from them to bytes: the same
+/// types `latchkey-verify` reads for every caller (see [`latchkey_verify::json`]).
+pub use latchkey_verify::json::{
+    AssertionResponse, AttestationResponse, AuthenticationResponse, DecodedAssertion,
+    DecodedRegistration, MAX_RESPONSE_JSON_LEN, MAX_TRANSPORT_LEN, MAX_TRANSPORTS,
+    RegistrationResponse, b64, unb64,
+};
 
 /// `PublicKeyCredentialRpEntity`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,157 +150,6 @@ pub struct RequestOptions {
     /// Requested extensions (`prf`, `largeBlob`): set them before sending the options.
     #[serde(default, skip_serializing_if = "RequestExtensions::is_empty")]
     pub extensions: RequestExtensions,
-}
-
-/// `RegistrationResponseJSON`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegistrationResponse {
-    /// base64url credential id.
-    pub id: String,
-    /// The same, as `rawId`.
-    pub raw_id: String,
-    /// Always `public-key`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The attestation response.
-    pub response: AttestationResponse,
-    /// `platform` or `cross-platform`.
-    #[serde(default)]
-    pub authenticator_attachment: Option<String>,
-    /// Unsigned client extension outputs: never a security input.
-    #[serde(default)]
-    pub client_extension_results: serde_json::Value,
-}
-
-impl RegistrationResponse {
-    /// Parses the JSON a browser posts (`PublicKeyCredential.toJSON()`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Malformed`] with serde's position, never the content.
-    pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::Malformed(e.to_string()))
-    }
-}
-
-/// `AuthenticatorAttestationResponseJSON`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttestationResponse {
-    /// base64url clientDataJSON.
-    #[serde(rename = "clientDataJSON")]
-    pub client_data_json: String,
-    /// base64url attestationObject.
-    pub attestation_object: String,
-    /// Transports the authenticator supports.
-    #[serde(default)]
-    pub transports: Vec<String>,
-}
-
-/// `AuthenticationResponseJSON`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthenticationResponse {
-    /// base64url credential id.
-    pub id: String,
-    /// The same, as `rawId`.
-    pub raw_id: String,
-    /// Always `public-key`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The assertion.
-    pub response: AssertionResponse,
-    /// `platform` or `cross-platform`.
-    #[serde(default)]
-    pub authenticator_attachment: Option<String>,
-    /// Unsigned client extension outputs: never a security input.
-    #[serde(default)]
-    pub client_extension_results: serde_json::Value,
-}
-
-impl AuthenticationResponse {
-    /// Parses the JSON a browser posts (`PublicKeyCredential.toJSON()`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Malformed`] with serde's position, never the content.
-    pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::Malformed(e.to_string()))
-    }
-}
-
-/// `AuthenticatorAssertionResponseJSON`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssertionResponse {
-    /// base64url clientDataJSON.
-    #[serde(rename = "clientDataJSON")]
-    pub client_data_json: String,
-    /// base64url authenticatorData.
-    pub authenticator_data: String,
-    /// base64url signature.
-    pub signature: String,
-    /// base64url user handle, when the authenticator returned one.
-    #[serde(default)]
-    pub user_handle: Option<String>,
-}
-
-/// Checks `type` and that `id` and `rawId` are the same canonical base64url (C.1-C.3);
-/// returns the credential id bytes.
-pub(crate) fn credential_id(id: &str, raw_id: &str, kind: &str) -> Result<Vec<u8>> {
-    if kind != "public-key" {
-        return Err(Error::Malformed("type is not public-key".into()));
-    }
-    if id != raw_id {
-        return Err(Error::Malformed("id and rawId differ".into()));
-    }
-    let bytes = unb64(raw_id, "rawId")?;
-    if bytes.is_empty() {
-        return Err(Error::Malformed("rawId is empty".into()));
-    }
-    Ok(bytes)
-}
-
-/// At most this many transports are read from a registration response: WebAuthn Level 3
-/// defines six, and the list is stored and echoed in every later options object.
-pub const MAX_TRANSPORTS: usize = 8;
-
-/// At most this many bytes in one transport name (the longest defined, `smart-card`, has 10).
-pub const MAX_TRANSPORT_LEN: usize = 32;
-
-/// The transports a registration response reported, as they will be stored: each a
-/// lowercase token (`[a-z0-9-]`, unknown future values kept as the spec asks), without
-/// repeats, in the order sent.
-///
-/// # Errors
-///
-/// [`Error::TooMany`] past [`MAX_TRANSPORTS`] entries; [`Error::Malformed`] for an empty,
-/// over-long or non-token name.
-pub(crate) fn transports(reported: &[String]) -> Result<Vec<String>> {
-    if reported.len() > MAX_TRANSPORTS {
-        return Err(Error::TooMany {
-            what: "transports",
-            max: MAX_TRANSPORTS,
-        });
-    }
-    let mut kept: Vec<String> = Vec::with_capacity(reported.len());
-    for name in reported {
-        let token = !name.is_empty()
-            && name.len() <= MAX_TRANSPORT_LEN
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !token {
-            return Err(Error::Malformed(
-                "a transport is not a short lowercase token".into(),
-            ));
-        }
-        if !kept.contains(name) {
-            kept.push(name.clone());
-        }
-    }
-    Ok(kept)
 }
 
 /// The Signal API payloads of P13, for the client to prune or update its passkeys.

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_policy::{Credential, Intent, PolicyError, Scope, Timestamp};
 use latchkey_verify::{
-    AssertionResponse, BatchItem, Ceremony, ClientData, PendingAssertion, StoredCredential,
-    Verifier, VerifyingKey, verify_batch,
+    AssertionBytes, BatchItem, Ceremony, ClientData, PendingAssertion, StoredCredential, Verifier,
+    VerifyingKey, verify_batch,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -236,7 +236,7 @@ impl<'a> Decoded<'a> {
 
     /// Every check but the signature's, by the verifier's own assertion checks.
     fn check<'s>(&'s self, verifier: &Verifier) -> Result<PendingAssertion<'s>> {
-        let response = AssertionResponse {
+        let response = AssertionBytes {
             client_data_json: &self.client_data_json,
             authenticator_data: &self.authenticator_data,
             signature: &self.signature,

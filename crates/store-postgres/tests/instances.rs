@@ -99,7 +99,8 @@ fn register_response(
         Some(old) => block_on(passkeys.start_replacement(who, &user, old, &factors()))?,
         None => block_on(passkeys.start_registration(who, &user, Scope::Exchange, &factors()))?,
     };
-    RegistrationResponse::from_json(&authenticator.registration_json(&client(), &options.challenge))
+    let json = authenticator.registration_json(&client(), &options.challenge);
+    Ok(RegistrationResponse::from_json(&json)?)
 }
 
 /// Signs in with `authenticator`, for a login or for a step-up of `change`; its counter

@@ -11,7 +11,7 @@ use latchkey_cose::{AuthenticatorData, Flags};
 
 /// What the client sent for an assertion (`AuthenticatorAssertionResponse`), as bytes.
 #[derive(Clone, Copy, Debug)]
-pub struct AssertionResponse<'a> {
+pub struct AssertionBytes<'a> {
     /// clientDataJSON.
     pub client_data_json: &'a [u8],
     /// authenticatorData.
@@ -159,7 +159,7 @@ impl Verifier {
     /// The first failed check, as an [`Error`] with its stable code.
     pub fn verify_assertion(
         &self,
-        response: &AssertionResponse<'_>,
+        response: &AssertionBytes<'_>,
         ceremony: &Ceremony<'_>,
         stored: &StoredCredential<'_>,
     ) -> Result<VerifiedAssertion> {
@@ -201,7 +201,7 @@ impl Verifier {
     /// The first failed check, as an [`Error`] with its stable code.
     pub fn check_assertion<'a>(
         &self,
-        response: &AssertionResponse<'a>,
+        response: &AssertionBytes<'a>,
         ceremony: &Ceremony<'_>,
         stored: &StoredCredential<'_>,
     ) -> Result<PendingAssertion<'a>> {

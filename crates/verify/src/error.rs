@@ -8,6 +8,9 @@ pub enum Error {
     /// The authenticator's binary structures are malformed (from `latchkey-cose`).
     #[error(transparent)]
     Cose(#[from] latchkey_cose::Error),
+    /// The response JSON (`PublicKeyCredential.toJSON()`) is not what the browser sends.
+    #[error("response: {0}")]
+    Response(#[from] ResponseError),
     /// clientDataJSON is not the JSON WebAuthn §5.8.1 describes.
     #[error("clientDataJSON: {0}")]
     ClientData(#[from] ClientDataError),
@@ -98,8 +101,11 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Cose(e) => e.code(),
-            Self::ClientData(ClientDataError::TooLarge { .. }) | Self::Limit(_) => "limit_exceeded",
+            Self::ClientData(ClientDataError::TooLarge { .. })
+            | Self::Response(ResponseError::TooLarge { .. } | ResponseError::TooMany { .. })
+            | Self::Limit(_) => "limit_exceeded",
             Self::ClientData(_)
+            | Self::Response(_)
             | Self::BackupStateWithoutEligibility
             | Self::AttestedDataInAssertion
             | Self::CredentialIdMismatch
@@ -124,6 +130,57 @@ impl Error {
             Self::AttestationUntrusted(_) | Self::MetadataUntrusted(_) => "attestation_untrusted",
         }
     }
+}
+
+/// A response's JSON envelope that cannot be read (checklist C.1). Nothing here echoes
+/// the input: members are named, never quoted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// Not JSON, or not the dictionary's shape: a member missing or of the wrong type.
+    /// The message is serde_json's, which names a position, never the content.
+    #[error("{0}")]
+    Json(String),
+    /// `type` is not `public-key`.
+    #[error("type is not public-key")]
+    NotPublicKey,
+    /// `id` and `rawId` differ.
+    #[error("id and rawId differ")]
+    IdMismatch,
+    /// A member is not canonical base64url without padding.
+    #[error("{member} is not canonical base64url")]
+    Base64 {
+        /// The member.
+        member: &'static str,
+    },
+    /// A member that must hold bytes is empty.
+    #[error("{member} is empty")]
+    Empty {
+        /// The member.
+        member: &'static str,
+    },
+    /// A member, or the whole JSON, is longer than its cap (code `limit_exceeded`).
+    #[error("{member} exceeds {max} bytes")]
+    TooLarge {
+        /// The member.
+        member: &'static str,
+        /// The cap.
+        max: usize,
+    },
+    /// A list has more entries than its cap (code `limit_exceeded`).
+    #[error("more than {max} {member}")]
+    TooMany {
+        /// The member.
+        member: &'static str,
+        /// The cap.
+        max: usize,
+    },
+    /// `userHandle` decodes to more than 64 bytes (WebAuthn §5.4.3, checklist C.7).
+    #[error("userHandle exceeds 64 bytes")]
+    UserHandleTooLong,
+    /// A transport is not a short lowercase token.
+    #[error("a transport is not a short lowercase token")]
+    Transport,
 }
 
 /// clientDataJSON that cannot be read.

@@ -10,6 +10,7 @@ mod certificate;
 mod client_data;
 mod error;
 mod extensions;
+pub mod json;
 mod jws;
 pub mod metadata;
 mod origin;
@@ -21,17 +22,17 @@ mod u2f;
 mod verifier;
 
 pub use assertion::{
-    AssertionResponse, CounterVerdict, PendingAssertion, StoredCredential, VerifiedAssertion,
+    AssertionBytes, CounterVerdict, PendingAssertion, StoredCredential, VerifiedAssertion,
 };
 pub use attestation::AttestationType;
 pub use batch::{BatchItem, verify_batch};
 pub use certificate::{MAX_CERTIFICATE_LEN, MAX_CHAIN_LEN};
 pub use client_data::{CeremonyType, ClientData, MAX_CLIENT_DATA_LEN};
-pub use error::{ClientDataError, Error, Result};
+pub use error::{ClientDataError, Error, ResponseError, Result};
 pub use extensions::{CredProtect, RegistrationExtensions};
 pub use metadata::{AuthenticatorStatus, MetadataBlob, MetadataEntry, StatusReport};
 pub use origin::Origins;
-pub use registration::{RegistrationResponse, VerifiedRegistration};
+pub use registration::{RegistrationBytes, VerifiedRegistration};
 pub use revocation::{MAX_CRL_LEN, MAX_CRLS, RevocationList};
 pub use signature::{SignatureOptions, VerifyingKey};
 pub use trust::{CHAIN_FORMATS, Trust, TrustAnchors};

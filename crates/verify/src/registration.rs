@@ -15,7 +15,7 @@ use crate::verifier::{Ceremony, Verifier, check_flags};
 
 /// What the client sent for a registration (`AuthenticatorAttestationResponse`), as bytes.
 #[derive(Clone, Copy, Debug)]
-pub struct RegistrationResponse<'a> {
+pub struct RegistrationBytes<'a> {
     /// clientDataJSON.
     pub client_data_json: &'a [u8],
     /// attestationObject.
@@ -116,7 +116,7 @@ impl Verifier {
     /// The first failed check, as an [`Error`] with its stable code.
     pub fn verify_registration(
         &self,
-        response: &RegistrationResponse<'_>,
+        response: &RegistrationBytes<'_>,
         ceremony: &Ceremony<'_>,
         now: SystemTime,
     ) -> Result<VerifiedRegistration> {

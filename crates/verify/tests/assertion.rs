@@ -10,7 +10,7 @@
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Assertion, Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, ClientData, CounterPolicy, CounterVerdict, Error, Origins,
+    AssertionBytes, Ceremony, ClientData, CounterPolicy, CounterVerdict, Error, Origins,
     StoredCredential, UserVerification, VerifiedAssertion, Verifier, VerifierOptions, VerifyingKey,
 };
 
@@ -41,7 +41,7 @@ fn verify(
     key: &VerifyingKey,
     stored_count: u32,
 ) -> Result<VerifiedAssertion, Error> {
-    let response = AssertionResponse {
+    let response = AssertionBytes {
         client_data_json: &assertion.client_data_json,
         authenticator_data: &assertion.authenticator_data,
         signature: &assertion.signature,
@@ -173,7 +173,7 @@ fn flags_up_uv_be_bs() {
         Err(Error::UserVerificationRequired)
     );
     // ...which is fine when UV is only preferred.
-    let response = AssertionResponse {
+    let response = AssertionBytes {
         client_data_json: &assertion.client_data_json,
         authenticator_data: &assertion.authenticator_data,
         signature: &assertion.signature,
@@ -243,7 +243,7 @@ fn rp_id_hash_and_app_id() {
         verify(&verifier(), &assertion, &key, 0),
         Err(Error::RpIdMismatch)
     );
-    let response = AssertionResponse {
+    let response = AssertionBytes {
         client_data_json: &assertion.client_data_json,
         authenticator_data: &assertion.authenticator_data,
         signature: &assertion.signature,

@@ -14,8 +14,8 @@ use latchkey_cose::Flags;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, CredProtect, Error, Origins, RegistrationResponse,
-    StoredCredential, UserVerification, VerifiedRegistration, Verifier,
+    AssertionBytes, Ceremony, CredProtect, Error, Origins, RegistrationBytes, StoredCredential,
+    UserVerification, VerifiedRegistration, Verifier,
 };
 
 const CHALLENGE: &[u8] = b"extensions-challenge-32-bytes!!!";
@@ -46,7 +46,7 @@ fn register(
     required: Option<CredProtect>,
 ) -> Result<VerifiedRegistration, Error> {
     let registration = authenticator.register(&client(), CHALLENGE);
-    let response = RegistrationResponse {
+    let response = RegistrationBytes {
         client_data_json: &registration.client_data_json,
         attestation_object: &registration.attestation_object,
         raw_id: &registration.credential_id,
@@ -123,7 +123,7 @@ fn assertions_are_held_to_the_stored_cred_protect_level() {
     let mut authenticator = Authenticator::new(key).with_flags(Flags::USER_PRESENT);
     let mut check = |level: Option<CredProtect>, discoverable: bool| {
         let assertion = authenticator.assert(&client(), CHALLENGE);
-        let response = AssertionResponse {
+        let response = AssertionBytes {
             client_data_json: &assertion.client_data_json,
             authenticator_data: &assertion.authenticator_data,
             signature: &assertion.signature,

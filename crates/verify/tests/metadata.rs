@@ -19,8 +19,8 @@ use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKe
 use latchkey_testkit::jws;
 use latchkey_testkit::x509::{CertificateBuilder, RevocationListBuilder};
 use latchkey_verify::{
-    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationResponse, RevocationList,
-    Trust, TrustAnchors, Verifier,
+    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationBytes, RevocationList, Trust,
+    TrustAnchors, Verifier,
 };
 use serde_json::json;
 
@@ -210,7 +210,7 @@ fn metadata_roots_make_a_registration_trusted_and_skip_compromised_models() {
         });
     let challenge = b"metadata-registration-challenge!";
     let registration = authenticator.register(&client, challenge);
-    let response = RegistrationResponse {
+    let response = RegistrationBytes {
         client_data_json: &registration.client_data_json,
         attestation_object: &registration.attestation_object,
         raw_id: &registration.credential_id,

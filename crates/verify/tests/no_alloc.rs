@@ -5,7 +5,7 @@
 
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, Origins, StoredCredential, Verifier, VerifyingKey,
+    AssertionBytes, Ceremony, Origins, StoredCredential, Verifier, VerifyingKey,
 };
 
 #[test]
@@ -22,7 +22,7 @@ fn verify_assertion_does_not_allocate() {
         let key = VerifyingKey::from_credential_key(&soft.public_key()).unwrap();
         let mut authenticator = Authenticator::new(soft);
         let assertion = authenticator.assert(&client, &challenge);
-        let response = AssertionResponse {
+        let response = AssertionBytes {
             client_data_json: &assertion.client_data_json,
             authenticator_data: &assertion.authenticator_data,
             signature: &assertion.signature,

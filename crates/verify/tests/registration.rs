@@ -16,7 +16,7 @@ use latchkey_cose::{Aaguid, Algorithm, AttestationObject, Flags};
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, Registration, SoftKey};
 use latchkey_testkit::x509::{CertificateBuilder, der};
 use latchkey_verify::{
-    AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors,
+    AttestationType, Ceremony, Error, Origins, RegistrationBytes, Trust, TrustAnchors,
     VerifiedRegistration, Verifier, VerifierOptions,
 };
 
@@ -68,7 +68,7 @@ fn verify_at(
     registration: &Registration,
     now: SystemTime,
 ) -> Result<VerifiedRegistration, Error> {
-    let response = RegistrationResponse {
+    let response = RegistrationBytes {
         client_data_json: &registration.client_data_json,
         attestation_object: &registration.attestation_object,
         raw_id: &registration.credential_id,
@@ -613,7 +613,7 @@ fn ceremony_checks_on_registration() {
 fn algorithm_must_have_been_offered() {
     // C.43: an RS256 key when only ES256 and EdDSA were offered.
     let registration = register(&Authenticator::new(SoftKey::rs256()));
-    let response = RegistrationResponse {
+    let response = RegistrationBytes {
         client_data_json: &registration.client_data_json,
         attestation_object: &registration.attestation_object,
         raw_id: &registration.credential_id,

@@ -15,7 +15,7 @@ use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, Registration, SoftKey};
 use latchkey_testkit::jws;
 use latchkey_verify::{
-    AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors, Verifier,
+    AttestationType, Ceremony, Error, Origins, RegistrationBytes, Trust, TrustAnchors, Verifier,
     VerifierOptions,
 };
 use sha2::{Digest as _, Sha256};
@@ -95,7 +95,7 @@ impl SafetyNet {
             &Value::Map(att_stmt),
             &self.registration.authenticator_data,
         );
-        let response = RegistrationResponse {
+        let response = RegistrationBytes {
             client_data_json: &self.registration.client_data_json,
             attestation_object: &object,
             raw_id: &self.registration.credential_id,

@@ -12,7 +12,7 @@ use latchkey_cose::{AttestationObject, KeyParams};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_testkit::hex;
 use latchkey_verify::{
-    AttestationType, Ceremony, Error, Origins, RegistrationResponse, Trust, TrustAnchors, Verifier,
+    AttestationType, Ceremony, Error, Origins, RegistrationBytes, Trust, TrustAnchors, Verifier,
     VerifierOptions,
 };
 use sha2::{Digest as _, Sha256};
@@ -124,7 +124,7 @@ impl Tpm {
         ])
         .unwrap();
         let object = AttestationObject::encode("tpm", &Value::Map(att_stmt), &self.auth_data);
-        let response = RegistrationResponse {
+        let response = RegistrationBytes {
             client_data_json: &self.client_data_json,
             attestation_object: &object,
             raw_id: &self.credential_id,

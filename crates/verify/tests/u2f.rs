@@ -9,8 +9,8 @@
 
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_verify::{
-    AssertionResponse, Ceremony, Error, Origins, RegistrationResponse, StoredCredential,
-    U2fCredential, Verifier, VerifyingKey,
+    AssertionBytes, Ceremony, Error, Origins, RegistrationBytes, StoredCredential, U2fCredential,
+    Verifier, VerifyingKey,
 };
 
 const APP_ID: &str = "https://example.com/app-id.json";
@@ -35,7 +35,7 @@ fn an_imported_credential_signs_under_its_app_id_and_only_there() {
     let mut authenticator = Authenticator::new(key);
     // A browser asked with `appid` signs with rpIdHash = SHA-256(AppID).
     let assertion = authenticator.assert(&Client::new(APP_ID, ORIGIN), CHALLENGE);
-    let response = AssertionResponse {
+    let response = AssertionBytes {
         client_data_json: &assertion.client_data_json,
         authenticator_data: &assertion.authenticator_data,
         signature: &assertion.signature,
@@ -74,7 +74,7 @@ fn a_registration_is_never_under_the_app_id() {
         .register(&Client::new(APP_ID, ORIGIN), CHALLENGE);
     let err = verifier()
         .verify_registration(
-            &RegistrationResponse {
+            &RegistrationBytes {
                 client_data_json: &registration.client_data_json,
                 attestation_object: &registration.attestation_object,
                 raw_id: &registration.credential_id,

@@ -10,10 +10,7 @@ use latchkey_policy::{
     RequestContext, Scope, UserVerificationRule,
 };
 use latchkey_store::{AccountId, Store, Versioned};
-use latchkey_verify::{
-    AssertionResponse as VerifyAssertion, Ceremony, CounterVerdict, CredProtect, StoredCredential,
-    UserVerification,
-};
+use latchkey_verify::{Ceremony, CounterVerdict, CredProtect, StoredCredential, UserVerification};
 use sha2::{Digest as _, Sha256};
 
 use super::outcome::{Authenticated, StepUpToken};
@@ -21,9 +18,7 @@ use super::{Passkeys, check_session, descriptors};
 use crate::challenge::{self, Binding, RequestBinding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
-use crate::json::{
-    self, AuthenticationResponse, RequestOptions, SignalUnknownCredential, b64, unb64,
-};
+use crate::json::{AuthenticationResponse, RequestOptions, SignalUnknownCredential, b64};
 use crate::receipt::ApprovalReceipt;
 use crate::transaction::bound_digest;
 
@@ -158,14 +153,11 @@ impl<S: Store> Passkeys<S> {
         factors: &[Factor],
         context: &RequestContext,
     ) -> Result<Authenticated> {
-        let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
-        let challenge = self.challenge_of(&client_data_json)?;
+        let challenge = self.challenge_of(&response.client_data_json()?)?;
         let bound = self.redeem_request(&challenge, context).await?;
-        let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
+        let decoded = response.decode()?;
         let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
-        let authenticator_data = unb64(&response.response.authenticator_data, "authenticatorData")?;
-        let signature = unb64(&response.response.signature, "signature")?;
-        let credential_id = CredentialId::new(raw_id);
+        let credential_id = CredentialId::new(decoded.credential_id().to_vec());
         let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
         if transaction.is_some() != bound.transaction.is_some() {
             return Err(Error::ChallengeMismatch);
@@ -186,7 +178,7 @@ impl<S: Store> Passkeys<S> {
             .value
             .credential(&credential_id)
             .ok_or(Error::ForeignCredential)?;
-        self.check_user_handle(&owner, stored.scope, &bound, response)?;
+        self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
         let key = self.verifying_key(&credential_id, &stored.public_key)?;
         let ceremony = Ceremony {
             challenge: &challenge,
@@ -200,11 +192,7 @@ impl<S: Store> Passkeys<S> {
             required_cred_protect: None,
         };
         let verified = self.verifier.verify_assertion(
-            &VerifyAssertion {
-                client_data_json: &client_data_json,
-                authenticator_data: &authenticator_data,
-                signature: &signature,
-            },
+            &decoded.bytes(),
             &ceremony,
             &StoredCredential {
                 key: &key.1,
@@ -333,10 +321,10 @@ impl<S: Store> Passkeys<S> {
         owner: &AccountId,
         scope: Scope,
         bound: &RequestBinding,
-        response: &AuthenticationResponse,
+        user_handle: Option<&[u8]>,
     ) -> Result<()> {
-        match &response.response.user_handle {
-            Some(handle) if unb64(handle, "userHandle")? != self.user_handle(owner, scope) => {
+        match user_handle {
+            Some(handle) if handle != self.user_handle(owner, scope) => {
                 Err(Error::ForeignCredential)
             }
             None if bound.account.is_none() => Err(Error::ForeignCredential),

@@ -12,17 +12,14 @@ use latchkey_policy::{
     PolicyError, RequestContext, Scope, preflight,
 };
 use latchkey_store::{AccountId, Store};
-use latchkey_verify::{
-    Ceremony, CredProtect, RegistrationResponse as VerifyRegistration, U2fCredential,
-    UserVerification,
-};
+use latchkey_verify::{Ceremony, CredProtect, U2fCredential, UserVerification};
 
 use super::outcome::{Registered, StepUp, User};
 use super::{Passkeys, check_session, descriptors};
 use crate::challenge::{self, Binding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
-use crate::json::{self, CreationOptions, RegistrationResponse, UserEntity, b64, unb64};
+use crate::json::{CreationOptions, RegistrationResponse, UserEntity, b64};
 
 impl<S: Store> Passkeys<S> {
     /// Starts registering a passkey for `scope`: the options for
@@ -259,8 +256,7 @@ impl<S: Store> Passkeys<S> {
         name: Option<&str>,
         context: &RequestContext,
     ) -> Result<(NewCredential, ClientExtensionOutputs)> {
-        let client_data_json = unb64(&response.response.client_data_json, "clientDataJSON")?;
-        let challenge = self.challenge_of(&client_data_json)?;
+        let challenge = self.challenge_of(&response.client_data_json()?)?;
         let binding = challenge::redeem(&self.store, &challenge, self.clock.now()).await?;
         check_session(context, &challenge)?;
         let Binding::Registration {
@@ -274,8 +270,7 @@ impl<S: Store> Passkeys<S> {
         if &bound != account || bound_old.as_ref() != replacing {
             return Err(Error::ChallengeMismatch);
         }
-        let raw_id = json::credential_id(&response.id, &response.raw_id, &response.kind)?;
-        let attestation_object = unb64(&response.response.attestation_object, "attestationObject")?;
+        let decoded = response.decode()?;
         let now = UNIX_EPOCH + Duration::from_secs(u64::try_from(self.clock.now().0).unwrap_or(0));
         let ceremony = Ceremony {
             challenge: &challenge,
@@ -284,15 +279,9 @@ impl<S: Store> Passkeys<S> {
             required_cred_protect: self.rp.cred_protect(),
             discoverable: false,
         };
-        let verified = self.verifier.verify_registration(
-            &VerifyRegistration {
-                client_data_json: &client_data_json,
-                attestation_object: &attestation_object,
-                raw_id: &raw_id,
-            },
-            &ceremony,
-            now,
-        )?;
+        let verified = self
+            .verifier
+            .verify_registration(&decoded.bytes(), &ceremony, now)?;
         let (attestation, metadata_name) = self.attestation.facts(&verified, &self.policy.aaguids);
         let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
         // PRF is CTAP hmac-secret on security keys: a client that claims PRF for a
@@ -305,10 +294,10 @@ impl<S: Store> Passkeys<S> {
                     .into(),
             ));
         }
-        self.ensure_unowned(&CredentialId::new(raw_id.clone()))
-            .await?;
+        let id = CredentialId::new(decoded.credential_id().to_vec());
+        self.ensure_unowned(&id).await?;
         let new = NewCredential {
-            id: CredentialId::new(raw_id),
+            id,
             scope,
             public_key: verified.public_key().as_cose_bytes().to_vec(),
             aaguid: verified.aaguid(),
@@ -317,7 +306,7 @@ impl<S: Store> Passkeys<S> {
             backed_up: verified.flags().backed_up(),
             user_verified: verified.flags().user_verified(),
             attestation,
-            transports: json::transports(&response.response.transports)?,
+            transports: decoded.transports().to_vec(),
             name: name.map(str::to_owned).or(metadata_name),
             cred_protect: verified.extensions().cred_protect().map(CredProtect::level),
             app_id: None,

@@ -8,7 +8,7 @@ use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Registration, SoftKey};
 use latchkey_testkit::hex;
 use latchkey_verify::{
-    Ceremony, Error, Origins, RegistrationResponse, TrustAnchors, VerifiedRegistration, Verifier,
+    Ceremony, Error, Origins, RegistrationBytes, TrustAnchors, VerifiedRegistration, Verifier,
     VerifierOptions,
 };
 
@@ -64,7 +64,7 @@ pub fn verify_statement(
         .with_options(options)
         .with_trust_anchors(anchors)
         .verify_registration(
-            &RegistrationResponse {
+            &RegistrationBytes {
                 client_data_json: &registration.client_data_json,
                 attestation_object: &object,
                 raw_id: &registration.credential_id,
