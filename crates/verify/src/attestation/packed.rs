@@ -139,7 +139,10 @@ fn is_iso_3166_code(code: &[u8]) -> bool {
     let Ok(code) = <[u8; 2]>::try_from(code) else {
         return false;
     };
-    let user_assigned = matches!(code, [b'A', b'A'] | [b'Q', b'M'..=b'Z'] | [b'X', b'A'..=b'Z'] | [b'Z', b'Z']);
+    let user_assigned = matches!(
+        code,
+        [b'A', b'A'] | [b'Q', b'M'..=b'Z'] | [b'X', b'A'..=b'Z'] | [b'Z', b'Z']
+    );
     user_assigned || ISO_3166_ALPHA_2.binary_search(&code).is_ok()
 }
 
@@ -179,8 +182,14 @@ mod tests {
 
     #[test]
     fn the_country_list_is_sorted_and_strict() {
-        assert!(ISO_3166_ALPHA_2.windows(2).all(|pair| pair.first() < pair.last()));
-        for code in ["US", "DE", "SE", "CN", "GB", "AX", "ZW", "AA", "QZ", "XX", "ZZ"] {
+        assert!(
+            ISO_3166_ALPHA_2
+                .windows(2)
+                .all(|pair| pair.first() < pair.last())
+        );
+        for code in [
+            "US", "DE", "SE", "CN", "GB", "AX", "ZW", "AA", "QZ", "XX", "ZZ",
+        ] {
             assert!(is_iso_3166_code(code.as_bytes()), "{code}");
         }
         for code in ["UK", "EU", "AB", "QL", "ZY", "us", "USA", "U", ""] {
