@@ -17,9 +17,9 @@
 //! ```
 //!
 //! Every certificate is X.509 v3, signed ecdsa-with-SHA256 by a P-256 [`SoftKey`], valid
-//! from 2026-01-01 to 2126-01-01.
+//! from 2026-01-01 to 2126-01-01. The subject key is P-256 or the RSA test key.
 
-use latchkey_cose::Algorithm;
+use latchkey_cose::{Algorithm, KeyParams};
 
 use crate::authenticator::SoftKey;
 
@@ -67,6 +67,17 @@ pub mod der {
         let bytes = value.to_be_bytes();
         let mut content: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
         // A leading 1 bit would make it negative; zero needs one byte.
+        if content.first().is_none_or(|b| b & 0x80 != 0) {
+            content.insert(0, 0);
+        }
+        tlv(0x02, &content)
+    }
+
+    /// A non-negative `INTEGER` of any size, from its big-endian magnitude (an RSA
+    /// modulus).
+    #[must_use]
+    pub fn unsigned(magnitude: &[u8]) -> Vec<u8> {
+        let mut content: Vec<u8> = magnitude.iter().copied().skip_while(|b| *b == 0).collect();
         if content.first().is_none_or(|b| b & 0x80 != 0) {
             content.insert(0, 0);
         }
@@ -160,6 +171,21 @@ const UNTIL: &str = "21260101000000Z";
 /// ecdsa-with-SHA256 (RFC 5758 §3.2), the only signature these certificates carry.
 const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 
+/// DER tag of a UTF8String, for [`CertificateBuilder::with_typed_subject`].
+pub const UTF8_STRING: u8 = 0x0c;
+/// DER tag of a PrintableString, for [`CertificateBuilder::with_typed_subject`].
+pub const PRINTABLE_STRING: u8 = 0x13;
+
+/// keyUsage bit numbers (RFC 5280 §4.2.1.3), for [`CertificateBuilder::key_usage`].
+pub mod key_usage {
+    /// digitalSignature (0).
+    pub const DIGITAL_SIGNATURE: u8 = 0;
+    /// keyCertSign (5).
+    pub const KEY_CERT_SIGN: u8 = 5;
+    /// cRLSign (6).
+    pub const CRL_SIGN: u8 = 6;
+}
+
 /// An X.509 v3 certificate to be signed.
 #[derive(Clone, Debug)]
 pub struct CertificateBuilder {
@@ -169,6 +195,9 @@ pub struct CertificateBuilder {
     serial: u64,
     /// `None` where an OID did not parse: [`IssuedCertificate::sign`] then fails.
     extensions: Vec<Option<Vec<u8>>>,
+    /// The OID written in `tbsCertificate.signature` when it must differ from the outer
+    /// ecdsa-with-SHA256.
+    inner_signature_algorithm: Option<String>,
 }
 
 /// A builder with its issuer chosen: [`IssuedCertificate::sign`] adds the subject's key.
@@ -191,18 +220,22 @@ impl CertificateBuilder {
     /// `(OID, value)`, the country (2.5.4.6) as PrintableString, the rest as UTF8String.
     #[must_use]
     pub fn with_subject(attributes: &[(&str, &str)]) -> Self {
-        let rdns: Option<Vec<Vec<u8>>> = attributes
+        let typed: Vec<(&str, u8, &str)> = attributes
             .iter()
-            .map(|(oid, value)| {
-                let tag = if *oid == "2.5.4.6" { 0x13 } else { 0x0c };
-                let attribute = der::sequence(&[&der::oid(oid)?, &der::tlv(tag, value.as_bytes())]);
-                Some(der::tlv(0x31, &attribute))
-            })
+            .map(|(oid, value)| (*oid, default_string_type(oid), *value))
             .collect();
+        Self::with_typed_subject(&typed)
+    }
+
+    /// A certificate whose subject has these attributes, one RDN each, in order:
+    /// `(OID, DER string tag, value)` ([`UTF8_STRING`], [`PRINTABLE_STRING`]...).
+    #[must_use]
+    pub fn with_typed_subject(attributes: &[(&str, u8, &str)]) -> Self {
         Self {
-            subject: rdns.map(|rdns| der::sequence_of(&rdns)),
+            subject: name(attributes),
             serial: 1,
             extensions: Vec::new(),
+            inner_signature_algorithm: None,
         }
     }
 
@@ -224,13 +257,30 @@ impl CertificateBuilder {
     /// cRLSign.
     #[must_use]
     pub fn ca(self) -> Self {
+        self.ca_constraints()
+            .key_usage(&[key_usage::KEY_CERT_SIGN, key_usage::CRL_SIGN])
+    }
+
+    /// Adds critical `basicConstraints` CA:TRUE alone (no path length, no key usage).
+    #[must_use]
+    pub fn ca_constraints(self) -> Self {
         let ca_true = der::sequence(&[&der::tlv(0x01, &[0xff])]);
-        // BIT STRING, 1 unused bit: keyCertSign (5) and cRLSign (6).
-        self.extension("2.5.29.19", true, &ca_true).extension(
-            "2.5.29.15",
-            true,
-            &der::tlv(0x03, &[0x01, 0x06]),
-        )
+        self.extension("2.5.29.19", true, &ca_true)
+    }
+
+    /// Adds a critical `keyUsage` with these bits set (see [`key_usage`]).
+    #[must_use]
+    pub fn key_usage(self, bits: &[u8]) -> Self {
+        self.extension("2.5.29.15", true, &named_bits(bits))
+    }
+
+    /// Writes `oid` (no parameters) in `tbsCertificate.signature`, while the outer
+    /// `signatureAlgorithm` and the signature stay ecdsa-with-SHA256: the mismatch RFC
+    /// 5280 §4.1.2.3 forbids.
+    #[must_use]
+    pub fn inner_signature_algorithm(mut self, oid: &str) -> Self {
+        self.inner_signature_algorithm = Some(oid.to_owned());
+        self
     }
 
     /// To be signed by `issuer_key`, under the subject name of the `issuer` certificate.
@@ -256,24 +306,39 @@ impl CertificateBuilder {
 }
 
 impl IssuedCertificate<'_> {
-    /// The DER certificate for `subject_key`. `None` when either key is not ES256, the
-    /// issuer certificate did not parse or an OID was not dotted decimal.
+    /// Writes this issuer name instead of the issuer certificate's subject (attributes as
+    /// in [`CertificateBuilder::with_subject`]): a certificate whose issuer name does not
+    /// chain although the issuer's key signed it.
+    #[must_use]
+    pub fn with_issuer_name(mut self, attributes: &[(&str, &str)]) -> Self {
+        self.issuer_name = CertificateBuilder::with_subject(attributes).subject;
+        self
+    }
+
+    /// The DER certificate for `subject_key` (ES256 or RS256). `None` when the issuer key
+    /// is not ES256, the subject key is neither, the issuer certificate did not parse or
+    /// an OID was not dotted decimal.
     #[must_use]
     pub fn sign(self, subject_key: &SoftKey) -> Option<Vec<u8>> {
         let CertificateBuilder {
             subject,
             serial,
             extensions,
+            inner_signature_algorithm,
         } = self.builder;
+        let inner_algorithm = match inner_signature_algorithm {
+            Some(oid) => der::sequence(&[&der::oid(&oid)?]),
+            None => signature_algorithm()?,
+        };
         let validity = der::sequence(&[&der::time(FROM), &der::time(UNTIL)]);
         let tbs = der::sequence(&[
             &der::explicit(0, &der::integer(2)),
             &der::integer(serial),
-            &signature_algorithm()?,
+            &inner_algorithm,
             &self.issuer_name?,
             &validity,
             &subject?,
-            &p256_spki(subject_key)?,
+            &spki(subject_key)?,
             &optional_list(extensions, |list| der::explicit(3, &list))?,
         ]);
         signed(&tbs, self.issuer_key)
@@ -403,6 +468,28 @@ fn extension(oid: &str, critical: bool, value: &[u8]) -> Option<Vec<u8>> {
     ]))
 }
 
+/// `SubjectPublicKeyInfo` of a P-256 or RSA key; `None` for other keys.
+fn spki(key: &SoftKey) -> Option<Vec<u8>> {
+    match key.algorithm() {
+        Algorithm::Rs256 => rsa_spki(key),
+        _ => p256_spki(key),
+    }
+}
+
+/// `SubjectPublicKeyInfo` of an RSA key: rsaEncryption with NULL parameters, the PKCS#1
+/// `RSAPublicKey { modulus, publicExponent }`.
+fn rsa_spki(key: &SoftKey) -> Option<Vec<u8>> {
+    let public_key = key.public_key();
+    let KeyParams::Rsa { n, e } = public_key.params() else {
+        return None;
+    };
+    let rsa_public_key = der::sequence(&[&der::unsigned(n), &der::unsigned(e)]);
+    Some(der::sequence(&[
+        &der::sequence(&[&der::oid("1.2.840.113549.1.1.1")?, &der::tlv(0x05, &[])]),
+        &der::tlv(0x03, &[&[0u8][..], &rsa_public_key].concat()),
+    ]))
+}
+
 /// `SubjectPublicKeyInfo` of a P-256 key: id-ecPublicKey, prime256v1, the uncompressed
 /// point.
 fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
@@ -417,6 +504,45 @@ fn p256_spki(key: &SoftKey) -> Option<Vec<u8>> {
         ]),
         &der::tlv(0x03, &[&[0u8][..], &point].concat()),
     ]))
+}
+
+/// A `Name` of one RDN per attribute, `(OID, DER string tag, value)`; `None` when an OID
+/// does not parse.
+fn name(attributes: &[(&str, u8, &str)]) -> Option<Vec<u8>> {
+    let rdns: Vec<Vec<u8>> = attributes
+        .iter()
+        .map(|(oid, tag, value)| {
+            let attribute = der::sequence(&[&der::oid(oid)?, &der::tlv(*tag, value.as_bytes())]);
+            Some(der::tlv(0x31, &attribute))
+        })
+        .collect::<Option<_>>()?;
+    Some(der::sequence_of(&rdns))
+}
+
+/// The string type X.509 profiles give an attribute: PrintableString for the country
+/// (RFC 5280 Appendix A), UTF8String for the rest.
+fn default_string_type(oid: &str) -> u8 {
+    if oid == "2.5.4.6" {
+        PRINTABLE_STRING
+    } else {
+        UTF8_STRING
+    }
+}
+
+/// A DER named-bit `BIT STRING` with `bits` set (bit 0 is the first byte's high bit), no
+/// trailing zero bits, as RFC 5280 §4.2.1.3 key usages are written.
+fn named_bits(bits: &[u8]) -> Vec<u8> {
+    let Some(&highest) = bits.iter().max() else {
+        return der::tlv(0x03, &[0]);
+    };
+    let mut content = vec![0u8; usize::from(highest / 8) + 1];
+    for bit in bits {
+        if let Some(byte) = content.get_mut(usize::from(bit / 8)) {
+            *byte |= 0x80 >> (bit % 8);
+        }
+    }
+    content.insert(0, 7 - highest % 8);
+    der::tlv(0x03, &content)
 }
 
 /// The first `count` fields of a DER certificate's TBSCertificate: version [0],
@@ -482,6 +608,39 @@ mod tests {
             RevocationListBuilder::new()
                 .revoke(b"not DER")
                 .sign(&issuer, &key)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn key_usage_bits_and_rsa_subjects_encode_as_der() {
+        use super::{key_usage, named_bits};
+        // keyCertSign and cRLSign: 1 unused bit, 0x06 (what `ca()` always wrote).
+        assert_eq!(
+            named_bits(&[key_usage::KEY_CERT_SIGN, key_usage::CRL_SIGN]),
+            [0x03, 0x02, 0x01, 0x06]
+        );
+        assert_eq!(
+            named_bits(&[key_usage::DIGITAL_SIGNATURE]),
+            [0x03, 0x02, 0x07, 0x80]
+        );
+        assert_eq!(named_bits(&[8]), [0x03, 0x03, 0x07, 0x00, 0x80]);
+        assert_eq!(named_bits(&[]), [0x03, 0x01, 0x00]);
+        assert_eq!(der::unsigned(&[0, 0, 0x80]), [0x02, 0x02, 0x00, 0x80]);
+        let issuer = SoftKey::es256([1; 32]);
+        let rsa = CertificateBuilder::new("rsa")
+            .issued_by(
+                &CertificateBuilder::new("ca")
+                    .self_signed(&issuer)
+                    .unwrap_or_default(),
+                &issuer,
+            )
+            .sign(&SoftKey::rs256());
+        assert!(rsa.is_some());
+        // The issuer still signs with ES256 only.
+        assert!(
+            CertificateBuilder::new("x")
+                .self_signed(&SoftKey::rs256())
                 .is_none()
         );
     }

@@ -9,6 +9,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use crate::error::{Error, Result};
 use crate::signature::{
@@ -42,8 +43,46 @@ const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.
 
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 /// id-fido-gen-ce-aaguid (WebAuthn §8.2.1).
 const FIDO_AAGUID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.45724.1.1.4");
+/// id-fido-gen-ce-sernum (FIDO enterprise attestation: the device's serial number).
+const FIDO_ENTERPRISE_SERIAL: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.45724.1.1.2");
+/// The Android key description (android-key attestation, WebAuthn §8.4).
+const ANDROID_KEY_DESCRIPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.1.17");
+/// Apple's anonymous attestation nonce (WebAuthn §8.8).
+const APPLE_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113635.100.8.2");
+
+const NAME_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.30");
+const CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
+const POLICY_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.36");
+
+/// The extensions latchkey reads, so may accept marked critical (RFC 5280 §4.2: a
+/// certificate with a critical extension the verifier does not process must be refused).
+/// Path validation reads basicConstraints and keyUsage; the formats read the rest (tpm:
+/// extendedKeyUsage and subjectAltName, which RFC 5280 §4.2.1.6 makes critical for the
+/// AIK's empty subject; safetynet: subjectAltName). certificatePolicies is handled apart
+/// (see [`Cert::check_path_extensions`]); policyMappings, inhibitAnyPolicy and every other
+/// extension are not processed, so a certificate marking one critical is refused.
+const PROCESSED_EXTENSIONS: &[ObjectIdentifier] = &[
+    BASIC_CONSTRAINTS,
+    KEY_USAGE,
+    EXTENDED_KEY_USAGE,
+    SUBJECT_ALT_NAME,
+    FIDO_AAGUID,
+    FIDO_ENTERPRISE_SERIAL,
+    ANDROID_KEY_DESCRIPTION,
+    APPLE_NONCE,
+];
+
+/// Constraints RFC 5280 §6.1.4 (g) and (i) apply whether or not they are marked critical,
+/// and latchkey does not implement: ignoring one would accept a path a complete validator
+/// refuses, so a certificate carrying one is refused, critical or not.
+const UNIMPLEMENTED_CONSTRAINTS: &[ObjectIdentifier] = &[NAME_CONSTRAINTS, POLICY_CONSTRAINTS];
 
 /// A parsed certificate with the DER it came from.
 #[derive(Clone, Debug)]
@@ -60,6 +99,14 @@ impl Cert {
         }
         let cert = Certificate::from_der(der)
             .map_err(|_| Error::AttestationInvalid("certificate is not DER X.509"))?;
+        if !signature_algorithms_agree(
+            cert.tbs_certificate().signature(),
+            cert.signature_algorithm(),
+        ) {
+            return Err(Error::AttestationInvalid(
+                "certificate signature algorithms differ inside and outside",
+            ));
+        }
         Ok(Self {
             der: der.to_vec(),
             cert,
@@ -146,11 +193,59 @@ impl Cert {
 
     /// Whether the key may sign CRLs: `cRLSign` when a key usage extension is present.
     pub(crate) fn may_sign_crls(&self) -> bool {
+        self.key_usage_allows(KeyUsage::crl_sign)
+    }
+
+    /// Whether the key may sign certificates: `keyCertSign` when a key usage extension is
+    /// present (RFC 5280 §4.2.1.3, §6.1.4 (n)).
+    pub(crate) fn may_sign_certificates(&self) -> bool {
+        self.key_usage_allows(KeyUsage::key_cert_sign)
+    }
+
+    /// Whether the key usage extension, when present, grants `usage`. Absent, every use
+    /// is allowed (RFC 5280 leaves it to the other constraints); present but duplicated or
+    /// malformed, none is.
+    fn key_usage_allows(&self, usage: fn(&KeyUsage) -> bool) -> bool {
         match self.extension(KEY_USAGE) {
-            Ok(Some((_, value))) => KeyUsage::from_der(value).is_ok_and(|usage| usage.crl_sign()),
+            Ok(Some((_, value))) => KeyUsage::from_der(value).is_ok_and(|found| usage(&found)),
             Ok(None) => true,
             Err(_) => false,
         }
+    }
+
+    /// The extension checks of RFC 5280 §6.1 for a certificate of the path: no constraint
+    /// latchkey does not implement, no critical extension it does not process (§6.1.4 (o),
+    /// §6.1.5 (f)).
+    ///
+    /// A critical certificatePolicies (Windows Hello AIK certificates carry one) is
+    /// processed as §6.1 does with latchkey's fixed inputs: user-initial-policy-set
+    /// anyPolicy, no explicit policy required, mapping and anyPolicy not inhibited. With
+    /// policyConstraints refused above, those inputs keep explicit_policy above zero, so
+    /// the policy tree never fails a path and processing reduces to reading the extension
+    /// well-formed, each policy once (§4.2.1.4).
+    pub(crate) fn check_path_extensions(&self) -> Result<(), &'static str> {
+        for ext in self
+            .cert
+            .tbs_certificate()
+            .extensions()
+            .into_iter()
+            .flatten()
+        {
+            let oid = ext.extn_id;
+            if UNIMPLEMENTED_CONSTRAINTS.contains(&oid) {
+                return Err("certificate has name or policy constraints latchkey does not process");
+            }
+            if !ext.critical || PROCESSED_EXTENSIONS.contains(&oid) {
+                continue;
+            }
+            if oid != CERTIFICATE_POLICIES {
+                return Err("certificate has a critical extension latchkey does not process");
+            }
+            if !certificate_policies_well_formed(ext.extn_value.as_bytes()) {
+                return Err("certificate policies malformed");
+            }
+        }
+        Ok(())
     }
 
     /// Whether `now` lies within notBefore..=notAfter.
@@ -228,27 +323,38 @@ impl Cert {
             .collect()
     }
 
-    /// Whether the certificate names `host`: a SAN dNSName, or the subject CN.
+    /// Whether the certificate names `host`, as RFC 6125 §6.4.4 asks: by its dNSName
+    /// subject alternative names when it has any, and only then by the subject CN (a CA
+    /// that wrote dNSNames stated every name the key may serve; a CN beside them is not
+    /// one more).
     pub(crate) fn names_host(&self, host: &str) -> Result<bool> {
-        use x509_cert::ext::pkix::SubjectAltName;
-        use x509_cert::ext::pkix::name::GeneralName;
-        const SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
-        const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-        if let Some((_, value)) = self.extension(SAN)? {
-            let san = SubjectAltName::from_der(value)
-                .map_err(|_| Error::AttestationInvalid("subject alternative name malformed"))?;
-            if san
-                .0
-                .iter()
-                .any(|name| matches!(name, GeneralName::DnsName(dns) if dns.as_str() == host))
-            {
-                return Ok(true);
-            }
+        let dns_names = self.dns_names()?;
+        if !dns_names.is_empty() {
+            return Ok(dns_names.iter().any(|name| name == host));
         }
         Ok(self
-            .subject_attributes(CN)
+            .subject_attributes(COMMON_NAME)
             .iter()
             .any(|(_, value)| *value == host.as_bytes()))
+    }
+
+    /// The dNSName entries of the subject alternative name extension, if any.
+    fn dns_names(&self) -> Result<Vec<String>> {
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let Some((_, value)) = self.extension(SUBJECT_ALT_NAME)? else {
+            return Ok(Vec::new());
+        };
+        let san = SubjectAltName::from_der(value)
+            .map_err(|_| Error::AttestationInvalid("subject alternative name malformed"))?;
+        Ok(san
+            .0
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DnsName(dns) => Some(dns.as_str().to_owned()),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(crate) fn subject_is_empty(&self) -> bool {
@@ -259,9 +365,37 @@ impl Cert {
         self.cert.tbs_certificate().version() == x509_cert::certificate::Version::V3
     }
 
+    /// Whether this certificate's issuer name is `other`'s subject name (RFC 5280
+    /// §6.1.3 (a)(4)), compared as DER: the binary comparison strict validators use.
     pub(crate) fn issuer_is_subject_of(&self, other: &Cert) -> bool {
         self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
     }
+}
+
+/// Whether `value` is a DER CertificatePolicies: at least one policy, none repeated.
+fn certificate_policies_well_formed(value: &[u8]) -> bool {
+    use x509_cert::ext::pkix::CertificatePolicies;
+    let Ok(policies) = CertificatePolicies::from_der(value) else {
+        return false;
+    };
+    let ids: Vec<ObjectIdentifier> = policies.0.iter().map(|p| p.policy_identifier).collect();
+    !ids.is_empty()
+        && ids
+            .iter()
+            .enumerate()
+            .all(|(i, id)| !ids.iter().skip(i + 1).any(|other| other == id))
+}
+
+/// Whether a signed structure's inner `signature` field (in tbsCertificate, tbsCertList)
+/// names the same algorithm, parameters included, as its outer `signatureAlgorithm`: RFC
+/// 5280 §4.1.1.2 and §5.1.1.2 require it, and a verifier that trusts one field while the
+/// signature used the other can be made to read two different claims from one signature.
+/// Serves certificates and CRLs alike.
+pub(crate) fn signature_algorithms_agree(
+    inner: &AlgorithmIdentifierOwned,
+    outer: &AlgorithmIdentifierOwned,
+) -> bool {
+    inner == outer
 }
 
 /// Whether `issuer` signed `tbs` with the X.509 signature algorithm `algorithm`, for

@@ -8,7 +8,7 @@ use der::{Decode as _, Encode as _};
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::Extensions;
 
-use crate::certificate::{Cert, signed_by};
+use crate::certificate::{Cert, signature_algorithms_agree, signed_by};
 use crate::error::{Error, Result};
 use crate::signature::Material;
 
@@ -53,7 +53,7 @@ impl RevocationList {
         let list = CertificateList::from_der(der)
             .map_err(|_| Error::MetadataMalformed("CRL is not a DER X.509 CRL"))?;
         let tbs = &list.tbs_cert_list;
-        if tbs.signature != list.signature_algorithm {
+        if !signature_algorithms_agree(&tbs.signature, &list.signature_algorithm) {
             return Err(Error::MetadataMalformed(
                 "CRL signature algorithms differ inside and outside",
             ));

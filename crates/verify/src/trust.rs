@@ -119,9 +119,12 @@ impl TrustAnchors {
     }
 }
 
-/// Validates `chain` (leaf first) at `now` against `anchors`: see
-/// [`TrustAnchors::evaluate`]. Shared with the metadata BLOB's own chain, whose revocation
-/// check needs the anchor the chain reached: it is returned.
+/// Validates `chain` (leaf first) at `now` against `anchors`, as RFC 5280 §6.1 does for
+/// the path chain + anchor: every certificate valid at `now`, without constraints or
+/// critical extensions latchkey does not process; at every link, the child's issuer name is the
+/// issuer's subject name, the issuer is a CA within its path length whose key may sign
+/// certificates, and its key signed the child. Shared with the metadata BLOB's own chain,
+/// whose revocation check needs the anchor the chain reached: it is returned.
 pub(crate) fn check_path<'a>(
     chain: &[Cert],
     anchors: &[&'a Cert],
@@ -134,33 +137,48 @@ pub(crate) fn check_path<'a>(
     if chain.iter().any(|c| !c.valid_at(now)) {
         return Err("certificate expired or not yet valid");
     }
+    // The anchor is configuration, not part of the path (§6.1.1 (d)): only x5c is read.
+    for cert in chain {
+        cert.check_path_extensions()?;
+    }
     for (depth, pair) in chain.windows(2).enumerate() {
         let [child, issuer] = pair else { continue };
-        check_issuer(issuer, depth)?;
-        let key = issuer.key_material().map_err(|_| "issuer key unusable")?;
-        if !child.is_signed_by(&key, allow_sha1) {
-            return Err("certificate not signed by the next in x5c");
-        }
+        check_link(child, issuer, depth, allow_sha1)?;
     }
     // The last certificate may itself be a configured anchor (conformance Resp-5 P-3).
     if let Some(anchor) = anchors.iter().find(|a| a.der() == last.der()) {
         return Ok(anchor);
     }
     let intermediates = chain.len().saturating_sub(1);
-    for anchor in anchors.iter().filter(|a| last.issuer_is_subject_of(a)) {
-        if check_issuer(anchor, intermediates).is_err() {
-            continue;
-        }
-        if let Ok(key) = anchor.key_material()
-            && last.is_signed_by(&key, allow_sha1)
-        {
-            return Ok(anchor);
-        }
-    }
-    Err("chain does not lead to a configured anchor")
+    anchors
+        .iter()
+        .find(|anchor| check_link(last, anchor, intermediates, allow_sha1).is_ok())
+        .copied()
+        .ok_or("chain does not lead to a configured anchor")
 }
 
-/// An issuer must be a CA whose path length allows `below` CA certificates under it.
+/// One link of the path: `issuer`, with `below` CA certificates under it, issued `child`.
+/// The name is compared first so that a certificate naming another issuer is refused as
+/// such even when the same key signed it.
+fn check_link(
+    child: &Cert,
+    issuer: &Cert,
+    below: usize,
+    allow_sha1: bool,
+) -> Result<(), &'static str> {
+    if !child.issuer_is_subject_of(issuer) {
+        return Err("certificate issuer name is not the next certificate's subject");
+    }
+    check_issuer(issuer, below)?;
+    let key = issuer.key_material().map_err(|_| "issuer key unusable")?;
+    if !child.is_signed_by(&key, allow_sha1) {
+        return Err("certificate not signed by the next in x5c");
+    }
+    Ok(())
+}
+
+/// An issuer must be a CA whose path length allows `below` CA certificates under it, and
+/// whose key usage, when stated, includes `keyCertSign` (RFC 5280 §6.1.4 (k), (m), (n)).
 fn check_issuer(issuer: &Cert, below: usize) -> Result<(), &'static str> {
     let constraints = issuer
         .basic_constraints()
@@ -168,6 +186,7 @@ fn check_issuer(issuer: &Cert, below: usize) -> Result<(), &'static str> {
     match constraints {
         Some(bc) if bc.ca => match bc.path_len_constraint {
             Some(limit) if usize::from(limit) < below => Err("path length exceeded"),
+            _ if !issuer.may_sign_certificates() => Err("issuer key usage lacks keyCertSign"),
             _ => Ok(()),
         },
         _ => Err("issuer is not a CA"),
