@@ -21,8 +21,8 @@ use latchkey_testkit::x509::{
     CertificateBuilder, PRINTABLE_STRING, RevocationListBuilder, UTF8_STRING, der, key_usage,
 };
 use latchkey_verify::{
-    Ceremony, Error, MetadataBlob, Origins, RegistrationResponse, RevocationList, Trust,
-    TrustAnchors, VerifiedRegistration, Verifier,
+    Ceremony, Error, MetadataBlob, Origins, RegistrationBytes, RevocationList, Trust, TrustAnchors,
+    VerifiedRegistration, Verifier,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -87,7 +87,7 @@ fn verify_with(
     Verifier::new("example.com", Origins::new(["https://example.com"]))
         .with_trust_anchors(anchors)
         .verify_registration(
-            &RegistrationResponse {
+            &RegistrationBytes {
                 client_data_json: &registration.client_data_json,
                 attestation_object: &registration.attestation_object,
                 raw_id: &registration.credential_id,
