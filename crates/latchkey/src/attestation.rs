@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use latchkey_policy::{AaguidTable, AttestationFacts, is_valid_name};
-use latchkey_verify::{MetadataBlob, Trust, TrustAnchors, VerifiedRegistration};
+use latchkey_verify::{LastAccepted, MetadataBlob, Trust, TrustAnchors, VerifiedRegistration};
 
 use crate::error::Result;
 
@@ -39,16 +39,46 @@ impl AttestationPolicy {
 
     /// Uses a verified FIDO metadata BLOB: the attestation roots of its models become
     /// trust anchors for their AAGUIDs, registrations of models with a compromise status
-    /// are refused, and model descriptions name passkeys the policy's AAGUID table does
-    /// not know.
+    /// are refused (found by AAGUID, or by attestation certificate key identifier for U2F
+    /// and zero-AAGUID authenticators), and model descriptions name passkeys the policy's
+    /// AAGUID table does not know.
+    ///
+    /// `last_accepted` is the BLOB number the service stored when it last accepted one:
+    /// a BLOB whose `no` is not greater is refused, so that whoever answers the fetch
+    /// cannot roll metadata back to before a compromise report. After this succeeds, store
+    /// [`metadata_number`](Self::metadata_number) for the next BLOB.
+    ///
+    /// ```no_run
+    /// # fn stored_number() -> Option<u64> { None }
+    /// # fn store_number(_: u64) {}
+    /// # fn verified_blob() -> latchkey::verify::MetadataBlob { unimplemented!() }
+    /// use latchkey::AttestationPolicy;
+    /// use latchkey::verify::LastAccepted;
+    ///
+    /// let last = stored_number().map_or(LastAccepted::Never, LastAccepted::Number);
+    /// let policy = AttestationPolicy::default().metadata(verified_blob(), last)?;
+    /// if let Some(number) = policy.metadata_number() {
+    ///     store_number(number);
+    /// }
+    /// # Ok::<(), latchkey::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// When a root in the BLOB is not DER X.509.
-    pub fn metadata(mut self, blob: MetadataBlob) -> Result<Self> {
+    /// A rolled-back BLOB (code `attestation_untrusted`); a root in the BLOB that is not
+    /// DER X.509.
+    pub fn metadata(mut self, blob: MetadataBlob, last_accepted: LastAccepted) -> Result<Self> {
+        blob.accept_after(last_accepted)?;
         blob.add_roots_to(&mut self.anchors)?;
         self.metadata = Some(Arc::new(blob));
         Ok(self)
+    }
+
+    /// The number (`no`) of the metadata BLOB in use: what the service stores and passes
+    /// as [`LastAccepted::Number`] with the next BLOB.
+    #[must_use]
+    pub fn metadata_number(&self) -> Option<u64> {
+        self.metadata.as_ref().map(|blob| blob.number())
     }
 
     pub(crate) fn anchors(&self) -> &TrustAnchors {
@@ -69,7 +99,9 @@ impl AttestationPolicy {
             .and_then(|blob| blob.entry(verified.aaguid()));
         let facts = AttestationFacts {
             trusted: verified.trust() == Trust::Trusted,
-            compromised: entry.is_some_and(|e| e.is_compromised()),
+            compromised: self.metadata.as_ref().is_some_and(|blob| {
+                blob.reports_compromise(verified.aaguid(), verified.attestation_key_identifiers())
+            }),
         };
         let name = entry
             .and_then(|e| e.description())

@@ -28,6 +28,7 @@ pub struct RelyingParty {
     subdomains: bool,
     top_origins: Option<Vec<String>>,
     algorithms: Vec<Algorithm>,
+    allow_rs1: bool,
     attestation: String,
     timeout_ms: u64,
     cred_protect: Option<CredProtect>,
@@ -64,6 +65,7 @@ impl RelyingParty {
                 subdomains: false,
                 top_origins: None,
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
+                allow_rs1: false,
                 attestation: "none".to_owned(),
                 timeout_ms: 300_000,
                 cred_protect: None,
@@ -90,10 +92,24 @@ impl RelyingParty {
         &self.algorithms
     }
 
+    /// Whether RS1 (RSASSA-PKCS1-v1_5 with SHA-1) is verified: set by
+    /// [`RelyingPartyBuilder::allow_rs1`].
+    #[must_use]
+    pub fn allows_rs1(&self) -> bool {
+        self.allow_rs1
+    }
+
     /// Attestation conveyance requested.
     #[must_use]
     pub fn attestation(&self) -> &str {
         &self.attestation
+    }
+
+    /// Whether the relying party asks for `enterprise` attestation: only then are
+    /// attestation certificates carrying the FIDO enterprise serial extension accepted.
+    #[must_use]
+    pub fn enterprise_attestation(&self) -> bool {
+        self.attestation == "enterprise"
     }
 
     /// Ceremony timeout in milliseconds, as told to the browser.
@@ -181,14 +197,28 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// Replaces the offered algorithms.
+    /// Replaces the offered algorithms. RS1 ([`Algorithm::Rs1`], SHA-1) is refused at
+    /// [`build`](Self::build) unless [`allow_rs1`](Self::allow_rs1) enables it: without
+    /// it, such a passkey would register and then never sign in (C.35).
     #[must_use]
     pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
         self.rp.algorithms = algorithms.to_vec();
         self
     }
 
-    /// Requests attestation (`none`, `indirect`, `direct`, `enterprise`).
+    /// Verifies RS1 (RSASSA-PKCS1-v1_5 with SHA-1, COSE -65535) signatures: RS1 keys
+    /// (offer [`Algorithm::Rs1`] in [`algorithms`](Self::algorithms) too), and `tpm`
+    /// attestations and certificates signed with SHA-1. SHA-1 is broken for collision
+    /// resistance: enable it only for TPMs and old Windows Hello credentials that need it.
+    #[must_use]
+    pub fn allow_rs1(mut self) -> Self {
+        self.rp.allow_rs1 = true;
+        self
+    }
+
+    /// Requests attestation (`none`, `indirect`, `direct`, `enterprise`). Only with
+    /// `enterprise` are attestation certificates that carry the FIDO enterprise serial
+    /// extension (1.3.6.1.4.1.45724.1.1.2) accepted.
     #[must_use]
     pub fn attestation(mut self, conveyance: &str) -> Self {
         self.rp.attestation = conveyance.to_owned();
@@ -230,7 +260,8 @@ impl RelyingPartyBuilder {
     ///
     /// [`Error::Config`] for an RP ID that is an IP address, a single label (other than
     /// `localhost`), has empty labels, labels over 63 characters, characters outside
-    /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; an unknown
+    /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; RS1
+    /// offered without [`allow_rs1`](Self::allow_rs1) (C.35); an unknown
     /// attestation conveyance; an unknown hint; a related origin or an AppID that is not
     /// https.
     pub fn build(self) -> Result<RelyingParty> {
@@ -240,6 +271,11 @@ impl RelyingPartyBuilder {
         }
         if self.rp.algorithms.is_empty() {
             return Err(Error::Config("at least one algorithm is required"));
+        }
+        if self.rp.algorithms.contains(&Algorithm::Rs1) && !self.rp.allow_rs1 {
+            return Err(Error::Config(
+                "RS1 (SHA-1) is offered but not enabled with allow_rs1",
+            ));
         }
         if !matches!(
             self.rp.attestation.as_str(),

@@ -39,6 +39,7 @@ enum Signer {
     Es384(p384::ecdsa::SigningKey),
     EdDsa(ed25519_dalek::SigningKey),
     Rs256(Box<rsa::PrivateKey>),
+    Rs1(Box<rsa::PrivateKey>),
 }
 
 impl SoftKey {
@@ -86,6 +87,18 @@ impl SoftKey {
         }
     }
 
+    /// The fixed RSA test key (2048 bits) as an RS1 key: RSASSA-PKCS1-v1_5 with SHA-1,
+    /// COSE -65535 (legacy TPMs and old Windows Hello).
+    #[must_use]
+    pub fn rs1() -> Self {
+        match Self::rs256().signer {
+            Signer::Rs256(key) | Signer::Rs1(key) => Self {
+                signer: Signer::Rs1(key),
+            },
+            other => Self { signer: other },
+        }
+    }
+
     /// The COSE algorithm.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
@@ -94,6 +107,7 @@ impl SoftKey {
             Signer::Es384(_) => Algorithm::Es384,
             Signer::EdDsa(_) => Algorithm::EdDsa,
             Signer::Rs256(_) => Algorithm::Rs256,
+            Signer::Rs1(_) => Algorithm::Rs1,
         }
     }
 
@@ -128,7 +142,7 @@ impl SoftKey {
                 curve: Curve::Ed25519,
                 x: key.verifying_key().to_bytes().to_vec(),
             },
-            Signer::Rs256(key) => KeyParams::Rsa {
+            Signer::Rs256(key) | Signer::Rs1(key) => KeyParams::Rsa {
                 n: key.n().to_be_bytes_trimmed_vartime().to_vec(),
                 e: key.e().to_be_bytes_trimmed_vartime().to_vec(),
             },
@@ -148,12 +162,12 @@ impl SoftKey {
             Signer::Es384(key) => {
                 Some(key.verifying_key().to_sec1_point(false).as_bytes().to_vec())
             }
-            Signer::EdDsa(_) | Signer::Rs256(_) => None,
+            Signer::EdDsa(_) | Signer::Rs256(_) | Signer::Rs1(_) => None,
         }
     }
 
     /// Signs `message` as WebAuthn expects for the algorithm: DER ECDSA, raw Ed25519,
-    /// PKCS#1 v1.5 RSA.
+    /// PKCS#1 v1.5 RSA (SHA-256, or SHA-1 for RS1).
     ///
     /// # Panics
     ///
@@ -175,6 +189,12 @@ impl SoftKey {
                 let hashed = Sha256::digest(message);
                 #[allow(clippy::expect_used)] // safe: a 2048-bit key signs a SHA-256 digest
                 key.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &hashed)
+                    .expect("RSA signs")
+            }
+            Signer::Rs1(key) => {
+                let hashed = sha1::Sha1::digest(message);
+                #[allow(clippy::expect_used)] // safe: a 2048-bit key signs a SHA-1 digest
+                key.sign(rsa::Pkcs1v15Sign::new::<sha1::Sha1>(), &hashed)
                     .expect("RSA signs")
             }
         }

@@ -14,6 +14,7 @@
 //! };
 //! dictionary MetadataBLOBPayloadEntry {
 //!     AAGUID                           aaguid;
+//!     DOMString[]                      attestationCertificateKeyIdentifiers;
 //!     MetadataStatement                metadataStatement;
 //!     required StatusReport[]          statusReports;
 //!     required DOMString               timeOfLastStatusChange;
@@ -41,6 +42,27 @@ pub const MAX_BLOB_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_ENTRIES: usize = 20_000;
 /// Most attestation root certificates accepted per entry.
 pub const MAX_ROOTS_PER_ENTRY: usize = 16;
+/// Most attestation certificate key identifiers accepted per entry.
+pub const MAX_KEY_IDENTIFIERS_PER_ENTRY: usize = 1024;
+
+/// What the service knows of the BLOBs it accepted before, for the rollback check (MDS3
+/// §3.1.8: a BLOB whose `no` is not greater than the last one's is ignored). The service
+/// stores the number [`MetadataBlob::accept_after`] returns (one integer, in its database)
+/// and passes it back with the next BLOB, so that an attacker who can answer the fetch
+/// cannot roll metadata back to before a compromise report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastAccepted {
+    /// The service never accepted a BLOB (its very first start, nothing stored): any
+    /// `no` is accepted.
+    Never,
+    /// The `no` of the last BLOB the service accepted: this BLOB's must be greater.
+    Number(u64),
+    /// The service reloads the BLOB it accepted last, whose `no` it stored (a restart that
+    /// refetches while no newer BLOB is out): this BLOB's `no` must be that number or
+    /// greater. The FIDO Alliance never signs two BLOBs with one number, so the same
+    /// number is the same BLOB, not a rollback.
+    Reload(u64),
+}
 
 /// A metadata BLOB whose signature, chain and freshness were verified.
 #[derive(Clone, Debug)]
@@ -54,6 +76,7 @@ pub struct MetadataBlob {
 #[derive(Clone, Debug)]
 pub struct MetadataEntry {
     aaguid: Option<Aaguid>,
+    key_identifiers: Vec<[u8; 20]>,
     description: Option<String>,
     status_reports: Vec<StatusReport>,
     attestation_roots: Vec<Vec<u8>>,
@@ -139,6 +162,8 @@ struct Payload {
 #[serde(rename_all = "camelCase")]
 struct RawEntry {
     aaguid: Option<String>,
+    #[serde(default)]
+    attestation_certificate_key_identifiers: Vec<String>,
     metadata_statement: Option<RawStatement>,
     status_reports: Vec<RawStatus>,
 }
@@ -149,6 +174,8 @@ struct RawStatement {
     description: Option<String>,
     #[serde(default)]
     attestation_root_certificates: Vec<String>,
+    #[serde(default)]
+    attestation_certificate_key_identifiers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -169,9 +196,8 @@ impl MetadataBlob {
     /// root with every certificate valid at `now`, revocation (every certificate below the
     /// root needs a current CRL signed by its issuer, and none may be listed), the
     /// signature by the chain's leaf, the payload, and that `now` is not past `nextUpdate`
-    /// (a stale BLOB is refused: fetch a new one). Keep the last BLOB's
-    /// [`number`](Self::number) and refuse a lower one with
-    /// [`check_newer_than`](Self::check_newer_than).
+    /// (a stale BLOB is refused: fetch a new one). Then refuse a rolled-back BLOB with
+    /// [`accept_after`](Self::accept_after), from the number the service stored.
     ///
     /// ```no_run
     /// # fn fetch(_: &str) -> Vec<u8> { Vec::new() }
@@ -299,6 +325,39 @@ impl MetadataBlob {
         Ok(())
     }
 
+    /// Checks this BLOB's number against what the service accepted before and returns
+    /// the number to store for the next check: the BLOB's own.
+    ///
+    /// ```
+    /// # fn check(blob: &latchkey_verify::MetadataBlob, stored: Option<u64>) -> latchkey_verify::Result<()> {
+    /// use latchkey_verify::metadata::LastAccepted;
+    ///
+    /// let last = stored.map_or(LastAccepted::Never, LastAccepted::Number);
+    /// let to_store = blob.accept_after(last)?;
+    /// # let _ = to_store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MetadataUntrusted`] (code `attestation_untrusted`) when the BLOB's number
+    /// is not greater than [`LastAccepted::Number`], or below [`LastAccepted::Reload`].
+    pub fn accept_after(&self, last: LastAccepted) -> Result<u64> {
+        let fresh = match last {
+            LastAccepted::Never => true,
+            LastAccepted::Number(previous) => self.number > previous,
+            LastAccepted::Reload(previous) => self.number >= previous,
+        };
+        if fresh {
+            Ok(self.number)
+        } else {
+            Err(Error::MetadataUntrusted(
+                "metadata BLOB number is not above the last one accepted",
+            ))
+        }
+    }
+
     /// The BLOB's serial number (`no`): it grows with every BLOB the service publishes.
     #[must_use]
     pub fn number(&self) -> u64 {
@@ -321,6 +380,31 @@ impl MetadataBlob {
     #[must_use]
     pub fn entry(&self, aaguid: Aaguid) -> Option<&MetadataEntry> {
         self.entries.iter().find(|e| e.aaguid == Some(aaguid))
+    }
+
+    /// The first entry that lists this attestation certificate key identifier (U2F and
+    /// other entries without an AAGUID are known by these).
+    #[must_use]
+    pub fn entry_by_key_identifier(&self, key_identifier: &[u8; 20]) -> Option<&MetadataEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.key_identifiers.contains(key_identifier))
+    }
+
+    /// Whether the metadata reports a compromise (see [`MetadataEntry::is_compromised`])
+    /// for the authenticator of a registration: the entry of its AAGUID, or any entry
+    /// listing one of its attestation certificate key identifiers
+    /// ([`VerifiedRegistration::attestation_key_identifiers`](crate::VerifiedRegistration::attestation_key_identifiers)),
+    /// which is how U2F and zero-AAGUID authenticators are listed.
+    #[must_use]
+    pub fn reports_compromise(&self, aaguid: Aaguid, key_identifiers: &[[u8; 20]]) -> bool {
+        self.entries.iter().any(|e| {
+            (e.aaguid == Some(aaguid)
+                || e.key_identifiers
+                    .iter()
+                    .any(|k| key_identifiers.contains(k)))
+                && e.is_compromised()
+        })
     }
 
     /// Adds every entry's attestation roots to `anchors`, each for its own AAGUID only,
@@ -353,13 +437,31 @@ impl MetadataEntry {
                     .map_err(|_| Error::MetadataMalformed("entry aaguid is not a UUID"))
             })
             .transpose()?;
+        let mut key_identifiers = raw.attestation_certificate_key_identifiers;
         let (description, roots) = match raw.metadata_statement {
-            Some(statement) => (
-                statement.description,
-                statement.attestation_root_certificates,
-            ),
+            Some(statement) => {
+                key_identifiers.extend(statement.attestation_certificate_key_identifiers);
+                (
+                    statement.description,
+                    statement.attestation_root_certificates,
+                )
+            }
             None => (None, Vec::new()),
         };
+        if key_identifiers.len() > MAX_KEY_IDENTIFIERS_PER_ENTRY {
+            return Err(Error::Limit(
+                "metadata entry has more than MAX_KEY_IDENTIFIERS_PER_ENTRY key identifiers",
+            ));
+        }
+        let mut parsed_identifiers: Vec<[u8; 20]> = Vec::with_capacity(key_identifiers.len());
+        for text in &key_identifiers {
+            let identifier = key_identifier(text).ok_or(Error::MetadataMalformed(
+                "attestation certificate key identifier is not 40 hexadecimal digits",
+            ))?;
+            if !parsed_identifiers.contains(&identifier) {
+                parsed_identifiers.push(identifier);
+            }
+        }
         if roots.len() > MAX_ROOTS_PER_ENTRY {
             return Err(Error::Limit(
                 "metadata entry has more than MAX_ROOTS_PER_ENTRY roots",
@@ -375,6 +477,7 @@ impl MetadataEntry {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             aaguid,
+            key_identifiers: parsed_identifiers,
             description,
             status_reports: raw
                 .status_reports
@@ -393,6 +496,14 @@ impl MetadataEntry {
     #[must_use]
     pub fn aaguid(&self) -> Option<Aaguid> {
         self.aaguid
+    }
+
+    /// The attestation certificate key identifiers the entry lists
+    /// (`attestationCertificateKeyIdentifiers`, of the entry and of its statement): SHA-1
+    /// of the subjectPublicKey BIT STRING of attestation certificates of the model.
+    #[must_use]
+    pub fn attestation_certificate_key_identifiers(&self) -> &[[u8; 20]] {
+        &self.key_identifiers
     }
 
     /// The model's name (`metadataStatement.description`): a default passkey name.
@@ -430,6 +541,23 @@ impl MetadataEntry {
     pub fn attestation_roots(&self) -> &[Vec<u8>] {
         &self.attestation_roots
     }
+}
+
+/// A key identifier from its hexadecimal form (MDS3 writes lower case; either is read).
+fn key_identifier(text: &str) -> Option<[u8; 20]> {
+    let digits = text.as_bytes();
+    if digits.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        if !pair.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian).

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use latchkey_cose::{Aaguid, AttestationObject, CredentialPublicKey, Flags};
+use latchkey_cose::{Aaguid, Algorithm, AttestationObject, CredentialPublicKey, Flags};
 use sha2::{Digest as _, Sha256};
 
 use crate::attestation::{self, AttestationType};
@@ -37,6 +37,7 @@ pub struct VerifiedRegistration {
     fmt: String,
     attestation_type: AttestationType,
     trust: Trust,
+    key_identifiers: Vec<[u8; 20]>,
     extensions: RegistrationExtensions,
 }
 
@@ -95,6 +96,15 @@ impl VerifiedRegistration {
         self.trust
     }
 
+    /// The key identifiers of the attestation certificates (SHA-1 of each leaf
+    /// certificate's subjectPublicKey bits; one per chain, several for `compound`, none
+    /// without a chain): how FIDO metadata names U2F and zero-AAGUID authenticators (see
+    /// [`MetadataBlob::reports_compromise`](crate::MetadataBlob::reports_compromise)).
+    #[must_use]
+    pub fn attestation_key_identifiers(&self) -> &[[u8; 20]] {
+        &self.key_identifiers
+    }
+
     /// The signed extension outputs latchkey understands (`credProtect`, `hmac-secret`,
     /// `minPinLength`). Store `cred_protect` with the credential.
     #[must_use]
@@ -107,7 +117,8 @@ impl Verifier {
     /// Verifies a registration, evaluating certificate validity at `now`.
     ///
     /// Steps: client data (type, challenge, origins), attestation object, rpIdHash, UP,
-    /// UV, BE/BS, the key's algorithm against the offered ones, key validity, the format's
+    /// UV, BE/BS, the key's algorithm against the offered ones (and RS1 only with
+    /// [`SignatureOptions::allow_rs1`](crate::SignatureOptions::allow_rs1)), key validity, the format's
     /// verification procedure, then trust. Whether the credential id is already registered
     /// (§7.1 step 26) needs storage and is the caller's check.
     ///
@@ -140,6 +151,10 @@ impl Verifier {
         if !ceremony.algorithms.is_empty() && !ceremony.algorithms.contains(&algorithm) {
             return Err(Error::UnsupportedAlgorithm(algorithm.cose()));
         }
+        // An RS1 key could never sign in unless RS1 is allowed: refuse it now (C.35).
+        if algorithm == Algorithm::Rs1 && !self.options().signature.allow_rs1 {
+            return Err(Error::UnsupportedAlgorithm(algorithm.cose()));
+        }
         let verifying_key = VerifyingKey::from_credential_key(public_key)?;
         let extensions = RegistrationExtensions::parse(auth_data.extensions())?;
         if let Some(required) = ceremony.required_cred_protect
@@ -157,7 +172,11 @@ impl Verifier {
             credential_key: &verifying_key,
             options: self.options(),
         };
-        let (attestation_type, trust) = attestation::verify(&input, self.trust_anchors(), now)?;
+        let attestation::Attested {
+            attestation_type,
+            trust,
+            key_identifiers,
+        } = attestation::verify(&input, self.trust_anchors(), now)?;
         if self.options().require_trusted_attestation {
             match trust {
                 Trust::Trusted => {}
@@ -176,6 +195,7 @@ impl Verifier {
             fmt: object.fmt().to_owned(),
             attestation_type,
             trust,
+            key_identifiers,
             extensions,
         })
     }

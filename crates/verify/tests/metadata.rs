@@ -19,8 +19,8 @@ use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKe
 use latchkey_testkit::jws;
 use latchkey_testkit::x509::{CertificateBuilder, RevocationListBuilder};
 use latchkey_verify::{
-    AuthenticatorStatus, Ceremony, MetadataBlob, Origins, RegistrationBytes, RevocationList, Trust,
-    TrustAnchors, Verifier,
+    AuthenticatorStatus, Ceremony, LastAccepted, MetadataBlob, Origins, RegistrationBytes,
+    RevocationList, Trust, TrustAnchors, Verifier,
 };
 use serde_json::json;
 
@@ -483,5 +483,101 @@ fn a_rolled_back_blob_is_refused() {
     for previous in [42, 43] {
         let err = blob.check_newer_than(previous).unwrap_err();
         assert_eq!(err.code(), "attestation_untrusted");
+    }
+}
+
+/// Issue 14, C.115: the rollback check takes the number the service stored and gives
+/// back the one to store.
+#[test]
+fn metadata_rollback_accept_after_the_stored_number_c115() {
+    let blob = verify(&blob(), ROOT, in_2040()).unwrap();
+    assert_eq!(blob.accept_after(LastAccepted::Never).unwrap(), 42);
+    assert_eq!(blob.accept_after(LastAccepted::Number(41)).unwrap(), 42);
+    for stored in [42, 43, u64::MAX] {
+        let err = blob.accept_after(LastAccepted::Number(stored)).unwrap_err();
+        assert_eq!(err.code(), "attestation_untrusted", "{stored}");
+    }
+    assert_eq!(blob.accept_after(LastAccepted::Reload(42)).unwrap(), 42);
+    assert_eq!(
+        blob.accept_after(LastAccepted::Reload(43))
+            .unwrap_err()
+            .code(),
+        "attestation_untrusted"
+    );
+}
+
+/// Issue 14, C.116/C.117: a compromise reported for an attestation certificate key
+/// identifier (how MDS lists U2F and zero-AAGUID authenticators) is found through a
+/// registration's attestation key identifiers, and only for that key.
+#[test]
+fn metadata_compromise_by_attestation_key_identifier_c117() {
+    use sha1::Digest as _;
+    let batch_key = |seed: u8| SoftKey::es256([seed; 32]);
+    let batch_certificate = |seed: u8| {
+        CertificateBuilder::new("Latchkey U2F Batch")
+            .serial(u64::from(seed))
+            .self_signed(&batch_key(seed))
+            .unwrap()
+    };
+    let identifier = |seed: u8| -> [u8; 20] {
+        sha1::Sha1::digest(batch_key(seed).uncompressed_point().unwrap()).into()
+    };
+    let hex_of = |bytes: [u8; 20]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut with_u2f = payload("2040-02-01");
+    with_u2f["entries"].as_array_mut().unwrap().push(json!({
+        "metadataStatement": {
+            "description": "Broken U2F Key",
+            "attestationCertificateKeyIdentifiers": [hex_of(identifier(0x51)).to_uppercase()],
+        },
+        "attestationCertificateKeyIdentifiers": [hex_of(identifier(0x51))],
+        "statusReports": [{"status": "ATTESTATION_KEY_COMPROMISE", "effectiveDate": "2035-01-01"}],
+        "timeOfLastStatusChange": "2035-01-01"
+    }));
+    let blob = verify(&blob_with("ES256", &with_u2f), ROOT, in_2040()).unwrap();
+    let entry = blob.entry_by_key_identifier(&identifier(0x51)).unwrap();
+    assert_eq!(entry.description(), Some("Broken U2F Key"));
+    assert_eq!(
+        entry.attestation_certificate_key_identifiers(),
+        [identifier(0x51)]
+    );
+    assert!(blob.entry_by_key_identifier(&identifier(0x52)).is_none());
+
+    let client = Client::new("example.com", "https://example.com");
+    let challenge = b"metadata-registration-challenge!";
+    let verifier = Verifier::new("example.com", Origins::new(["https://example.com"]));
+    let registered = |batch: u8| {
+        let registration = Authenticator::new(SoftKey::es256([9; 32]))
+            .with_attestation(Attestation::FidoU2f {
+                key: batch_key(batch),
+                certificate: batch_certificate(batch),
+            })
+            .register(&client, challenge);
+        let response = RegistrationBytes {
+            client_data_json: &registration.client_data_json,
+            attestation_object: &registration.attestation_object,
+            raw_id: &registration.credential_id,
+        };
+        verifier
+            .verify_registration(&response, &Ceremony::new(challenge), in_2040())
+            .unwrap()
+    };
+    let broken = registered(0x51);
+    assert_eq!(broken.attestation_key_identifiers(), [identifier(0x51)]);
+    assert!(blob.reports_compromise(broken.aaguid(), broken.attestation_key_identifiers()));
+    let fine = registered(0x52);
+    assert!(!blob.reports_compromise(fine.aaguid(), fine.attestation_key_identifiers()));
+    // By AAGUID as before; `none` attestation has no key identifier.
+    assert!(blob.reports_compromise(aaguid(REVOKED), &[]));
+    assert!(!blob.reports_compromise(aaguid(CERTIFIED), &[]));
+
+    // A key identifier that is not 40 hexadecimal digits makes the BLOB malformed.
+    for bad in [
+        "bf7bcaa0d0c6187a8c6abbdd16a15640e7c7bd",
+        "zz7bcaa0d0c6187a8c6abbdd16a15640e7c7bde2",
+    ] {
+        let mut edited = payload("2040-02-01");
+        edited["entries"][3]["attestationCertificateKeyIdentifiers"] = json!([bad]);
+        let err = verify(&blob_with("ES256", &edited), ROOT, in_2040()).unwrap_err();
+        assert_eq!(err.code(), "malformed", "{bad}");
     }
 }

@@ -807,3 +807,25 @@ fn revocation_and_issuer_urls_are_never_fetched() {
     let verified = verify(&anchored(root_for_packed()), &registration).unwrap();
     assert_eq!(verified.trust(), Trust::Trusted);
 }
+
+/// Issue 14, C.35: an RS1 credential key (COSE -65535) is refused at registration unless
+/// `allow_rs1` is on: it could never sign in otherwise.
+#[test]
+fn rs1_registration_needs_allow_rs1_c35() {
+    let registration = register(&Authenticator::new(SoftKey::rs1()));
+    let error = verify(&verifier(), &registration).unwrap_err();
+    assert_eq!(error, Error::UnsupportedAlgorithm(-65_535));
+    assert_eq!(error.code(), "unsupported_algorithm");
+    let mut options = VerifierOptions::default();
+    options.signature.allow_rs1 = true;
+    let verified = verify(&verifier().with_options(options.clone()), &registration).unwrap();
+    assert_eq!(verified.public_key().algorithm(), Algorithm::Rs1);
+    // Self attestation by an RS1 key follows the same rule.
+    let self_attested =
+        register(&Authenticator::new(SoftKey::rs1()).with_attestation(Attestation::PackedSelf));
+    assert_eq!(
+        verify(&verifier(), &self_attested).unwrap_err().code(),
+        "unsupported_algorithm"
+    );
+    assert!(verify(&verifier().with_options(options), &self_attested).is_ok());
+}

@@ -241,10 +241,14 @@ fn check_session(context: &RequestContext, challenge: &[u8]) -> Result<()> {
     }
 }
 
-/// The verifier the facade uses: counters are reported, and the policy decides (P12).
+/// The verifier the facade uses: counters are reported, and the policy decides (P12);
+/// RS1 as the relying party enables it; enterprise attestation only when the relying
+/// party asks for `enterprise` conveyance.
 fn verifier_for(rp: &RelyingParty) -> Verifier {
     let mut options = VerifierOptions::default();
     options.counter = CounterPolicy::Flag;
+    options.signature.allow_rs1 = rp.allows_rs1();
+    options.allow_enterprise_attestation = rp.enterprise_attestation();
     Verifier::new(rp.id(), rp.origin_rules()).with_options(options)
 }
 

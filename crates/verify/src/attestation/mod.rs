@@ -47,12 +47,20 @@ pub(crate) struct Verified {
     pub(crate) chain: Vec<Cert>,
 }
 
+/// What a verified statement proved: its type, its trust, and the key identifiers of its
+/// attestation certificates (the first of each chain; several for `compound`).
+pub(crate) struct Attested {
+    pub(crate) attestation_type: AttestationType,
+    pub(crate) trust: Trust,
+    pub(crate) key_identifiers: Vec<[u8; 20]>,
+}
+
 /// Runs the verification procedure of the statement's format, then evaluates trust.
 pub(crate) fn verify(
     input: &Input<'_, '_>,
     anchors: &TrustAnchors,
     now: SystemTime,
-) -> Result<(AttestationType, Trust)> {
+) -> Result<Attested> {
     let fmt = input.object.fmt();
     let verified = match fmt {
         "compound" => return compound(input, anchors, now),
@@ -72,7 +80,17 @@ pub(crate) fn verify(
         let allow_sha1 = input.options.signature.allow_rs1;
         anchors.evaluate(fmt, aaguid, &verified.chain, now, allow_sha1)
     };
-    Ok((verified.attestation_type, trust))
+    let key_identifiers = verified
+        .chain
+        .first()
+        .and_then(|leaf| crate::key_identifier::of_certificate(leaf.der()))
+        .into_iter()
+        .collect();
+    Ok(Attested {
+        attestation_type: verified.attestation_type,
+        trust,
+        key_identifiers,
+    })
 }
 
 /// `compound` (§8.9): at least two non-compound statements over the same authenticator
@@ -84,11 +102,7 @@ pub(crate) fn verify(
 /// compoundStmtFormat = [2* nonCompoundAttStmt]
 /// nonCompoundAttStmt = { fmt: text, attStmt: any }
 /// ```
-fn compound(
-    input: &Input<'_, '_>,
-    anchors: &TrustAnchors,
-    now: SystemTime,
-) -> Result<(AttestationType, Trust)> {
+fn compound(input: &Input<'_, '_>, anchors: &TrustAnchors, now: SystemTime) -> Result<Attested> {
     let statements = input
         .object
         .att_stmt()
@@ -137,19 +151,27 @@ fn compound(
     };
     let attestation_type = outcomes
         .iter()
-        .map(|(t, _)| *t)
+        .map(|o| o.attestation_type)
         .max_by_key(strength)
         .unwrap_or(AttestationType::None);
-    let trust = if outcomes.iter().any(|(_, t)| *t == Trust::Trusted) {
+    let trust = if outcomes.iter().any(|o| o.trust == Trust::Trusted) {
         Trust::Trusted
     } else {
         outcomes
             .iter()
-            .map(|(_, t)| *t)
+            .map(|o| o.trust)
             .find(|t| *t != Trust::NotApplicable)
             .unwrap_or(Trust::NotApplicable)
     };
-    Ok((attestation_type, trust))
+    let key_identifiers = outcomes
+        .into_iter()
+        .flat_map(|o| o.key_identifiers)
+        .collect();
+    Ok(Attested {
+        attestation_type,
+        trust,
+        key_identifiers,
+    })
 }
 
 /// `none` (§8.7): the statement must be the empty map.
