@@ -27,6 +27,7 @@ pub struct RelyingParty {
     hints: Vec<String>,
     subdomains: bool,
     top_origins: Option<Vec<String>>,
+    cross_origin_without_top_origin: bool,
     algorithms: Vec<Algorithm>,
     allow_rs1: bool,
     attestation: String,
@@ -64,6 +65,7 @@ impl RelyingParty {
                 hints: Vec::new(),
                 subdomains: false,
                 top_origins: None,
+                cross_origin_without_top_origin: false,
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
                 allow_rs1: false,
                 attestation: "none".to_owned(),
@@ -155,6 +157,9 @@ impl RelyingParty {
         if let Some(top) = &self.top_origins {
             origins = origins.allow_cross_origin(top.iter().cloned());
         }
+        if self.cross_origin_without_top_origin {
+            origins = origins.allow_cross_origin_without_top_origin();
+        }
         origins
     }
 }
@@ -190,10 +195,20 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// Allows cross-origin iframes with these top-level origins.
+    /// Allows cross-origin iframes with these top-level origins: a cross-origin
+    /// ceremony must name one of them as its `topOrigin`.
     #[must_use]
     pub fn top_origins(mut self, top_origins: &[&str]) -> Self {
         self.rp.top_origins = Some(top_origins.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// Also accepts a cross-origin ceremony without `topOrigin`, as browsers before
+    /// WebAuthn Level 3 send it (the top-level page is then unknown). A looser mode, for
+    /// older browsers only; it needs [`top_origins`](Self::top_origins).
+    #[must_use]
+    pub fn allow_cross_origin_without_top_origin(mut self) -> Self {
+        self.rp.cross_origin_without_top_origin = true;
         self
     }
 
@@ -382,6 +397,24 @@ mod tests {
             .origin("https://example.com")
             .algorithms(&[]);
         assert!(no_algs.build().is_err());
+    }
+
+    #[test]
+    fn cross_origin_ceremonies_name_their_top_origin_unless_the_rp_allows_older_browsers() {
+        let rp = "https://example.com";
+        let framed = RelyingParty::builder("example.com", "x")
+            .origin(rp)
+            .top_origins(&["https://shop.example"]);
+        let strict = framed.clone().build().unwrap().origin_rules();
+        assert!(strict.check(rp, true, None).is_err());
+        assert!(strict.check(rp, true, Some("https://shop.example")).is_ok());
+        let legacy = framed
+            .allow_cross_origin_without_top_origin()
+            .build()
+            .unwrap()
+            .origin_rules();
+        assert!(legacy.check(rp, true, None).is_ok());
+        assert!(legacy.check(rp, true, Some("https://evil.example")).is_err());
     }
 
     #[test]
