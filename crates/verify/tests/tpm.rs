@@ -338,3 +338,44 @@ fn tpm_manufacturer_must_be_a_tcg_vendor_c91() {
         );
     }
 }
+
+/// Issue 14: the test TPMs' manufacturer IDs (`id:FFFFF1D0`, the FIDO conformance tool's;
+/// `id:00000000`, test vectors') are refused by default and accepted only with
+/// `VerifierOptions::tpm_test_manufacturers`, which accepts nothing else besides.
+#[test]
+fn tpm_test_manufacturers_only_with_the_option() {
+    assert!(!VerifierOptions::default().tpm_test_manufacturers);
+    let mut options = VerifierOptions::default();
+    options.tpm_test_manufacturers = true;
+    let loose = verifier().with_options(options);
+    for test in ["id:FFFFF1D0", "id:fffff1d0", "id:00000000"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(test);
+        let error = tpm.verify(&verifier()).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{test}");
+        assert!(
+            error.to_string().contains("tpm_test_manufacturers"),
+            "{test}: {error}"
+        );
+        let verified = tpm.verify(&loose).unwrap();
+        assert_eq!(
+            verified.attestation_type(),
+            AttestationType::Basic,
+            "{test}"
+        );
+    }
+    // Registered vendors still pass with the option; unknown IDs still fail.
+    let mut tpm = Tpm::new();
+    tpm.aik = aik_from("id:49465800");
+    assert!(tpm.verify(&loose).is_ok());
+    for unknown in ["id:12345678", "id:FFFFF1D1", "FFFFF1D0"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(unknown);
+        let error = tpm.verify(&loose).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{unknown}");
+        assert!(
+            error.to_string().contains("TCG vendor") && !error.to_string().contains("test TPM"),
+            "{unknown}: {error}"
+        );
+    }
+}

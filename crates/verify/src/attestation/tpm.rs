@@ -8,7 +8,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
 
 use super::packed::as_invalid;
-use super::tpm_vendors::is_registered_manufacturer;
+use super::tpm_vendors::is_accepted_manufacturer;
 use super::{AttestationType, Input, Verified, bytes_member, statement};
 use crate::certificate::{Cert, parse_chain};
 use crate::error::{Error, Result};
@@ -128,7 +128,7 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
         .verify(&[cert_info], sig, &input.options.signature)
         .map_err(as_invalid)?;
 
-    check_aik_certificate(aik)?;
+    check_aik_certificate(aik, input.options.tpm_test_manufacturers)?;
     if let Some(aaguid) = aik.aaguid()?
         && aaguid != input.object.credential().aaguid()
     {
@@ -175,8 +175,9 @@ fn digest(tpm_alg: u16, parts: &[&[u8]]) -> Result<Vec<u8>> {
     })
 }
 
-/// The AIK certificate requirements of §8.3.1.
-fn check_aik_certificate(aik: &Cert) -> Result<()> {
+/// The AIK certificate requirements of §8.3.1, and a TCG-registered TPM manufacturer
+/// (or a test one, when `test_manufacturers`).
+fn check_aik_certificate(aik: &Cert, test_manufacturers: bool) -> Result<()> {
     if !aik.version_is_3() {
         return Err(Error::AttestationInvalid("AIK certificate is not X.509 v3"));
     }
@@ -219,8 +220,9 @@ fn check_aik_certificate(aik: &Cert) -> Result<()> {
             "AIK subject alternative name lacks TPM manufacturer, model or version",
         ));
     }
-    // The manufacturer must be a TPM vendor the TCG registered (C.91).
-    let registered = san
+    // The manufacturer must be a TPM vendor the TCG registered (C.91), or a test TPM's
+    // when the options allow it.
+    let manufacturers = san
         .0
         .iter()
         .filter_map(|name| match name {
@@ -229,13 +231,24 @@ fn check_aik_certificate(aik: &Cert) -> Result<()> {
         })
         .flat_map(|directory| directory.iter())
         .filter(|atv| atv.oid == TPM_MANUFACTURER)
-        .all(|atv| {
-            matches!(atv.value.tag(), Tag::Utf8String | Tag::PrintableString)
-                && std::str::from_utf8(atv.value.value()).is_ok_and(is_registered_manufacturer)
+        .map(|atv| {
+            if matches!(atv.value.tag(), Tag::Utf8String | Tag::PrintableString) {
+                std::str::from_utf8(atv.value.value()).unwrap_or("")
+            } else {
+                ""
+            }
         });
-    if !registered {
+    for manufacturer in manufacturers {
+        if is_accepted_manufacturer(manufacturer, test_manufacturers) {
+            continue;
+        }
         return Err(Error::AttestationInvalid(
-            "AIK TPM manufacturer is not in the TCG vendor ID registry",
+            if is_accepted_manufacturer(manufacturer, true) {
+                "AIK TPM manufacturer is a test TPM's, not in the TCG vendor ID registry \
+                 (accepted only with tpm_test_manufacturers)"
+            } else {
+                "AIK TPM manufacturer is not in the TCG vendor ID registry"
+            },
         ));
     }
     Ok(())

@@ -39,17 +39,29 @@ pub(crate) const TCG_VENDOR_IDS: [(u32, &str, &str); 29] = [
     (0x5345_414C, "SEAL", "Wisekey"),
 ];
 
-/// Whether `value`, a `tcg-at-tpmManufacturer` attribute value (`id:` and eight
-/// hexadecimal digits, TCG EK Credential Profile §3.1.2), names a registered vendor.
-pub(crate) fn is_registered_manufacturer(value: &str) -> bool {
-    let Some(hex) = value.strip_prefix("id:") else {
-        return false;
-    };
+/// Manufacturer IDs of test TPMs, accepted only with
+/// `VerifierOptions::tpm_test_manufacturers`: `FFFFF1D0` (the FIDO Alliance conformance
+/// tool's simulated TPM) and `00000000` (the W3C WebAuthn Level 3 example and other
+/// synthetic test vectors). No registered vendor has either ID.
+pub(crate) const TEST_MANUFACTURER_IDS: [u32; 2] = [0xFFFF_F1D0, 0x0000_0000];
+
+/// The vendor ID of `value`, a `tcg-at-tpmManufacturer` attribute value (`id:` and
+/// eight hexadecimal digits, TCG EK Credential Profile §3.1.2), if it has that form.
+fn manufacturer_id(value: &str) -> Option<u32> {
+    let hex = value.strip_prefix("id:")?;
     if hex.len() != 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
+        return None;
     }
-    u32::from_str_radix(hex, 16)
-        .is_ok_and(|id| TCG_VENDOR_IDS.iter().any(|(known, _, _)| *known == id))
+    u32::from_str_radix(hex, 16).ok()
+}
+
+/// Whether `value`, a `tcg-at-tpmManufacturer` attribute value, names a registered
+/// vendor or, when `accept_test` is set, one of the [`TEST_MANUFACTURER_IDS`].
+pub(crate) fn is_accepted_manufacturer(value: &str, accept_test: bool) -> bool {
+    manufacturer_id(value).is_some_and(|id| {
+        TCG_VENDOR_IDS.iter().any(|(known, _, _)| *known == id)
+            || (accept_test && TEST_MANUFACTURER_IDS.contains(&id))
+    })
 }
 
 #[cfg(test)]
@@ -65,8 +77,10 @@ mod tests {
             }
             assert_eq!(u32::from_be_bytes(bytes), id, "{code}");
         }
-        assert!(is_registered_manufacturer("id:414D4400"));
-        assert!(is_registered_manufacturer("id:49424d00"));
+        for accept_test in [false, true] {
+            assert!(is_accepted_manufacturer("id:414D4400", accept_test));
+            assert!(is_accepted_manufacturer("id:49424d00", accept_test));
+        }
         for bad in [
             "id:FFFFF1D0",
             "414D4400",
@@ -75,7 +89,15 @@ mod tests {
             "id:+14D4400",
             "",
         ] {
-            assert!(!is_registered_manufacturer(bad), "{bad}");
+            assert!(!is_accepted_manufacturer(bad, false), "{bad}");
+        }
+        // The test IDs only with the option, and nothing else with it.
+        for test in ["id:FFFFF1D0", "id:fffff1d0", "id:00000000"] {
+            assert!(!is_accepted_manufacturer(test, false), "{test}");
+            assert!(is_accepted_manufacturer(test, true), "{test}");
+        }
+        for bad in ["id:12345678", "id:FFFFF1D", "00000000", ""] {
+            assert!(!is_accepted_manufacturer(bad, true), "{bad}");
         }
     }
 }
