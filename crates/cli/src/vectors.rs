@@ -154,6 +154,23 @@ fn source_settings(case: &Case, options: &mut VerifierOptions) {
     if let Some(enforce) = case.safetynet_enforce_cts {
         options.safetynet_require_cts = enforce;
     }
+    // TPM manufacturer (C.91): latchkey accepts only TCG-registered vendor IDs unless
+    // `tpm_test_manufacturers`. These sources' TPM vectors come from test TPMs: the FIDO
+    // conformance tool's, `id:FFFFF1D0` (go-webauthn tpm[1..2], SimpleWebAuthn), or
+    // synthetic ones naming `id:00000000` (the W3C Level 3 example, java-webauthn-server's
+    // Tpm.ValidEs*); those libraries do not check the manufacturer. py_webauthn's and
+    // webauthn-rs's TPM vectors come from real TPMs and stay under the default.
+    if [
+        "go-webauthn/",
+        "simplewebauthn/",
+        "w3c-l3/",
+        "java-webauthn-server/",
+    ]
+    .iter()
+    .any(|source| case.id.starts_with(source))
+    {
+        options.tpm_test_manufacturers = true;
+    }
 }
 
 fn verify_case(case: &Case, roots: &[(String, Vec<u8>)], cbor: ParseOptions) -> Result<(), Error> {

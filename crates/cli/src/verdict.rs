@@ -106,6 +106,10 @@ impl TrustInputs {
         let origin = client_data.origin();
         let rp_id = host(origin);
         let mut options = VerifierOptions::default();
+        // RS1 is a policy a service may choose, so inspect verifies it rather than stop at
+        // the algorithm. `tpm_test_manufacturers` stays off: no production service turns
+        // it on, so inspect shows what a service would decide, and a test TPM's AIK
+        // (`id:FFFFF1D0`, `id:00000000`) is refused with an error that names the option.
         options.signature.allow_rs1 = true;
         let verifier = Verifier::new(rp_id, Origins::new([origin]))
             .with_options(options)

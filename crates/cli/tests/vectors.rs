@@ -194,6 +194,9 @@ fn every_shared_vector_passes() {
         "nothing is skipped any more"
     );
     let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
-    assert!(passed >= 245, "{last}");
+    // 247 cases; 6 known divergences since issue 14 (4 java-webauthn-server Tpm.ValidRs*
+    // pubAreas lack their RSASSA hashAlg), so at least 241 pass.
+    assert!(passed >= 241, "{last}");
+    assert!(passed + diverged >= 247, "{last}");
     assert!(last.ends_with(&format!(" {diverged} skipped")), "{last}");
 }

@@ -55,6 +55,11 @@ pub struct VerifierOptions {
     /// (hardware-backed keys only). Default false, as §8.4 takes either list: keys whose
     /// properties only software enforces are then `attestation_untrusted`.
     pub android_key_require_tee: bool,
+    /// `tpm`: also accept AIK certificates naming a test TPM manufacturer, `id:FFFFF1D0`
+    /// (the FIDO conformance tool's TPM) or `id:00000000` (test vectors), besides the
+    /// vendors of the TCG TPM Vendor ID Registry. Default false. For conformance runs and
+    /// test vectors only, never production: no real TPM has these IDs.
+    pub tpm_test_manufacturers: bool,
 }
 
 impl Default for VerifierOptions {
@@ -69,6 +74,7 @@ impl Default for VerifierOptions {
             safetynet_max_age_seconds: Some(60),
             allow_enterprise_attestation: false,
             android_key_require_tee: false,
+            tpm_test_manufacturers: false,
         }
     }
 }

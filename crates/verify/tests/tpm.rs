@@ -11,6 +11,7 @@ use latchkey_cose::cbor::{Map, Value};
 use latchkey_cose::{AttestationObject, KeyParams};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use latchkey_testkit::hex;
+use latchkey_testkit::x509::{CertificateBuilder, der};
 use latchkey_verify::{
     AttestationType, Ceremony, Error, Origins, RegistrationBytes, Trust, TrustAnchors, Verifier,
     VerifierOptions,
@@ -18,7 +19,7 @@ use latchkey_verify::{
 use sha2::{Digest as _, Sha256};
 
 mod common;
-use common::{in_2040, leaf_key};
+use common::{ROOT, in_2040, leaf_key, root_key};
 
 const CHALLENGE: &[u8] = b"tpm-registration-challenge-32by!";
 const AIK: &[u8] = include_bytes!("fixtures/aik.der");
@@ -246,5 +247,135 @@ fn aik_certificate_requirements() {
         tpm.aik = aik;
         let error = refused(&tpm);
         assert!(error.contains(why), "{why}: {error}");
+    }
+}
+
+impl Tpm {
+    /// This attestation with another ECC `parameters` tail (after `symmetric`): scheme,
+    /// curveID and kdf as given, the name recomputed.
+    fn with_ecc_parameters(mut self, parameters: &str) -> Self {
+        // type, nameAlg, objectAttributes, authPolicy (2 + 2 + 4 + 2), then symmetric.
+        let (head, rest) = self.pub_area.split_at(12);
+        // The original scheme, curve and kdf are 6 bytes.
+        let unique = rest[6..].to_vec();
+        self.pub_area = [head, &hex::decode(parameters), &unique].concat();
+        self.name = [&[0x00, 0x0b][..], &Sha256::digest(&self.pub_area)].concat();
+        self
+    }
+}
+
+/// Issue 14: pubArea `scheme` and `kdf` with a non-NULL value carry their `details`
+/// (TPMT_ECC_SCHEME / TPMT_KDF_SCHEME, TPM 2.0 Part 2), which are parsed, not refused.
+#[test]
+fn tpm_pub_area_scheme_and_kdf_details_are_parsed() {
+    for parameters in [
+        "0018 000b 0003 0010",      // ECDSA SHA-256, P-256, kdf NULL
+        "0010 0003 0020 000b",      // scheme NULL, P-256, KDF1_SP800_56A SHA-256
+        "0018 000b 0003 0007 000c", // ECDSA SHA-256, P-256, MGF1 SHA-384
+        "001a 000b 0001 0003 0010", // ECDAA SHA-256 count 1, P-256
+        "0019 0004 0003 0022 000d", // ECDH SHA-1, P-256, KDF1_SP800_108 SHA-512
+    ] {
+        let tpm = Tpm::new().with_ecc_parameters(parameters);
+        assert!(tpm.verify(&verifier()).is_ok(), "{parameters}");
+    }
+    for (parameters, why) in [
+        ("0014 000b 0003 0010", "ECC scheme"), // RSASSA: an RSA scheme
+        ("0099 000b 0003 0010", "ECC scheme"), // no such algorithm
+        ("0018 0010 0003 0010", "hash"),       // ECDSA with hash NULL
+        ("0018 0003 0010", "hash"),            // details cut short: reads the curve
+        ("0010 0003 0018 000b", "key derivation"), // kdf ECDSA
+        ("0010 0003 0020", "hash"),            // kdf details missing: reads unique
+    ] {
+        let tpm = Tpm::new().with_ecc_parameters(parameters);
+        let error = tpm.verify(&verifier()).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{parameters}");
+        assert!(error.to_string().contains(why), "{parameters}: {error}");
+    }
+}
+
+/// An AIK certificate for the leaf key, as `aik.der` is, naming `manufacturer`.
+fn aik_from(manufacturer: &str) -> &'static [u8] {
+    let attribute = |oid: &str, value: &str| {
+        der::tlv(
+            0x31,
+            &der::sequence(&[&der::oid(oid).unwrap(), &der::tlv(0x0c, value.as_bytes())]),
+        )
+    };
+    let name = der::sequence_of(&[
+        attribute("2.23.133.2.1", manufacturer),
+        attribute("2.23.133.2.2", "latchkey-test"),
+        attribute("2.23.133.2.3", "id:00020000"),
+    ]);
+    let san = der::sequence(&[&der::tlv(0xa4, &name)]);
+    let eku = der::sequence(&[&der::oid("2.23.133.8.3").unwrap()]);
+    let certificate = CertificateBuilder::with_subject(&[])
+        .serial(0x71)
+        .extension("2.5.29.17", true, &san)
+        .extension("2.5.29.37", false, &eku)
+        .issued_by(ROOT, &root_key())
+        .sign(&leaf_key())
+        .unwrap();
+    Box::leak(certificate.into_boxed_slice())
+}
+
+/// Issue 14, C.91: the AIK certificate's TPM manufacturer must be in the TCG TPM Vendor
+/// ID Registry.
+#[test]
+fn tpm_manufacturer_must_be_a_tcg_vendor_c91() {
+    for registered in ["id:49465800", "id:53544D20", "id:4e544300"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(registered);
+        assert!(tpm.verify(&verifier()).is_ok(), "{registered}");
+    }
+    for unknown in ["id:FFFFF1D0", "id:12345678", "id:414D44", "414D4400", "AMD"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(unknown);
+        let error = tpm.verify(&verifier()).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{unknown}");
+        assert!(
+            error.to_string().contains("TCG vendor"),
+            "{unknown}: {error}"
+        );
+    }
+}
+
+/// Issue 14: the test TPMs' manufacturer IDs (`id:FFFFF1D0`, the FIDO conformance tool's;
+/// `id:00000000`, test vectors') are refused by default and accepted only with
+/// `VerifierOptions::tpm_test_manufacturers`, which accepts nothing else besides.
+#[test]
+fn tpm_test_manufacturers_only_with_the_option() {
+    assert!(!VerifierOptions::default().tpm_test_manufacturers);
+    let mut options = VerifierOptions::default();
+    options.tpm_test_manufacturers = true;
+    let loose = verifier().with_options(options);
+    for test in ["id:FFFFF1D0", "id:fffff1d0", "id:00000000"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(test);
+        let error = tpm.verify(&verifier()).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{test}");
+        assert!(
+            error.to_string().contains("tpm_test_manufacturers"),
+            "{test}: {error}"
+        );
+        let verified = tpm.verify(&loose).unwrap();
+        assert_eq!(
+            verified.attestation_type(),
+            AttestationType::Basic,
+            "{test}"
+        );
+    }
+    // Registered vendors still pass with the option; unknown IDs still fail.
+    let mut tpm = Tpm::new();
+    tpm.aik = aik_from("id:49465800");
+    assert!(tpm.verify(&loose).is_ok());
+    for unknown in ["id:12345678", "id:FFFFF1D1", "FFFFF1D0"] {
+        let mut tpm = Tpm::new();
+        tpm.aik = aik_from(unknown);
+        let error = tpm.verify(&loose).unwrap_err();
+        assert_eq!(error.code(), "attestation_invalid", "{unknown}");
+        assert!(
+            error.to_string().contains("TCG vendor") && !error.to_string().contains("test TPM"),
+            "{unknown}: {error}"
+        );
     }
 }

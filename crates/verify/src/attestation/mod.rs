@@ -6,6 +6,7 @@ mod apple;
 mod fido_u2f;
 mod packed;
 mod tpm;
+mod tpm_vendors;
 
 use std::time::SystemTime;
 

@@ -1,13 +1,14 @@
 //! `tpm` (WebAuthn §8.3): a TPM 2.0 certifies the credential key with its attestation key.
 
-use der::Decode as _;
 use der::asn1::ObjectIdentifier;
+use der::{Decode as _, Tag, Tagged as _};
 use latchkey_cose::cbor::Value;
 use latchkey_cose::{Algorithm, Curve, KeyParams};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
 
 use super::packed::as_invalid;
+use super::tpm_vendors::is_accepted_manufacturer;
 use super::{AttestationType, Input, Verified, bytes_member, statement};
 use crate::certificate::{Cert, parse_chain};
 use crate::error::{Error, Result};
@@ -20,7 +21,26 @@ const TPM_ALG_SHA256: u16 = 0x000b;
 const TPM_ALG_SHA384: u16 = 0x000c;
 const TPM_ALG_SHA512: u16 = 0x000d;
 const TPM_ALG_NULL: u16 = 0x0010;
+const TPM_ALG_SM3_256: u16 = 0x0012;
+const TPM_ALG_SHA3_256: u16 = 0x0027;
+const TPM_ALG_SHA3_384: u16 = 0x0028;
+const TPM_ALG_SHA3_512: u16 = 0x0029;
 const TPM_ALG_ECC: u16 = 0x0023;
+// Asymmetric schemes and key derivation functions (TPM 2.0 Part 2, Table 9 TPM_ALG_ID).
+const TPM_ALG_MGF1: u16 = 0x0007;
+const TPM_ALG_RSASSA: u16 = 0x0014;
+const TPM_ALG_RSAES: u16 = 0x0015;
+const TPM_ALG_RSAPSS: u16 = 0x0016;
+const TPM_ALG_OAEP: u16 = 0x0017;
+const TPM_ALG_ECDSA: u16 = 0x0018;
+const TPM_ALG_ECDH: u16 = 0x0019;
+const TPM_ALG_ECDAA: u16 = 0x001a;
+const TPM_ALG_SM2: u16 = 0x001b;
+const TPM_ALG_ECSCHNORR: u16 = 0x001c;
+const TPM_ALG_ECMQV: u16 = 0x001d;
+const TPM_ALG_KDF1_SP800_56A: u16 = 0x0020;
+const TPM_ALG_KDF2: u16 = 0x0021;
+const TPM_ALG_KDF1_SP800_108: u16 = 0x0022;
 const TPM_ECC_NIST_P256: u16 = 0x0003;
 const TPM_ECC_NIST_P384: u16 = 0x0004;
 const TPM_ECC_NIST_P521: u16 = 0x0005;
@@ -108,7 +128,7 @@ pub(super) fn verify(input: &Input<'_, '_>) -> Result<Verified> {
         .verify(&[cert_info], sig, &input.options.signature)
         .map_err(as_invalid)?;
 
-    check_aik_certificate(aik)?;
+    check_aik_certificate(aik, input.options.tpm_test_manufacturers)?;
     if let Some(aaguid) = aik.aaguid()?
         && aaguid != input.object.credential().aaguid()
     {
@@ -155,8 +175,9 @@ fn digest(tpm_alg: u16, parts: &[&[u8]]) -> Result<Vec<u8>> {
     })
 }
 
-/// The AIK certificate requirements of §8.3.1.
-fn check_aik_certificate(aik: &Cert) -> Result<()> {
+/// The AIK certificate requirements of §8.3.1, and a TCG-registered TPM manufacturer
+/// (or a test one, when `test_manufacturers`).
+fn check_aik_certificate(aik: &Cert, test_manufacturers: bool) -> Result<()> {
     if !aik.version_is_3() {
         return Err(Error::AttestationInvalid("AIK certificate is not X.509 v3"));
     }
@@ -197,6 +218,37 @@ fn check_aik_certificate(aik: &Cert) -> Result<()> {
     if !(present(TPM_MANUFACTURER) && present(TPM_MODEL) && present(TPM_VERSION)) {
         return Err(Error::AttestationInvalid(
             "AIK subject alternative name lacks TPM manufacturer, model or version",
+        ));
+    }
+    // The manufacturer must be a TPM vendor the TCG registered (C.91), or a test TPM's
+    // when the options allow it.
+    let manufacturers = san
+        .0
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DirectoryName(directory) => Some(directory),
+            _ => None,
+        })
+        .flat_map(|directory| directory.iter())
+        .filter(|atv| atv.oid == TPM_MANUFACTURER)
+        .map(|atv| {
+            if matches!(atv.value.tag(), Tag::Utf8String | Tag::PrintableString) {
+                std::str::from_utf8(atv.value.value()).unwrap_or("")
+            } else {
+                ""
+            }
+        });
+    for manufacturer in manufacturers {
+        if is_accepted_manufacturer(manufacturer, test_manufacturers) {
+            continue;
+        }
+        return Err(Error::AttestationInvalid(
+            if is_accepted_manufacturer(manufacturer, true) {
+                "AIK TPM manufacturer is a test TPM's, not in the TCG vendor ID registry \
+                 (accepted only with tpm_test_manufacturers)"
+            } else {
+                "AIK TPM manufacturer is not in the TCG vendor ID registry"
+            },
         ));
     }
     Ok(())
@@ -275,7 +327,7 @@ impl<'a> PubArea<'a> {
                         "tpm RSA key with a symmetric algorithm",
                     ));
                 }
-                let _scheme = r.u16()?;
+                rsa_scheme(&mut r)?;
                 let _key_bits = r.u16()?;
                 let exponent = r.u32()?;
                 Self::Rsa {
@@ -289,9 +341,9 @@ impl<'a> PubArea<'a> {
                         "tpm ECC key with a symmetric algorithm",
                     ));
                 }
-                let _scheme = r.u16()?;
+                ecc_scheme(&mut r)?;
                 let curve = r.u16()?;
-                let _kdf = r.u16()?;
+                kdf_scheme(&mut r)?;
                 Self::Ecc {
                     curve,
                     x: r.sized()?,
@@ -347,6 +399,66 @@ impl<'a> PubArea<'a> {
                 "tpm pubArea is not the credential key",
             ))
         }
+    }
+}
+
+/// TPMT_RSA_SCHEME (TPM 2.0 Part 2 §11.2.4.2): `scheme`, then the `details` its value
+/// selects from TPMU_ASYM_SCHEME: TPMS_SCHEME_HASH for RSASSA, RSAPSS and OAEP, the empty
+/// TPMS_ENC_SCHEME_RSAES for RSAES, nothing for TPM_ALG_NULL. Any other value is not an
+/// RSA scheme.
+fn rsa_scheme(r: &mut Reader<'_>) -> Result<()> {
+    match r.u16()? {
+        TPM_ALG_NULL | TPM_ALG_RSAES => Ok(()),
+        TPM_ALG_RSASSA | TPM_ALG_RSAPSS | TPM_ALG_OAEP => scheme_hash(r),
+        _ => Err(Error::AttestationInvalid(
+            "tpm pubArea RSA scheme is not an RSA scheme",
+        )),
+    }
+}
+
+/// TPMT_ECC_SCHEME (TPM 2.0 Part 2 §11.2.5.6), in TPMS_ECC_PARMS: `scheme`, then its
+/// `details`: TPMS_SCHEME_HASH for ECDSA, SM2, ECSCHNORR, ECDH and ECMQV,
+/// TPMS_SCHEME_ECDAA (hashAlg, count) for ECDAA, nothing for TPM_ALG_NULL.
+fn ecc_scheme(r: &mut Reader<'_>) -> Result<()> {
+    match r.u16()? {
+        TPM_ALG_NULL => Ok(()),
+        TPM_ALG_ECDSA | TPM_ALG_SM2 | TPM_ALG_ECSCHNORR | TPM_ALG_ECDH | TPM_ALG_ECMQV => {
+            scheme_hash(r)
+        }
+        TPM_ALG_ECDAA => {
+            scheme_hash(r)?;
+            let _count = r.u16()?;
+            Ok(())
+        }
+        _ => Err(Error::AttestationInvalid(
+            "tpm pubArea ECC scheme is not an ECC scheme",
+        )),
+    }
+}
+
+/// TPMT_KDF_SCHEME (TPM 2.0 Part 2 §11.2.3.3), the `kdf` of TPMS_ECC_PARMS: `scheme`,
+/// then TPMS_SCHEME_HASH for MGF1 and the KDFs of SP 800-56A, SP 800-108 and IEEE 1363a
+/// (KDF2), nothing for TPM_ALG_NULL.
+fn kdf_scheme(r: &mut Reader<'_>) -> Result<()> {
+    match r.u16()? {
+        TPM_ALG_NULL => Ok(()),
+        TPM_ALG_MGF1 | TPM_ALG_KDF1_SP800_56A | TPM_ALG_KDF2 | TPM_ALG_KDF1_SP800_108 => {
+            scheme_hash(r)
+        }
+        _ => Err(Error::AttestationInvalid(
+            "tpm pubArea kdf is not a key derivation function",
+        )),
+    }
+}
+
+/// TPMS_SCHEME_HASH: a TPMI_ALG_HASH, which may not be TPM_ALG_NULL.
+fn scheme_hash(r: &mut Reader<'_>) -> Result<()> {
+    match r.u16()? {
+        TPM_ALG_SHA1 | TPM_ALG_SHA256 | TPM_ALG_SHA384 | TPM_ALG_SHA512 | TPM_ALG_SM3_256
+        | TPM_ALG_SHA3_256 | TPM_ALG_SHA3_384 | TPM_ALG_SHA3_512 => Ok(()),
+        _ => Err(Error::AttestationInvalid(
+            "tpm pubArea scheme names no hash algorithm",
+        )),
     }
 }
 
