@@ -414,7 +414,11 @@ mod tests {
             .unwrap()
             .origin_rules();
         assert!(legacy.check(rp, true, None).is_ok());
-        assert!(legacy.check(rp, true, Some("https://evil.example")).is_err());
+        assert!(
+            legacy
+                .check(rp, true, Some("https://evil.example"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -94,6 +94,10 @@ impl<'a> ClientData<'a> {
             return Err(error.into());
         }
         let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        // serde_json does not check the UTF-8 of members it skips (C.71).
+        if core::str::from_utf8(json).is_err() {
+            return Err(ClientDataError::Json("clientDataJSON is not UTF-8".into()).into());
+        }
         // serde's derive also reads a struct from a JSON array, by position: the
         // dictionary is an object and nothing else (C.72).
         if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {

@@ -131,19 +131,15 @@ fn check_leaf(leaf: &Cert) -> Result<()> {
     Ok(())
 }
 
-/// Whether `code` is an ISO 3166-1 alpha-2 code element: officially assigned, or one of
-/// the ranges ISO 3166 leaves to users (AA, QM-QZ, XA-XZ, ZZ). The user-assigned ones stay
-/// because the WebAuthn L3 §16 test vectors' packed certificates say `C=AA`; reserved
-/// codes (`UK`, `EU`) and unassigned ones (`AB`) are refused.
+/// Whether `code` is an ISO 3166-1 alpha-2 code element: officially assigned, or `AA`,
+/// the one user-assigned code kept because the WebAuthn L3 §16 test vectors' packed
+/// certificates say `C=AA`. Every other user-assigned code (QM-QZ, XA-XZ, ZZ: checklist
+/// C.78 names `XX`), reserved codes (`UK`, `EU`) and unassigned ones (`AB`) are refused.
 fn is_iso_3166_code(code: &[u8]) -> bool {
     let Ok(code) = <[u8; 2]>::try_from(code) else {
         return false;
     };
-    let user_assigned = matches!(
-        code,
-        [b'A', b'A'] | [b'Q', b'M'..=b'Z'] | [b'X', b'A'..=b'Z'] | [b'Z', b'Z']
-    );
-    user_assigned || ISO_3166_ALPHA_2.binary_search(&code).is_ok()
+    code == *b"AA" || ISO_3166_ALPHA_2.binary_search(&code).is_ok()
 }
 
 /// The 249 officially assigned ISO 3166-1 alpha-2 codes, sorted (for the binary search).
@@ -187,12 +183,12 @@ mod tests {
                 .windows(2)
                 .all(|pair| pair.first() < pair.last())
         );
-        for code in [
-            "US", "DE", "SE", "CN", "GB", "AX", "ZW", "AA", "QZ", "XX", "ZZ",
-        ] {
+        for code in ["US", "DE", "SE", "CN", "GB", "AX", "ZW", "AA"] {
             assert!(is_iso_3166_code(code.as_bytes()), "{code}");
         }
-        for code in ["UK", "EU", "AB", "QL", "ZY", "us", "USA", "U", ""] {
+        for code in [
+            "UK", "EU", "AB", "QL", "QZ", "XX", "ZZ", "ZY", "us", "USA", "U", "",
+        ] {
             assert!(!is_iso_3166_code(code.as_bytes()), "{code}");
         }
     }
