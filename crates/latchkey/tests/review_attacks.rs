@@ -2540,3 +2540,36 @@ fn a_passkey_step_up_brings_the_factors_the_service_requires_of_security_changes
     .unwrap();
     assert_eq!(ids(&w, &alice(), Scope::Exchange), [id(&e1)]);
 }
+
+#[test]
+fn an_empty_user_handle_names_no_user() {
+    // §5.4.3: user.id is 1 to 64 bytes, so userHandle "" (an empty ArrayBuffer some
+    // clients send for null) names nobody: a login bound to the account goes through, a
+    // discoverable login, which has only the handle to find the user by, is refused (C.135).
+    let w = world();
+    let (mut e1, _, _) = alice_with_three(&w);
+    let handle = w.passkeys.user_handle(&alice(), Scope::Exchange);
+    let with_empty_handle = |e1: &mut Authenticator, challenge: &str| {
+        let json = e1.authentication_json(&w.client, challenge, &handle);
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["response"]["userHandle"] = "".into();
+        AuthenticationResponse::from_json(&value.to_string()).unwrap()
+    };
+    let bound = block_on(w.passkeys.start_login(Some(&alice()))).unwrap();
+    let response = with_empty_handle(&mut e1, &bound.challenge);
+    let done = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    );
+    assert_eq!(done.unwrap().account, alice());
+    let discoverable = block_on(w.passkeys.start_login(None)).unwrap();
+    let response = with_empty_handle(&mut e1, &discoverable.challenge);
+    let refused = block_on(
+        w.passkeys
+            .finish_authentication(&response, None, &[], &w.context),
+    );
+    assert_eq!(
+        refused.map(|_| ()).map_err(|e| e.code()),
+        Err("unknown_credential")
+    );
+}

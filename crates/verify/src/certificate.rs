@@ -366,9 +366,12 @@ impl Cert {
     }
 
     /// Whether this certificate's issuer name is `other`'s subject name (RFC 5280
-    /// §6.1.3 (a)(4)), compared as DER: the binary comparison strict validators use.
+    /// §6.1.3 (a)(4)), compared as §7.1 says (see [`crate::name`]).
     pub(crate) fn issuer_is_subject_of(&self, other: &Cert) -> bool {
-        self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
+        crate::name::names_match(
+            self.cert.tbs_certificate().issuer(),
+            other.cert.tbs_certificate().subject(),
+        )
     }
 }
 

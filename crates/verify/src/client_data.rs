@@ -98,6 +98,13 @@ impl<'a> ClientData<'a> {
         if core::str::from_utf8(json).is_err() {
             return Err(ClientDataError::Json("clientDataJSON is not UTF-8".into()).into());
         }
+        // serde_json refuses a lone surrogate escape where it decodes a string, not in
+        // the members it skips (C.71: refused wherever it is).
+        if has_lone_surrogate(json) {
+            return Err(
+                ClientDataError::Json("lone surrogate escape in clientDataJSON".into()).into(),
+            );
+        }
         // serde's derive also reads a struct from a JSON array, by position: the
         // dictionary is an object and nothing else (C.72).
         if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -177,6 +184,48 @@ fn present_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     #[derive(Deserialize)]
     struct Text<'t>(#[serde(borrow)] Cow<'t, str>);
     Text::deserialize(deserializer).map(|text| Some(text.0))
+}
+
+/// Whether a string of `json` holds a `\uD800`-`\uDFFF` escape without its other half
+/// right beside it. Malformed escapes are left to serde_json, which refuses them anyway.
+fn has_lone_surrogate(json: &[u8]) -> bool {
+    let mut bytes = json.iter().copied();
+    let mut in_string = false;
+    // A high surrogate escape was just read: only its low half may come next.
+    let mut high_pending = false;
+    while let Some(byte) = bytes.next() {
+        if !in_string {
+            in_string = byte == b'"';
+            continue;
+        }
+        let unit = match byte {
+            b'\\' => match bytes.next() {
+                Some(b'u') => hex_unit(&mut bytes),
+                _ => None,
+            },
+            b'"' => {
+                in_string = false;
+                None
+            }
+            _ => None,
+        };
+        match unit {
+            Some(0xD800..=0xDBFF) if !high_pending => high_pending = true,
+            Some(0xDC00..=0xDFFF) if high_pending => high_pending = false,
+            Some(0xD800..=0xDFFF) => return true,
+            _ if high_pending => return true,
+            _ => {}
+        }
+    }
+    high_pending
+}
+
+/// The four hex digits of a `\u` escape.
+fn hex_unit(bytes: &mut impl Iterator<Item = u8>) -> Option<u16> {
+    (0..4).try_fold(0u16, |unit, _| {
+        let digit = char::from(bytes.next()?).to_digit(16)?;
+        Some(unit << 4 | u16::try_from(digit).ok()?)
+    })
 }
 
 /// Compares against the canonical base64url of the expected challenge, so a non-canonical

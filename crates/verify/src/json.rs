@@ -147,7 +147,7 @@ pub struct AssertionResponse {
     pub authenticator_data: String,
     /// base64url signature.
     pub signature: String,
-    /// base64url user handle, when the authenticator returned one.
+    /// base64url user handle, when the authenticator returned one; `""` decodes as none.
     #[serde(default)]
     pub user_handle: Option<String>,
 }
@@ -247,6 +247,9 @@ impl AuthenticationResponse {
         non_empty(&signature, "signature")?;
         at_most(&signature, "signature", MAX_SIGNATURE_LEN)?;
         let user_handle = match &self.response.user_handle {
+            // user.id is 1 to 64 bytes (§5.4.3): an empty handle names no user, and some
+            // clients send an empty ArrayBuffer where the authenticator returned null.
+            Some(text) if text.is_empty() => None,
             Some(text) => {
                 let handle = unb64(text, "userHandle")?;
                 if handle.len() > MAX_USER_HANDLE_LEN {

@@ -14,6 +14,7 @@ pub mod json;
 mod jws;
 mod key_identifier;
 pub mod metadata;
+mod name;
 mod origin;
 mod registration;
 mod revocation;

@@ -34,7 +34,7 @@ use crate::certificate::Cert;
 use crate::error::{Error, Result};
 use crate::jws::{Jws, JwsError};
 use crate::revocation::{MAX_CRLS, RevocationList, check_not_revoked};
-use crate::trust::{TrustAnchors, check_path};
+use crate::trust::{PathRules, TrustAnchors, check_path};
 
 /// Largest BLOB accepted, in bytes (the FIDO service's is a few MiB).
 pub const MAX_BLOB_BYTES: usize = 32 * 1024 * 1024;
@@ -271,8 +271,8 @@ impl MetadataBlob {
             .map(|der| Cert::parse(der))
             .collect::<Result<Vec<_>>>()?;
         let anchors: Vec<&Cert> = roots.iter().collect();
-        let root =
-            check_path(&jws.chain, &anchors, now, false).map_err(Error::MetadataUntrusted)?;
+        let root = check_path(&jws.chain, &anchors, now, PathRules::default())
+            .map_err(Error::MetadataUntrusted)?;
         if let Some(crls) = crls {
             check_not_revoked(&jws.chain, root, crls, now).map_err(Error::MetadataUntrusted)?;
         }

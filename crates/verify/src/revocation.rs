@@ -83,7 +83,7 @@ impl RevocationList {
         let Some(signature) = self.list.signature.as_bytes() else {
             return false;
         };
-        self.list.tbs_cert_list.issuer == *issuer.subject()
+        crate::name::names_match(&self.list.tbs_cert_list.issuer, issuer.subject())
             && signed_by(
                 self.list.signature_algorithm.oid,
                 &self.signed_part,

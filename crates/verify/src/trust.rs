@@ -88,14 +88,14 @@ impl TrustAnchors {
     /// `fmt` and `aaguid`.
     ///
     /// Each certificate must be signed by the next; every issuer must be a CA within its
-    /// path length; the last must be signed by an anchor, or be an anchor itself.
+    /// path length; the path ends at an anchor (see [`check_path`]).
     pub(crate) fn evaluate(
         &self,
         fmt: &str,
         aaguid: Aaguid,
         chain: &[Cert],
         now: SystemTime,
-        allow_sha1: bool,
+        rules: PathRules,
     ) -> Trust {
         let anchors: Vec<&Cert> = self
             .by_format
@@ -112,11 +112,22 @@ impl TrustAnchors {
         if anchors.is_empty() {
             return Trust::NoAnchor;
         }
-        match check_path(chain, &anchors, now, allow_sha1) {
+        match check_path(chain, &anchors, now, rules) {
             Ok(_) => Trust::Trusted,
             Err(reason) => Trust::Untrusted(reason),
         }
     }
+}
+
+/// How a path is checked besides its certificates: legacy signatures, and whether a
+/// configured anchor may appear inside the chain.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PathRules {
+    /// RSA PKCS#1 v1.5 with SHA-1 signatures are accepted on certificates.
+    pub(crate) allow_sha1: bool,
+    /// A chain that carries a configured anchor below its leaf is refused (FIDO
+    /// conformance Resp-5 F-10); a lone leaf that is itself the anchor stays accepted.
+    pub(crate) refuse_anchor_in_chain: bool,
 }
 
 /// Validates `chain` (leaf first) at `now` against `anchors`, as RFC 5280 §6.1 does for
@@ -125,36 +136,53 @@ impl TrustAnchors {
 /// issuer's subject name, the issuer is a CA within its path length whose key may sign
 /// certificates, and its key signed the child. Shared with the metadata BLOB's own chain,
 /// whose revocation check needs the anchor the chain reached: it is returned.
+///
+/// The anchor is configuration, not part of the path (§6.1.1 (d)): the path ends at the
+/// first certificate of `chain` that is a configured anchor, or after the last one. What
+/// `chain` carries after an anchor is not read, so the verdict is the same whether or not
+/// the sender repeated the anchor (and an intermediate configured as the anchor is
+/// reached even when the vendor's root follows it).
 pub(crate) fn check_path<'a>(
     chain: &[Cert],
     anchors: &[&'a Cert],
     now: SystemTime,
-    allow_sha1: bool,
+    rules: PathRules,
 ) -> Result<&'a Cert, &'static str> {
-    let Some(last) = chain.last() else {
+    let configured = |cert: &Cert| anchors.iter().copied().find(|a| a.der() == cert.der());
+    let inside = chain
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| Some((i, configured(c)?)));
+    if rules.refuse_anchor_in_chain && inside.is_some_and(|(i, _)| i > 0 || chain.len() > 1) {
+        return Err("trust anchor included in x5c");
+    }
+    // A leaf that is itself the anchor (conformance Resp-5 P-3) is still held to its own
+    // validity and extensions: it is the attestation certificate.
+    let path_len = inside.map_or(chain.len(), |(i, _)| i.max(1));
+    let path = chain.get(..path_len).unwrap_or(chain);
+    let Some(last) = path.last() else {
         return Err("empty chain");
     };
-    if chain.iter().any(|c| !c.valid_at(now)) {
+    if path.iter().any(|c| !c.valid_at(now)) {
         return Err("certificate expired or not yet valid");
     }
-    // The anchor is configuration, not part of the path (§6.1.1 (d)): only x5c is read.
-    for cert in chain {
+    for cert in path {
         cert.check_path_extensions()?;
     }
-    for (depth, pair) in chain.windows(2).enumerate() {
+    for (depth, pair) in path.windows(2).enumerate() {
         let [child, issuer] = pair else { continue };
-        check_link(child, issuer, depth, allow_sha1)?;
+        check_link(child, issuer, depth, rules.allow_sha1)?;
     }
-    // The last certificate may itself be a configured anchor (conformance Resp-5 P-3).
-    if let Some(anchor) = anchors.iter().find(|a| a.der() == last.der()) {
-        return Ok(anchor);
+    let below = path.len().saturating_sub(1);
+    match inside {
+        Some((0, anchor)) => Ok(anchor),
+        Some((_, anchor)) => check_link(last, anchor, below, rules.allow_sha1).map(|()| anchor),
+        None => anchors
+            .iter()
+            .find(|anchor| check_link(last, anchor, below, rules.allow_sha1).is_ok())
+            .copied()
+            .ok_or("chain does not lead to a configured anchor"),
     }
-    let intermediates = chain.len().saturating_sub(1);
-    anchors
-        .iter()
-        .find(|anchor| check_link(last, anchor, intermediates, allow_sha1).is_ok())
-        .copied()
-        .ok_or("chain does not lead to a configured anchor")
 }
 
 /// One link of the path: `issuer`, with `below` CA certificates under it, issued `child`.

@@ -60,6 +60,12 @@ pub struct VerifierOptions {
     /// vendors of the TCG TPM Vendor ID Registry. Default false. For conformance runs and
     /// test vectors only, never production: no real TPM has these IDs.
     pub tpm_test_manufacturers: bool,
+    /// Refuse an attestation chain (`x5c`) that carries a configured trust anchor below
+    /// its leaf, as the FIDO conformance tools require (Resp-5 F-10); a leaf that is itself
+    /// the anchor (Resp-5 P-3) is still accepted. Default false: as in RFC 5280 path
+    /// building, the path ends at the anchor wherever it appears and the verdict does not
+    /// depend on whether the sender repeated it.
+    pub refuse_anchor_in_x5c: bool,
 }
 
 impl Default for VerifierOptions {
@@ -75,6 +81,7 @@ impl Default for VerifierOptions {
             allow_enterprise_attestation: false,
             android_key_require_tee: false,
             tpm_test_manufacturers: false,
+            refuse_anchor_in_x5c: false,
         }
     }
 }

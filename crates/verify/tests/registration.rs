@@ -224,7 +224,8 @@ fn self_signed_rogue_certificate_is_untrusted() {
 
 #[test]
 fn chain_shapes() {
-    // C.109: the anchor itself included at the end of x5c still leads to it.
+    // C.109: by default the path ends at the anchor wherever x5c carries it (RFC 5280
+    // path building); the conformance mode that refuses it is in review_14.rs.
     let with_root = register(&packed(&[LEAF, INTERMEDIATE, ROOT]));
     assert_eq!(
         verify(&anchored(root_for_packed()), &with_root)

@@ -21,7 +21,7 @@ use latchkey_verify::json::{
 };
 use latchkey_verify::{
     CeremonyType, ClientData, Error, LastAccepted, MetadataBlob, Origins, RegistrationBytes, Trust,
-    TrustAnchors, VerifiedRegistration, Verifier,
+    TrustAnchors, VerifiedRegistration, Verifier, VerifierOptions,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -396,7 +396,6 @@ fn client_data_invalid_utf8_in_an_ignored_member_is_refused_c71() {
 }
 
 #[test]
-#[ignore = "finding: serde_json skips members without validating escapes; an ignored member only (the hash covers the raw bytes)"]
 fn client_data_lone_surrogate_in_an_ignored_member_is_refused_c71() {
     // C.71: lone surrogates `\ud800` → MAL-JSON, wherever they are.
     let text = client_data(r#","other_keys_can_be_added_here":"\ud800""#);
@@ -404,6 +403,16 @@ fn client_data_lone_surrogate_in_an_ignored_member_is_refused_c71() {
         ClientData::parse(text.as_bytes()).is_err(),
         "a lone surrogate in an unknown member was accepted"
     );
+    // A high half followed by another high half, by a plain character or by the end of
+    // the string, and a low half on its own; a whole pair is text and parses.
+    for escapes in [r"\ud800\ud800", r"\ud800x", r"\udc00", r"\\\ud800"] {
+        let text = client_data(&format!(r#","other_keys_can_be_added_here":"{escapes}""#));
+        assert!(ClientData::parse(text.as_bytes()).is_err(), "{escapes}");
+    }
+    for escapes in [r"\ud83d\ude00", r"\\ud800", r#"\"\ud83d\udE00\""#] {
+        let text = client_data(&format!(r#","other_keys_can_be_added_here":"{escapes}""#));
+        assert!(ClientData::parse(text.as_bytes()).is_ok(), "{escapes}");
+    }
     // In a member latchkey reads it is refused.
     let in_origin =
         r#"{"type":"webauthn.get","challenge":"AA","origin":"https://example.com\ud800"}"#;
@@ -495,14 +504,18 @@ fn verify_with(
     Verifier::new("example.com", Origins::new(["https://example.com"]))
         .with_trust_anchors(anchors)
         .verify_registration(
-            &RegistrationBytes {
-                client_data_json: &registration.client_data_json,
-                attestation_object: &registration.attestation_object,
-                raw_id: &registration.credential_id,
-            },
+            &registration_bytes(registration),
             &latchkey_verify::Ceremony::new(CHALLENGE),
             in_2040(),
         )
+}
+
+fn registration_bytes(registration: &Registration) -> RegistrationBytes<'_> {
+    RegistrationBytes {
+        client_data_json: &registration.client_data_json,
+        attestation_object: &registration.attestation_object,
+        raw_id: &registration.credential_id,
+    }
 }
 
 fn anchors(fmt: &str, root: &[u8]) -> TrustAnchors {
@@ -541,7 +554,6 @@ fn leaf_naming(name_source: &[u8], seed: u8) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "finding: names are compared as DER bytes (strict, fails closed); RFC 4518 matching is open work"]
 fn names_chain_across_printable_and_utf8_string_rfc5280_7_1() {
     // RFC 5280 §7.1: PrintableString and UTF8String attribute values are compared after
     // RFC 4518 preparation, so CN=PrintableString "X" and CN=UTF8String "X" are the same
@@ -565,7 +577,6 @@ fn names_chain_across_printable_and_utf8_string_rfc5280_7_1() {
 }
 
 #[test]
-#[ignore = "finding: names are compared as DER bytes (strict, fails closed); RFC 4518 matching is open work"]
 fn names_chain_case_insensitively_rfc5280_7_1() {
     // RFC 5280 §7.1 / RFC 4518: caseIgnoreMatch, insignificant spaces collapsed.
     let ca = typed_ca_under_root(&[("2.5.4.3", UTF8_STRING, "Latchkey Review CA")], 0x52);
@@ -586,7 +597,8 @@ fn names_that_differ_in_value_never_chain() {
     let ca = typed_ca_under_root(&[("2.5.4.3", UTF8_STRING, "Latchkey Review CA")], 0x53);
     for other in [
         "Latchkey Review CB",
-        "Latchkey Review CA ",
+        // Spaces are insignificant only at the ends and in runs (RFC 4518 §2.6.1).
+        "Latchkey ReviewCA",
         "Latchkey Review",
     ] {
         let twin = CertificateBuilder::with_typed_subject(&[("2.5.4.3", UTF8_STRING, other)])
@@ -594,6 +606,24 @@ fn names_that_differ_in_value_never_chain() {
             .unwrap();
         let trust = packed_trust_under(ROOT, &[&leaf_naming(&twin, 0x53), &ca]);
         assert!(matches!(trust, Trust::Untrusted(_)), "{other:?}: {trust:?}");
+    }
+    // The same text under another attribute type (O instead of CN), or with an extra
+    // attribute, is another name.
+    for subject in [
+        vec![("2.5.4.10", UTF8_STRING, "Latchkey Review CA")],
+        vec![
+            ("2.5.4.3", UTF8_STRING, "Latchkey Review CA"),
+            ("2.5.4.10", UTF8_STRING, "Latchkey"),
+        ],
+    ] {
+        let twin = CertificateBuilder::with_typed_subject(&subject)
+            .self_signed(&ca_key(0x53))
+            .unwrap();
+        let trust = packed_trust_under(ROOT, &[&leaf_naming(&twin, 0x53), &ca]);
+        assert!(
+            matches!(trust, Trust::Untrusted(_)),
+            "{subject:?}: {trust:?}"
+        );
     }
 }
 
@@ -605,22 +635,44 @@ fn leaf_under_intermediate() -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "open decision: conformance Resp-5 P-3 accepts the anchor as the last x5c certificate (registration.rs::chain_shapes); C.109 refuses it"]
-fn x5c_with_the_anchor_included_is_untrusted_c109() {
+fn x5c_with_the_anchor_included_is_untrusted_in_the_conformance_mode_c109() {
     // Checklist C.109 / conformance Resp-5 F-10 and A.6 item 4: "x5c of leaf,
-    // intermediate and root (anchor included) → ATT-UNTRUSTED"; "the trust anchor must not
-    // appear in x5c" (only a leaf that is itself the anchor, Resp-5 P-3, is accepted).
+    // intermediate and root (anchor included) → ATT-UNTRUSTED in conformance mode"; a
+    // leaf that is itself the anchor (Resp-5 P-3) is accepted in both modes. By default
+    // the path ends at the anchor wherever x5c carries it (RFC 5280 path building).
     let leaf = leaf_under_intermediate();
+    let conformance = |anchor: &[u8], x5c: &[&[u8]]| {
+        let mut options = VerifierOptions::default();
+        options.refuse_anchor_in_x5c = true;
+        Verifier::new("example.com", Origins::new(["https://example.com"]))
+            .with_options(options)
+            .with_trust_anchors(anchors("packed", anchor))
+            .verify_registration(
+                &registration_bytes(&packed_registration(x5c)),
+                &latchkey_verify::Ceremony::new(CHALLENGE),
+                in_2040(),
+            )
+            .unwrap()
+            .trust()
+    };
+    let with_root: [&[u8]; 3] = [&leaf, INTERMEDIATE, ROOT];
+    assert_eq!(packed_trust_under(ROOT, &with_root), Trust::Trusted);
     assert_eq!(
-        packed_trust_under(ROOT, &[&leaf, INTERMEDIATE]),
-        Trust::Trusted
+        conformance(ROOT, &with_root),
+        Trust::Untrusted("trust anchor included in x5c")
     );
-    let trust = packed_trust_under(ROOT, &[&leaf, INTERMEDIATE, ROOT]);
-    assert!(matches!(trust, Trust::Untrusted(_)), "{trust:?}");
+    assert_eq!(conformance(ROOT, &[&leaf, INTERMEDIATE]), Trust::Trusted);
+    assert_eq!(conformance(INTERMEDIATE, &[&leaf]), Trust::Trusted);
+    assert!(matches!(
+        conformance(INTERMEDIATE, &[&leaf, INTERMEDIATE]),
+        Trust::Untrusted(_)
+    ));
+    // Resp-5 P-3: the leaf itself configured as the anchor.
+    assert_eq!(conformance(&leaf, &[&leaf]), Trust::Trusted);
+    assert_eq!(packed_trust_under(&leaf, &[&leaf]), Trust::Trusted);
 }
 
 #[test]
-#[ignore = "finding: an anchor is only looked for after the last x5c certificate; open work with C.109"]
 fn intermediate_anchor_with_its_root_appended_in_x5c_is_trusted() {
     // WebAuthn §7.1 step 23: the attestation key must chain up to an acceptable root. With
     // the intermediate configured as the anchor (MDS statements list intermediates as
@@ -639,7 +691,6 @@ fn intermediate_anchor_with_its_root_appended_in_x5c_is_trusted() {
 }
 
 #[test]
-#[ignore = "finding: an anchor repeated in x5c is held to the path rules; open work with C.109"]
 fn anchor_verdict_does_not_depend_on_whether_x5c_repeats_the_anchor() {
     // trust.rs: "The anchor is configuration, not part of the path (§6.1.1 (d)): only x5c
     // is read". A configured root carrying nameConstraints is accepted when x5c stops

@@ -16,7 +16,7 @@ use latchkey_cose::cbor::{Map, Value};
 use crate::certificate::Cert;
 use crate::error::{Error, Result};
 use crate::signature::VerifyingKey;
-use crate::trust::{Trust, TrustAnchors};
+use crate::trust::{PathRules, Trust, TrustAnchors};
 use crate::verifier::VerifierOptions;
 
 /// What an attestation proves about the authenticator (§6.5.3).
@@ -78,8 +78,11 @@ pub(crate) fn verify(
         Trust::NotApplicable
     } else {
         let aaguid = input.object.credential().aaguid();
-        let allow_sha1 = input.options.signature.allow_rs1;
-        anchors.evaluate(fmt, aaguid, &verified.chain, now, allow_sha1)
+        let rules = PathRules {
+            allow_sha1: input.options.signature.allow_rs1,
+            refuse_anchor_in_chain: input.options.refuse_anchor_in_x5c,
+        };
+        anchors.evaluate(fmt, aaguid, &verified.chain, now, rules)
     };
     let key_identifiers = verified
         .chain
