@@ -60,7 +60,8 @@ pub(crate) async fn issue<S: Store>(
     binding: &Binding,
     expires_at: Timestamp,
 ) -> Result<()> {
-    let binding = serde_json::to_vec(binding).map_err(|e| Error::Malformed(e.to_string()))?;
+    let binding = serde_json::to_vec(binding)
+        .map_err(|_| Error::Internal("challenge binding could not be encoded"))?;
     let record = ChallengeRecord {
         challenge: challenge.to_vec(),
         expires_at,

@@ -53,6 +53,85 @@ pub enum Error {
     /// A fault on the service's side, such as randomness that failed (code `internal`).
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The account kept changing under the command: it was decided again `attempts`
+    /// times, with a randomized pause between attempts, and every append conflicted
+    /// (code `store_conflict`). Retrying the whole request later is safe.
+    #[error("account changed concurrently {attempts} times in a row")]
+    Contention {
+        /// How many times the command was decided and appended.
+        attempts: u32,
+    },
+}
+
+/// What an [`Error`] means for the caller, so that a service can answer without a table
+/// of codes: the HTTP status each kind usually maps to is given as a hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// What the client sent is wrong: malformed, over a limit, for another challenge,
+    /// origin or credential, badly signed (HTTP 400).
+    Input,
+    /// The credential policy or the relying party's requirements refuse it (HTTP 403).
+    Refused,
+    /// The account changed concurrently; retrying may succeed (HTTP 409).
+    Conflict,
+    /// The store cannot be reached; nothing was changed (HTTP 503).
+    Unavailable,
+    /// A fault on the service's side: configuration, randomness, a misused call (HTTP 500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind of a stable error code of PRODUCT.md; `None` for a string that is not one.
+    #[must_use]
+    pub fn of_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "malformed"
+            | "limit_exceeded"
+            | "challenge_mismatch"
+            | "challenge_expired"
+            | "challenge_reused"
+            | "origin_mismatch"
+            | "rp_id_mismatch"
+            | "type_mismatch"
+            | "signature_invalid"
+            | "attestation_invalid"
+            | "unsupported_algorithm"
+            | "unsupported_format"
+            | "unknown_credential"
+            | "user_presence_required"
+            | "invalid_name" => Self::Input,
+            "last_passkey"
+            | "limit_reached"
+            | "scope_mismatch"
+            | "dex_not_authorized"
+            | "terms_not_accepted"
+            | "withdrawal_locked"
+            | "user_verification_required"
+            | "step_up_required"
+            | "duplicate_credential"
+            | "provider_denied"
+            | "counter_regression"
+            | "attestation_untrusted"
+            | "account_frozen" => Self::Refused,
+            "store_conflict" => Self::Conflict,
+            "store_unavailable" => Self::Unavailable,
+            "internal" => Self::Internal,
+            _ => return None,
+        })
+    }
+
+    /// The HTTP status this kind usually maps to.
+    #[must_use]
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Input => 400,
+            Self::Refused => 403,
+            Self::Conflict => 409,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
 }
 
 impl Error {
@@ -71,6 +150,17 @@ impl Error {
             Self::UnknownCredential { .. } | Self::ForeignCredential | Self::WrongSigner => {
                 "unknown_credential"
             }
+            Self::Contention { .. } => "store_conflict",
+        }
+    }
+
+    /// What the error means for the caller (see [`ErrorKind`]). A corrupt store record
+    /// is `internal`, although its code is `store_unavailable`.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(StoreError::Corrupt(_)) => ErrorKind::Internal,
+            other => ErrorKind::of_code(other.code()).unwrap_or(ErrorKind::Internal),
         }
     }
 }

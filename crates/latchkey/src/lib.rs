@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod attestation;
+mod backoff;
 mod challenge;
 mod clock;
 mod config;
@@ -13,10 +14,13 @@ mod receipt;
 mod transaction;
 
 pub use attestation::AttestationPolicy;
+#[cfg(feature = "tokio")]
+pub use backoff::TokioPause;
+pub use backoff::{NoPause, Pause, PauseFuture};
 pub use challenge::CHALLENGE_RANDOM_LEN;
 pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use extensions::ClientExtensionOutputs;
 pub use passkeys::{
     Authenticated, Changed, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys,

@@ -16,7 +16,7 @@ use std::thread;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::store::conformance::block_on;
-use latchkey::{AccountId, Intent, MemoryStore, Passkeys, RelyingParty, Scope};
+use latchkey::{AccountId, ErrorKind, Intent, MemoryStore, Passkeys, RelyingParty, Scope};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use support::{T0, factors, user, world};
 
@@ -90,25 +90,13 @@ fn options_are_webauthn_json() {
             .len(),
         64
     );
-    // Signing intents need a transaction; others must not have one.
-    assert_eq!(
-        block_on(
-            w.passkeys
-                .start_authentication(&alice, Intent::PaySign, None)
-        )
-        .unwrap_err()
-        .code(),
-        "malformed"
-    );
-    assert_eq!(
-        block_on(
-            w.passkeys
-                .start_authentication(&alice, Intent::Login, Some(b"x"))
-        )
-        .unwrap_err()
-        .code(),
-        "malformed"
-    );
+    // Signing intents need a transaction; others must not have one. That is the
+    // service's call, not the client's input: `internal`, never `malformed`.
+    for (intent, transaction) in [(Intent::PaySign, None), (Intent::Login, Some(&b"x"[..]))] {
+        let err =
+            block_on(w.passkeys.start_authentication(&alice, intent, transaction)).unwrap_err();
+        assert_eq!((err.code(), err.kind()), ("internal", ErrorKind::Internal));
+    }
 }
 
 #[test]

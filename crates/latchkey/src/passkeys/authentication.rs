@@ -55,8 +55,9 @@ impl<S: Store> Passkeys<S> {
         transaction: Option<&[u8]>,
     ) -> Result<RequestOptions> {
         if intent.is_signing() != transaction.is_some() {
-            return Err(Error::Malformed(
-                "signing intents, and only they, take a transaction".into(),
+            // The service's call, not the client's input.
+            return Err(Error::Internal(
+                "signing intents, and only they, take a transaction",
             ));
         }
         let state = self.store.load(account).await?.value;

@@ -23,6 +23,7 @@ use latchkey_verify::{ClientData, CounterPolicy, Verifier, VerifierOptions, Veri
 use sha2::{Digest as _, Sha256};
 
 use crate::attestation::AttestationPolicy;
+use crate::backoff::{Pause, pause_after};
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
@@ -31,8 +32,8 @@ use crate::json::{CredentialDescriptor, b64, unb64};
 pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
 pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
 
-/// How often a command is decided again after a concurrent change before giving up.
-const MAX_ATTEMPTS: usize = 8;
+/// How often a command is decided and appended before giving up on a contended account.
+const MAX_ATTEMPTS: u32 = 8;
 
 /// Verifying keys kept parsed (point decompressed and validated) between logins.
 const KEY_CACHE_ENTRIES: usize = 10_000;
@@ -54,6 +55,7 @@ pub struct Passkeys<S> {
     policy: PolicyConfig,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    pause: Arc<dyn Pause>,
     keys: Mutex<HashMap<CredentialId, CachedKey>>,
 }
 
@@ -70,6 +72,7 @@ impl<S: Store> Passkeys<S> {
             policy: PolicyConfig::default(),
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
+            pause: default_pause(),
             keys: Mutex::new(HashMap::new()),
         }
     }
@@ -102,6 +105,15 @@ impl<S: Store> Passkeys<S> {
     #[must_use]
     pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
         self.random = random;
+        self
+    }
+
+    /// Replaces how the service waits between attempts of a command whose append
+    /// conflicted (default: [`TokioPause`](crate::TokioPause) with the `tokio` feature,
+    /// else [`NoPause`](crate::NoPause)).
+    #[must_use]
+    pub fn with_pause(mut self, pause: Arc<dyn Pause>) -> Self {
+        self.pause = pause;
         self
     }
 
@@ -197,7 +209,7 @@ impl<S: Store> Passkeys<S> {
         command: &Command,
         mut loaded: Option<Versioned<AccountState>>,
     ) -> Result<(Decision, AccountState)> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let loaded = match loaded.take() {
                 Some(loaded) => loaded,
                 None => self.store.load(account).await?,
@@ -218,16 +230,34 @@ impl<S: Store> Passkeys<S> {
                     let state = latchkey_policy::apply(loaded.value, &decision.events);
                     return Ok((decision, state));
                 }
-                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::Conflict { .. }) if attempt + 1 < MAX_ATTEMPTS => {
+                    self.pause_after_conflict(attempt).await;
+                }
+                Err(StoreError::Conflict { .. }) => break,
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(StoreError::Conflict {
-            expected: 0,
-            actual: 0,
-        }
-        .into())
+        Err(Error::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
     }
+
+    /// A random pause in a window that doubles with each attempt. Jitter is not a
+    /// secret: if randomness fails, the whole window is waited.
+    async fn pause_after_conflict(&self, attempt: u32) {
+        let mut random = [0xff; 4];
+        if self.random.fill(&mut random).is_err() {
+            random = [0xff; 4];
+        }
+        self.pause.pause(pause_after(attempt, random)).await;
+    }
+}
+
+fn default_pause() -> Arc<dyn Pause> {
+    #[cfg(feature = "tokio")]
+    return Arc::new(crate::backoff::TokioPause);
+    #[cfg(not(feature = "tokio"))]
+    return Arc::new(crate::backoff::NoPause);
 }
 
 /// Refuses a response whose challenge is not the one the service handed this session,
