@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Factor, Intent, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    User,
+    AccountId, Factor, FinishAuthentication, FinishRegistration, Intent, MemoryStore, Passkeys,
+    RelyingParty, RequestContext, Scope, StepUp, User,
 };
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
 use latchkey_verify::{
@@ -307,7 +307,7 @@ impl LoginInput {
     pub fn finish(&self, response: &AuthenticationResponse) -> bool {
         block_on(
             self.passkeys
-                .finish_authentication(response, None, &[], &self.context),
+                .finish_authentication(FinishAuthentication::new(response, &self.context)),
         )
         .is_ok()
     }
@@ -421,12 +421,12 @@ pub fn receipts(count: usize, soft: SoftKey) -> Receipts {
             .expect("options");
             let json = authenticator.authentication_json(&client(), &options.challenge, &handle);
             let response = AuthenticationResponse::from_json(&json).expect("json");
-            block_on(passkeys.finish_authentication(
-                &response,
-                Some(transaction.as_bytes()),
-                &[],
-                &context,
-            ))
+            block_on(
+                passkeys.finish_authentication(
+                    FinishAuthentication::new(&response, &context)
+                        .transaction(Some(transaction.as_bytes())),
+                ),
+            )
             .expect("payment")
             .receipt
             .expect("receipt")
@@ -469,13 +469,12 @@ fn registered(
         block_on(passkeys.start_registration(&id, &user, scope, &step_up)).expect("options");
     let json = authenticator.registration_json(&client(), &options.challenge);
     let response = RegistrationResponse::from_json(&json).expect("json");
-    block_on(passkeys.finish_registration(
+    block_on(passkeys.finish_registration(FinishRegistration::new(
         &id,
         &response,
         &step_up,
-        None,
         &RequestContext::default(),
-    ))
+    )))
     .expect("registration");
     (passkeys, id, authenticator)
 }

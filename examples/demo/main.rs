@@ -23,8 +23,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64, unb64};
 use latchkey::{
-    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope,
-    StepUp, StepUpToken, User,
+    AccountId, Change, CredentialId, Factor, FinishAuthentication, FinishRegistration,
+    FinishReplacement, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp, StepUpToken,
+    User,
 };
 use latchkey_store_sqlite::SqliteStore;
 use serde::Deserialize;
@@ -290,23 +291,16 @@ async fn registration(
             let old = credential(&old, "replace")?;
             app.passkeys
                 .finish_replacement(
-                    &account,
-                    &old,
-                    &request.response,
-                    &step_up,
-                    request.dex_terms_accepted,
-                    &context(),
+                    FinishReplacement::new(&account, &old, &request.response, &step_up, &context())
+                        .dex_terms_accepted(request.dex_terms_accepted),
                 )
                 .await?
         }
         None => {
             app.passkeys
                 .finish_registration(
-                    &account,
-                    &request.response,
-                    &step_up,
-                    request.name.as_deref(),
-                    &context(),
+                    FinishRegistration::new(&account, &request.response, &step_up, &context())
+                        .name(request.name.as_deref()),
                 )
                 .await?
         }
@@ -371,7 +365,9 @@ async fn authentication(
     let transaction = request.transaction.as_deref().map(str::as_bytes);
     let result = app
         .passkeys
-        .finish_authentication(&request.response, transaction, &[], &context())
+        .finish_authentication(
+            FinishAuthentication::new(&request.response, &context()).transaction(transaction),
+        )
         .await;
     let done = match result {
         Ok(done) => done,

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Factor, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp, Store,
-    User,
+    AccountId, Factor, FinishAuthentication, FinishRegistration, MemoryStore, Passkeys,
+    RelyingParty, RequestContext, Scope, StepUp, Store, User,
 };
 use latchkey_store_postgres::{Options, PostgresStore};
 use latchkey_store_sqlite::SqliteStore;
@@ -91,7 +91,11 @@ fn populate<S: Store>(passkeys: &Passkeys<S>, accounts: usize) {
             block_on(passkeys.start_registration(&who, &user, Scope::Exchange, &step_up)).unwrap();
         let json = authenticator(n).registration_json(&client(), &options.challenge);
         let response = RegistrationResponse::from_json(&json).unwrap();
-        block_on(passkeys.finish_registration(&who, &response, &step_up, None, &context)).unwrap();
+        block_on(
+            passkeys
+                .finish_registration(FinishRegistration::new(&who, &response, &step_up, &context)),
+        )
+        .unwrap();
     }
 }
 
@@ -107,8 +111,11 @@ fn login<S: Store>(passkeys: &Passkeys<S>, who: &AccountId, key: &mut Authentica
     );
     let started = Instant::now();
     let response = AuthenticationResponse::from_json(&json).unwrap();
-    block_on(passkeys.finish_authentication(&response, None, &[], &RequestContext::default()))
-        .unwrap();
+    block_on(passkeys.finish_authentication(FinishAuthentication::new(
+        &response,
+        &RequestContext::default(),
+    )))
+    .unwrap();
     server + started.elapsed()
 }
 

@@ -11,8 +11,9 @@ use latchkey::policy::{
 };
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Change, CredentialId, Factor, Intent, ManualClock, Passkeys, RelyingParty,
-    RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
+    AccountId, Change, CredentialId, Factor, FinishAuthentication, FinishRegistration,
+    FinishReplacement, Intent, ManualClock, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
+    StepUpToken, Store, Timestamp, User,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{
@@ -271,13 +272,12 @@ impl<S: Store> Player<S> {
         ));
         let (response, made) = self.create(&account, scope, &step.key, step.new_key(), &options)?;
         let context = self.context(&options.challenge);
-        let result = block_on(self.passkeys.finish_registration(
-            &account,
-            &response,
-            &step_up,
-            step.name.as_deref(),
-            &context,
-        ));
+        let result = block_on(
+            self.passkeys.finish_registration(
+                FinishRegistration::new(&account, &response, &step_up, &context)
+                    .name(step.name.as_deref()),
+            ),
+        );
         self.keep(&step.key, made, result.is_ok());
         let registered = refused!(result);
         Ok(Ok(codes(&registered.warnings)))
@@ -301,14 +301,12 @@ impl<S: Store> Player<S> {
         let (response, made) =
             self.create(&account, scope, &step.new_key, step.new_key(), &options)?;
         let context = self.context(&options.challenge);
-        let result = block_on(self.passkeys.finish_replacement(
-            &account,
-            &old,
-            &response,
-            &step_up,
-            step.terms_accepted,
-            &context,
-        ));
+        let result = block_on(
+            self.passkeys.finish_replacement(
+                FinishReplacement::new(&account, &old, &response, &step_up, &context)
+                    .dex_terms_accepted(step.terms_accepted),
+            ),
+        );
         self.keep(&step.new_key, made, result.is_ok());
         let registered = refused!(result);
         // P13: the client is told to keep the successor and forget the passkey replaced.
@@ -487,10 +485,7 @@ impl<S: Store> Player<S> {
         let response = AuthenticationResponse::from_json(&json).map_err(|e| e.to_string())?;
         let context = self.context(&options.challenge);
         let result = block_on(self.passkeys.finish_authentication(
-            &response,
-            signed.as_deref(),
-            &[],
-            &context,
+            FinishAuthentication::new(&response, &context).transaction(signed.as_deref()),
         ));
         let done = match result {
             Ok(done) => done,
@@ -590,7 +585,7 @@ impl<S: Store> Player<S> {
         let context = self.context(&options.challenge);
         let result = block_on(
             self.passkeys
-                .finish_authentication(&response, None, &[], &context),
+                .finish_authentication(FinishAuthentication::new(&response, &context)),
         );
         let done = match result {
             Ok(done) => done,

@@ -4,6 +4,7 @@ use latchkey_cose::Algorithm;
 use latchkey_verify::{CredProtect, Origins};
 
 use crate::error::{Error, Result};
+use crate::json::{AttestationConveyance, Hint};
 
 /// A relying party: RP ID and name, origins, algorithms, attestation conveyance and
 /// timeouts. Built once, validated at build time.
@@ -24,13 +25,13 @@ pub struct RelyingParty {
     name: String,
     origins: Vec<String>,
     related_origins: Vec<String>,
-    hints: Vec<String>,
+    hints: Vec<Hint>,
     subdomains: bool,
     top_origins: Option<Vec<String>>,
     cross_origin_without_top_origin: bool,
     algorithms: Vec<Algorithm>,
     allow_rs1: bool,
-    attestation: String,
+    attestation: AttestationConveyance,
     timeout_ms: u64,
     cred_protect: Option<CredProtect>,
     app_id: Option<String>,
@@ -68,7 +69,7 @@ impl RelyingParty {
                 cross_origin_without_top_origin: false,
                 algorithms: DEFAULT_ALGORITHMS.to_vec(),
                 allow_rs1: false,
-                attestation: "none".to_owned(),
+                attestation: AttestationConveyance::None,
                 timeout_ms: 300_000,
                 cred_protect: None,
                 app_id: None,
@@ -103,15 +104,15 @@ impl RelyingParty {
 
     /// Attestation conveyance requested.
     #[must_use]
-    pub fn attestation(&self) -> &str {
-        &self.attestation
+    pub fn attestation(&self) -> AttestationConveyance {
+        self.attestation
     }
 
     /// Whether the relying party asks for `enterprise` attestation: only then are
     /// attestation certificates carrying the FIDO enterprise serial extension accepted.
     #[must_use]
     pub fn enterprise_attestation(&self) -> bool {
-        self.attestation == "enterprise"
+        self.attestation == AttestationConveyance::Enterprise
     }
 
     /// Ceremony timeout in milliseconds, as told to the browser.
@@ -132,9 +133,9 @@ impl RelyingParty {
         self.app_id.as_deref()
     }
 
-    /// Hints sent in every options object (`security-key`, `client-device`, `hybrid`).
+    /// Hints sent in every options object.
     #[must_use]
-    pub fn hints(&self) -> &[String] {
+    pub fn hints(&self) -> &[Hint] {
         &self.hints
     }
 
@@ -183,8 +184,8 @@ impl RelyingPartyBuilder {
 
     /// Hints for the browser's UI in every options object (WebAuthn L3 §5.8.7).
     #[must_use]
-    pub fn hints(mut self, hints: &[&str]) -> Self {
-        self.rp.hints = hints.iter().map(|h| (*h).to_owned()).collect();
+    pub fn hints(mut self, hints: &[Hint]) -> Self {
+        self.rp.hints = hints.to_vec();
         self
     }
 
@@ -231,12 +232,12 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// Requests attestation (`none`, `indirect`, `direct`, `enterprise`). Only with
-    /// `enterprise` are attestation certificates that carry the FIDO enterprise serial
-    /// extension (1.3.6.1.4.1.45724.1.1.2) accepted.
+    /// Requests attestation (default [`AttestationConveyance::None`]). Only with
+    /// [`AttestationConveyance::Enterprise`] are attestation certificates that carry the
+    /// FIDO enterprise serial extension (1.3.6.1.4.1.45724.1.1.2) accepted.
     #[must_use]
-    pub fn attestation(mut self, conveyance: &str) -> Self {
-        self.rp.attestation = conveyance.to_owned();
+    pub fn attestation(mut self, conveyance: AttestationConveyance) -> Self {
+        self.rp.attestation = conveyance;
         self
     }
 
@@ -276,9 +277,8 @@ impl RelyingPartyBuilder {
     /// [`Error::Config`] for an RP ID that is an IP address, a single label (other than
     /// `localhost`), has empty labels, labels over 63 characters, characters outside
     /// `a-z0-9-` or hyphens at a label's ends (C.150); no origin; no algorithm; RS1
-    /// offered without [`allow_rs1`](Self::allow_rs1) (C.35); an unknown
-    /// attestation conveyance; an unknown hint; a related origin or an AppID that is not
-    /// https.
+    /// offered without [`allow_rs1`](Self::allow_rs1) (C.35); a related origin or an
+    /// AppID that is not https.
     pub fn build(self) -> Result<RelyingParty> {
         validate_rp_id(&self.rp.id)?;
         if self.rp.origins.is_empty() {
@@ -291,17 +291,6 @@ impl RelyingPartyBuilder {
             return Err(Error::Config(
                 "RS1 (SHA-1) is offered but not enabled with allow_rs1",
             ));
-        }
-        if !matches!(
-            self.rp.attestation.as_str(),
-            "none" | "indirect" | "direct" | "enterprise"
-        ) {
-            return Err(Error::Config("unknown attestation conveyance"));
-        }
-        let known_hint =
-            |h: &String| matches!(h.as_str(), "security-key" | "client-device" | "hybrid");
-        if !self.rp.hints.iter().all(known_hint) {
-            return Err(Error::Config("unknown hint"));
         }
         if !self
             .rp
@@ -424,14 +413,18 @@ mod tests {
     #[test]
     fn hints_and_related_origins_are_validated() {
         let base = || RelyingParty::builder("example.com", "x").origin("https://example.com");
-        assert!(base().hints(&["smartwatch"]).build().is_err());
         assert!(
             base()
                 .related_origin("http://example.co.uk")
                 .build()
                 .is_err()
         );
-        assert!(base().hints(&["security-key", "hybrid"]).build().is_ok());
+        assert!(
+            base()
+                .hints(&[Hint::SecurityKey, Hint::Hybrid])
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -439,7 +432,7 @@ mod tests {
         let rp = RelyingParty::builder("example.com", "x")
             .origin("https://example.com")
             .related_origin("https://example.co.uk")
-            .hints(&["client-device"])
+            .hints(&[Hint::ClientDevice])
             .build()
             .unwrap();
         let document = rp.well_known_webauthn();
@@ -451,6 +444,6 @@ mod tests {
         assert!(origins.check("https://example.co.uk", false, None).is_ok());
         assert!(origins.check("https://example.com", false, None).is_ok());
         assert!(origins.check("https://example.de", false, None).is_err());
-        assert_eq!(rp.hints(), ["client-device"]);
+        assert_eq!(rp.hints(), [Hint::ClientDevice]);
     }
 }

@@ -18,6 +18,67 @@ pub use latchkey_verify::json::{
     RegistrationResponse, b64, unb64,
 };
 
+/// `UserVerificationRequirement` (WebAuthn L3 §5.8.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserVerificationRequirement {
+    /// The authenticator must verify the user.
+    Required,
+    /// Verify the user when the authenticator can.
+    Preferred,
+    /// Do not verify the user unless the authenticator must.
+    Discouraged,
+}
+
+impl From<UserVerificationRule> for UserVerificationRequirement {
+    fn from(rule: UserVerificationRule) -> Self {
+        match rule {
+            UserVerificationRule::Required => Self::Required,
+            UserVerificationRule::Preferred => Self::Preferred,
+        }
+    }
+}
+
+/// `ResidentKeyRequirement` (WebAuthn L3 §5.4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResidentKeyRequirement {
+    /// A server-side credential is preferred.
+    Discouraged,
+    /// A discoverable credential when the authenticator can.
+    Preferred,
+    /// A discoverable credential (a passkey).
+    Required,
+}
+
+/// `AttestationConveyancePreference` (WebAuthn L3 §5.4.7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttestationConveyance {
+    /// No attestation (the client may replace it with `none`).
+    #[default]
+    None,
+    /// An attestation the client may anonymize.
+    Indirect,
+    /// The authenticator's attestation as it made it.
+    Direct,
+    /// An attestation that may identify the authenticator individually (managed devices):
+    /// only then are certificates carrying the FIDO enterprise serial extension accepted.
+    Enterprise,
+}
+
+/// `PublicKeyCredentialHint` (WebAuthn L3 §5.8.7): what the browser's UI should offer first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hint {
+    /// A roaming security key.
+    SecurityKey,
+    /// The device the user is on (platform authenticator).
+    ClientDevice,
+    /// A phone or another device, over hybrid transport.
+    Hybrid,
+}
+
 /// `PublicKeyCredentialRpEntity`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RpEntity {
@@ -67,11 +128,11 @@ pub struct CredentialDescriptor {
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorSelection {
     /// `required`: passkeys are discoverable.
-    pub resident_key: String,
+    pub resident_key: ResidentKeyRequirement,
     /// Legacy mirror of `residentKey`.
     pub require_resident_key: bool,
-    /// `required`, `preferred` or `discouraged`.
-    pub user_verification: String,
+    /// What the authenticator must do to verify the user.
+    pub user_verification: UserVerificationRequirement,
 }
 
 /// `PublicKeyCredentialCreationOptionsJSON`.
@@ -92,11 +153,11 @@ pub struct CreationOptions {
     pub exclude_credentials: Vec<CredentialDescriptor>,
     /// Authenticator requirements.
     pub authenticator_selection: AuthenticatorSelection,
-    /// `none`, `indirect`, `direct` or `enterprise`.
-    pub attestation: String,
-    /// Hints (`security-key`, `client-device`, `hybrid`).
+    /// Attestation conveyance.
+    pub attestation: AttestationConveyance,
+    /// Hints for the browser's UI.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<Hint>,
     /// Requested extensions.
     #[serde(default)]
     pub extensions: CreationExtensions,
@@ -142,11 +203,11 @@ pub struct RequestOptions {
     pub rp_id: String,
     /// The passkeys that may answer; empty for discoverable login.
     pub allow_credentials: Vec<CredentialDescriptor>,
-    /// `required`, `preferred` or `discouraged`.
-    pub user_verification: String,
-    /// Hints.
+    /// What the authenticator must do to verify the user.
+    pub user_verification: UserVerificationRequirement,
+    /// Hints for the browser's UI.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hints: Vec<String>,
+    pub hints: Vec<Hint>,
     /// Requested extensions (`prf`, `largeBlob`): set them before sending the options.
     #[serde(default, skip_serializing_if = "RequestExtensions::is_empty")]
     pub extensions: RequestExtensions,
@@ -202,11 +263,11 @@ impl CreationOptions {
             timeout: rp.timeout_ms(),
             exclude_credentials,
             authenticator_selection: AuthenticatorSelection {
-                resident_key: "required".into(),
+                resident_key: ResidentKeyRequirement::Required,
                 require_resident_key: true,
-                user_verification: UserVerificationRule::Required.as_str().into(),
+                user_verification: UserVerificationRule::Required.into(),
             },
-            attestation: rp.attestation().to_owned(),
+            attestation: rp.attestation(),
             hints: rp.hints().to_vec(),
             extensions: CreationExtensions {
                 cred_props: true,
@@ -238,7 +299,7 @@ impl RequestOptions {
             timeout: rp.timeout_ms(),
             rp_id: rp.id().to_owned(),
             allow_credentials,
-            user_verification: user_verification.as_str().into(),
+            user_verification: user_verification.into(),
             hints: rp.hints().to_vec(),
             extensions: RequestExtensions {
                 appid,

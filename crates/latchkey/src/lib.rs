@@ -23,8 +23,9 @@ pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use extensions::ClientExtensionOutputs;
 pub use passkeys::{
-    Authenticated, Changed, Deleted, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys,
-    Registered, StepUp, StepUpToken, User,
+    Authenticated, Changed, Deleted, FinishAuthentication, FinishRegistration, FinishReplacement,
+    HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys, Registered, StepUp, StepUpToken,
+    User,
 };
 pub use receipt::{ApprovalReceipt, ReceiptSigner, verify_receipts};
 pub use transaction::bound_digest;

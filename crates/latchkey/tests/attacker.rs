@@ -33,8 +33,9 @@ use latchkey::Clock as _;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Authenticated, Change, CredentialId, Event, EventKind, Factor, Intent, MemoryStore,
-    Scope, StepUp, StepUpToken, Store, Timestamp,
+    AccountId, Authenticated, Change, CredentialId, Event, EventKind, Factor, FinishAuthentication,
+    FinishRegistration, FinishReplacement, Intent, MemoryStore, Scope, StepUp, StepUpToken, Store,
+    Timestamp,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
@@ -304,15 +305,14 @@ impl<S: Store> Play<S> {
         let context = self.w.context.clone();
         match &old {
             Some(old) => block_on(
-                self.w
-                    .passkeys
-                    .finish_replacement(account, old, &response, step_up, terms, &context),
+                self.w.passkeys.finish_replacement(
+                    FinishReplacement::new(account, old, &response, step_up, &context)
+                        .dex_terms_accepted(terms),
+                ),
             ),
-            None => block_on(
-                self.w
-                    .passkeys
-                    .finish_registration(account, &response, step_up, None, &context),
-            ),
+            None => block_on(self.w.passkeys.finish_registration(FinishRegistration::new(
+                account, &response, step_up, &context,
+            ))),
         }
     }
 
@@ -344,10 +344,7 @@ impl<S: Store> Play<S> {
     ) -> latchkey::Result<Authenticated> {
         let context = self.w.context.clone();
         let done = block_on(self.w.passkeys.finish_authentication(
-            response,
-            transaction,
-            &[],
-            &context,
+            FinishAuthentication::new(response, &context).transaction(transaction),
         ))?;
         // P16: a challenge answers once.
         let challenge = response.response.client_data_json.clone();
@@ -614,12 +611,12 @@ impl<S: Store> Play<S> {
             Op::Replay if caps.captured => {
                 if let Some((response, transaction)) = self.captured.clone() {
                     let context = self.w.context.clone();
-                    let replay = block_on(self.w.passkeys.finish_authentication(
-                        &response,
-                        transaction.as_deref(),
-                        &[],
-                        &context,
-                    ));
+                    let replay = block_on(
+                        self.w.passkeys.finish_authentication(
+                            FinishAuthentication::new(&response, &context)
+                                .transaction(transaction.as_deref()),
+                        ),
+                    );
                     assert!(
                         replay.is_err(),
                         "P16: a captured response was accepted again"

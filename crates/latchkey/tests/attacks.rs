@@ -16,7 +16,8 @@ use std::thread;
 use latchkey::json::{RegistrationResponse, b64};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Change, EventKind, Factor, Intent, PolicyConfig, RequestContext, Scope, StepUp,
+    AccountId, Change, EventKind, Factor, FinishAuthentication, FinishRegistration,
+    FinishReplacement, Intent, PolicyConfig, RequestContext, Scope, StepUp,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use support::{T0, World, factors, id, user, world};
@@ -73,7 +74,7 @@ fn a_pay_passkey_never_answers_an_exchange_security_change() {
     let response = w.answer(&mut p1, &options.challenge, &alice(), Scope::Pay);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "scope_mismatch");
@@ -253,13 +254,12 @@ fn a_step_up_token_is_redeemed_once_under_concurrency() {
             let (w, start, token) = (Arc::clone(&w), Arc::clone(&start), token.clone());
             thread::spawn(move || {
                 start.wait();
-                block_on(w.passkeys.finish_registration(
+                block_on(w.passkeys.finish_registration(FinishRegistration::new(
                     &alice(),
                     &response,
                     &StepUp::Passkey(token),
-                    None,
                     &w.context,
-                ))
+                )))
                 .map_err(|e| e.code())
             })
         })
@@ -328,14 +328,12 @@ fn a_replaced_dex_passkey_hands_over_nothing_by_itself() {
             &successor.registration_json(&w.client, &options.challenge),
         )
         .unwrap();
-        block_on(w.passkeys.finish_replacement(
-            &alice(),
-            &id(&e1),
-            &response,
-            &factors(),
-            terms,
-            &w.context,
-        ))
+        block_on(
+            w.passkeys.finish_replacement(
+                FinishReplacement::new(&alice(), &id(&e1), &response, &factors(), &w.context)
+                    .dex_terms_accepted(terms),
+            ),
+        )
     };
     assert_eq!(replace(false).unwrap_err().code(), "last_passkey");
     let done = replace(true).unwrap();
@@ -484,7 +482,7 @@ fn a_challenge_named_for_one_account_is_never_answered_by_another() {
     let response = w.answer(&mut b1, &options.challenge, &bob, Scope::Exchange);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "unknown_credential");
@@ -499,7 +497,7 @@ fn a_challenge_named_for_one_account_is_never_answered_by_another() {
     let response = w.answer(&mut stray, &options.challenge, &alice(), Scope::Exchange);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     let signal = w.passkeys.signal_unknown_credential(&err).unwrap();
@@ -528,21 +526,21 @@ fn a_response_from_another_session_is_refused() {
     };
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &context),
+            .finish_authentication(FinishAuthentication::new(&response, &context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     // The challenge it named was consumed all the same.
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_reused");
     let response = w.answer(&mut e1, &ours.challenge, &alice(), Scope::Exchange);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &context),
+            .finish_authentication(FinishAuthentication::new(&response, &context)),
     )
     .unwrap();
     assert!(

@@ -11,13 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use latchkey::json::AttestationConveyance;
 use latchkey::json::AuthenticationResponse;
 use latchkey::json::RegistrationResponse;
 use latchkey::store::conformance::block_on;
 use latchkey::verify::{LastAccepted, MetadataBlob, TrustAnchors};
 use latchkey::{
-    AccountId, AttestationPolicy, Factor, Intent, ManualClock, MemoryStore, Passkeys, PolicyConfig,
-    RelyingParty, RequestContext, Scope, StepUp, Timestamp, User,
+    AccountId, AttestationPolicy, Factor, FinishAuthentication, FinishRegistration, Intent,
+    ManualClock, MemoryStore, Passkeys, PolicyConfig, RelyingParty, RequestContext, Scope, StepUp,
+    Timestamp, User,
 };
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
@@ -115,13 +117,17 @@ fn register(
     let options = block_on(passkeys.start_registration(&alice, &user, scope, &step_up))?;
     let client = Client::new("example.com", "https://example.com");
     let json = authenticator.registration_json(&client, &options.challenge);
-    block_on(passkeys.finish_registration(
-        &alice,
-        &RegistrationResponse::from_json(&json)?,
-        &step_up,
-        name,
-        &RequestContext::default(),
-    ))
+    block_on(
+        passkeys.finish_registration(
+            FinishRegistration::new(
+                &alice,
+                &RegistrationResponse::from_json(&json)?,
+                &step_up,
+                &RequestContext::default(),
+            )
+            .name(name),
+        ),
+    )
 }
 
 /// A security key of model `aaguid` with a packed attestation by the test CA's leaf.
@@ -223,12 +229,10 @@ fn login(
         &options.challenge,
         &passkeys.user_handle(&alice, Scope::Exchange),
     );
-    block_on(passkeys.finish_authentication(
+    block_on(passkeys.finish_authentication(FinishAuthentication::new(
         &AuthenticationResponse::from_json(&json)?,
-        None,
-        &[],
         &RequestContext::default(),
-    ))
+    )))
 }
 
 /// Issue 14, C.35: RS1 is offered only when the relying party enables it, and then an
@@ -283,15 +287,22 @@ fn enterprise_attestation_only_with_enterprise_conveyance_c81() {
     let mut anchors = TrustAnchors::default();
     anchors.add_for_format("packed", ROOT).unwrap();
     let policy = || AttestationPolicy::default().trust_anchors(anchors.clone());
-    for conveyance in ["none", "indirect", "direct"] {
+    for conveyance in [
+        AttestationConveyance::None,
+        AttestationConveyance::Indirect,
+        AttestationConveyance::Direct,
+    ] {
         let service = service_for(
             rp_builder().attestation(conveyance).build().unwrap(),
             policy(),
         );
         let err = register(&service, &enterprise_key(), Scope::Exchange, None).unwrap_err();
-        assert_eq!(err.code(), "attestation_untrusted", "{conveyance}");
+        assert_eq!(err.code(), "attestation_untrusted", "{conveyance:?}");
     }
-    let rp = rp_builder().attestation("enterprise").build().unwrap();
+    let rp = rp_builder()
+        .attestation(AttestationConveyance::Enterprise)
+        .build()
+        .unwrap();
     assert!(rp.enterprise_attestation());
     let service = pay_needs_trust(service_for(rp, policy()));
     register(&service, &enterprise_key(), Scope::Pay, None).unwrap();

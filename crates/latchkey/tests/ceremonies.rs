@@ -14,9 +14,14 @@ mod support;
 use std::sync::Arc;
 use std::thread;
 
-use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
+use latchkey::json::{
+    AuthenticationResponse, Hint, RegistrationResponse, UserVerificationRequirement, b64,
+};
 use latchkey::store::conformance::block_on;
-use latchkey::{AccountId, ErrorKind, Intent, MemoryStore, Passkeys, RelyingParty, Scope};
+use latchkey::{
+    AccountId, ErrorKind, FinishAuthentication, FinishRegistration, FinishReplacement, Intent,
+    MemoryStore, Passkeys, RelyingParty, Scope,
+};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use support::{T0, factors, user, world};
 
@@ -70,7 +75,10 @@ fn options_are_webauthn_json() {
     );
     let login = block_on(w.passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
     assert_eq!(login.allow_credentials.len(), 1);
-    assert_eq!(login.user_verification, "preferred");
+    assert_eq!(
+        login.user_verification,
+        UserVerificationRequirement::Preferred
+    );
     let pay_sign = block_on(
         w.passkeys
             .start_authentication(&alice, Intent::PaySign, Some(b"tx")),
@@ -115,20 +123,22 @@ fn challenges_are_bound_to_their_ceremony() {
     let response =
         RegistrationResponse::from_json(&key.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let err =
-        block_on(
-            w.passkeys
-                .finish_registration(&bob, &response, &factors(), None, &w.context),
-        )
-        .unwrap_err();
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+        &bob,
+        &response,
+        &factors(),
+        &w.context,
+    )))
+    .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     // ...and it is gone now, even though it failed.
-    let err =
-        block_on(
-            w.passkeys
-                .finish_registration(&alice, &response, &factors(), None, &w.context),
-        )
-        .unwrap_err();
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+        &alice,
+        &response,
+        &factors(),
+        &w.context,
+    )))
+    .unwrap_err();
     assert_eq!(err.code(), "challenge_reused");
 
     // An authentication challenge cannot finish a registration.
@@ -139,12 +149,13 @@ fn challenges_are_bound_to_their_ceremony() {
     let response =
         RegistrationResponse::from_json(&key.registration_json(&w.client, &login.challenge))
             .unwrap();
-    let err =
-        block_on(
-            w.passkeys
-                .finish_registration(&alice, &response, &factors(), None, &w.context),
-        )
-        .unwrap_err();
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+        &alice,
+        &response,
+        &factors(),
+        &w.context,
+    )))
+    .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     // Expiry (P16): five minutes by default.
     let options = block_on(w.passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
@@ -157,21 +168,21 @@ fn challenges_are_bound_to_their_ceremony() {
     let response = AuthenticationResponse::from_json(&json).unwrap();
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_expired");
     // A replay meanwhile is recognised as one; once purged, the challenge is unknown.
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_reused");
     assert!(block_on(w.passkeys.purge_expired_challenges()).unwrap() >= 1);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
@@ -188,7 +199,7 @@ fn discoverable_login_needs_the_right_user_handle() {
     let response = w.answer(&mut key, &options.challenge, &alice, Scope::Exchange);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap();
     assert_eq!(done.account, alice);
@@ -211,7 +222,7 @@ fn discoverable_login_needs_the_right_user_handle() {
         let response = AuthenticationResponse::from_json(&json.to_string()).unwrap();
         let err = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .unwrap_err();
         assert_eq!(err.code(), "unknown_credential");
@@ -243,13 +254,12 @@ fn response_json_is_checked() {
         let mut bad = good.clone();
         bad[member] = value.into();
         let response = RegistrationResponse::from_json(&bad.to_string()).unwrap();
-        let err = block_on(w.passkeys.finish_registration(
+        let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
             &alice,
             &response,
             &factors(),
-            None,
             &w.context,
-        ))
+        )))
         .unwrap_err();
         assert_eq!(err.code(), "malformed", "{member}");
     }
@@ -305,7 +315,7 @@ fn hints_and_conditional_login_options() {
     // mediation, `mediation: "conditional"` in the browser, uses) allows any passkey.
     let rp = RelyingParty::builder("example.com", "Example")
         .origin("https://example.com")
-        .hints(&["client-device", "hybrid"])
+        .hints(&[Hint::ClientDevice, Hint::Hybrid])
         .build()
         .unwrap();
     let passkeys = Passkeys::new(rp, MemoryStore::new());
@@ -313,9 +323,43 @@ fn hints_and_conditional_login_options() {
     let creation =
         block_on(passkeys.start_registration(&alice, &user("alice"), Scope::Exchange, &factors()))
             .unwrap();
-    assert_eq!(creation.hints, ["client-device", "hybrid"]);
+    assert_eq!(creation.hints, [Hint::ClientDevice, Hint::Hybrid]);
     let request = block_on(passkeys.start_login(None)).unwrap();
-    assert_eq!(request.hints, ["client-device", "hybrid"]);
+    assert_eq!(request.hints, [Hint::ClientDevice, Hint::Hybrid]);
     assert!(request.allow_credentials.is_empty());
-    assert_eq!(request.user_verification, "preferred");
+    assert_eq!(
+        request.user_verification,
+        UserVerificationRequirement::Preferred
+    );
+}
+
+#[test]
+fn a_replacement_takes_a_name_like_a_registration() {
+    // P4, P6: the successor is named like any new passkey; without a name it is named
+    // after its provider.
+    let w = world();
+    let alice = AccountId::new("alice");
+    let old = Authenticator::new(SoftKey::es256([41; 32]));
+    w.register(&alice, &old, Scope::Exchange, factors())
+        .unwrap();
+    let old_id = latchkey::CredentialId::new(old.credential_id().to_vec());
+    let options =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice, &user("alice"), &old_id, &factors()),
+        )
+        .unwrap();
+    let successor = Authenticator::new(SoftKey::es256([42; 32]));
+    let response = RegistrationResponse::from_json(
+        &successor.registration_json(&w.client, &options.challenge),
+    )
+    .unwrap();
+    let done = block_on(
+        w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice, &old_id, &response, &factors(), &w.context)
+                .name("Backup key"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(done.credential.name, "Backup key");
 }

@@ -8,8 +8,8 @@ use std::thread;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Factor, Intent, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    User,
+    AccountId, Factor, FinishAuthentication, FinishRegistration, Intent, MemoryStore, Passkeys,
+    RelyingParty, RequestContext, Scope, StepUp, User,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 
@@ -36,7 +36,10 @@ fn racing_uses_of_a_challenge_one_succeeds_the_others_are_reused() {
     let response =
         RegistrationResponse::from_json(&key.registration_json(&client, &options.challenge))
             .unwrap();
-    block_on(passkeys.finish_registration(&alice, &response, &step_up, None, &context)).unwrap();
+    block_on(passkeys.finish_registration(FinishRegistration::new(
+        &alice, &response, &step_up, &context,
+    )))
+    .unwrap();
 
     for round in 0..10 {
         let options = block_on(passkeys.start_authentication(&alice, Intent::Login, None)).unwrap();
@@ -53,12 +56,10 @@ fn racing_uses_of_a_challenge_one_succeeds_the_others_are_reused() {
                 thread::spawn(move || {
                     let response = AuthenticationResponse::from_json(&json).unwrap();
                     start.wait();
-                    block_on(passkeys.finish_authentication(
+                    block_on(passkeys.finish_authentication(FinishAuthentication::new(
                         &response,
-                        None,
-                        &[],
                         &RequestContext::default(),
-                    ))
+                    )))
                     .map(|_| ())
                     .map_err(|e| e.code())
                 })

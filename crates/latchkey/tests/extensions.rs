@@ -13,8 +13,9 @@ use latchkey::json::{
 };
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Authenticated, Factor, Intent, MemoryStore, Passkeys, Registered, RelyingParty,
-    RelyingPartyBuilder, RequestContext, Scope, StepUp, User,
+    AccountId, Authenticated, Factor, FinishAuthentication, FinishRegistration, Intent,
+    MemoryStore, Passkeys, Registered, RelyingParty, RelyingPartyBuilder, RequestContext, Scope,
+    StepUp, User,
 };
 use latchkey_cose::Flags;
 use latchkey_cose::cbor::{Map, Value};
@@ -62,13 +63,12 @@ fn register(
         block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &step_up))?;
     inspect(&options);
     let json = edit(authenticator.registration_json(&client(), &options.challenge));
-    block_on(passkeys.finish_registration(
+    block_on(passkeys.finish_registration(FinishRegistration::new(
         &alice(),
         &RegistrationResponse::from_json(&json)?,
         &step_up,
-        None,
         &RequestContext::default(),
-    ))
+    )))
 }
 
 /// Alice logs in; `prepare` may change the options first, `edit` the response JSON.
@@ -85,12 +85,10 @@ fn login(
         &options.challenge,
         &passkeys.user_handle(&alice(), Scope::Exchange),
     ));
-    block_on(passkeys.finish_authentication(
+    block_on(passkeys.finish_authentication(FinishAuthentication::new(
         &AuthenticationResponse::from_json(&json)?,
-        None,
-        &[],
         &RequestContext::default(),
-    ))
+    )))
 }
 
 fn nothing_stored(passkeys: &Passkeys<MemoryStore>) -> bool {

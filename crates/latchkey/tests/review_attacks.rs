@@ -20,8 +20,9 @@ use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::policy::CounterMode;
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Change, Credential, CredentialId, Factor, Intent, ManualClock, Passkeys,
-    PolicyConfig, RelyingParty, RequestContext, Scope, StepUp, Store, U2fCredential,
+    AccountId, Change, Credential, CredentialId, Factor, FinishAuthentication, FinishRegistration,
+    FinishReplacement, Intent, ManualClock, Passkeys, PolicyConfig, RelyingParty, RequestContext,
+    Scope, StepUp, Store, U2fCredential,
 };
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -221,16 +222,20 @@ fn a_step_up_token_is_redeemed_once_across_two_instances() {
         let (sa, sb) = (step_up.clone(), step_up.clone());
         let results = race(
             move || {
-                block_on(
-                    a2.passkeys
-                        .finish_registration(&alice(), &ra, &sa, None, &a2.context),
-                )
+                block_on(a2.passkeys.finish_registration(FinishRegistration::new(
+                    &alice(),
+                    &ra,
+                    &sa,
+                    &a2.context,
+                )))
             },
             move || {
-                block_on(
-                    b2.passkeys
-                        .finish_registration(&alice(), &rb, &sb, None, &b2.context),
-                )
+                block_on(b2.passkeys.finish_registration(FinishRegistration::new(
+                    &alice(),
+                    &rb,
+                    &sb,
+                    &b2.context,
+                )))
             },
         );
         one_won(&results, "step_up_required", &format!("round {round}"));
@@ -331,13 +336,13 @@ fn two_instances_racing_one_challenge_one_wins() {
             move || {
                 block_on(
                     a2.passkeys
-                        .finish_authentication(&r1, None, &[], &a2.context),
+                        .finish_authentication(FinishAuthentication::new(&r1, &a2.context)),
                 )
             },
             move || {
                 block_on(
                     b2.passkeys
-                        .finish_authentication(&r2, None, &[], &b2.context),
+                        .finish_authentication(FinishAuthentication::new(&r2, &b2.context)),
                 )
             },
         );
@@ -363,16 +368,20 @@ fn two_accounts_racing_to_register_one_credential_id_on_two_instances() {
         let (xa, ya) = (x_acc.clone(), y_acc.clone());
         let results = race(
             move || {
-                block_on(
-                    a2.passkeys
-                        .finish_registration(&xa, &rx, &factors(), None, &a2.context),
-                )
+                block_on(a2.passkeys.finish_registration(FinishRegistration::new(
+                    &xa,
+                    &rx,
+                    &factors(),
+                    &a2.context,
+                )))
             },
             move || {
-                block_on(
-                    b2.passkeys
-                        .finish_registration(&ya, &ry, &factors(), None, &b2.context),
-                )
+                block_on(b2.passkeys.finish_registration(FinishRegistration::new(
+                    &ya,
+                    &ry,
+                    &factors(),
+                    &b2.context,
+                )))
             },
         );
         one_won(&results, "duplicate_credential", &format!("round {round}"));
@@ -413,13 +422,13 @@ fn a_cloned_authenticator_racing_its_counter_on_two_instances() {
             move || {
                 block_on(
                     a2.passkeys
-                        .finish_authentication(&ra, None, &[], &a2.context),
+                        .finish_authentication(FinishAuthentication::new(&ra, &a2.context)),
                 )
             },
             move || {
                 block_on(
                     b2.passkeys
-                        .finish_authentication(&rb, None, &[], &b2.context),
+                        .finish_authentication(FinishAuthentication::new(&rb, &b2.context)),
                 )
             },
         );
@@ -466,7 +475,7 @@ fn a_step_up_naming_a_passkey_of_the_other_scope_is_refused() {
                 let response = w.answer(answering, &options.challenge, &alice(), held_in);
                 match block_on(
                     w.passkeys
-                        .finish_authentication(&response, None, &[], &w.context),
+                        .finish_authentication(FinishAuthentication::new(&response, &w.context)),
                 ) {
                     Err(err) => err,
                     Ok(done) => panic!("{scope:?} step-up for {change:?} granted: {done:?}"),
@@ -482,11 +491,10 @@ fn a_step_up_naming_a_passkey_of_the_other_scope_is_refused() {
         Err(err) => assert_eq!(err.code(), "scope_mismatch"),
         Ok(options) => {
             let response = w.answer(&mut p1, &options.challenge, &alice(), Scope::Pay);
-            let result =
-                block_on(
-                    w.passkeys
-                        .finish_authentication(&response, None, &[], &w.context),
-                );
+            let result = block_on(
+                w.passkeys
+                    .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+            );
             if let Ok(done) = result {
                 let token = done.step_up.expect("token");
                 let _ = block_on(w.passkeys.authorize_dex(
@@ -517,7 +525,7 @@ fn a_dex_step_up_answered_by_another_passkey_or_without_uv_grants_nothing() {
     let response = w.answer(&mut e2, &options.challenge, &alice(), Scope::Exchange);
     if let Ok(done) = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     ) {
         let token = done.step_up.expect("token");
         let err = block_on(
@@ -534,7 +542,7 @@ fn a_dex_step_up_answered_by_another_passkey_or_without_uv_grants_nothing() {
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "user_verification_required");
@@ -600,14 +608,13 @@ fn a_dex_grant_does_not_pass_to_a_successor_with_the_same_credential_id() {
     let response =
         RegistrationResponse::from_json(&impostor.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let replaced = block_on(w.passkeys.finish_replacement(
+    let replaced = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &e2_id,
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .map(|_| ())
     .map_err(|e| e.code());
     let authorized = block_on(
@@ -643,14 +650,12 @@ fn replacing_a_non_dex_passkey_with_the_terms_grants_no_dex() {
         &successor.registration_json(&w.client, &options.challenge),
     )
     .unwrap();
-    let done = block_on(w.passkeys.finish_replacement(
-        &alice(),
-        &id(&e2),
-        &response,
-        &factors(),
-        true,
-        &w.context,
-    ))
+    let done = block_on(
+        w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice(), &id(&e2), &response, &factors(), &w.context)
+                .dex_terms_accepted(true),
+        ),
+    )
     .unwrap();
     assert!(!done.credential.dex_authorized);
     assert!(dex_ids(&w, &alice()).is_empty());
@@ -690,24 +695,20 @@ fn two_instances_replacing_one_dex_passkey_twice_hand_over_one_authorization() {
         let (o1, o2) = (id(&d1), id(&d1));
         let results = race(
             move || {
-                block_on(a2.passkeys.finish_replacement(
-                    &acc1,
-                    &o1,
-                    &ra,
-                    &factors(),
-                    true,
-                    &a2.context,
-                ))
+                block_on(
+                    a2.passkeys.finish_replacement(
+                        FinishReplacement::new(&acc1, &o1, &ra, &factors(), &a2.context)
+                            .dex_terms_accepted(true),
+                    ),
+                )
             },
             move || {
-                block_on(b2.passkeys.finish_replacement(
-                    &acc2,
-                    &o2,
-                    &rb,
-                    &factors(),
-                    true,
-                    &b2.context,
-                ))
+                block_on(
+                    b2.passkeys.finish_replacement(
+                        FinishReplacement::new(&acc2, &o2, &rb, &factors(), &b2.context)
+                            .dex_terms_accepted(true),
+                    ),
+                )
             },
         );
         one_won(&results, "unknown_credential", &format!("round {round}"));
@@ -747,14 +748,13 @@ fn two_instances_revoking_one_dex_passkey_and_replacing_the_other_keep_one() {
         let results = race(
             move || block_on(a2.passkeys.revoke_dex(&acc1, &i1, &factors(), &a2.context)),
             move || {
-                block_on(b2.passkeys.finish_replacement(
+                block_on(b2.passkeys.finish_replacement(FinishReplacement::new(
                     &acc2,
                     &i2,
                     &response,
                     &factors(),
-                    false,
                     &b2.context,
-                ))
+                )))
             },
         );
         one_won(&results, "last_passkey", &format!("round {round}"));
@@ -843,16 +843,20 @@ fn two_instances_racing_past_the_dex_and_pay_limits() {
         let (s1, s2) = (one.clone(), one.clone());
         let results = race(
             move || {
-                block_on(
-                    a2.passkeys
-                        .finish_registration(&acc1, &ra, &s1, None, &a2.context),
-                )
+                block_on(a2.passkeys.finish_registration(FinishRegistration::new(
+                    &acc1,
+                    &ra,
+                    &s1,
+                    &a2.context,
+                )))
             },
             move || {
-                block_on(
-                    b2.passkeys
-                        .finish_registration(&acc2, &rb, &s2, None, &b2.context),
-                )
+                block_on(b2.passkeys.finish_registration(FinishRegistration::new(
+                    &acc2,
+                    &rb,
+                    &s2,
+                    &b2.context,
+                )))
             },
         );
         one_won(&results, "limit_reached", &format!("pay {round}"));
@@ -873,16 +877,20 @@ fn two_instances_racing_one_registration_response() {
         let (r1, r2) = (response.clone(), response);
         let results = race(
             move || {
-                block_on(
-                    a2.passkeys
-                        .finish_registration(&acc1, &r1, &factors(), None, &a2.context),
-                )
+                block_on(a2.passkeys.finish_registration(FinishRegistration::new(
+                    &acc1,
+                    &r1,
+                    &factors(),
+                    &a2.context,
+                )))
             },
             move || {
-                block_on(
-                    b2.passkeys
-                        .finish_registration(&acc2, &r2, &factors(), None, &b2.context),
-                )
+                block_on(b2.passkeys.finish_registration(FinishRegistration::new(
+                    &acc2,
+                    &r2,
+                    &factors(),
+                    &b2.context,
+                )))
             },
         );
         one_won(&results, "challenge_reused", &format!("{round}"));
@@ -936,10 +944,12 @@ fn one_add_passkey_token_races_a_registration_against_a_u2f_import() {
         let (s1, s2) = (step_up.clone(), step_up.clone());
         let results = race(
             move || {
-                block_on(
-                    a2.passkeys
-                        .finish_registration(&acc1, &response, &s1, None, &a2.context),
-                )
+                block_on(a2.passkeys.finish_registration(FinishRegistration::new(
+                    &acc1,
+                    &response,
+                    &s1,
+                    &a2.context,
+                )))
             },
             move || {
                 block_on(b2.passkeys.import_u2f(
@@ -976,11 +986,11 @@ fn a_dex_trade_started_before_a_revocation_is_refused_after_it() {
     )
     .unwrap();
     let response = w.answer(&mut e1, &trade.challenge, &alice(), Scope::Exchange);
-    let err = block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx), &[], &w.context),
-    )
-    .unwrap_err();
+    let err =
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx),
+        ))
+        .unwrap_err();
     assert_eq!(err.code(), "dex_not_authorized");
 }
 
@@ -996,7 +1006,7 @@ fn the_unknown_credential_signal_names_only_the_credential_the_refusal_was_about
     let stray_response = w.answer(&mut stray, &options.challenge, &alice(), Scope::Exchange);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&stray_response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&stray_response, &w.context)),
     )
     .unwrap_err();
     // The id comes from the refusal itself: there is no response to mix up, and it is
@@ -1012,7 +1022,7 @@ fn the_unknown_credential_signal_names_only_the_credential_the_refusal_was_about
     let valid = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&valid, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&valid, &w.context)),
     );
     assert_eq!(done.unwrap().credential, id(&e1));
 }
@@ -1039,14 +1049,13 @@ fn changing_pay_passkeys_does_not_lock_exchange_withdrawals() {
     let response =
         RegistrationResponse::from_json(&key(12).registration_json(&w.client, &options.challenge))
             .unwrap();
-    block_on(w.passkeys.finish_replacement(
+    block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&p1),
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     assert_eq!(
         block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(),
@@ -1067,10 +1076,12 @@ fn register_with_transports(w: &World, transports: serde_json::Value) -> Result<
         serde_json::from_str(&key(33).registration_json(&w.client, &options.challenge)).unwrap();
     value["response"]["transports"] = transports;
     let response = RegistrationResponse::from_json(&value.to_string()).unwrap();
-    block_on(
-        w.passkeys
-            .finish_registration(&alice(), &response, &factors(), None, &w.context),
-    )
+    block_on(w.passkeys.finish_registration(FinishRegistration::new(
+        &alice(),
+        &response,
+        &factors(),
+        &w.context,
+    )))
     .map(|_| ())
     .map_err(|e| e.code().to_owned())
 }
@@ -1116,7 +1127,7 @@ fn a_step_up_answered_late_still_expires_with_its_challenge() {
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     let token = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap()
     .step_up
@@ -1155,7 +1166,7 @@ fn the_deadline_is_the_same_for_a_challenge_and_its_step_up() {
     let response = w.answer(&mut e1, &login.challenge, &alice(), Scope::Exchange);
     let challenge = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .map(|_| ())
     .map_err(|e| e.code());
@@ -1302,13 +1313,12 @@ fn a_finish_judges_the_step_up_it_brings_not_the_one_the_start_saw() {
     let response =
         RegistrationResponse::from_json(&key(5).registration_json(&w.client, &options.challenge))
             .unwrap();
-    let err = block_on(w.passkeys.finish_registration(
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
         &alice(),
         &response,
         &StepUp::Factors(vec![Factor::Sms]),
-        None,
         &w.context,
-    ))
+    )))
     .unwrap_err();
     assert_eq!(err.code(), "step_up_required");
     // Started with a passkey token, finished with none.
@@ -1328,13 +1338,12 @@ fn a_finish_judges_the_step_up_it_brings_not_the_one_the_start_saw() {
         Scope::Exchange,
         &StepUp::Passkey(token),
     );
-    let err = block_on(w.passkeys.finish_registration(
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
         &alice(),
         &response,
         &StepUp::None,
-        None,
         &w.context,
-    ))
+    )))
     .unwrap_err();
     assert_eq!(err.code(), "step_up_required");
     assert_eq!(list(&w, &alice(), Scope::Exchange).len(), 2);
@@ -1365,12 +1374,12 @@ fn a_security_change_from_start_authentication_is_no_step_up() {
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap();
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_reused");
@@ -1401,7 +1410,7 @@ fn a_step_up_for_alice_answered_by_bobs_passkey() {
         let response = w.answer(&mut b1, &options.challenge, &holder, Scope::Exchange);
         let err = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .unwrap_err();
         assert_eq!(err.code(), "unknown_credential");
@@ -1513,14 +1522,13 @@ fn a_replacement_challenge_for_one_passkey_does_not_replace_another() {
     let response =
         RegistrationResponse::from_json(&key(5).registration_json(&w.client, &options.challenge))
             .unwrap();
-    let err = block_on(w.passkeys.finish_replacement(
+    let err = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&e2),
         &response,
         &StepUp::Passkey(for_e2),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     assert_eq!(ids(&w, &alice(), Scope::Exchange), vec![id(&e1), id(&e2)]);
@@ -1541,14 +1549,13 @@ fn a_pay_replacement_challenge_does_not_replace_an_exchange_passkey() {
     let response =
         RegistrationResponse::from_json(&key(6).registration_json(&w.client, &options.challenge))
             .unwrap();
-    let err = block_on(w.passkeys.finish_replacement(
+    let err = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&e1),
         &response,
         &one,
-        false,
         &w.context,
-    ))
+    )))
     .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     assert_eq!(ids(&w, &alice(), Scope::Pay), vec![id(&p1)]);
@@ -1564,14 +1571,12 @@ fn a_pay_registration_challenge_does_not_replace_a_dex_passkey() {
     let (mut e1, _, _) = alice_with_three(&w);
     authorize_dex(&w, &alice(), &mut e1);
     let response = registration(&w, &alice(), &key(7), Scope::Pay, &factors());
-    let err = block_on(w.passkeys.finish_replacement(
-        &alice(),
-        &id(&e1),
-        &response,
-        &factors(),
-        true,
-        &w.context,
-    ))
+    let err = block_on(
+        w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice(), &id(&e1), &response, &factors(), &w.context)
+                .dex_terms_accepted(true),
+        ),
+    )
     .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     let options =
@@ -1583,12 +1588,13 @@ fn a_pay_registration_challenge_does_not_replace_a_dex_passkey() {
     let response =
         RegistrationResponse::from_json(&key(8).registration_json(&w.client, &options.challenge))
             .unwrap();
-    let err =
-        block_on(
-            w.passkeys
-                .finish_registration(&alice(), &response, &factors(), None, &w.context),
-        )
-        .unwrap_err();
+    let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+        &alice(),
+        &response,
+        &factors(),
+        &w.context,
+    )))
+    .unwrap_err();
     assert_eq!(err.code(), "challenge_mismatch");
     assert_eq!(dex_ids(&w, &alice()), vec![id(&e1)]);
     assert_eq!(list(&w, &alice(), Scope::Pay).len(), 1);
@@ -1613,14 +1619,13 @@ fn replacing_a_passkey_with_another_passkey_of_the_account_is_a_duplicate() {
             &successor.registration_json(&w.client, &options.challenge),
         )
         .unwrap();
-        let err = block_on(w.passkeys.finish_replacement(
+        let err = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
             &alice(),
             &id(&e1),
             &response,
             &factors(),
-            false,
             &w.context,
-        ))
+        )))
         .unwrap_err();
         assert_eq!(err.code(), "duplicate_credential", "{name}");
     }
@@ -1651,14 +1656,12 @@ fn replacing_the_last_passkey_with_itself_never_leaves_none() {
     let response =
         RegistrationResponse::from_json(&e1.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let result = block_on(w.passkeys.finish_replacement(
-        &alice(),
-        &id(&e1),
-        &response,
-        &factors(),
-        true,
-        &w.context,
-    ));
+    let result = block_on(
+        w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice(), &id(&e1), &response, &factors(), &w.context)
+                .dex_terms_accepted(true),
+        ),
+    );
     let outcome = result.map(|_| ()).map_err(|e| e.code());
     assert_eq!(
         list(&w, &alice(), Scope::Exchange).len(),
@@ -1690,14 +1693,12 @@ fn a_successor_made_without_user_verification_inherits_no_dex() {
             &successor.registration_json(&w.client, &options.challenge),
         )
         .unwrap();
-        block_on(w.passkeys.finish_replacement(
-            &alice(),
-            &id(old),
-            &response,
-            &factors(),
-            true,
-            &w.context,
-        ))
+        block_on(
+            w.passkeys.finish_replacement(
+                FinishReplacement::new(&alice(), &id(old), &response, &factors(), &w.context)
+                    .dex_terms_accepted(true),
+            ),
+        )
     };
     let err = replace(&e1, &no_uv).unwrap_err();
     assert!(
@@ -1780,7 +1781,7 @@ fn a_malformed_session_challenge_still_consumes_the_challenge() {
         };
         let err = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &context),
+                .finish_authentication(FinishAuthentication::new(&response, &context)),
         )
         .unwrap_err();
         assert!(
@@ -1790,7 +1791,7 @@ fn a_malformed_session_challenge_still_consumes_the_challenge() {
         );
         let again = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .map(|_| ())
         .map_err(|e| e.code());
@@ -1803,22 +1804,20 @@ fn a_malformed_session_challenge_still_consumes_the_challenge() {
             session_challenge: Some(bad.to_owned()),
             ..RequestContext::default()
         };
-        let err = block_on(w.passkeys.finish_registration(
+        let err = block_on(w.passkeys.finish_registration(FinishRegistration::new(
             &alice(),
             &response,
             &factors(),
-            None,
             &context,
-        ))
+        )))
         .unwrap_err();
         assert!(["challenge_mismatch", "malformed"].contains(&err.code()));
-        let again = block_on(w.passkeys.finish_registration(
+        let again = block_on(w.passkeys.finish_registration(FinishRegistration::new(
             &alice(),
             &response,
             &factors(),
-            None,
             &w.context,
-        ))
+        )))
         .map(|_| ())
         .map_err(|e| e.code());
         assert_eq!(
@@ -1875,7 +1874,7 @@ fn a_response_that_names_the_challenge_consumes_it_however_malformed_the_rest() 
         };
         let first = block_on(
             w.passkeys
-                .finish_authentication(&bad, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&bad, &w.context)),
         )
         .map(|_| ())
         .map_err(|e| e.code());
@@ -1883,7 +1882,7 @@ fn a_response_that_names_the_challenge_consumes_it_however_malformed_the_rest() 
         let good = AuthenticationResponse::from_json(&json).unwrap();
         let again = block_on(
             w.passkeys
-                .finish_authentication(&good, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&good, &w.context)),
         )
         .map(|_| ())
         .map_err(|e| e.code());
@@ -1922,21 +1921,23 @@ fn a_registration_that_names_the_challenge_consumes_it_however_malformed_the_res
         let Ok(bad) = RegistrationResponse::from_json(&value.to_string()) else {
             continue;
         };
-        let first =
-            block_on(
-                w.passkeys
-                    .finish_registration(&alice(), &bad, &factors(), None, &w.context),
-            )
-            .map(|_| ())
-            .map_err(|e| e.code());
+        let first = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+            &alice(),
+            &bad,
+            &factors(),
+            &w.context,
+        )))
+        .map(|_| ())
+        .map_err(|e| e.code());
         let good = RegistrationResponse::from_json(&good_json).unwrap();
-        let again =
-            block_on(
-                w.passkeys
-                    .finish_registration(&alice(), &good, &factors(), None, &w.context),
-            )
-            .map(|_| ())
-            .map_err(|e| e.code());
+        let again = block_on(w.passkeys.finish_registration(FinishRegistration::new(
+            &alice(),
+            &good,
+            &factors(),
+            &w.context,
+        )))
+        .map(|_| ())
+        .map_err(|e| e.code());
         if first.is_ok() || again != Err("challenge_reused") {
             failures.push(format!("{member}: first {first:?}, replay {again:?}"));
             // Undo for the next round, if it got in.
@@ -1968,7 +1969,7 @@ fn a_login_named_for_alice_is_not_answered_by_bob() {
     let response = w.answer(&mut b1, &options.challenge, &bob(), Scope::Exchange);
     let result = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     );
     let err = match result {
         Ok(done) => panic!("login for alice answered by {:?}", done.account),
@@ -1997,7 +1998,7 @@ fn a_pay_passkey_never_logs_in_discoverably() {
         let response = w.answer(&mut p1, &options.challenge, &alice(), handle_scope);
         let err = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .unwrap_err();
         assert!(
@@ -2012,7 +2013,7 @@ fn a_pay_passkey_never_logs_in_discoverably() {
         let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Pay);
         let err = block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .unwrap_err();
         assert_eq!(err.code(), "unknown_credential");
@@ -2027,7 +2028,7 @@ fn a_pay_passkey_never_logs_in_discoverably() {
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Pay);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "unknown_credential");
@@ -2092,14 +2093,13 @@ fn signals_after_a_pay_change_name_only_pay_passkeys_under_the_pay_handle() {
     let response =
         RegistrationResponse::from_json(&p3.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let replaced = block_on(w.passkeys.finish_replacement(
+    let replaced = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&p1),
         &response,
         &one,
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     assert_eq!(replaced.credential.scope, Scope::Pay);
     let accepted = replaced.accepted.unwrap();
@@ -2141,23 +2141,19 @@ fn a_signing_challenge_is_not_finished_with_another_transaction() {
         ))
         .unwrap();
         let response = w.answer(&mut p1, &options.challenge, &alice(), Scope::Pay);
-        let err =
-            block_on(
-                w.passkeys
-                    .finish_authentication(&response, finish_with, &[], &w.context),
-            )
-            .unwrap_err();
+        let err = block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(finish_with),
+        ))
+        .unwrap_err();
         assert!(
             ["challenge_mismatch", "malformed"].contains(&err.code()),
             "{finish_with:?}: {}",
             err.code()
         );
-        let err =
-            block_on(
-                w.passkeys
-                    .finish_authentication(&response, Some(tx_a), &[], &w.context),
-            )
-            .unwrap_err();
+        let err = block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx_a),
+        ))
+        .unwrap_err();
         assert_eq!(err.code(), "challenge_reused");
     }
     // The receipt of tx A is no evidence for tx B, nor for Bob.
@@ -2167,11 +2163,11 @@ fn a_signing_challenge_is_not_finished_with_another_transaction() {
     )
     .unwrap();
     let response = w.answer(&mut p1, &options.challenge, &alice(), Scope::Pay);
-    let done = block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx_a), &[], &w.context),
-    )
-    .unwrap();
+    let done =
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx_a),
+        ))
+        .unwrap();
     let receipt = done.receipt.unwrap();
     let record = list(&w, &alice(), Scope::Pay)[0].clone();
     let signer = (&record).into();
@@ -2222,10 +2218,7 @@ fn a_non_signing_intent_finished_with_a_transaction_yields_no_receipt() {
     .unwrap();
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     match block_on(w.passkeys.finish_authentication(
-        &response,
-        Some(b"send 5 BTC to mallory"),
-        &[],
-        &w.context,
+        FinishAuthentication::new(&response, &w.context).transaction(&b"send 5 BTC to mallory"[..]),
     )) {
         Ok(done) => assert!(done.receipt.is_none()),
         Err(err) => assert!(["challenge_mismatch", "malformed"].contains(&err.code())),
@@ -2264,16 +2257,16 @@ fn a_money_out_challenge_started_before_a_lock_is_refused_after_it() {
     let response = w.answer(&mut e1, &withdrawal.challenge, &alice(), Scope::Exchange);
     let err = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap_err();
     assert_eq!(err.code(), "withdrawal_locked");
     let response = w.answer(&mut e1, &transfer.challenge, &alice(), Scope::Exchange);
-    let err = block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx), &[], &w.context),
-    )
-    .unwrap_err();
+    let err =
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx),
+        ))
+        .unwrap_err();
     assert_eq!(err.code(), "withdrawal_locked");
 }
 
@@ -2301,14 +2294,13 @@ fn resetting_an_exchange_passkey_with_another_passkeys_step_up_locks() {
     let response =
         RegistrationResponse::from_json(&key(5).registration_json(&w.client, &options.challenge))
             .unwrap();
-    block_on(w.passkeys.finish_replacement(
+    block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&e2),
         &response,
         &step_up,
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     assert_eq!(
         block_on(w.passkeys.withdrawals_locked_until(&alice())).unwrap(),
@@ -2342,10 +2334,9 @@ fn intent_factors_count_distinct_factors() {
         )
         .unwrap();
         let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
-        let result = block_on(
-            w.passkeys
-                .finish_authentication(&response, None, given, &w.context),
-        );
+        let result = block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).factors(given),
+        ));
         assert!(result.is_err(), "{given:?} accepted");
     }
     let options = block_on(
@@ -2355,10 +2346,7 @@ fn intent_factors_count_distinct_factors() {
     .unwrap();
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     block_on(w.passkeys.finish_authentication(
-        &response,
-        None,
-        &[Factor::Email, Factor::Totp],
-        &w.context,
+        FinishAuthentication::new(&response, &w.context).factors(&[Factor::Email, Factor::Totp]),
     ))
     .unwrap();
 }
@@ -2491,13 +2479,12 @@ fn every_format_character_is_refused_in_names_by_rename_and_registration() {
     for c in ['\u{202E}', '\u{200B}', '\u{E0041}', '\u{7}'] {
         let response = registration(&w, &alice(), &key(44), Scope::Exchange, &factors());
         let name = format!("Ledger{c}");
-        let result = block_on(w.passkeys.finish_registration(
-            &alice(),
-            &response,
-            &factors(),
-            Some(&name),
-            &w.context,
-        ));
+        let result = block_on(
+            w.passkeys.finish_registration(
+                FinishRegistration::new(&alice(), &response, &factors(), &w.context)
+                    .name(name.as_str()),
+            ),
+        );
         assert_eq!(
             result.map(|r| r.credential.name).map_err(|e| e.code()),
             Err("invalid_name"),
@@ -2523,10 +2510,9 @@ fn a_passkey_step_up_brings_the_factors_the_service_requires_of_security_changes
         let options =
             block_on(w.passkeys.start_step_up(&alice(), Scope::Exchange, &change)).unwrap();
         let response = w.answer(e1, &options.challenge, &alice(), Scope::Exchange);
-        block_on(
-            w.passkeys
-                .finish_authentication(&response, None, factors, &w.context),
-        )
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).factors(factors),
+        ))
     };
     let err = finish(&mut e1, &[]).unwrap_err();
     assert_eq!(err.code(), "step_up_required");
@@ -2559,14 +2545,14 @@ fn an_empty_user_handle_names_no_user() {
     let response = with_empty_handle(&mut e1, &bound.challenge);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     );
     assert_eq!(done.unwrap().account, alice());
     let discoverable = block_on(w.passkeys.start_login(None)).unwrap();
     let response = with_empty_handle(&mut e1, &discoverable.challenge);
     let refused = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     );
     assert_eq!(
         refused.map(|_| ()).map_err(|e| e.code()),

@@ -24,9 +24,10 @@ use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::policy::{ProviderClass, ProviderVerdict, Realm};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Actor, ApprovalReceipt, Change, Credential, CredentialId, Event, EventKind, Intent,
-    MAX_HISTORY_PAGE, ManualClock, MemoryStore, Passkeys, PolicyConfig, ReceiptSigner,
-    RelyingParty, RequestContext, Scope, StepUp, Store, Timestamp, U2fCredential, verify_receipts,
+    AccountId, Actor, ApprovalReceipt, Change, Credential, CredentialId, Event, EventKind,
+    FinishAuthentication, FinishRegistration, FinishReplacement, Intent, MAX_HISTORY_PAGE,
+    ManualClock, MemoryStore, Passkeys, PolicyConfig, ReceiptSigner, RelyingParty, RequestContext,
+    Scope, StepUp, Store, Timestamp, U2fCredential, verify_receipts,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
 use sha2::{Digest as _, Sha256};
@@ -248,7 +249,7 @@ fn a_non_signing_assertion_dressed_as_a_receipt_does_not_verify() {
         let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
         block_on(
             w.passkeys
-                .finish_authentication(&response, None, &[], &w.context),
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
         )
         .unwrap();
         assertions.push(response);
@@ -262,7 +263,7 @@ fn a_non_signing_assertion_dressed_as_a_receipt_does_not_verify() {
     let response = w.answer(&mut e1, &options.challenge, &alice(), Scope::Exchange);
     block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap();
     assertions.push(response);
@@ -414,8 +415,9 @@ fn a_u2f_imported_passkey_never_gets_a_receipt_that_cannot_verify() {
     value["clientExtensionResults"] = serde_json::json!({ "appid": true });
     let response = AuthenticationResponse::from_json(&value.to_string()).unwrap();
     match block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx), &[], &w.context),
+        w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx),
+        ),
     ) {
         Err(_) => {}
         Ok(done) => {
@@ -496,13 +498,12 @@ fn every_call_returns_its_events_with_time_and_context_and_no_session_challenge(
             &authenticator.registration_json(&w.client, &options.challenge),
         )
         .unwrap();
-        let done = block_on(w.passkeys.finish_registration(
+        let done = block_on(w.passkeys.finish_registration(FinishRegistration::new(
             &alice,
             &response,
             &factors(),
-            None,
             &w.context,
-        ))
+        )))
         .unwrap();
         n = check(&w, n, done.events, "registration");
     }
@@ -520,7 +521,7 @@ fn every_call_returns_its_events_with_time_and_context_and_no_session_challenge(
     let response = w.answer(&mut e1, &options.challenge, &alice, Scope::Exchange);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap();
     let token = done.step_up.clone().unwrap();
@@ -549,7 +550,7 @@ fn every_call_returns_its_events_with_time_and_context_and_no_session_challenge(
     let response = w.answer(&mut e1, &options.challenge, &alice, Scope::Exchange);
     let done = block_on(
         w.passkeys
-            .finish_authentication(&response, None, &[], &w.context),
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
     )
     .unwrap();
     n = check(&w, n, done.events, "DEX step-up");
@@ -571,11 +572,11 @@ fn every_call_returns_its_events_with_time_and_context_and_no_session_challenge(
     w.context.session_challenge = Some(options.challenge.clone());
     challenges.push(options.challenge.clone());
     let response = w.answer(&mut e1, &options.challenge, &alice, Scope::Exchange);
-    let done = block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx), &[], &w.context),
-    )
-    .unwrap();
+    let done =
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx),
+        ))
+        .unwrap();
     check(&w, n, done.events, "DEX trade");
     // A second DEX passkey, so the first's authorization can be revoked.
     advance(&w, 7);
@@ -606,14 +607,13 @@ fn every_call_returns_its_events_with_time_and_context_and_no_session_challenge(
     let response =
         RegistrationResponse::from_json(&e4.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let done = block_on(w.passkeys.finish_replacement(
+    let done = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice,
         &id(&e1),
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     assert!(
         done.events
@@ -759,11 +759,7 @@ fn a_taken_64_character_name_never_grows_past_64_characters_by_registration() {
         RegistrationResponse::from_json(&e1.registration_json(&w.client, &options.challenge))
             .unwrap();
     block_on(w.passkeys.finish_registration(
-        &alice(),
-        &response,
-        &factors(),
-        Some(&long),
-        &w.context,
+        FinishRegistration::new(&alice(), &response, &factors(), &w.context).name(long.as_str()),
     ))
     .unwrap();
     let e2 = key(2);
@@ -778,11 +774,7 @@ fn a_taken_64_character_name_never_grows_past_64_characters_by_registration() {
         RegistrationResponse::from_json(&e2.registration_json(&w.client, &options.challenge))
             .unwrap();
     match block_on(w.passkeys.finish_registration(
-        &alice(),
-        &response,
-        &factors(),
-        Some(&long),
-        &w.context,
+        FinishRegistration::new(&alice(), &response, &factors(), &w.context).name(long.as_str()),
     )) {
         Err(err) => {
             assert_eq!(err.code(), "invalid_name");
@@ -1049,14 +1041,12 @@ fn a_denied_provider_class_is_refused_in_its_scope_and_in_dex() {
         RegistrationResponse::from_json(&tp2.registration_json(&w.client, &options.challenge))
             .unwrap();
     let before = list(&w, &alice(), Scope::Exchange);
-    let err = block_on(w.passkeys.finish_replacement(
-        &alice(),
-        &id(&e1),
-        &response,
-        &step_up,
-        true,
-        &w.context,
-    ))
+    let err = block_on(
+        w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice(), &id(&e1), &response, &step_up, &w.context)
+                .dex_terms_accepted(true),
+        ),
+    )
     .unwrap_err();
     assert!(
         ["provider_denied", "last_passkey"].contains(&err.code()),
@@ -1237,14 +1227,13 @@ fn a_later_lock_extends_the_running_one_and_none_shortens_it() {
     let response =
         RegistrationResponse::from_json(&e4.registration_json(&w.client, &options.challenge))
             .unwrap();
-    block_on(w.passkeys.finish_replacement(
+    block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&e3),
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     let extended = t.plus_seconds(10 * 3_600 + DAY);
     assert_eq!(
@@ -1318,14 +1307,13 @@ fn changes_p8_does_not_name_never_lock() {
     let response =
         RegistrationResponse::from_json(&p3.registration_json(&w.client, &options.challenge))
             .unwrap();
-    block_on(w.passkeys.finish_replacement(
+    block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&p2),
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     let token = w
         .step_up(
@@ -1387,14 +1375,13 @@ fn a_replacement_at_the_limit_is_allowed_and_an_addition_is_not() {
     let response =
         RegistrationResponse::from_json(&new.registration_json(&w.client, &options.challenge))
             .unwrap();
-    block_on(w.passkeys.finish_replacement(
+    block_on(w.passkeys.finish_replacement(FinishReplacement::new(
         &alice(),
         &id(&keys[4]),
         &response,
         &factors(),
-        false,
         &w.context,
-    ))
+    )))
     .unwrap();
     assert_eq!(list(&w, &alice(), Scope::Exchange).len(), 10);
     let err = block_on(w.passkeys.start_registration(
@@ -1457,11 +1444,11 @@ fn a_pay_passkeys_refused_dex_assertion_is_no_dex_receipt() {
     .unwrap();
     let response = w.answer(&mut p1, &options.challenge, &alice(), Scope::Pay);
     let history = full_history(&w, &alice());
-    let err = block_on(
-        w.passkeys
-            .finish_authentication(&response, Some(tx), &[], &w.context),
-    )
-    .unwrap_err();
+    let err =
+        block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context).transaction(tx),
+        ))
+        .unwrap_err();
     assert_eq!(err.code(), "scope_mismatch");
     assert_eq!(full_history(&w, &alice()), history);
     let pay_key = stored(&w, &alice(), &id(&p1));

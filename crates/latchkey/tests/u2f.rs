@@ -11,8 +11,9 @@
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Authenticated, Factor, Intent, MemoryStore, Passkeys, PolicyConfig, RelyingParty,
-    RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
+    AccountId, Authenticated, Factor, FinishAuthentication, FinishRegistration, Intent,
+    MemoryStore, Passkeys, PolicyConfig, RelyingParty, RelyingPartyBuilder, RequestContext, Scope,
+    StepUp, U2fCredential, User,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -70,12 +71,10 @@ fn login(
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     value["response"]["userHandle"] = serde_json::Value::Null;
     value["clientExtensionResults"] = serde_json::json!({ "appid": true });
-    block_on(passkeys.finish_authentication(
+    block_on(passkeys.finish_authentication(FinishAuthentication::new(
         &AuthenticationResponse::from_json(&value.to_string())?,
-        None,
-        &[],
         &RequestContext::default(),
-    ))
+    )))
 }
 
 #[test]
@@ -127,13 +126,12 @@ fn only_imported_credentials_may_sign_with_the_app_id_hash() {
         block_on(passkeys.start_registration(&alice(), &user, Scope::Exchange, &factors()))
             .unwrap();
     let json = authenticator.registration_json(&client, &options.challenge);
-    block_on(passkeys.finish_registration(
+    block_on(passkeys.finish_registration(FinishRegistration::new(
         &alice(),
         &RegistrationResponse::from_json(&json).unwrap(),
         &factors(),
-        None,
         &RequestContext::default(),
-    ))
+    )))
     .unwrap();
     let options = block_on(passkeys.start_authentication(&alice(), Intent::Login, None)).unwrap();
     assert_eq!(

@@ -24,8 +24,9 @@ use latchkey::policy::{AccountState, EventKind, apply};
 use latchkey::store::conformance::block_on;
 use latchkey::store::{ChallengeRecord, Taken};
 use latchkey::{
-    AccountId, Change, CredentialId, Factor, Intent, Passkeys, RelyingParty, RequestContext, Scope,
-    StepUp, Store, Timestamp, User,
+    AccountId, Change, CredentialId, Factor, FinishAuthentication, FinishRegistration,
+    FinishReplacement, Intent, Passkeys, RelyingParty, RequestContext, Scope, StepUp, Store,
+    Timestamp, User,
 };
 use latchkey_store_postgres::PostgresStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
@@ -126,12 +127,10 @@ fn sign_in(
         &options.challenge,
         &passkeys.user_handle(who, Scope::Exchange),
     );
-    block_on(passkeys.finish_authentication(
+    block_on(passkeys.finish_authentication(FinishAuthentication::new(
         &AuthenticationResponse::from_json(&json)?,
-        None,
-        &[],
         &RequestContext::default(),
-    ))
+    )))
 }
 
 /// A small deterministic generator per instance (no extra dependency).
@@ -211,13 +210,12 @@ fn instance_process() {
                 let new = hex::encode(key.credential_id());
                 if rng.below(2) == 0 {
                     let response = register_response(&passkeys, &who, &key, None).unwrap();
-                    let result = block_on(passkeys.finish_registration(
+                    let result = block_on(passkeys.finish_registration(FinishRegistration::new(
                         &who,
                         &response,
                         &factors(),
-                        None,
                         &context,
-                    ));
+                    )));
                     if result.is_ok() {
                         out.push(format!("registered {a} {new}"));
                     }
@@ -225,14 +223,18 @@ fn instance_process() {
                     let response =
                         register_response(&passkeys, &who, &key, Some(&some_passkey)).unwrap();
                     // With the terms: the successor of a DEX passkey is authorized too (P2).
-                    let result = block_on(passkeys.finish_replacement(
-                        &who,
-                        &some_passkey,
-                        &response,
-                        &factors(),
-                        true,
-                        &context,
-                    ));
+                    let result = block_on(
+                        passkeys.finish_replacement(
+                            FinishReplacement::new(
+                                &who,
+                                &some_passkey,
+                                &response,
+                                &factors(),
+                                &context,
+                            )
+                            .dex_terms_accepted(true),
+                        ),
+                    );
                     if let Ok(done) = result {
                         out.push(format!("registered {a} {new}"));
                         out.push(format!(
@@ -294,8 +296,13 @@ fn many_instances_keep_every_invariant() {
         for slot in 0..SLOTS {
             let key = key(a, slot);
             let response = register_response(&setup, &account(a), &key, None).unwrap();
-            block_on(setup.finish_registration(&account(a), &response, &factors(), None, &context))
-                .unwrap();
+            block_on(setup.finish_registration(FinishRegistration::new(
+                &account(a),
+                &response,
+                &factors(),
+                &context,
+            )))
+            .unwrap();
             expected_registered.insert((a, hex::encode(key.credential_id())));
         }
     }

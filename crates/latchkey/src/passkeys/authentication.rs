@@ -6,7 +6,7 @@
 //! judges anything else, and accepts the response only for what it was bound to.
 
 use latchkey_policy::{
-    AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Factor, Intent,
+    AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Intent,
     RequestContext, Scope, UserVerificationRule,
 };
 use latchkey_store::{AccountId, Store, Versioned};
@@ -14,11 +14,12 @@ use latchkey_verify::{Ceremony, CounterVerdict, CredProtect, StoredCredential, U
 use sha2::{Digest as _, Sha256};
 
 use super::outcome::{Authenticated, StepUpToken};
+use super::request::FinishAuthentication;
 use super::{Passkeys, check_session, descriptors};
 use crate::challenge::{self, Binding, RequestBinding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
-use crate::json::{AuthenticationResponse, RequestOptions, SignalUnknownCredential, b64};
+use crate::json::{RequestOptions, SignalUnknownCredential, b64};
 use crate::receipt::ApprovalReceipt;
 use crate::transaction::bound_digest;
 
@@ -149,11 +150,14 @@ impl<S: Store> Passkeys<S> {
     /// and store errors.
     pub async fn finish_authentication(
         &self,
-        response: &AuthenticationResponse,
-        transaction: Option<&[u8]>,
-        factors: &[Factor],
-        context: &RequestContext,
+        request: FinishAuthentication<'_>,
     ) -> Result<Authenticated> {
+        let FinishAuthentication {
+            response,
+            context,
+            transaction,
+            factors,
+        } = request;
         let challenge = self.challenge_of(&response.client_data_json()?)?;
         let bound = self.redeem_request(&challenge, context).await?;
         let decoded = response.decode()?;

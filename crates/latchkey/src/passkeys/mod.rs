@@ -10,6 +10,7 @@ mod authentication;
 mod management;
 mod outcome;
 mod registration;
+mod request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,7 @@ use crate::json::{CredentialDescriptor, b64, unb64};
 
 pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
 pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
+pub use request::{FinishAuthentication, FinishRegistration, FinishReplacement};
 
 /// How often a command is decided and appended before giving up on a contended account.
 const MAX_ATTEMPTS: u32 = 8;

@@ -15,6 +15,7 @@ use latchkey_store::{AccountId, Store};
 use latchkey_verify::{Ceremony, CredProtect, U2fCredential, UserVerification};
 
 use super::outcome::{Registered, StepUp, User};
+use super::request::{FinishRegistration, FinishReplacement};
 use super::{Passkeys, check_session, descriptors};
 use crate::challenge::{self, Binding};
 use crate::error::{Error, Result};
@@ -109,14 +110,14 @@ impl<S: Store> Passkeys<S> {
     /// Challenge errors (a challenge issued for another account or for a replacement is
     /// `challenge_mismatch`), verification, policy (`step_up_required`,
     /// `limit_reached`...) and store errors, with their codes.
-    pub async fn finish_registration(
-        &self,
-        account: &AccountId,
-        response: &RegistrationResponse,
-        step_up: &StepUp,
-        name: Option<&str>,
-        context: &RequestContext,
-    ) -> Result<Registered> {
+    pub async fn finish_registration(&self, request: FinishRegistration<'_>) -> Result<Registered> {
+        let FinishRegistration {
+            account,
+            response,
+            step_up,
+            context,
+            name,
+        } = request;
         let (new, client_extensions) = self
             .verify_registration(account, None, response, name, context)
             .await?;
@@ -130,24 +131,25 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// Finishes a registration that replaces passkey `old` in one step (P4). When `old`
-    /// is DEX-authorized, the successor is too only if `dex_terms_accepted` and the
-    /// authenticator verified the user; otherwise it is not, and replacing the last DEX
-    /// passkey that way is refused (P2, P3).
+    /// is DEX-authorized, the successor is too only if the request says the DEX terms
+    /// were accepted and the authenticator verified the user; otherwise it is not, and
+    /// replacing the last DEX passkey that way is refused (P2, P3).
     ///
     /// # Errors
     ///
     /// As [`finish_registration`](Self::finish_registration), and `last_passkey`.
-    pub async fn finish_replacement(
-        &self,
-        account: &AccountId,
-        old: &CredentialId,
-        response: &RegistrationResponse,
-        step_up: &StepUp,
-        dex_terms_accepted: bool,
-        context: &RequestContext,
-    ) -> Result<Registered> {
+    pub async fn finish_replacement(&self, request: FinishReplacement<'_>) -> Result<Registered> {
+        let FinishReplacement {
+            account,
+            old,
+            response,
+            step_up,
+            context,
+            dex_terms_accepted,
+            name,
+        } = request;
         let (new, client_extensions) = self
-            .verify_registration(account, Some(old), response, None, context)
+            .verify_registration(account, Some(old), response, name, context)
             .await?;
         let command = Command::Replace {
             old: old.clone(),

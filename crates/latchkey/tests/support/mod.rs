@@ -7,9 +7,9 @@ use std::sync::Arc;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Authenticated, Change, CredentialId, Factor, Intent, ManualClock, MemoryStore,
-    Passkeys, Registered, RelyingParty, RequestContext, Scope, StepUp, StepUpToken, Store,
-    Timestamp, User,
+    AccountId, Authenticated, Change, CredentialId, Factor, FinishAuthentication,
+    FinishRegistration, Intent, ManualClock, MemoryStore, Passkeys, Registered, RelyingParty,
+    RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client};
 
@@ -77,13 +77,12 @@ impl<S: Store> World<S> {
         let response = RegistrationResponse::from_json(
             &authenticator.registration_json(&self.client, &options.challenge),
         )?;
-        block_on(self.passkeys.finish_registration(
+        block_on(self.passkeys.finish_registration(FinishRegistration::new(
             account,
             &response,
             &step_up,
-            None,
             &self.context,
-        ))
+        )))
     }
 
     /// The response `authenticator` gives to `challenge`, with the user handle of its
@@ -115,10 +114,9 @@ impl<S: Store> World<S> {
                 .start_authentication(account, intent, transaction),
         )?;
         let response = self.answer(authenticator, &options.challenge, account, scope);
-        block_on(
-            self.passkeys
-                .finish_authentication(&response, transaction, &[], &self.context),
-        )
+        block_on(self.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &self.context).transaction(transaction),
+        ))
     }
 
     /// A passkey step-up by `authenticator` (a passkey of `held_in` in `account`) for one
@@ -133,11 +131,10 @@ impl<S: Store> World<S> {
     ) -> latchkey::Result<StepUpToken> {
         let options = block_on(self.passkeys.start_step_up(account, scope, change))?;
         let response = self.answer(authenticator, &options.challenge, account, held_in);
-        let done =
-            block_on(
-                self.passkeys
-                    .finish_authentication(&response, None, &[], &self.context),
-            )?;
+        let done = block_on(
+            self.passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &self.context)),
+        )?;
         Ok(done.step_up.expect("a step-up returns its token"))
     }
 }
