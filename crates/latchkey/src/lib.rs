@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod json;
 mod passkeys;
 mod receipt;
+mod trace;
 mod transaction;
 
 pub use attestation::AttestationPolicy;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
 use crate::json::{RequestOptions, SignalUnknownCredential, b64};
 use crate::receipt::ApprovalReceipt;
+use crate::trace::{self, operation_span, traced};
 use crate::transaction::bound_digest;
 
 impl<S: Store> Passkeys<S> {
@@ -32,12 +33,16 @@ impl<S: Store> Passkeys<S> {
     ///
     /// Store or randomness failures.
     pub async fn start_login(&self, account: Option<&AccountId>) -> Result<RequestOptions> {
-        let state = match account {
-            Some(account) => self.store.load(account).await?.value,
-            None => AccountState::default(),
-        };
-        self.issue_request(&state, account, Intent::Login, None, None)
-            .await
+        traced(operation_span!("start_login"), async move {
+            trace::intent(Intent::Login);
+            let state = match account {
+                Some(account) => self.store.load(account).await?.value,
+                None => AccountState::default(),
+            };
+            self.issue_request(&state, account, Intent::Login, None, None)
+                .await
+        })
+        .await
     }
 
     /// Starts an assertion by one of `account`'s passkeys for `intent`. Signing intents
@@ -55,19 +60,23 @@ impl<S: Store> Passkeys<S> {
         intent: Intent,
         transaction: Option<&[u8]>,
     ) -> Result<RequestOptions> {
-        if intent.is_signing() != transaction.is_some() {
-            // The service's call, not the client's input.
-            return Err(Error::Internal(
-                "signing intents, and only they, take a transaction",
-            ));
-        }
-        let state = self.store.load(account).await?.value;
-        let digest = transaction.map(|t| {
-            let hash: [u8; 32] = Sha256::digest(t).into();
-            bound_digest(intent.scope(), intent, account, &hash)
-        });
-        self.issue_request(&state, Some(account), intent, digest, None)
-            .await
+        traced(operation_span!("start_authentication"), async move {
+            trace::intent(intent);
+            if intent.is_signing() != transaction.is_some() {
+                // The service's call, not the client's input.
+                return Err(Error::Internal(
+                    "signing intents, and only they, take a transaction",
+                ));
+            }
+            let state = self.store.load(account).await?.value;
+            let digest = transaction.map(|t| {
+                let hash: [u8; 32] = Sha256::digest(t).into();
+                bound_digest(intent.scope(), intent, account, &hash)
+            });
+            self.issue_request(&state, Some(account), intent, digest, None)
+                .await
+        })
+        .await
     }
 
     /// Starts a step-up for one change of `account` in `scope` (P7): a security-change
@@ -85,13 +94,17 @@ impl<S: Store> Passkeys<S> {
         scope: Scope,
         change: &Change,
     ) -> Result<RequestOptions> {
-        let state = self.store.load(account).await?.value;
-        if change.scope_in(&state, scope)? != scope {
-            return Err(latchkey_policy::PolicyError::ScopeMismatch.into());
-        }
-        let intent = Intent::security_change(scope);
-        self.issue_request(&state, Some(account), intent, None, Some(change))
-            .await
+        traced(operation_span!("start_step_up"), async move {
+            let state = self.store.load(account).await?.value;
+            if change.scope_in(&state, scope)? != scope {
+                return Err(latchkey_policy::PolicyError::ScopeMismatch.into());
+            }
+            let intent = Intent::security_change(scope);
+            trace::intent(intent);
+            self.issue_request(&state, Some(account), intent, None, Some(change))
+                .await
+        })
+        .await
     }
 
     async fn issue_request(
@@ -152,116 +165,121 @@ impl<S: Store> Passkeys<S> {
         &self,
         request: FinishAuthentication<'_>,
     ) -> Result<Authenticated> {
-        let FinishAuthentication {
-            response,
-            context,
-            transaction,
-            factors,
-        } = request;
-        let challenge = self.challenge_of(&response.client_data_json()?)?;
-        let bound = self.redeem_request(&challenge, context).await?;
-        let decoded = response.decode()?;
-        let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
-        let credential_id = CredentialId::new(decoded.credential_id().to_vec());
-        let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
-        if transaction.is_some() != bound.transaction.is_some() {
-            return Err(Error::ChallengeMismatch);
-        }
-        let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
-        let digest = transaction_hash.map(|hash| {
-            b64(&bound_digest(
-                bound.intent.scope(),
-                bound.intent,
-                &owner,
-                &hash,
-            ))
-        });
-        if digest != bound.transaction {
-            return Err(Error::ChallengeMismatch);
-        }
-        let stored = loaded
-            .value
-            .credential(&credential_id)
-            .ok_or(Error::ForeignCredential)?;
-        self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
-        let key = self.verifying_key(&credential_id, &stored.public_key)?;
-        let ceremony = Ceremony {
-            challenge: &challenge,
-            user_verification: match bound.intent.user_verification() {
-                UserVerificationRule::Required => UserVerification::Required,
-                UserVerificationRule::Preferred => UserVerification::Preferred,
-            },
-            algorithms: &[],
-            // No account named: the options listed no credentials.
-            discoverable: bound.account.is_none(),
-            required_cred_protect: None,
-        };
-        let verified = self.verifier.verify_assertion(
-            &decoded.bytes(),
-            &ceremony,
-            &StoredCredential {
-                key: &key.1,
-                sign_count: stored.sign_count,
-                backup_eligible: Some(stored.backup_eligible),
-                app_id: stored.app_id.as_deref(),
-                cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
-            },
-        )?;
-        let scope = stored.scope;
-        let public_key = b64(&stored.public_key);
-        let facts = AssertionFacts {
-            credential: credential_id.clone(),
-            user_verified: verified.user_verified(),
-            sign_count: verified.sign_count(),
-            backup_eligible: verified.backup_eligible(),
-            backed_up: verified.backed_up(),
-            counter_regressed: verified.counter() == CounterVerdict::Regression,
-        };
-        let token = match bound.change {
-            Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
-            None => None,
-        };
-        let command = match (&bound.change, &token) {
-            (Some(change), Some(token)) => Command::GrantStepUp {
-                assertion: facts,
-                scope: bound.intent.scope(),
-                change: change.clone(),
-                proof: token.proof(),
-                expires_at: bound.expires_at,
-                factors: factors.to_vec(),
-            },
-            _ => Command::Use {
-                assertion: facts,
+        traced(operation_span!("finish_authentication"), async move {
+            let FinishAuthentication {
+                response,
+                context,
+                transaction,
+                factors,
+            } = request;
+            let challenge = self.challenge_of(&response.client_data_json()?)?;
+            let bound = self.redeem_request(&challenge, context).await?;
+            trace::intent(bound.intent);
+            let decoded = response.decode()?;
+            let client_extensions =
+                ClientExtensionOutputs::parse(&response.client_extension_results)?;
+            let credential_id = CredentialId::new(decoded.credential_id().to_vec());
+            let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
+            if transaction.is_some() != bound.transaction.is_some() {
+                return Err(Error::ChallengeMismatch);
+            }
+            let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
+            let digest = transaction_hash.map(|hash| {
+                b64(&bound_digest(
+                    bound.intent.scope(),
+                    bound.intent,
+                    &owner,
+                    &hash,
+                ))
+            });
+            if digest != bound.transaction {
+                return Err(Error::ChallengeMismatch);
+            }
+            let stored = loaded
+                .value
+                .credential(&credential_id)
+                .ok_or(Error::ForeignCredential)?;
+            self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
+            let key = self.verifying_key(&credential_id, &stored.public_key)?;
+            let ceremony = Ceremony {
+                challenge: &challenge,
+                user_verification: match bound.intent.user_verification() {
+                    UserVerificationRule::Required => UserVerification::Required,
+                    UserVerificationRule::Preferred => UserVerification::Preferred,
+                },
+                algorithms: &[],
+                // No account named: the options listed no credentials.
+                discoverable: bound.account.is_none(),
+                required_cred_protect: None,
+            };
+            let verified = self.verifier.verify_assertion(
+                &decoded.bytes(),
+                &ceremony,
+                &StoredCredential {
+                    key: &key.1,
+                    sign_count: stored.sign_count,
+                    backup_eligible: Some(stored.backup_eligible),
+                    app_id: stored.app_id.as_deref(),
+                    cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
+                },
+            )?;
+            let scope = stored.scope;
+            let public_key = b64(&stored.public_key);
+            let facts = AssertionFacts {
+                credential: credential_id.clone(),
+                user_verified: verified.user_verified(),
+                sign_count: verified.sign_count(),
+                backup_eligible: verified.backup_eligible(),
+                backed_up: verified.backed_up(),
+                counter_regressed: verified.counter() == CounterVerdict::Regression,
+            };
+            let token = match bound.change {
+                Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
+                None => None,
+            };
+            let command = match (&bound.change, &token) {
+                (Some(change), Some(token)) => Command::GrantStepUp {
+                    assertion: facts,
+                    scope: bound.intent.scope(),
+                    change: change.clone(),
+                    proof: token.proof(),
+                    expires_at: bound.expires_at,
+                    factors: factors.to_vec(),
+                },
+                _ => Command::Use {
+                    assertion: facts,
+                    intent: bound.intent,
+                    factors: factors.to_vec(),
+                },
+            };
+            let (decision, _) = self.commit(&owner, context, &command, Some(loaded)).await?;
+            let receipt = transaction_hash.map(|hash| ApprovalReceipt {
+                account: owner.as_str().to_owned(),
+                scope,
                 intent: bound.intent,
-                factors: factors.to_vec(),
-            },
-        };
-        let (decision, _) = self.commit(&owner, context, &command, Some(loaded)).await?;
-        let receipt = transaction_hash.map(|hash| ApprovalReceipt {
-            account: owner.as_str().to_owned(),
-            scope,
-            intent: bound.intent,
-            credential_id: b64(credential_id.as_bytes()),
-            public_key,
-            authenticator_data: response.response.authenticator_data.clone(),
-            client_data_json: response.response.client_data_json.clone(),
-            signature: response.response.signature.clone(),
-            transaction_digest: b64(&hash),
-            at: self.clock.now(),
-        });
-        Ok(Authenticated {
-            account: owner,
-            scope,
-            credential: credential_id,
-            intent: bound.intent,
-            user_verified: verified.user_verified(),
-            backed_up: verified.backed_up(),
-            warnings: decision.warnings,
-            events: decision.events,
-            receipt,
-            step_up: token,
-            client_extensions,
+                credential_id: b64(credential_id.as_bytes()),
+                public_key,
+                authenticator_data: response.response.authenticator_data.clone(),
+                client_data_json: response.response.client_data_json.clone(),
+                signature: response.response.signature.clone(),
+                transaction_digest: b64(&hash),
+                at: self.clock.now(),
+            });
+            Ok(Authenticated {
+                account: owner,
+                scope,
+                credential: credential_id,
+                intent: bound.intent,
+                user_verified: verified.user_verified(),
+                backed_up: verified.backed_up(),
+                warnings: decision.warnings,
+                events: decision.events,
+                receipt,
+                step_up: token,
+                client_extensions,
+            })
         })
+        .await
     }
 
     /// The `signalUnknownCredential` payload for the credential a refused

@@ -10,6 +10,7 @@ use super::Passkeys;
 use super::outcome::{StepUp, StepUpToken};
 use crate::error::Result;
 use crate::json::{SignalAllAcceptedCredentials, b64};
+use crate::trace::{operation_span, traced};
 
 /// Most events one page of the history holds.
 pub const MAX_HISTORY_PAGE: usize = 500;
@@ -63,12 +64,15 @@ impl<S: Store> Passkeys<S> {
         terms_accepted: bool,
         context: &RequestContext,
     ) -> Result<Changed> {
-        let command = Command::AuthorizeDex {
-            credential: credential.clone(),
-            proof: token.proof(),
-            terms_accepted,
-        };
-        self.changed(account, context, &command).await
+        traced(operation_span!("authorize_dex"), async move {
+            let command = Command::AuthorizeDex {
+                credential: credential.clone(),
+                proof: token.proof(),
+                terms_accepted,
+            };
+            self.changed(account, context, &command).await
+        })
+        .await
     }
 
     /// Withdraws a passkey's DEX authorization (P3, P7).
@@ -83,11 +87,14 @@ impl<S: Store> Passkeys<S> {
         step_up: &StepUp,
         context: &RequestContext,
     ) -> Result<Changed> {
-        let command = Command::RevokeDex {
-            credential: credential.clone(),
-            step_up: step_up.to_policy(),
-        };
-        self.changed(account, context, &command).await
+        traced(operation_span!("revoke_dex"), async move {
+            let command = Command::RevokeDex {
+                credential: credential.clone(),
+                step_up: step_up.to_policy(),
+            };
+            self.changed(account, context, &command).await
+        })
+        .await
     }
 
     /// Renames a passkey (P6); no step-up needed.
@@ -102,11 +109,14 @@ impl<S: Store> Passkeys<S> {
         name: &str,
         context: &RequestContext,
     ) -> Result<Changed> {
-        let command = Command::Rename {
-            credential: credential.clone(),
-            name: name.to_owned(),
-        };
-        self.changed(account, context, &command).await
+        traced(operation_span!("rename"), async move {
+            let command = Command::Rename {
+                credential: credential.clone(),
+                name: name.to_owned(),
+            };
+            self.changed(account, context, &command).await
+        })
+        .await
     }
 
     /// Deletes a passkey (P3, P7, P8) and returns, with the events, the Signal API
@@ -122,20 +132,23 @@ impl<S: Store> Passkeys<S> {
         step_up: &StepUp,
         context: &RequestContext,
     ) -> Result<Deleted> {
-        let command = Command::Delete {
-            credential: credential.clone(),
-            step_up: step_up.to_policy(),
-        };
-        let (decision, state) = self.commit(account, context, &command, None).await?;
-        let scope = decision
-            .events
-            .iter()
-            .find(|event| matches!(event.kind, EventKind::Deleted { .. }))
-            .map_or(Scope::Exchange, |event| event.scope);
-        Ok(Deleted {
-            events: decision.events,
-            accepted: self.accepted(account, scope, &state.credentials),
+        traced(operation_span!("delete"), async move {
+            let command = Command::Delete {
+                credential: credential.clone(),
+                step_up: step_up.to_policy(),
+            };
+            let (decision, state) = self.commit(account, context, &command, None).await?;
+            let scope = decision
+                .events
+                .iter()
+                .find(|event| matches!(event.kind, EventKind::Deleted { .. }))
+                .map_or(Scope::Exchange, |event| event.scope);
+            Ok(Deleted {
+                events: decision.events,
+                accepted: self.accepted(account, scope, &state.credentials),
+            })
         })
+        .await
     }
 
     /// The `signalAllAcceptedCredentials` payload of one scope: the handle and the list

@@ -29,6 +29,7 @@ use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
 use crate::json::{CredentialDescriptor, b64, unb64};
+use crate::trace;
 
 pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
 pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
@@ -229,6 +230,10 @@ impl<S: Store> Passkeys<S> {
                 .await
             {
                 Ok(_) => {
+                    if let Some(event) = decision.events.first() {
+                        trace::scope(event.scope);
+                    }
+                    trace::warnings(&decision.warnings);
                     let state = latchkey_policy::apply(loaded.value, &decision.events);
                     return Ok((decision, state));
                 }

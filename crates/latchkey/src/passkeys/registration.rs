@@ -21,6 +21,7 @@ use crate::challenge::{self, Binding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
 use crate::json::{CreationOptions, RegistrationResponse, UserEntity, b64};
+use crate::trace::{self, operation_span, traced};
 
 impl<S: Store> Passkeys<S> {
     /// Starts registering a passkey for `scope`: the options for
@@ -39,9 +40,12 @@ impl<S: Store> Passkeys<S> {
         scope: Scope,
         step_up: &StepUp,
     ) -> Result<CreationOptions> {
-        let state = self.store.load(account).await?.value;
-        self.start_creation(&state, account, user, scope, None, step_up)
-            .await
+        traced(operation_span!("start_registration"), async move {
+            let state = self.store.load(account).await?.value;
+            self.start_creation(&state, account, user, scope, None, step_up)
+                .await
+        })
+        .await
     }
 
     /// Starts registering the successor of passkey `old` (P4), in `old`'s scope; judged
@@ -57,13 +61,16 @@ impl<S: Store> Passkeys<S> {
         old: &CredentialId,
         step_up: &StepUp,
     ) -> Result<CreationOptions> {
-        let state = self.store.load(account).await?.value;
-        let scope = state
-            .credential(old)
-            .map(|c| c.scope)
-            .ok_or(PolicyError::UnknownCredential)?;
-        self.start_creation(&state, account, user, scope, Some(old), step_up)
-            .await
+        traced(operation_span!("start_replacement"), async move {
+            let state = self.store.load(account).await?.value;
+            let scope = state
+                .credential(old)
+                .map(|c| c.scope)
+                .ok_or(PolicyError::UnknownCredential)?;
+            self.start_creation(&state, account, user, scope, Some(old), step_up)
+                .await
+        })
+        .await
     }
 
     async fn start_creation(
@@ -75,6 +82,7 @@ impl<S: Store> Passkeys<S> {
         replacing: Option<&CredentialId>,
         step_up: &StepUp,
     ) -> Result<CreationOptions> {
+        trace::scope(scope);
         let change = match replacing {
             Some(old) => Change::Replace(old.clone()),
             None => Change::AddPasskey,
@@ -111,23 +119,26 @@ impl<S: Store> Passkeys<S> {
     /// `challenge_mismatch`), verification, policy (`step_up_required`,
     /// `limit_reached`...) and store errors, with their codes.
     pub async fn finish_registration(&self, request: FinishRegistration<'_>) -> Result<Registered> {
-        let FinishRegistration {
-            account,
-            response,
-            step_up,
-            context,
-            name,
-        } = request;
-        let (new, client_extensions) = self
-            .verify_registration(account, None, response, name, context)
-            .await?;
-        let command = Command::Register {
-            credential: new.clone(),
-            step_up: step_up.to_policy(),
-        };
-        let (decision, _) = self.commit(account, context, &command, None).await?;
-        self.registered(account, &new.id, decision, client_extensions)
-            .await
+        traced(operation_span!("finish_registration"), async move {
+            let FinishRegistration {
+                account,
+                response,
+                step_up,
+                context,
+                name,
+            } = request;
+            let (new, client_extensions) = self
+                .verify_registration(account, None, response, name, context)
+                .await?;
+            let command = Command::Register {
+                credential: new.clone(),
+                step_up: step_up.to_policy(),
+            };
+            let (decision, _) = self.commit(account, context, &command, None).await?;
+            self.registered(account, &new.id, decision, client_extensions)
+                .await
+        })
+        .await
     }
 
     /// Finishes a registration that replaces passkey `old` in one step (P4). When `old`
@@ -139,30 +150,33 @@ impl<S: Store> Passkeys<S> {
     ///
     /// As [`finish_registration`](Self::finish_registration), and `last_passkey`.
     pub async fn finish_replacement(&self, request: FinishReplacement<'_>) -> Result<Registered> {
-        let FinishReplacement {
-            account,
-            old,
-            response,
-            step_up,
-            context,
-            dex_terms_accepted,
-            name,
-        } = request;
-        let (new, client_extensions) = self
-            .verify_registration(account, Some(old), response, name, context)
-            .await?;
-        let command = Command::Replace {
-            old: old.clone(),
-            new: new.clone(),
-            step_up: step_up.to_policy(),
-            dex_terms_accepted,
-        };
-        let (decision, state) = self.commit(account, context, &command, None).await?;
-        let mut registered = self
-            .registered(account, &new.id, decision, client_extensions)
-            .await?;
-        registered.accepted = Some(self.accepted(account, new.scope, &state.credentials));
-        Ok(registered)
+        traced(operation_span!("finish_replacement"), async move {
+            let FinishReplacement {
+                account,
+                old,
+                response,
+                step_up,
+                context,
+                dex_terms_accepted,
+                name,
+            } = request;
+            let (new, client_extensions) = self
+                .verify_registration(account, Some(old), response, name, context)
+                .await?;
+            let command = Command::Replace {
+                old: old.clone(),
+                new: new.clone(),
+                step_up: step_up.to_policy(),
+                dex_terms_accepted,
+            };
+            let (decision, state) = self.commit(account, context, &command, None).await?;
+            let mut registered = self
+                .registered(account, &new.id, decision, client_extensions)
+                .await?;
+            registered.accepted = Some(self.accepted(account, new.scope, &state.credentials));
+            Ok(registered)
+        })
+        .await
     }
 
     /// Imports a credential registered through the U2F JavaScript API into `scope`, for a
@@ -187,36 +201,39 @@ impl<S: Store> Passkeys<S> {
         step_up: &StepUp,
         context: &RequestContext,
     ) -> Result<Registered> {
-        if self.rp.app_id() != Some(credential.app_id()) {
-            return Err(Error::Config(
-                "the credential's AppID is not the relying party's",
-            ));
-        }
-        let id = CredentialId::new(credential.credential_id().to_vec());
-        self.ensure_unowned(&id).await?;
-        let new = NewCredential {
-            id: id.clone(),
-            scope,
-            public_key: credential.public_key().as_cose_bytes().to_vec(),
-            aaguid: Aaguid::ZERO,
-            sign_count,
-            backup_eligible: false,
-            backed_up: false,
-            // U2F registrations verified presence only.
-            user_verified: false,
-            attestation: AttestationFacts::default(),
-            transports: Vec::new(),
-            name: None,
-            cred_protect: None,
-            app_id: Some(credential.app_id().to_owned()),
-        };
-        let command = Command::Register {
-            credential: new,
-            step_up: step_up.to_policy(),
-        };
-        let (decision, _) = self.commit(account, context, &command, None).await?;
-        self.registered(account, &id, decision, ClientExtensionOutputs::default())
-            .await
+        traced(operation_span!("import_u2f"), async move {
+            if self.rp.app_id() != Some(credential.app_id()) {
+                return Err(Error::Config(
+                    "the credential's AppID is not the relying party's",
+                ));
+            }
+            let id = CredentialId::new(credential.credential_id().to_vec());
+            self.ensure_unowned(&id).await?;
+            let new = NewCredential {
+                id: id.clone(),
+                scope,
+                public_key: credential.public_key().as_cose_bytes().to_vec(),
+                aaguid: Aaguid::ZERO,
+                sign_count,
+                backup_eligible: false,
+                backed_up: false,
+                // U2F registrations verified presence only.
+                user_verified: false,
+                attestation: AttestationFacts::default(),
+                transports: Vec::new(),
+                name: None,
+                cred_protect: None,
+                app_id: Some(credential.app_id().to_owned()),
+            };
+            let command = Command::Register {
+                credential: new,
+                step_up: step_up.to_policy(),
+            };
+            let (decision, _) = self.commit(account, context, &command, None).await?;
+            self.registered(account, &id, decision, ClientExtensionOutputs::default())
+                .await
+        })
+        .await
     }
 
     /// P15 across accounts; the store enforces it again atomically.
