@@ -48,10 +48,13 @@ pub(crate) fn check_origin(parts: &Parts, origins: &Origins) -> Result<(), ApiEr
         .headers
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok())
-        .ok_or_else(|| ApiError::new("origin_mismatch"))?;
-    origins
-        .check(origin, false, None)
-        .map_err(|_| ApiError::new("origin_mismatch"))
+        .ok_or_else(cross_site)?;
+    origins.check(origin, false, None).map_err(|_| cross_site())
+}
+
+/// A cross-site request: `origin_mismatch`, answered 403 (a refusal, not bad input).
+fn cross_site() -> ApiError {
+    ApiError::new("origin_mismatch").with_status(StatusCode::FORBIDDEN)
 }
 
 /// Only `application/json` bodies (with parameters such as `charset`): a form post, which
