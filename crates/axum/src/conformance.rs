@@ -63,7 +63,6 @@ type Shared<S> = Arc<Conformance<S>>;
 
 /// The four conformance endpoints on `passkeys`; registrations are stepped up with
 /// `factors` (see the module documentation: test deployments only).
-#[must_use]
 pub fn router<S: Store + 'static>(
     passkeys: impl Into<Arc<Passkeys<S>>>,
     factors: Vec<Factor>,

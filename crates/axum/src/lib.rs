@@ -130,7 +130,6 @@ pub const LATCHKEY_JS: &str = routes::LATCHKEY_JS;
 
 /// The router with every endpoint (see the crate documentation), on `passkeys` and the
 /// service's `session`.
-#[must_use]
 pub fn router<S: Store + 'static, A: Session>(
     passkeys: impl Into<Arc<Passkeys<S>>>,
     session: A,
@@ -201,7 +200,6 @@ pub fn router<S: Store + 'static, A: Session>(
 
 /// Only `GET /.well-known/webauthn`, for a service that nests [`router`] under a prefix
 /// and must still answer browsers at the root.
-#[must_use]
 pub fn well_known_router<S: Store + 'static>(passkeys: impl Into<Arc<Passkeys<S>>>) -> Router {
     let passkeys: Arc<Passkeys<S>> = passkeys.into();
     Router::new().route(

@@ -208,6 +208,7 @@ impl Harness {
     }
 
     /// A whole assertion: `/{path}/start` with `start`, then `/{path}/finish`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn assert(
         &self,
         path: &str,
