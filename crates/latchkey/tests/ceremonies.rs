@@ -363,3 +363,55 @@ fn a_replacement_takes_a_name_like_a_registration() {
     .unwrap();
     assert_eq!(done.credential.name, "Backup key");
 }
+
+#[test]
+fn a_finish_serves_only_the_intents_and_account_its_caller_names() {
+    // An endpoint for logins given a withdrawal's response, or a signed-in session given
+    // another account's: refused as challenge_mismatch before the use is recorded.
+    let w = world();
+    let (alice, bob) = (AccountId::new("alice"), AccountId::new("bob"));
+    let mut a = Authenticator::new(SoftKey::es256([51; 32]));
+    let mut b = Authenticator::new(SoftKey::es256([52; 32]));
+    w.register(&alice, &a, Scope::Exchange, factors()).unwrap();
+    w.register(&bob, &b, Scope::Exchange, factors()).unwrap();
+    let events = |account: &AccountId| {
+        block_on(w.passkeys.history(account, 0, 1000))
+            .unwrap()
+            .events
+            .len()
+    };
+    let before = (events(&alice), events(&bob));
+    let options = block_on(
+        w.passkeys
+            .start_authentication(&alice, Intent::Withdrawal, None),
+    )
+    .unwrap();
+    let response = w.answer(&mut a, &options.challenge, &alice, Scope::Exchange);
+    let login_only = FinishAuthentication::new(&response, &w.context).intents(&[Intent::Login]);
+    let err = block_on(w.passkeys.finish_authentication(login_only)).unwrap_err();
+    assert_eq!(err.code(), "challenge_mismatch");
+    // Bob's session, Alice's challenge; then a discoverable login by Bob's passkey.
+    let options = block_on(w.passkeys.start_login(Some(&alice))).unwrap();
+    let response = w.answer(&mut a, &options.challenge, &alice, Scope::Exchange);
+    let as_bob = FinishAuthentication::new(&response, &w.context).account(&bob);
+    let err = block_on(w.passkeys.finish_authentication(as_bob)).unwrap_err();
+    assert_eq!(err.code(), "challenge_mismatch");
+    let options = block_on(w.passkeys.start_login(None)).unwrap();
+    let response = w.answer(&mut b, &options.challenge, &bob, Scope::Exchange);
+    let as_alice = FinishAuthentication::new(&response, &w.context).account(&alice);
+    let err = block_on(w.passkeys.finish_authentication(as_alice)).unwrap_err();
+    assert_eq!(err.code(), "challenge_mismatch");
+    assert_eq!((events(&alice), events(&bob)), before, "nothing recorded");
+    // The same calls with the right intent and account go through.
+    let options = block_on(w.passkeys.start_login(None)).unwrap();
+    let response = w.answer(&mut b, &options.challenge, &bob, Scope::Exchange);
+    let right = FinishAuthentication::new(&response, &w.context)
+        .intents(&[Intent::Login])
+        .account(&bob);
+    assert_eq!(
+        block_on(w.passkeys.finish_authentication(right))
+            .unwrap()
+            .account,
+        bob
+    );
+}

@@ -171,15 +171,28 @@ impl<S: Store> Passkeys<S> {
                 context,
                 transaction,
                 factors,
+                intents,
+                account,
             } = request;
             let challenge = self.challenge_of(&response.client_data_json()?)?;
             let bound = self.redeem_request(&challenge, context).await?;
             trace::intent(bound.intent);
+            // What the caller's endpoint serves: refused before anything is verified or
+            // recorded (the challenge is spent all the same, P16).
+            let named_another = account
+                .zip(bound.account.as_ref())
+                .is_some_and(|(expected, bound)| expected != bound);
+            if (!intents.is_empty() && !intents.contains(&bound.intent)) || named_another {
+                return Err(Error::ChallengeMismatch);
+            }
             let decoded = response.decode()?;
             let client_extensions =
                 ClientExtensionOutputs::parse(&response.client_extension_results)?;
             let credential_id = CredentialId::new(decoded.credential_id().to_vec());
             let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
+            if account.is_some_and(|expected| expected != &owner) {
+                return Err(Error::ChallengeMismatch);
+            }
             if transaction.is_some() != bound.transaction.is_some() {
                 return Err(Error::ChallengeMismatch);
             }

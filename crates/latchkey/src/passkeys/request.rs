@@ -1,7 +1,7 @@
 //! What the `finish_*` calls take: what every finish needs, positionally in `new`, and
 //! what only some need by name, so that a call reads without counting `None`s.
 
-use latchkey_policy::{CredentialId, Factor, RequestContext};
+use latchkey_policy::{CredentialId, Factor, Intent, RequestContext};
 use latchkey_store::AccountId;
 
 use crate::json::{AuthenticationResponse, RegistrationResponse};
@@ -128,6 +128,12 @@ pub struct FinishAuthentication<'a> {
     /// Factors the service checked in this request, for intents whose policy asks for
     /// them besides the passkey (P9).
     pub factors: &'a [Factor],
+    /// The intents the caller's endpoint serves; empty serves any. A challenge started
+    /// for another intent is `challenge_mismatch`, before anything is recorded.
+    pub intents: &'a [Intent],
+    /// The account the caller's session is signed in to, if any: a challenge or passkey
+    /// of another account is `challenge_mismatch`, before anything is recorded.
+    pub account: Option<&'a AccountId>,
 }
 
 impl<'a> FinishAuthentication<'a> {
@@ -139,6 +145,8 @@ impl<'a> FinishAuthentication<'a> {
             context,
             transaction: None,
             factors: &[],
+            intents: &[],
+            account: None,
         }
     }
 
@@ -153,6 +161,20 @@ impl<'a> FinishAuthentication<'a> {
     #[must_use]
     pub fn factors(mut self, factors: &'a [Factor]) -> Self {
         self.factors = factors;
+        self
+    }
+
+    /// Serves only these intents (a login endpoint: `&[Intent::Login]`).
+    #[must_use]
+    pub fn intents(mut self, intents: &'a [Intent]) -> Self {
+        self.intents = intents;
+        self
+    }
+
+    /// Serves only the account the session is signed in to.
+    #[must_use]
+    pub fn account(mut self, account: impl Into<Option<&'a AccountId>>) -> Self {
+        self.account = account.into();
         self
     }
 }
