@@ -252,7 +252,7 @@ test("answers bad input and cross-site requests with stable codes and changes no
     ["/api/registration/finish", null, "{not json", 400, "malformed"],
     ["/api/login/finish", null, JSON.stringify({ response: 7 }), 400, "malformed"],
     ["/api/login/finish", { response: { id: "!!", rawId: "!!", type: "public-key", response: { clientDataJSON: "x", authenticatorData: "x", signature: "x" } } }, null, 400, "malformed"],
-    ["/api/passkeys/rename", { credential: "AAAA", name: "x" }, null, 403, "unknown_credential"],
+    ["/api/passkeys/rename", { credential: "AAAA", name: "x" }, null, 400, "unknown_credential"],
     ["/api/passkeys/delete", { credential: "@@@" }, null, 400, "malformed"],
     ["/api/dex/authorize", { credential: "AAAA", stepUpToken: "forged", termsAccepted: true }, null, 403, "step_up_required"],
     ["/api/registration/start", { scope: "bank" }, null, 400, "malformed"],
