@@ -30,7 +30,8 @@ pub struct Options {
     /// connection's `search_path`, usually `public`). ASCII letters, digits and `_`,
     /// starting with a letter or `_`, at most 63 bytes.
     pub schema: Option<String>,
-    /// Threads of the store's own I/O runtime (default 2).
+    /// Threads of the store's own I/O runtime, started only when
+    /// [`connect`](PostgresStore::connect) is called outside a tokio runtime (default 2).
     pub io_threads: usize,
     /// Longest time one operation may take end to end, server round trips included
     /// (default 30 s). Past it the operation fails with [`StoreError::Unavailable`]: a
@@ -59,16 +60,38 @@ impl Default for Options {
 /// across instances. A challenge is consumed by one `UPDATE ... RETURNING` that marks it
 /// used: of racing takers one gets it fresh, the others see it used.
 ///
-/// The store drives its connections on a small runtime of its own, so its futures can be
-/// awaited from any executor (tokio, another runtime, or a plain `block_on`).
+/// Connected inside a tokio runtime, the store runs its connections and operations on that
+/// runtime (one task spawn per operation) and stays bound to it: use it from that
+/// runtime's lifetime. Connected anywhere else, it starts a small runtime of its own
+/// ([`Options::io_threads`] threads), so that its futures can be awaited from any executor
+/// (another runtime, or a plain `block_on`). [`has_own_runtime`](Self::has_own_runtime)
+/// tells which.
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
     operation_timeout: Duration,
-    /// `Some` until dropped; shut down in the background so that dropping the store inside
-    /// an async context never blocks or panics.
-    runtime: Option<tokio::runtime::Runtime>,
+    /// `Some` until dropped.
+    executor: Option<Executor>,
+}
+
+/// Where the store's operations run.
+#[derive(Debug)]
+enum Executor {
+    /// The tokio runtime `connect` was called on.
+    Caller(tokio::runtime::Handle),
+    /// The store's own runtime, shut down in the background on drop so that dropping the
+    /// store inside an async context never blocks or panics.
+    Own(tokio::runtime::Runtime),
+}
+
+impl Executor {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match self {
+            Self::Caller(handle) => handle,
+            Self::Own(runtime) => runtime.handle(),
+        }
+    }
 }
 
 impl PostgresStore {
@@ -133,17 +156,22 @@ impl PostgresStore {
             .recycle_timeout(Some(options.timeout))
             .build()
             .map_err(unavailable)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.io_threads.max(1))
-            .thread_name("latchkey-postgres")
-            .enable_all()
-            .build()
-            .map_err(unavailable)?;
+        let executor = match tokio::runtime::Handle::try_current() {
+            Ok(caller) => Executor::Caller(caller),
+            Err(_) => Executor::Own(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(options.io_threads.max(1))
+                    .thread_name("latchkey-postgres")
+                    .enable_all()
+                    .build()
+                    .map_err(unavailable)?,
+            ),
+        };
         let store = Self {
             pool,
             operation_timeout: options.operation_timeout,
             schema: options.schema,
-            runtime: Some(runtime),
+            executor: Some(executor),
         };
         let schema = store.schema.clone();
         store
@@ -176,6 +204,13 @@ impl PostgresStore {
         .await
     }
 
+    /// Whether the store started a runtime of its own (it was connected outside a tokio
+    /// runtime) rather than running on the caller's.
+    #[must_use]
+    pub fn has_own_runtime(&self) -> bool {
+        matches!(self.executor, Some(Executor::Own(_)))
+    }
+
     /// Runs `operation` on the store's runtime, within the operation timeout, and waits
     /// for it from any executor.
     async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
@@ -184,13 +219,14 @@ impl PostgresStore {
         F: FnOnce(Pool) -> Fut,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let runtime = self
-            .runtime
+        let executor = self
+            .executor
             .as_ref()
             .ok_or_else(|| unavailable("store is shut down"))?;
         let (limit, operation) = (self.operation_timeout, operation(self.pool.clone()));
         // The timer is created inside the task: it needs the store's runtime.
-        runtime
+        executor
+            .handle()
             .spawn(async move { tokio::time::timeout(limit, operation).await })
             .await
             .map_err(|e| unavailable(format!("store task failed: {e}")))?
@@ -200,7 +236,7 @@ impl PostgresStore {
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(Executor::Own(runtime)) = self.executor.take() {
             runtime.shutdown_background();
         }
     }

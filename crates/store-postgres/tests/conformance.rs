@@ -150,3 +150,39 @@ fn bad_settings_are_refused_without_panicking() {
     .unwrap_err();
     assert_eq!(err.code(), "store_unavailable");
 }
+
+#[test]
+fn inside_a_tokio_runtime_the_store_runs_on_it_and_outside_on_its_own() {
+    let Some(url) = common::url("runtime_choice") else {
+        return;
+    };
+    let schema = common::fresh_schema("runtime");
+    let mut options = Options::default();
+    options.schema = Some(schema.clone());
+    // Outside tokio: a runtime of its own, usable from a plain block_on.
+    let own = block_on(PostgresStore::connect(&url, options.clone())).unwrap();
+    assert!(own.has_own_runtime());
+    let alice = AccountId::new("alice");
+    assert_eq!(block_on(own.load(&alice)).unwrap().version, 0);
+    // Inside a (single-threaded) tokio runtime: no thread of its own, operations on it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let caller = PostgresStore::connect(&url, options).await.unwrap();
+        assert!(!caller.has_own_runtime());
+        let record = ChallengeRecord {
+            challenge: vec![9; 32],
+            expires_at: latchkey_policy::Timestamp(10),
+            binding: vec![1],
+        };
+        caller.put_challenge(record).await.unwrap();
+        assert!(matches!(
+            caller.take_challenge(&[9; 32]).await.unwrap(),
+            Taken::Fresh(_)
+        ));
+        drop(caller);
+    });
+    block_on(own.drop_schema()).unwrap();
+}

@@ -5,7 +5,7 @@ mod schema;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
@@ -23,11 +23,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A [`Store`] in one SQLite database file.
 ///
 /// WAL mode, migrations applied on open, one `BEGIN IMMEDIATE` transaction per append:
-/// a process killed at any point leaves every account at a consistent version. Queries
-/// run on the calling thread inside the returned futures (SQLite calls are short and
-/// local); under a multi-threaded async runtime that is a brief block of one worker.
+/// a process killed at any point leaves every account at a consistent version.
+///
+/// SQLite calls block (on the disk, and on another connection's write lock for up to
+/// the busy timeout). Inside a tokio runtime (feature `tokio`, on by default) they run on
+/// tokio's blocking pool, so an async worker thread is never blocked; that hop costs a
+/// thread hand-off per call (tens of microseconds). Outside a tokio runtime, or without
+/// the feature, they run on the calling thread inside the returned future.
 #[derive(Debug)]
 pub struct SqliteStore {
+    pool: Arc<Pool>,
+}
+
+/// The connections, shared with the blocking tasks that use them.
+#[derive(Debug)]
+struct Pool {
     connections: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -67,14 +77,36 @@ impl SqliteStore {
                 .map_err(unavailable)?;
             pool.push(Mutex::new(connection));
         }
-        let store = Self {
+        let pool = Pool {
             connections: pool,
             next: AtomicUsize::new(0),
         };
-        schema::migrate(&mut *store.connection()?)?;
-        Ok(store)
+        schema::migrate(&mut *pool.connection()?)?;
+        Ok(Self {
+            pool: Arc::new(pool),
+        })
     }
 
+    /// Runs `work` on the connections: on tokio's blocking pool inside a tokio runtime,
+    /// else on the calling thread.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pool) -> Result<T, StoreError> + Send + 'static,
+    {
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pool = Arc::clone(&self.pool);
+            return runtime
+                .spawn_blocking(move || work(&pool))
+                .await
+                .map_err(|e| unavailable(format!("store task failed: {e}")))?;
+        }
+        work(&self.pool)
+    }
+}
+
+impl Pool {
     /// One connection of the pool, round robin.
     fn connection(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
@@ -256,9 +288,11 @@ fn read_account(
     })
 }
 
+// The blocking pool needs owned arguments: each call copies its (small) inputs once.
 impl Store for SqliteStore {
     async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
-        self.load_sync(account)
+        let account = account.clone();
+        self.run(move |pool| pool.load_sync(&account)).await
     }
 
     async fn append(
@@ -267,31 +301,41 @@ impl Store for SqliteStore {
         expected_version: u64,
         events: &[Event],
     ) -> Result<u64, StoreError> {
-        self.append_sync(account, expected_version, events)
+        let (account, events) = (account.clone(), events.to_vec());
+        self.run(move |pool| pool.append_sync(&account, expected_version, &events))
+            .await
     }
 
     async fn account_of(&self, credential: &CredentialId) -> Result<Option<AccountId>, StoreError> {
-        self.account_of_sync(credential)
+        let credential = credential.clone();
+        self.run(move |pool| pool.account_of_sync(&credential))
+            .await
     }
 
     async fn history(&self, account: &AccountId) -> Result<Vec<Event>, StoreError> {
-        self.history_sync(account)
+        let account = account.clone();
+        self.run(move |pool| pool.history_sync(&account)).await
     }
 
     async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {
-        self.put_challenge_sync(&record)
+        self.run(move |pool| pool.put_challenge_sync(&record)).await
     }
 
     async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
-        self.take_challenge_sync(challenge)
+        let challenge = challenge.to_vec();
+        self.run(move |pool| pool.take_challenge_sync(&challenge))
+            .await
     }
 
     async fn purge_challenges(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.connection()?
-            .execute(
-                "DELETE FROM challenges WHERE expires_at < ?1",
-                params![now.0],
-            )
-            .map_err(unavailable)
+        self.run(move |pool| {
+            pool.connection()?
+                .execute(
+                    "DELETE FROM challenges WHERE expires_at < ?1",
+                    params![now.0],
+                )
+                .map_err(unavailable)
+        })
+        .await
     }
 }
