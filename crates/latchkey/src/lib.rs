@@ -9,6 +9,7 @@ mod config;
 mod error;
 pub mod extensions;
 pub mod json;
+mod key_cache;
 mod passkeys;
 mod receipt;
 mod trace;
@@ -23,6 +24,7 @@ pub use clock::{Clock, ManualClock, OsRandom, Random, SystemClock};
 pub use config::{DEFAULT_ALGORITHMS, RelyingParty, RelyingPartyBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use extensions::ClientExtensionOutputs;
+pub use key_cache::{DEFAULT_KEY_CACHE_BYTES, KeyCacheStats};
 pub use passkeys::{
     Authenticated, Changed, Deleted, FinishAuthentication, FinishRegistration, FinishReplacement,
     HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys, Registered, StepUp, StepUpToken,

@@ -21,6 +21,7 @@ macro_rules! operation_span {
             intent = tracing::field::Empty,
             outcome = tracing::field::Empty,
             duration_us = tracing::field::Empty,
+            key_cache = tracing::field::Empty,
         )
     };
 }
@@ -61,6 +62,11 @@ pub(crate) fn intent(intent: Intent) {
     let span = Span::current();
     span.record("intent", intent.as_str());
     span.record("scope", scope_name(intent.scope()));
+}
+
+/// Whether a login found its passkey's verifying key parsed (`hit`) or parsed it.
+pub(crate) fn key_cache(hit: bool) {
+    Span::current().record("key_cache", if hit { "hit" } else { "miss" });
 }
 
 /// The policy's warnings, as events of the current span.

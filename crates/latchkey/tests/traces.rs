@@ -155,6 +155,16 @@ fn ceremonies_leave_spans_with_scope_intent_outcome_and_duration_and_no_secrets(
         assert_eq!(replay.unwrap_err().code(), "challenge_reused");
         let id = CredentialId::new(phone.credential_id().to_vec());
         block_on(w.passkeys.rename(&account, &id, "Phone", &w.context)).unwrap();
+        // A second login finds the key parsed.
+        let options = block_on(w.passkeys.start_login(Some(&account))).unwrap();
+        let json = moved.authentication_json(&w.client, &options.challenge, &handle);
+        let response = AuthenticationResponse::from_json(&json).unwrap();
+        block_on(
+            w.passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+        )
+        .unwrap();
+        secrets.push(options.challenge);
     });
     let spans = capture.0.spans.lock().unwrap();
     let named =
@@ -173,7 +183,11 @@ fn ceremonies_leave_spans_with_scope_intent_outcome_and_duration_and_no_secrets(
     assert_eq!(registration.field("outcome"), Some("ok"));
     assert_eq!(registration.field("scope"), Some("exchange"));
     let finishes = named("finish_authentication");
-    assert_eq!(finishes.len(), 2);
+    assert_eq!(finishes.len(), 3);
+    assert_eq!(finishes[0].field("key_cache"), Some("miss"));
+    assert_eq!(finishes[2].field("key_cache"), Some("hit"));
+    let stats = w.passkeys.key_cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
     assert_eq!(finishes[0].field("outcome"), Some("ok"));
     assert_eq!(finishes[0].field("intent"), Some("withdrawal"));
     assert_eq!(finishes[0].field("scope"), Some("exchange"));

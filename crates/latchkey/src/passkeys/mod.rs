@@ -12,8 +12,7 @@ mod outcome;
 mod registration;
 mod request;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use latchkey_policy::{
     AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope, Timestamp,
@@ -29,6 +28,7 @@ use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
 use crate::json::{CredentialDescriptor, b64, unb64};
+use crate::key_cache::{CachedKey, DEFAULT_KEY_CACHE_BYTES, KeyCache, KeyCacheStats};
 use crate::trace;
 
 pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
@@ -37,12 +37,6 @@ pub use request::{FinishAuthentication, FinishRegistration, FinishReplacement};
 
 /// How often a command is decided and appended before giving up on a contended account.
 const MAX_ATTEMPTS: u32 = 8;
-
-/// Verifying keys kept parsed (point decompressed and validated) between logins.
-const KEY_CACHE_ENTRIES: usize = 10_000;
-
-/// A stored COSE key with its parsed verifying key.
-type CachedKey = Arc<(Vec<u8>, VerifyingKey)>;
 
 /// Passkeys for one relying party on one store.
 ///
@@ -59,7 +53,7 @@ pub struct Passkeys<S> {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     pause: Arc<dyn Pause>,
-    keys: Mutex<HashMap<CredentialId, CachedKey>>,
+    keys: KeyCache,
 }
 
 impl<S: Store> Passkeys<S> {
@@ -76,7 +70,7 @@ impl<S: Store> Passkeys<S> {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
             pause: default_pause(),
-            keys: Mutex::new(HashMap::new()),
+            keys: KeyCache::new(DEFAULT_KEY_CACHE_BYTES),
         }
     }
 
@@ -118,6 +112,21 @@ impl<S: Store> Passkeys<S> {
     pub fn with_pause(mut self, pause: Arc<dyn Pause>) -> Self {
         self.pause = pause;
         self
+    }
+
+    /// Sets the byte budget of the verifying-key cache (default
+    /// [`DEFAULT_KEY_CACHE_BYTES`](crate::DEFAULT_KEY_CACHE_BYTES)); 0 turns it off.
+    #[must_use]
+    pub fn with_key_cache_bytes(mut self, budget: usize) -> Self {
+        self.keys = KeyCache::new(budget);
+        self
+    }
+
+    /// How the verifying-key cache has served so far (also recorded per login in the
+    /// `key_cache` field of its trace span).
+    #[must_use]
+    pub fn key_cache_stats(&self) -> KeyCacheStats {
+        self.keys.stats()
     }
 
     /// The relying party.
@@ -174,23 +183,16 @@ impl<S: Store> Passkeys<S> {
             .plus_seconds(self.policy.challenge_ttl_seconds)
     }
 
-    /// The verifying key of a stored passkey, parsed once and kept: a login verifies
-    /// without re-validating the point. Entries are checked against the stored bytes, so a
-    /// changed record is never served stale.
+    /// The verifying key of a stored passkey, parsed once and kept (see [`KeyCache`]): a
+    /// login verifies without re-validating the point.
     fn verifying_key(&self, id: &CredentialId, cose: &[u8]) -> Result<CachedKey> {
-        if let Ok(keys) = self.keys.lock()
-            && let Some(cached) = keys.get(id)
-            && cached.0 == cose
-        {
-            return Ok(Arc::clone(cached));
+        if let Some(cached) = self.keys.get(id, cose) {
+            trace::key_cache(true);
+            return Ok(cached);
         }
+        trace::key_cache(false);
         let parsed: CachedKey = Arc::new((cose.to_vec(), VerifyingKey::from_cose(cose)?));
-        if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() >= KEY_CACHE_ENTRIES {
-                keys.clear();
-            }
-            keys.insert(id.clone(), Arc::clone(&parsed));
-        }
+        self.keys.insert(id, Arc::clone(&parsed));
         Ok(parsed)
     }
 
