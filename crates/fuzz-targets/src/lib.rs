@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("metadata_blob", metadata_blob),
     ("revocation_list", revocation_list),
     ("approval_receipt", approval_receipt),
+    ("es256_table", es256_table),
 ];
 
 const OPTIONS: [ParseOptions; 2] = [ParseOptions::STRICT, ParseOptions::RELAXED];
@@ -319,4 +320,50 @@ pub fn revocation_list(data: &[u8]) {
     if let Ok(list) = RevocationList::parse(data) {
         let _ = MetadataBlob::verify(METADATA_BLOB, &[METADATA_ROOT], &[list], in_2040());
     }
+}
+
+/// ES256's table path (a key from its second use) and plain p256 (a fresh key) agree on
+/// every signature. Input: a 32-byte key seed, a mode byte, a 32-byte message, then either
+/// bytes xored into the genuine signature's `r || s` (odd mode) or a DER signature as it
+/// is (even mode).
+///
+/// # Panics
+///
+/// When the two paths disagree: that is the finding.
+pub fn es256_table(data: &[u8]) {
+    let (Some(seed), Some(mode), Some(message)) = (data.get(..32), data.get(32), data.get(33..65))
+    else {
+        return;
+    };
+    let rest = data.get(65..).unwrap_or_default();
+    let mut key_seed = [0u8; 32];
+    key_seed.copy_from_slice(seed);
+    let soft = latchkey_testkit::authenticator::SoftKey::es256(key_seed);
+    let cose = soft.public_key();
+    let Ok(warm) = VerifyingKey::from_cose(cose.as_cose_bytes()) else {
+        return;
+    };
+    let options = latchkey_verify::SignatureOptions::default();
+    let signature = if mode & 1 == 1 {
+        let genuine = soft.sign(message);
+        let Ok(parsed) = p256::ecdsa::Signature::from_der(&genuine) else {
+            return;
+        };
+        let mut bytes: [u8; 64] = parsed.to_bytes().into();
+        for (byte, mask) in bytes.iter_mut().zip(rest) {
+            *byte ^= mask;
+        }
+        match p256::ecdsa::Signature::from_slice(&bytes) {
+            Ok(tampered) => tampered.to_der().as_bytes().to_vec(),
+            Err(_) => return,
+        }
+    } else {
+        rest.to_vec()
+    };
+    // The first use goes the plain way; from the second, the table.
+    let _ = warm.verify(&[b"warm up"], &signature, &options);
+    let table = warm.verify(&[message], &signature, &options).is_ok();
+    let plain = VerifyingKey::from_cose(cose.as_cose_bytes())
+        .is_ok_and(|fresh| fresh.verify(&[message], &signature, &options).is_ok());
+    assert_eq!(table, plain, "the ES256 table path and plain p256 disagree");
 }

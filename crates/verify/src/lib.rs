@@ -16,6 +16,7 @@ mod key_identifier;
 pub mod metadata;
 mod name;
 mod origin;
+mod p256_table;
 mod registration;
 mod revocation;
 mod signature;

@@ -9,7 +9,10 @@ use ecdsa::signature::hazmat::PrehashVerifier as _;
 use latchkey_cose::{Algorithm, CredentialPublicKey, Curve, KeyParams, ParseOptions};
 use rsa::BoxedUint;
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::p256_table;
 
 /// A public key ready to verify signatures of one algorithm.
 ///
@@ -24,6 +27,9 @@ pub struct VerifyingKey {
     /// algorithm; validation always happens in `material`.
     #[cfg(feature = "aws-lc")]
     accelerated: Option<crate::aws::Accelerated>,
+    /// For ES256 keys: the use count and, from the second use, the precomputed table of
+    /// the fast path (shared by clones, so a cached key warms once).
+    es256: Option<Arc<p256_table::Warm>>,
 }
 
 #[derive(Clone, Debug)]
@@ -128,11 +134,17 @@ impl VerifyingKey {
     }
 
     fn assemble(algorithm: Algorithm, material: Material) -> Self {
+        let es256 = matches!(
+            (algorithm, &material),
+            (Algorithm::Es256 | Algorithm::Esp256, Material::P256(_))
+        )
+        .then(Arc::default);
         Self {
             #[cfg(feature = "aws-lc")]
             accelerated: crate::aws::Accelerated::new(algorithm, &material),
             algorithm,
             material,
+            es256,
         }
     }
 
@@ -212,6 +224,19 @@ impl VerifyingKey {
         #[cfg(feature = "aws-lc")]
         if let Some(accelerated) = &self.accelerated {
             return if accelerated.verify(message, signature) {
+                Ok(())
+            } else {
+                Err(Error::SignatureInvalid)
+            };
+        }
+        if let (Some(warm), Material::P256(key)) = (&self.es256, &self.material)
+            && let Some(table) = warm.table(key)
+        {
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(hash(Hash::Sha256, message).as_slice());
+            let valid = p256::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| p256_table::verify_prehashed(table, &digest, &sig));
+            return if valid {
                 Ok(())
             } else {
                 Err(Error::SignatureInvalid)
