@@ -271,16 +271,16 @@ async fn assertion_result<S: Store + 'static>(
             let credential = normalized(read_json(request.into_body()).await?)?;
             let response: AuthenticationResponse =
                 serde_json::from_value(credential).map_err(|_| ApiError::new("malformed"))?;
-            let done = state
+            state
                 .passkeys
-                .finish_authentication(FinishAuthentication::new(
-                    &response,
-                    &RequestContext::default(),
-                ))
+                .finish_authentication(
+                    // Only a login's challenge, refused before any other use is
+                    // recorded.
+                    FinishAuthentication::new(&response, &RequestContext::default())
+                        .intents(&[Intent::Login])
+                        .step_up(false),
+                )
                 .await?;
-            if done.intent != Intent::Login {
-                return Err(ApiError::new("challenge_mismatch"));
-            }
             Ok(ok(Value::Null))
         }
         .await,

@@ -274,6 +274,7 @@ async fn finish_assertion<S: Store + 'static, A: Session>(
     body: &AssertionFinish,
     intents: &[Intent],
     signed_in: Option<&AccountId>,
+    step_up: bool,
 ) -> Result<(Authenticated, HeaderMap), ApiError> {
     let factors = app.session.factors(parts).await;
     let context = app.session.context(parts);
@@ -287,7 +288,10 @@ async fn finish_assertion<S: Store + 'static, A: Session>(
                 .transaction(transaction)
                 .factors(&factors)
                 .intents(intents)
-                .account(signed_in),
+                .account(signed_in)
+                // A step-up and a security change share the intent: only
+                // `/step-up/finish` serves a step-up's challenge, and only it.
+                .step_up(step_up),
         )
         .await
     {
@@ -306,7 +310,7 @@ pub(crate) async fn login_finish<S: Store + 'static, A: Session>(
     call: Call<AssertionFinish>,
 ) -> Answer {
     let (done, headers) =
-        finish_assertion(&app, &call.parts, &call.body, &[Intent::Login], None).await?;
+        finish_assertion(&app, &call.parts, &call.body, &[Intent::Login], None, false).await?;
     Ok(with_headers(authenticated_json(&done), headers))
 }
 
@@ -340,8 +344,15 @@ pub(crate) async fn step_up_finish<S: Store + 'static, A: Session>(
 ) -> Answer {
     let account = account(&app, &call.parts).await?;
     let intents = [Intent::SecurityChange, Intent::PaySecurityChange];
-    let (done, headers) =
-        finish_assertion(&app, &call.parts, &call.body, &intents, Some(&account)).await?;
+    let (done, headers) = finish_assertion(
+        &app,
+        &call.parts,
+        &call.body,
+        &intents,
+        Some(&account),
+        true,
+    )
+    .await?;
     let token = done
         .step_up
         .as_ref()
@@ -369,6 +380,11 @@ pub(crate) async fn intent_start<S: Store + 'static, A: Session>(
 ) -> Answer {
     let account = account(&app, &call.parts).await?;
     let transaction = call.body.transaction.as_deref().map(str::as_bytes);
+    // The client's input: a signing intent without its transaction, or another with one,
+    // is malformed (the facade would call it the service's own fault).
+    if intent.is_signing() != transaction.is_some() {
+        return Err(ApiError::new("malformed"));
+    }
     let options = app
         .passkeys
         .start_authentication(&account, intent, transaction)
@@ -382,8 +398,15 @@ pub(crate) async fn intent_finish<S: Store + 'static, A: Session>(
     intent: Intent,
 ) -> Answer {
     let account = account(&app, &call.parts).await?;
-    let (done, headers) =
-        finish_assertion(&app, &call.parts, &call.body, &[intent], Some(&account)).await?;
+    let (done, headers) = finish_assertion(
+        &app,
+        &call.parts,
+        &call.body,
+        &[intent],
+        Some(&account),
+        false,
+    )
+    .await?;
     Ok(with_headers(authenticated_json(&done), headers))
 }
 

@@ -173,6 +173,7 @@ impl<S: Store> Passkeys<S> {
                 factors,
                 intents,
                 account,
+                step_up,
             } = request;
             let challenge = self.challenge_of(&response.client_data_json()?)?;
             let bound = self.redeem_request(&challenge, context).await?;
@@ -182,7 +183,11 @@ impl<S: Store> Passkeys<S> {
             let named_another = account
                 .zip(bound.account.as_ref())
                 .is_some_and(|(expected, bound)| expected != bound);
-            if (!intents.is_empty() && !intents.contains(&bound.intent)) || named_another {
+            let other_kind = step_up.is_some_and(|wanted| wanted != bound.change.is_some());
+            if (!intents.is_empty() && !intents.contains(&bound.intent))
+                || named_another
+                || other_kind
+            {
                 return Err(Error::ChallengeMismatch);
             }
             let decoded = response.decode()?;

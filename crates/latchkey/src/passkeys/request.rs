@@ -134,6 +134,13 @@ pub struct FinishAuthentication<'a> {
     /// The account the caller's session is signed in to, if any: a challenge or passkey
     /// of another account is `challenge_mismatch`, before anything is recorded.
     pub account: Option<&'a AccountId>,
+    /// Whether the caller's endpoint finishes step-ups for a passkey change:
+    /// `Some(true)` serves only a challenge of
+    /// [`start_step_up`](crate::Passkeys::start_step_up), `Some(false)` never one,
+    /// `None` either. A step-up and a `security_change` the service gates itself share
+    /// the intent, so `intents` alone cannot tell them apart; a challenge for the other
+    /// is `challenge_mismatch`, before anything is recorded.
+    pub step_up: Option<bool>,
 }
 
 impl<'a> FinishAuthentication<'a> {
@@ -147,6 +154,7 @@ impl<'a> FinishAuthentication<'a> {
             factors: &[],
             intents: &[],
             account: None,
+            step_up: None,
         }
     }
 
@@ -175,6 +183,13 @@ impl<'a> FinishAuthentication<'a> {
     #[must_use]
     pub fn account(mut self, account: impl Into<Option<&'a AccountId>>) -> Self {
         self.account = account.into();
+        self
+    }
+
+    /// Serves only step-ups for a passkey change (`true`), or never one (`false`).
+    #[must_use]
+    pub fn step_up(mut self, step_up: bool) -> Self {
+        self.step_up = Some(step_up);
         self
     }
 }
