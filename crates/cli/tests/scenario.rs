@@ -146,7 +146,7 @@ fn what_the_format_does_not_know_is_refused_by_name() {
         &format!(r#"{{"config": {{"frozen_login": "sometimes"}}, "steps": [{FIRST}]}}"#),
     );
     assert!(
-        error.contains("config: unknown variant `sometimes`"),
+        error.contains("config: frozen_login: unknown variant `sometimes`"),
         "{error}"
     );
     let error = refusal(
