@@ -65,10 +65,25 @@
 //! | `POST /passkeys/rename` | `credential`, `name` | `events`, `warnings` |
 //! | `POST /passkeys/delete` | `credential`, `stepUpToken?` | `events`, `signalAllAcceptedCredentials` |
 //! | `GET /history?start=&limit=` | | `events`, `next` |
+//! | `GET /account/status` | | `frozen` (`{reason, since}` or null), `passkeyRequired`, `withdrawalsLockedUntil` (P8, P18, P19) |
+//! | `POST /account/freeze` | `{}` | `events`: the user freezes their own account (`user_request`, P18) |
+//! | `POST /account/passkey-required` | `on`, `stepUpToken?` | `events`: on with a step-up or the factors, off only with a `stepUpToken` of an Exchange passkey made for `{"change": "passkey_required_off"}` (P19) |
 //!
 //! A change's step-up is the `stepUpToken` of a passkey step-up made for that one change
 //! when the body brings one, else the factors [`Session::factors`] reports. Transactions
 //! are UTF-8 text; the receipt commits to their bytes (P10).
+//!
+//! # Operator calls are not on this router
+//!
+//! Unfreezing (P18), revoking a compromised passkey and recovering a scope (P20) are
+//! operator calls: [`Passkeys::unfreeze`], [`Passkeys::revoke_compromised`] and
+//! [`Passkeys::start_recovery`] / [`Passkeys::finish_recovery`]. They rest on the
+//! service's identity check (`id_document` + `face`) and name an operator
+//! ([`latchkey::Actor::Operator`]) in the history, which the facade takes on the
+//! caller's word. They belong behind the service's own admin authentication (an
+//! internal admin service, its own router and session), never on this public router,
+//! whose [`Session`] attests only to the signed-in user. A service's risk engine
+//! freezes with [`Passkeys::freeze`] and a reason of its own the same way.
 //!
 //! # Cross-site requests
 //!
@@ -169,7 +184,13 @@ pub fn router<S: Store + 'static, A: Session>(
         .route("/passkeys", get(routes::list::<S, A>))
         .route("/passkeys/rename", post(routes::rename::<S, A>))
         .route("/passkeys/delete", post(routes::delete::<S, A>))
-        .route("/history", get(routes::history::<S, A>));
+        .route("/history", get(routes::history::<S, A>))
+        .route("/account/status", get(routes::status::<S, A>))
+        .route("/account/freeze", post(routes::freeze::<S, A>))
+        .route(
+            "/account/passkey-required",
+            post(routes::passkey_required::<S, A>),
+        );
     for (path, intent) in [
         ("/withdrawal", Intent::Withdrawal),
         ("/security-change", Intent::SecurityChange),

@@ -526,7 +526,7 @@ pub(crate) async fn list<S: Store + 'static, A: Session>(
 }
 
 /// The `signalCurrentUserDetails` payloads, one per scope (each scope has its own user
-/// handle), with the names registrations use.
+/// handle), with the names registrations use: the scope's label included (P17).
 async fn current_user_details<S: Store + 'static, A: Session>(
     app: &App<S, A>,
     account: &AccountId,
@@ -538,8 +538,8 @@ async fn current_user_details<S: Store + 'static, A: Session>(
         json!({
             "rpId": rp_id,
             "userId": b64(&app.passkeys.user_handle(account, scope)),
-            "name": user.name,
-            "displayName": user.display_name,
+            "name": app.passkeys.policy().labelled(&user.name, scope),
+            "displayName": app.passkeys.policy().labelled(&user.display_name, scope),
         })
     };
     json!({ "exchange": one(Scope::Exchange), "pay": one(Scope::Pay) })
@@ -571,4 +571,60 @@ pub(crate) async fn history<S: Store + 'static, A: Session>(
         .history(&account, query.start, query.limit)
         .await?;
     ok(json!({ "events": page.events, "next": page.next }))
+}
+
+// ---- the account: status, freeze, passkey-required mode (P8, P18, P19) ----------------
+
+pub(crate) async fn status<S: Store + 'static, A: Session>(
+    State(app): State<Shared<S, A>>,
+    parts: Parts,
+) -> Answer {
+    let account = account(&app, &parts).await?;
+    let status = app.passkeys.status(&account).await?;
+    ok(json!({
+        "frozen": status.frozen,
+        "passkeyRequired": status.passkey_required,
+        "withdrawalsLockedUntil": status.withdrawals_locked_until,
+    }))
+}
+
+/// The user's own freeze takes no reason from the client: it is `user_request`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Freeze {}
+
+pub(crate) async fn freeze<S: Store + 'static, A: Session>(
+    State(app): State<Shared<S, A>>,
+    call: Call<Freeze>,
+) -> Answer {
+    let Freeze {} = call.body;
+    let account = account(&app, &call.parts).await?;
+    let context = app.session.context(&call.parts);
+    let changed = app
+        .passkeys
+        .freeze(&account, "user_request", &context)
+        .await?;
+    ok(json!({ "events": changed.events }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PasskeyRequired {
+    on: bool,
+    #[serde(default)]
+    step_up_token: Option<String>,
+}
+
+pub(crate) async fn passkey_required<S: Store + 'static, A: Session>(
+    State(app): State<Shared<S, A>>,
+    call: Call<PasskeyRequired>,
+) -> Answer {
+    let account = account(&app, &call.parts).await?;
+    let step_up = step_up(&app, &call.parts, call.body.step_up_token.as_deref()).await?;
+    let context = app.session.context(&call.parts);
+    let changed = app
+        .passkeys
+        .set_passkey_required(&account, call.body.on, &step_up, &context)
+        .await?;
+    ok(json!({ "events": changed.events }))
 }

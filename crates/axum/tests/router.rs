@@ -535,3 +535,107 @@ async fn errors_map_to_http_by_kind() {
     assert_eq!(body["code"], "store_unavailable");
     assert!(!body.to_string().contains("hunter2"));
 }
+
+/// P17-P19 over HTTP: the status, the user's own freeze, passkey-required mode; the
+/// operator calls (unfreeze, revoke, recover) are not routes.
+#[tokio::test]
+async fn account_status_freeze_and_passkey_required_mode() {
+    let h = harness();
+    let alice = user("alice");
+    let mut laptop = support::authenticator(1);
+    let phone = support::authenticator(3);
+    h.register(with_factors("alice"), &laptop, "exchange", None)
+        .await
+        .ok();
+    h.register(with_factors("alice"), &phone, "pay", None)
+        .await
+        .ok();
+    let status = h.get("/account/status", alice).await.ok();
+    assert_eq!(status["frozen"], Value::Null);
+    assert_eq!(status["passkeyRequired"], json!(false));
+    // P17: the Pay entry is labelled in what the browser is told about the user.
+    let listed = h.get("/passkeys", alice).await.ok();
+    assert_eq!(
+        listed["signalCurrentUserDetails"]["pay"]["name"],
+        json!("alice (Pay)")
+    );
+    assert_eq!(
+        listed["signalCurrentUserDetails"]["exchange"]["name"],
+        json!("alice")
+    );
+
+    // P19: on with the factors; off never with factors, only an Exchange passkey.
+    h.post(
+        "/account/passkey-required",
+        with_factors("alice"),
+        json!({ "on": true }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        h.get("/account/status", alice).await.ok()["passkeyRequired"],
+        json!(true)
+    );
+    let refused = h
+        .post(
+            "/account/passkey-required",
+            with_factors("alice"),
+            json!({ "on": false }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.code(), "step_up_required");
+    let token = h
+        .step_up(
+            alice,
+            &mut laptop,
+            Scope::Exchange,
+            json!({ "change": "passkey_required_off" }),
+        )
+        .await;
+    h.post(
+        "/account/passkey-required",
+        alice,
+        json!({ "on": false, "stepUpToken": token }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        h.get("/account/status", alice).await.ok()["passkeyRequired"],
+        json!(false)
+    );
+
+    // P18: the user freezes; no reason of the client's is taken.
+    let bad = h
+        .post("/account/freeze", alice, json!({ "reason": "anything" }))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let frozen = h.post("/account/freeze", alice, json!({})).await.ok();
+    assert_eq!(frozen["events"][0]["kind"]["type"], json!("frozen"));
+    let status = h.get("/account/status", alice).await.ok();
+    assert_eq!(status["frozen"]["reason"], json!("user_request"));
+    let withdrawal = h
+        .assert(
+            "/withdrawal",
+            alice,
+            json!({}),
+            &mut laptop,
+            "alice",
+            Scope::Exchange,
+            None,
+        )
+        .await;
+    assert_eq!(withdrawal.status, StatusCode::FORBIDDEN);
+    assert_eq!(withdrawal.code(), "account_frozen");
+    // Unfreezing, revoking and recovering are operator calls, not on the public router.
+    for path in ["/account/unfreeze", "/passkeys/revoke", "/recovery/start"] {
+        let answer = h.post(path, with_factors("alice"), json!({})).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(
+        h.get("/account/status", ANONYMOUS)
+            .await
+            .status
+            .is_client_error()
+    );
+}

@@ -11,9 +11,9 @@ use latchkey::policy::{
 };
 use latchkey::store::conformance::block_on;
 use latchkey::{
-    AccountId, Change, CredentialId, Factor, FinishAuthentication, FinishRegistration,
-    FinishReplacement, Intent, ManualClock, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
-    StepUpToken, Store, Timestamp, User,
+    AccountId, Actor, Change, CredentialId, Factor, FinishAuthentication, FinishRecovery,
+    FinishRegistration, FinishReplacement, FrozenLogin, Intent, ManualClock, Passkeys,
+    RelyingParty, RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{
@@ -21,8 +21,8 @@ use latchkey_testkit::authenticator::{
 };
 use latchkey_testkit::scenario::{
     self as format, Alg, AttestationKind, Authenticate, AuthorizeDex, Config, Delete, Expect,
-    FactorName, IntentName, List, NewKey, Register, Rename, Replace, RevokeDex, Scenario,
-    ScopeName, Step, Tamper,
+    FactorName, Freeze, IntentName, List, NewKey, PasskeyRequired, Recover, Register, Rename,
+    Replace, Revoke, RevokeDex, Scenario, ScopeName, Status, Step, Tamper, Unfreeze,
 };
 use sha2::{Digest as _, Sha256, Sha384};
 
@@ -257,7 +257,138 @@ impl<S: Store> Player<S> {
             Step::Replace(replace) => self.replace(replace),
             Step::Authenticate(authenticate) => self.authenticate(authenticate),
             Step::List(list) => self.list(list),
+            Step::Freeze(freeze) => self.freeze(freeze),
+            Step::Unfreeze(unfreeze) => self.unfreeze(unfreeze),
+            Step::PasskeyRequired(mode) => self.passkey_required(mode),
+            Step::Revoke(revoke) => self.revoke(revoke),
+            Step::Recover(recover) => self.recover(recover),
+            Step::Status(status) => self.status(status),
         }
+    }
+
+    fn freeze(&mut self, step: &Freeze) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let context = self.context_without_session();
+        refused!(block_on(self.passkeys.freeze(
+            &account,
+            &step.reason,
+            &context
+        )));
+        Ok(Ok(vec![]))
+    }
+
+    /// A passkey step-up for an unfreeze is made for adding a passkey in the Exchange
+    /// scope: there is no change it could be made for, and a frozen account refuses it.
+    fn unfreeze(&mut self, step: &Unfreeze) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let step_up = decided!(self.step_up(
+            &account,
+            Scope::Exchange,
+            &Change::AddPasskey,
+            step.step_up.as_ref()
+        )?);
+        let context = self.operator_context();
+        refused!(block_on(
+            self.passkeys.unfreeze(&account, &step_up, &context)
+        ));
+        Ok(Ok(vec![]))
+    }
+
+    fn passkey_required(&mut self, step: &PasskeyRequired) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let change = if step.on {
+            Change::PasskeyRequiredOn
+        } else {
+            Change::PasskeyRequiredOff
+        };
+        let step_up =
+            decided!(self.step_up(&account, Scope::Exchange, &change, step.step_up.as_ref())?);
+        let context = self.context_without_session();
+        refused!(block_on(
+            self.passkeys
+                .set_passkey_required(&account, step.on, &step_up, &context)
+        ));
+        Ok(Ok(vec![]))
+    }
+
+    fn revoke(&mut self, step: &Revoke) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let credential = self.credential_id(&step.key)?;
+        let context = self.operator_context();
+        let changed = refused!(block_on(self.passkeys.revoke_compromised(
+            &account,
+            &credential,
+            &step.reason,
+            &context
+        )));
+        // P14: the history names the operator who acted.
+        if changed
+            .events
+            .iter()
+            .any(|e| !matches!(&e.context.actor, Actor::Operator(id) if id == "operator"))
+        {
+            return Ok(Err("the revocation does not name the operator".into()));
+        }
+        Ok(Ok(vec![]))
+    }
+
+    fn recover(&mut self, step: &Recover) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let scope = scope(step.scope);
+        let step_up =
+            decided!(self.step_up(&account, scope, &Change::AddPasskey, step.step_up.as_ref())?);
+        let user = user(&account);
+        let options = refused!(block_on(
+            self.passkeys
+                .start_recovery(&account, &user, scope, &step_up)
+        ));
+        if let Some(problem) = wrong_user_name(&options, step.expect_user_name.as_deref()) {
+            return Ok(Err(problem));
+        }
+        let (response, made) =
+            self.create(&account, scope, &step.new_key, step.new_key(), &options)?;
+        let context = self.context(&options.challenge);
+        let result = block_on(self.passkeys.finish_recovery(
+            FinishRecovery::new(&account, &response, &step_up, &context).name(step.name.as_deref()),
+        ));
+        self.keep(&step.new_key, made, result.is_ok());
+        let recovered = refused!(result);
+        // P13, P20: the client keeps the new passkey alone.
+        let accepted = recovered
+            .accepted
+            .as_ref()
+            .map(|a| a.all_accepted_credential_ids.clone())
+            .unwrap_or_default();
+        if accepted != [b64(recovered.credential.id.as_bytes())] {
+            return Ok(Err(
+                "signalAllAcceptedCredentials does not list the new passkey alone".into(),
+            ));
+        }
+        Ok(Ok(codes(&recovered.warnings)))
+    }
+
+    fn status(&mut self, step: &Status) -> Result<Outcome, Invalid> {
+        let account = AccountId::new(&step.account);
+        let status = refused!(block_on(self.passkeys.status(&account)));
+        let got = [
+            ("frozen", step.expect_frozen, status.frozen.is_some()),
+            (
+                "passkey_required",
+                step.expect_passkey_required,
+                status.passkey_required,
+            ),
+            (
+                "locked",
+                step.expect_locked,
+                status.withdrawals_locked_until.is_some(),
+            ),
+        ];
+        for (what, expected, actual) in got {
+            if expected.is_some_and(|expected| expected != actual) {
+                return Ok(Err(format!("{what}: {actual}")));
+            }
+        }
+        Ok(Ok(vec![]))
     }
 
     fn register(&mut self, step: &Register) -> Result<Outcome, Invalid> {
@@ -270,6 +401,9 @@ impl<S: Store> Player<S> {
             self.passkeys
                 .start_registration(&account, &user, scope, &step_up)
         ));
+        if let Some(problem) = wrong_user_name(&options, step.expect_user_name.as_deref()) {
+            return Ok(Err(problem));
+        }
         let (response, made) = self.create(&account, scope, &step.key, step.new_key(), &options)?;
         let context = self.context(&options.challenge);
         let result = block_on(
@@ -298,6 +432,9 @@ impl<S: Store> Player<S> {
             self.passkeys
                 .start_replacement(&account, &user, &old, &step_up)
         ));
+        if let Some(problem) = wrong_user_name(&options, step.expect_user_name.as_deref()) {
+            return Ok(Err(problem));
+        }
         let (response, made) =
             self.create(&account, scope, &step.new_key, step.new_key(), &options)?;
         let context = self.context(&options.challenge);
@@ -732,6 +869,14 @@ impl<S: Store> Player<S> {
         }
     }
 
+    /// The context of an operator's call (P14, P20).
+    fn operator_context(&self) -> RequestContext {
+        RequestContext {
+            actor: Actor::Operator("operator".into()),
+            ..self.context_without_session()
+        }
+    }
+
     fn context_without_session(&self) -> RequestContext {
         RequestContext {
             ip: Some("127.0.0.1".into()),
@@ -804,6 +949,18 @@ fn user(account: &AccountId) -> User {
         name: account.to_string(),
         display_name: account.to_string(),
     }
+}
+
+/// P17: the creation options carry the expected `user.name`, and the display name
+/// the same.
+fn wrong_user_name(options: &CreationOptions, expected: Option<&str>) -> Option<String> {
+    let expected = expected?;
+    (options.user.name != expected || options.user.display_name != expected).then(|| {
+        format!(
+            "user.name {:?}, displayName {:?}",
+            options.user.name, options.user.display_name
+        )
+    })
 }
 
 fn codes(warnings: &[latchkey::Warning]) -> Vec<String> {
@@ -890,6 +1047,14 @@ fn policy_config(config: &Config) -> PolicyConfig {
     }
     if let Some(intents) = &config.locked_intents {
         policy.locked_intents = intents.iter().map(|i| intent(*i, None)).collect();
+    }
+    for (name, label) in config.labels.iter().flatten() {
+        policy.labels.insert(scope(*name), label.clone());
+    }
+    match config.frozen_login {
+        None => {}
+        Some(format::FrozenLogin::Allow) => policy.frozen_login = FrozenLogin::Allow,
+        Some(format::FrozenLogin::Refuse) => policy.frozen_login = FrozenLogin::Refuse,
     }
     policy
 }

@@ -15,12 +15,16 @@ pub const CHALLENGE_RANDOM_LEN: usize = 32;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ceremony", rename_all = "snake_case")]
 pub(crate) enum Binding {
-    /// A new passkey for `account` in `scope`, or the successor of `replacing`.
+    /// A new passkey for `account` in `scope`, the successor of `replacing`, or the one
+    /// passkey of a recovered scope.
     Registration {
         account: AccountId,
         scope: Scope,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replacing: Option<CredentialId>,
+        /// A recovery of `scope` (P20): only its finish accepts the challenge.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recovery: bool,
     },
     /// An assertion.
     Authentication(RequestBinding),

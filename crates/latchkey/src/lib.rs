@@ -26,9 +26,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use extensions::ClientExtensionOutputs;
 pub use key_cache::{DEFAULT_KEY_CACHE_BYTES, KeyCacheStats};
 pub use passkeys::{
-    Authenticated, Changed, Deleted, FinishAuthentication, FinishRegistration, FinishReplacement,
-    HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE, Passkeys, Registered, StepUp, StepUpToken,
-    User,
+    AccountStatus, Authenticated, Changed, Deleted, FinishAuthentication, FinishRecovery,
+    FinishRegistration, FinishReplacement, HistoryPage, InvalidStepUpToken, MAX_HISTORY_PAGE,
+    Passkeys, Registered, StepUp, StepUpToken, User,
 };
 pub use receipt::{ApprovalReceipt, ReceiptSigner, verify_receipts};
 pub use transaction::bound_digest;
@@ -43,8 +43,8 @@ pub use latchkey_store as store;
 pub use latchkey_verify as verify;
 
 pub use latchkey_policy::{
-    AaguidTable, Actor, Change, Credential, CredentialId, Event, EventKind, Factor, Intent,
-    PolicyConfig, RequestContext, Scope, Timestamp, Warning,
+    AaguidTable, Actor, Change, Credential, CredentialId, Event, EventKind, Factor, Freeze,
+    FrozenLogin, Intent, PolicyConfig, RequestContext, Scope, Timestamp, Warning,
 };
 pub use latchkey_store::{AccountId, MemoryStore, Store};
 pub use latchkey_verify::U2fCredential;

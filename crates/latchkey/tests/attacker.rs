@@ -14,7 +14,13 @@
 //! - no step-up grant without UV, none redeemed twice or for another change (P7);
 //! - no scope, and no DEX subset, below one passkey once it had one (P3);
 //! - no challenge answered twice (P16); no answer for Alice from Mallory's passkey (P15);
-//! - the history holds every change exactly once: what the calls returned, in order (P14).
+//! - the history holds every change exactly once: what the calls returned, in order (P14);
+//! - a frozen account records no change and no use but login; only the identity check
+//!   unfreezes it, however the attacker tries (P18);
+//! - passkey-required mode goes off only with a grant of an Exchange passkey redeemed for
+//!   exactly that, never with factors (P19);
+//! - nothing an operator or a recovery revoked is ever used, granted with or registered
+//!   again; only those empty a scope (P20).
 //!
 //! It runs on the memory store here, and on SQLite and PostgreSQL (when
 //! `LATCHKEY_POSTGRES_URL` is set; CI sets it and `LATCHKEY_REQUIRE_POSTGRES=1`).
@@ -129,6 +135,38 @@ enum Op {
         two: bool,
         terms: bool,
     },
+    // Account-wide: the user, an operator, and the attacker's attempts.
+    Freeze,
+    /// The operator unfreezes after the identity check.
+    Unfreeze,
+    /// The attacker tries to unfreeze with what it holds (factors, a passkey token).
+    AttackerUnfreeze {
+        which: u8,
+    },
+    PasskeyRequired {
+        on: bool,
+        via: Via,
+    },
+    /// The attacker tries to turn the mode off with factors or an old token.
+    AttackerModeOff {
+        which: u8,
+    },
+    /// An operator revokes one of Alice's passkeys as compromised.
+    OperatorRevoke {
+        target: u8,
+    },
+    /// Alice recovers a scope after the identity check, or (`identity` false) the
+    /// attacker tries with her factors.
+    Recover {
+        new_key: u8,
+        pay: bool,
+        identity: bool,
+    },
+    /// The attacker uses a revoked passkey it stole: for an intent, and to register again.
+    UseRevoked {
+        which: u8,
+        intent: Intent,
+    },
 }
 
 /// What the attacker holds besides Alice's session.
@@ -182,9 +220,18 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Replay),
         3 => (any::<u8>(), kind(), any_key.clone(), 6u8..9)
             .prop_map(|(which, kind, target, new_key)| Op::OldToken { which, kind, target, new_key }),
-        3 => (kind(), any_key, 6u8..9, any::<bool>(), any::<bool>()).prop_map(
+        3 => (kind(), any_key.clone(), 6u8..9, any::<bool>(), any::<bool>()).prop_map(
             |(kind, target, new_key, two, terms)| Op::Factors { kind, target, new_key, two, terms }
         ),
+        1 => Just(Op::Freeze),
+        2 => Just(Op::Unfreeze),
+        1 => any::<u8>().prop_map(|which| Op::AttackerUnfreeze { which }),
+        2 => (any::<bool>(), via()).prop_map(|(on, via)| Op::PasskeyRequired { on, via }),
+        1 => any::<u8>().prop_map(|which| Op::AttackerModeOff { which }),
+        1 => any_key.clone().prop_map(|target| Op::OperatorRevoke { target }),
+        1 => (0u8..9, prop::bool::weighted(0.3), prop::bool::weighted(0.7))
+            .prop_map(|(new_key, pay, identity)| Op::Recover { new_key, pay, identity }),
+        1 => (any::<u8>(), intent()).prop_map(|(which, intent)| Op::UseRevoked { which, intent }),
     ]
 }
 
@@ -214,6 +261,8 @@ struct Play<S> {
     tokens: Vec<Held>,
     captured: Option<(AuthenticationResponse, Option<Vec<u8>>)>,
     answered: BTreeSet<String>,
+    /// The passkeys recoveries registered: the only registrations a frozen account takes.
+    recovered: BTreeSet<CredentialId>,
 }
 
 /// What a call was, for the DEX rule: which DEX authorizations it may grant.
@@ -229,6 +278,8 @@ enum Call {
         new_key: u8,
         terms: bool,
     },
+    /// The operator's unfreeze, after the identity check.
+    Unfreeze,
     Other,
 }
 
@@ -245,6 +296,7 @@ impl<S: Store> Play<S> {
             tokens: Vec::new(),
             captured: None,
             answered: BTreeSet::new(),
+            recovered: BTreeSet::new(),
         };
         let factors = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
         let first = play.register_key(&alice(), 0, Scope::Exchange, &factors, None, false);
@@ -662,9 +714,168 @@ impl<S: Store> Play<S> {
                     terms,
                 );
             }
-            _ => {}
+            other => self.run_account(&other, caps),
         }
         self.check();
+    }
+
+    /// The account-wide operations (P18-P20).
+    fn run_account(&mut self, op: &Op, caps: Caps) {
+        let context = self.w.context.clone();
+        let operator = latchkey::RequestContext {
+            actor: latchkey::Actor::Operator("ops".into()),
+            ..latchkey::RequestContext::default()
+        };
+        let identity = StepUp::Factors(vec![Factor::IdDocument, Factor::Face]);
+        match op.clone() {
+            Op::Freeze => {
+                let done = block_on(self.w.passkeys.freeze(&alice(), "user_request", &context));
+                self.record(done.unwrap().events, &Call::Other);
+            }
+            Op::Unfreeze => {
+                let done = block_on(self.w.passkeys.unfreeze(&alice(), &identity, &operator));
+                self.record(done.unwrap().events, &Call::Unfreeze);
+            }
+            Op::AttackerUnfreeze { which } => {
+                let step_up = match self
+                    .tokens
+                    .get(usize::from(which) % self.tokens.len().max(1))
+                {
+                    Some(held) if which % 2 == 0 => StepUp::Passkey(held.token.clone()),
+                    _ => StepUp::Factors(vec![Factor::Sms, Factor::Email, Factor::Totp]),
+                };
+                let done = block_on(self.w.passkeys.unfreeze(&alice(), &step_up, &context));
+                assert!(done.is_err(), "P18: unfrozen without the identity check");
+            }
+            Op::PasskeyRequired { on, via } => {
+                let change = if on {
+                    Change::PasskeyRequiredOn
+                } else {
+                    Change::PasskeyRequiredOff
+                };
+                let via = self.via(via);
+                let step_up = self.stepped(via, Scope::Exchange, change);
+                if let Ok(done) = block_on(self.w.passkeys.set_passkey_required(
+                    &alice(),
+                    on,
+                    &step_up,
+                    &context,
+                )) {
+                    self.record(done.events, &Call::Other);
+                }
+            }
+            Op::AttackerModeOff { which } if caps.factors || caps.old_tokens => {
+                let step_up = match self
+                    .tokens
+                    .get(usize::from(which) % self.tokens.len().max(1))
+                {
+                    Some(held) if caps.old_tokens => StepUp::Passkey(held.token.clone()),
+                    _ => StepUp::Factors(vec![Factor::Sms, Factor::Email]),
+                };
+                let was_on = block_on(self.w.passkeys.passkey_required(&alice())).unwrap();
+                if let Ok(done) = block_on(self.w.passkeys.set_passkey_required(
+                    &alice(),
+                    false,
+                    &step_up,
+                    &context,
+                )) {
+                    // Only an unspent Exchange grant for exactly this change turns it off;
+                    // the history check says which grant it spent.
+                    assert!(
+                        !was_on || matches!(step_up, StepUp::Passkey(_)),
+                        "P19: the mode went off with factors"
+                    );
+                    self.record(done.events, &Call::Other);
+                }
+            }
+            Op::OperatorRevoke { target } => {
+                let id = self.key_id(self.mine(target));
+                if let Ok(done) = block_on(self.w.passkeys.revoke_compromised(
+                    &alice(),
+                    &id,
+                    "compromised",
+                    &operator,
+                )) {
+                    self.record(done.events, &Call::Other);
+                }
+            }
+            Op::Recover {
+                new_key,
+                pay,
+                identity: checked,
+            } => {
+                let scope = if pay { Scope::Pay } else { Scope::Exchange };
+                let step_up = if checked {
+                    identity
+                } else if caps.factors {
+                    StepUp::Factors(vec![Factor::Sms, Factor::Email])
+                } else {
+                    return;
+                };
+                let new_key = self.fresh(new_key, 0..9);
+                let done = self.recover(new_key, scope, &step_up);
+                assert!(
+                    checked || done.is_err(),
+                    "P20: recovered without the identity check"
+                );
+                if let Ok(done) = done {
+                    self.recovered.insert(done.credential.id.clone());
+                    self.record(done.events, &Call::Other);
+                }
+            }
+            Op::UseRevoked { which, intent } => {
+                let revoked = self.revoked_keys();
+                let Some(key) = revoked.get(usize::from(which) % revoked.len().max(1)) else {
+                    return;
+                };
+                let key = *key;
+                let done = self.assert_for(intent, key, &alice());
+                assert!(done.is_err(), "P20: a revoked passkey answered {intent:?}");
+                let factors = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
+                let again =
+                    self.register_key(&alice(), key, Scope::Exchange, &factors, None, false);
+                assert!(again.is_err(), "P20: a revoked passkey registered again");
+            }
+            _ => {}
+        }
+    }
+
+    fn recover(
+        &mut self,
+        key: u8,
+        scope: Scope,
+        step_up: &StepUp,
+    ) -> latchkey::Result<latchkey::Registered> {
+        let options = block_on(self.w.passkeys.start_recovery(
+            &alice(),
+            &user("alice"),
+            scope,
+            step_up,
+        ))?;
+        let json =
+            self.keys[usize::from(key)].registration_json(&self.w.client, &options.challenge);
+        let response = RegistrationResponse::from_json(&json)?;
+        let context = self.w.context.clone();
+        block_on(
+            self.w
+                .passkeys
+                .finish_recovery(latchkey::FinishRecovery::new(
+                    &alice(),
+                    &response,
+                    step_up,
+                    &context,
+                )),
+        )
+    }
+
+    /// Alice's keys revoked so far, by number.
+    fn revoked_keys(&self) -> Vec<u8> {
+        let state = block_on(self.w.passkeys.store().load(&alice()))
+            .unwrap()
+            .value;
+        (0..KEYS)
+            .filter(|k| state.is_revoked(&self.key_id(*k)))
+            .collect()
     }
 
     /// One of Alice's Pay passkeys, if she has one.
@@ -714,12 +925,18 @@ impl<S: Store> Play<S> {
                     Call::Replace { new_key, terms } => {
                         *terms && self.key_id(*new_key) == *credential
                     }
-                    Call::Other => false,
+                    Call::Unfreeze | Call::Other => false,
                 };
                 assert!(
                     allowed,
                     "P2: DEX authorization of {credential:?} by {}",
                     describe(call)
+                );
+            }
+            if matches!(event.kind, EventKind::Unfrozen) {
+                assert!(
+                    matches!(call, Call::Unfreeze),
+                    "P18: unfrozen without the identity check"
                 );
             }
         }
@@ -761,14 +978,49 @@ impl<S: Store> Play<S> {
         let mut redeemed = BTreeSet::new();
         let mut state = latchkey::policy::AccountState::default();
         let mut had = BTreeSet::new();
+        let mut revoked = BTreeSet::new();
+        let mut previous: Option<&EventKind> = None;
         for event in &history {
+            // P18: a frozen account records no change and no use but login.
+            if state.is_frozen() {
+                let allowed = match &event.kind {
+                    EventKind::Frozen { .. }
+                    | EventKind::Unfrozen
+                    | EventKind::Revoked { .. }
+                    | EventKind::WithdrawalLocked { .. } => true,
+                    EventKind::Used { intent, .. } => *intent == Intent::Login,
+                    EventKind::Registered { credential } => self.recovered.contains(&credential.id),
+                    _ => false,
+                };
+                assert!(allowed, "P18: {:?} while frozen", event.kind);
+            }
             match &event.kind {
                 EventKind::Registered { credential } => {
+                    assert!(
+                        !revoked.contains(&credential.id),
+                        "P20: a revoked id registered again"
+                    );
                     scopes.insert(credential.id.clone(), credential.scope);
+                }
+                EventKind::Revoked { credential, .. } => {
+                    revoked.insert(credential.clone());
+                }
+                EventKind::PasskeyRequiredSet { on: false } => {
+                    assert!(
+                        matches!(
+                            previous,
+                            Some(EventKind::StepUpRedeemed {
+                                change: Change::PasskeyRequiredOff,
+                                ..
+                            })
+                        ),
+                        "P19: the mode went off without its Exchange grant"
+                    );
                 }
                 EventKind::Used {
                     credential, intent, ..
                 } => {
+                    assert!(!revoked.contains(credential), "P20: a revoked passkey used");
                     assert_eq!(
                         scopes.get(credential),
                         Some(&intent.scope()),
@@ -776,6 +1028,10 @@ impl<S: Store> Play<S> {
                     );
                 }
                 EventKind::StepUpGranted { grant } => {
+                    assert!(
+                        !revoked.contains(&grant.credential),
+                        "P20: a revoked passkey granted a step-up"
+                    );
                     assert_eq!(
                         scopes.get(&grant.credential),
                         Some(&grant.scope),
@@ -797,6 +1053,8 @@ impl<S: Store> Play<S> {
                 _ => {}
             }
             state = latchkey::policy::apply(state, std::slice::from_ref(event));
+            let by_revocation = matches!(event.kind, EventKind::Revoked { .. });
+            previous = Some(&event.kind);
             for realm in [
                 latchkey::policy::Realm::Exchange,
                 latchkey::policy::Realm::Dex,
@@ -804,6 +1062,9 @@ impl<S: Store> Play<S> {
             ] {
                 if state.count(realm) > 0 {
                     had.insert(realm);
+                } else if by_revocation {
+                    // P20: the one exception to P3.
+                    had.remove(&realm);
                 } else {
                     assert!(!had.contains(&realm), "P3: {realm:?} fell to zero");
                 }
@@ -816,6 +1077,7 @@ fn describe(call: &Call) -> &'static str {
     match call {
         Call::AuthorizeDex { .. } => "authorize_dex",
         Call::Replace { .. } => "a replacement",
+        Call::Unfreeze => "an unfreeze",
         Call::Other => "a call that must not authorize",
     }
 }

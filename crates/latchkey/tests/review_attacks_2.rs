@@ -1399,7 +1399,6 @@ fn a_replacement_at_the_limit_is_allowed_and_an_addition_is_not() {
 /// start a Pay and an Exchange registration for "alice". PRODUCT.md: `alice (Pay)` for
 /// Pay, `alice` for Exchange, and the user handles differ.
 #[test]
-#[ignore = "P17 labels are issue 19's: un-ignore when Pay options carry the label"]
 fn pay_creation_options_carry_the_pay_label() {
     let w = world();
     w.register(&alice(), &key(1), Scope::Exchange, factors())

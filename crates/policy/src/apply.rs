@@ -1,7 +1,7 @@
 //! Folding events into state.
 
 use crate::event::{Event, EventKind};
-use crate::model::{AccountState, Credential, CredentialId};
+use crate::model::{AccountState, Credential, CredentialId, Freeze};
 use crate::step_up::MAX_PENDING_STEP_UPS;
 
 /// The state after `events`, in order. Events come from [`decide`](crate::decide) and are
@@ -18,6 +18,15 @@ fn find<'s>(state: &'s mut AccountState, id: &CredentialId) -> Option<&'s mut Cr
     state.credentials.iter_mut().find(|c| &c.id == id)
 }
 
+/// Removes a passkey. Its grants die with it, and so do grants for a change of it: a
+/// passkey registered again under the same id is not the one they named.
+fn remove(state: &mut AccountState, credential: &CredentialId) {
+    state.credentials.retain(|c| &c.id != credential);
+    state
+        .step_ups
+        .retain(|p| &p.credential != credential && p.change.credential() != Some(credential));
+}
+
 fn apply_one(state: &mut AccountState, event: &Event) {
     match &event.kind {
         EventKind::Registered { credential } => {
@@ -30,14 +39,7 @@ fn apply_one(state: &mut AccountState, event: &Event) {
                 c.name.clone_from(name);
             }
         }
-        EventKind::Deleted { credential, .. } => {
-            state.credentials.retain(|c| &c.id != credential);
-            // A removed passkey's grants die with it, and so do grants for a change of
-            // it: a passkey registered again under the same id is not the one they named.
-            state.step_ups.retain(|p| {
-                &p.credential != credential && p.change.credential() != Some(credential)
-            });
-        }
+        EventKind::Deleted { credential, .. } => remove(state, credential),
         EventKind::DexAuthorized { credential } => {
             if let Some(c) = find(state, credential) {
                 c.dex_authorized = true;
@@ -74,5 +76,21 @@ fn apply_one(state: &mut AccountState, event: &Event) {
             state.step_ups.drain(..excess);
         }
         EventKind::StepUpRedeemed { proof, .. } => state.step_ups.retain(|p| &p.proof != proof),
+        EventKind::Frozen { reason } => {
+            if state.frozen.is_none() {
+                state.frozen = Some(Freeze {
+                    reason: reason.clone(),
+                    since: event.at,
+                });
+            }
+        }
+        EventKind::Unfrozen => state.frozen = None,
+        EventKind::PasskeyRequiredSet { on } => state.passkey_required = *on,
+        EventKind::Revoked { credential, .. } => {
+            remove(state, credential);
+            if !state.revoked.contains(credential) {
+                state.revoked.push(credential.clone());
+            }
+        }
     }
 }

@@ -50,6 +50,14 @@ pub(crate) fn plan_registration(
     if adding && state.count(realm) >= config.limits.of(realm) {
         return Err(PolicyError::LimitReached);
     }
+    check_some_provider(scope, config)?;
+    Ok(judged)
+}
+
+/// P11, before the authenticator runs: a scope whose rules deny every provider class
+/// takes no passkey at all.
+pub(crate) fn check_some_provider(scope: Scope, config: &PolicyConfig) -> Result<(), PolicyError> {
+    let realm = realm_of(scope);
     let classes = [
         ProviderClass::Platform,
         ProviderClass::ThirdParty,
@@ -62,11 +70,11 @@ pub(crate) fn plan_registration(
     {
         return Err(PolicyError::ProviderDenied);
     }
-    Ok(judged)
+    Ok(())
 }
 
 /// Spends a passkey step-up in the same append as its change.
-fn redeem(judged: &Judged, scope: Scope, change: &Change, out: &mut Output<'_>) {
+pub(crate) fn redeem(judged: &Judged, scope: Scope, change: &Change, out: &mut Output<'_>) {
     if let Some(proof) = judged.redeems {
         out.event(
             scope,
@@ -79,7 +87,7 @@ fn redeem(judged: &Judged, scope: Scope, change: &Change, out: &mut Output<'_>) 
 }
 
 /// P11: the provider rule of `realm` for this AAGUID's class.
-fn check_provider(
+pub(crate) fn check_provider(
     class: ProviderClass,
     realm: Realm,
     out: &mut Output<'_>,
@@ -95,7 +103,10 @@ fn check_provider(
 }
 
 /// A compromised model is never accepted; a scope may require a trusted chain.
-fn check_attestation(new: &NewCredential, config: &PolicyConfig) -> Result<(), PolicyError> {
+pub(crate) fn check_attestation(
+    new: &NewCredential,
+    config: &PolicyConfig,
+) -> Result<(), PolicyError> {
     if new.attestation.compromised {
         return Err(PolicyError::AuthenticatorCompromised);
     }
@@ -122,7 +133,7 @@ fn unique_name(
 }
 
 /// Builds the record of a new passkey: name (P6) and provider class (P11).
-fn record(
+pub(crate) fn record(
     state: &AccountState,
     new: &NewCredential,
     except: Option<&CredentialId>,
@@ -161,7 +172,7 @@ pub(crate) fn register(
     step_up: &StepUp,
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
-    if state.credential(&new.id).is_some() {
+    if state.credential(&new.id).is_some() || state.is_revoked(&new.id) {
         return Err(PolicyError::DuplicateCredential);
     }
     let change = Change::AddPasskey;
@@ -211,7 +222,7 @@ fn check_not_last(
 
 /// P8: lock the intents that move funds out from `now` for the configured time (never
 /// shortening a lock).
-fn lock_withdrawals(state: &AccountState, out: &mut Output<'_>) {
+pub(crate) fn lock_withdrawals(state: &AccountState, out: &mut Output<'_>) {
     let until = out.now.plus_seconds(out.config.withdrawal_lock_seconds);
     if state
         .withdrawal_locked_until
@@ -262,7 +273,7 @@ pub(crate) fn replace(
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
     let old = find(state, old_id)?;
-    if state.credential(&new.id).is_some() {
+    if state.credential(&new.id).is_some() || state.is_revoked(&new.id) {
         return Err(PolicyError::DuplicateCredential);
     }
     let change = Change::Replace(old_id.clone());

@@ -89,6 +89,48 @@ pub enum Command {
         /// requires of the scope's `security_change` intent (P9).
         factors: Vec<Factor>,
     },
+    /// Freeze the account, on the user's request or the service's risk engine (P18).
+    /// Needs no step-up: freezing only takes power away. Freezing a frozen account
+    /// changes nothing.
+    Freeze {
+        /// Why; control and format characters are dropped and it is cut at
+        /// [`MAX_REASON_CHARS`](crate::MAX_REASON_CHARS).
+        reason: String,
+    },
+    /// Unfreeze the account (P18): only with the service's identity check, the factors
+    /// `id_document` and `face`; never a passkey alone.
+    Unfreeze {
+        /// The step-up it comes with.
+        step_up: StepUp,
+    },
+    /// Turn passkey-required mode on or off (P19). On: a passkey step-up of the
+    /// Exchange scope for [`Change::PasskeyRequiredOn`], or the factors. Off: only a
+    /// passkey step-up of the Exchange scope for [`Change::PasskeyRequiredOff`].
+    SetPasskeyRequired {
+        /// The new setting.
+        on: bool,
+        /// The step-up it comes with.
+        step_up: StepUp,
+    },
+    /// An operator revokes a passkey as compromised (P20): even the last of its scope
+    /// (the one exception to P3). Revoking an Exchange passkey locks withdrawals (P8).
+    /// The facade lets only a context whose actor is an operator send it.
+    RevokeCompromised {
+        /// The passkey.
+        credential: CredentialId,
+        /// Why (cleaned and bounded like a freeze reason).
+        reason: String,
+    },
+    /// Recover a scope after the identity check (P20): every passkey of the new one's
+    /// scope is revoked and the new one registered, in one step; for Exchange every DEX
+    /// authorization goes with them (the new passkey is authorized only by P2) and
+    /// withdrawals lock.
+    Recover {
+        /// The verified registration of the new passkey; its scope is the one recovered.
+        new: NewCredential,
+        /// The step-up: the factors `id_document` and `face`.
+        step_up: StepUp,
+    },
 }
 
 /// A verified registration, as the facade hands it over.

@@ -38,6 +38,23 @@ pub struct PolicyConfig {
     /// Scopes whose passkeys need an attestation that chains to a trust anchor
     /// (`attestation_untrusted`). Default: none.
     pub trusted_attestation: Vec<Scope>,
+    /// The label each scope's passkeys carry in the user's password manager (P17):
+    /// creation options for a labelled scope name the user `<name> (<label>)`.
+    /// Default: Pay is labelled "Pay", Exchange carries the plain names.
+    pub labels: HashMap<Scope, String>,
+    /// Whether a frozen account may still log in (P18). Default: allow.
+    pub frozen_login: FrozenLogin,
+}
+
+/// Whether a frozen account may still log in (P18).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrozenLogin {
+    /// Login goes through; everything else is refused.
+    #[default]
+    Allow,
+    /// Login is refused too (`account_frozen`).
+    Refuse,
 }
 
 impl Default for PolicyConfig {
@@ -53,6 +70,8 @@ impl Default for PolicyConfig {
             step_up_factors: StepUpFactors::default(),
             locked_intents: vec![Intent::Withdrawal, Intent::DexTransfer],
             trusted_attestation: Vec::new(),
+            labels: HashMap::from([(Scope::Pay, "Pay".to_owned())]),
+            frozen_login: FrozenLogin::Allow,
         }
     }
 }
@@ -62,6 +81,25 @@ impl PolicyConfig {
     #[must_use]
     pub fn is_locked_intent(&self, intent: Intent) -> bool {
         self.locked_intents.contains(&intent)
+    }
+
+    /// The label of `scope`'s passkeys in the password manager, if it has one (P17).
+    #[must_use]
+    pub fn label(&self, scope: Scope) -> Option<&str> {
+        self.labels
+            .get(&scope)
+            .map(|label| label.trim())
+            .filter(|label| !label.is_empty())
+    }
+
+    /// The user name (or display name) that `scope`'s creation options carry:
+    /// `<name> (<label>)` for a labelled scope, `name` otherwise (P17).
+    #[must_use]
+    pub fn labelled(&self, name: &str, scope: Scope) -> String {
+        match self.label(scope) {
+            Some(label) => format!("{name} ({label})"),
+            None => name.to_owned(),
+        }
     }
 }
 

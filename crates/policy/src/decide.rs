@@ -1,5 +1,6 @@
 //! The engine: a command against the current state becomes events, or a refusal.
 
+use crate::account;
 use crate::changes;
 use crate::command::Command;
 use crate::config::PolicyConfig;
@@ -105,6 +106,7 @@ pub fn decide(
         config,
         decision: Decision::default(),
     };
+    account::check_frozen(state, command, config.frozen_login)?;
     match command {
         Command::Register {
             credential,
@@ -154,6 +156,15 @@ pub fn decide(
             factors,
             &mut out,
         )?,
+        Command::Freeze { reason } => account::freeze(state, reason, &mut out)?,
+        Command::Unfreeze { step_up } => account::unfreeze(state, step_up, &mut out)?,
+        Command::SetPasskeyRequired { on, step_up } => {
+            account::set_passkey_required(state, *on, step_up, &mut out)?;
+        }
+        Command::RevokeCompromised { credential, reason } => {
+            account::revoke_compromised(state, credential, reason, &mut out)?;
+        }
+        Command::Recover { new, step_up } => account::recover(state, new, step_up, &mut out)?,
     }
     Ok(out.decision)
 }
@@ -167,7 +178,8 @@ pub fn decide(
 ///
 /// # Errors
 ///
-/// The [`PolicyError`] the finish would give for the same state and step-up.
+/// The [`PolicyError`] the finish would give for the same state and step-up
+/// (`account_frozen` for a frozen account, P18).
 pub fn preflight(
     state: &AccountState,
     scope: Scope,
@@ -176,7 +188,26 @@ pub fn preflight(
     now: Timestamp,
     config: &PolicyConfig,
 ) -> Result<(), PolicyError> {
+    if state.is_frozen() {
+        return Err(PolicyError::AccountFrozen);
+    }
     changes::plan_registration(state, scope, change, step_up, now, config).map(|_| ())
+}
+
+/// Judges what can be known of a recovery of `scope` before the authenticator runs
+/// (P20): the identity check (`id_document` and `face`) and a scope that takes some
+/// provider class. The finish ([`Command::Recover`]) judges it again.
+///
+/// # Errors
+///
+/// `step_up_required` without the identity check, `provider_denied`.
+pub fn preflight_recovery(
+    state: &AccountState,
+    scope: Scope,
+    step_up: &StepUp,
+    config: &PolicyConfig,
+) -> Result<(), PolicyError> {
+    account::check_recovery(state, scope, step_up, config)
 }
 
 /// Collects events stamped with the request's time and context.

@@ -34,7 +34,8 @@ pub enum PolicyError {
     /// P15: the credential id is already registered.
     #[error("credential already registered")]
     DuplicateCredential,
-    /// P6: names are 1-64 characters after trimming, without control characters.
+    /// P6: names are 1-64 characters after trimming, without control or format (Cf)
+    /// characters.
     #[error("invalid passkey name")]
     InvalidName,
     /// P11: the provider class is denied for this scope.
@@ -46,6 +47,10 @@ pub enum PolicyError {
     /// The scope needs an attestation that chains to a trust anchor.
     #[error("this scope requires an attestation that chains to a trust anchor")]
     AttestationUntrusted,
+    /// P18: the account is frozen; only login (unless configured otherwise), an
+    /// operator's revocation, a recovery and the unfreeze itself go through.
+    #[error("account frozen")]
+    AccountFrozen,
     /// FIDO metadata reports the authenticator model compromised: refused everywhere.
     #[error("authenticator model reported compromised in FIDO metadata")]
     AuthenticatorCompromised,
@@ -69,6 +74,7 @@ impl PolicyError {
             Self::InvalidName => "invalid_name",
             Self::ProviderDenied => "provider_denied",
             Self::CounterRegression => "counter_regression",
+            Self::AccountFrozen => "account_frozen",
             Self::AttestationUntrusted | Self::AuthenticatorCompromised => "attestation_untrusted",
         }
     }

@@ -112,6 +112,26 @@ pub enum EventKind {
         /// The change.
         change: Change,
     },
+    /// The account was frozen (P18); the context says who asked.
+    Frozen {
+        /// Why (cleaned, bounded).
+        reason: String,
+    },
+    /// The account was unfrozen after the identity check (P18).
+    Unfrozen,
+    /// Passkey-required mode was turned on or off (P19).
+    PasskeyRequiredSet {
+        /// The new setting.
+        on: bool,
+    },
+    /// A passkey was revoked: by an operator as compromised, or by a recovery of its
+    /// scope (P20). It is never accepted again, and its id never registered again.
+    Revoked {
+        /// The passkey.
+        credential: CredentialId,
+        /// Why (cleaned, bounded): the operator's reason, or `recovery`.
+        reason: String,
+    },
 }
 
 impl Event {

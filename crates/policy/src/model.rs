@@ -258,6 +258,34 @@ pub struct AccountState {
     /// [`MAX_PENDING_STEP_UPS`](crate::MAX_PENDING_STEP_UPS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_ups: Vec<PendingStepUp>,
+    /// Set while the account is frozen (P18): every change and every intent but login
+    /// is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<Freeze>,
+    /// Whether the user turned passkey-required mode on (P19): the service's own
+    /// fallback paths (password login, withdrawal without a passkey) must refuse.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub passkey_required: bool,
+    /// Passkeys revoked by an operator or by a recovery (P20): never accepted again,
+    /// not even registered again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<CredentialId>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Why and since when an account is frozen (P18).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    /// The reason the service gave (`user_request`, a risk rule...), cleaned of control
+    /// and format characters and at most [`MAX_REASON_CHARS`](crate::MAX_REASON_CHARS)
+    /// characters.
+    pub reason: String,
+    /// When it was frozen.
+    pub since: Timestamp,
 }
 
 impl AccountState {
@@ -286,6 +314,18 @@ impl AccountState {
     #[must_use]
     pub fn withdrawals_locked_until(&self, now: Timestamp) -> Option<Timestamp> {
         self.withdrawal_locked_until.filter(|until| now < *until)
+    }
+
+    /// Whether this credential id was revoked by an operator or a recovery (P20).
+    #[must_use]
+    pub fn is_revoked(&self, id: &CredentialId) -> bool {
+        self.revoked.contains(id)
+    }
+
+    /// Whether the account is frozen (P18).
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
     }
 
     /// The unredeemed step-up grant with this id.

@@ -35,7 +35,7 @@ pub(crate) fn validate(name: &str) -> Result<String, PolicyError> {
 
 /// Unicode general category Cf (Unicode 15): characters that are invisible or change the
 /// direction of the text around them, so a name could look like another (P6).
-fn is_format(c: char) -> bool {
+pub(crate) fn is_format(c: char) -> bool {
     matches!(
         u32::from(c),
         0xAD | 0x600..=0x605

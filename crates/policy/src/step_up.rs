@@ -41,6 +41,11 @@ pub enum Change {
     RevokeDex(CredentialId),
     /// Authorizing this passkey for DEX: only its own assertion serves (P2).
     AuthorizeDex(CredentialId),
+    /// Turning passkey-required mode on (P19): an Exchange change.
+    PasskeyRequiredOn,
+    /// Turning passkey-required mode off (P19): an Exchange change, and only a passkey
+    /// step-up serves it.
+    PasskeyRequiredOff,
 }
 
 impl Change {
@@ -48,7 +53,7 @@ impl Change {
     #[must_use]
     pub fn credential(&self) -> Option<&CredentialId> {
         match self {
-            Self::AddPasskey => None,
+            Self::AddPasskey | Self::PasskeyRequiredOn | Self::PasskeyRequiredOff => None,
             Self::Delete(id) | Self::Replace(id) | Self::RevokeDex(id) | Self::AuthorizeDex(id) => {
                 Some(id)
             }
@@ -56,13 +61,17 @@ impl Change {
     }
 
     /// The scope the change happens in, given the account: the named passkey's scope
-    /// (DEX changes are Exchange changes), or `adding_to` for a new passkey.
+    /// (DEX changes are Exchange changes), `adding_to` for a new passkey, Exchange for
+    /// the passkey-required mode (P19).
     ///
     /// # Errors
     ///
     /// [`PolicyError::UnknownCredential`] when the named passkey is not the account's,
     /// [`PolicyError::ScopeMismatch`] for a DEX change of a Pay passkey.
     pub fn scope_in(&self, state: &AccountState, adding_to: Scope) -> Result<Scope, PolicyError> {
+        if matches!(self, Self::PasskeyRequiredOn | Self::PasskeyRequiredOff) {
+            return Ok(Scope::Exchange);
+        }
         let Some(id) = self.credential() else {
             return Ok(adding_to);
         };
@@ -142,6 +151,13 @@ pub enum StepUp {
     Passkey(ProofId),
     /// The service's other factors, which it attests to.
     Factors(Vec<Factor>),
+}
+
+/// Whether `step_up` is the service's identity check: the factors `id_document` and
+/// `face` (P18, P20). A passkey is never one.
+pub(crate) fn is_identity_check(step_up: &StepUp) -> bool {
+    matches!(step_up, StepUp::Factors(factors)
+        if factors.contains(&Factor::IdDocument) && factors.contains(&Factor::Face))
 }
 
 /// How a step-up was judged: how it shows in the history, and the grant it redeems.

@@ -2030,3 +2030,476 @@ fn refused_change_keeps_its_grant() {
     let decision = account.run(delete);
     assert_eq!(deleted_kind(&decision), StepUpKind::OwnPasskey);
 }
+
+// ---------------------------------------------------------------------------------------
+// P17-P20 and the sharpened P6.
+// ---------------------------------------------------------------------------------------
+
+/// The identity check of P18 and P20.
+fn identity() -> StepUp {
+    StepUp::Factors(vec![Factor::IdDocument, Factor::Face])
+}
+
+fn revoked(decision: &Decision) -> Vec<CredentialId> {
+    decision
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Revoked { credential, .. } => Some(credential.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn p6_names_refuse_every_format_character() {
+    let mut account = exchange_and_pay();
+    for bad in [
+        "Work\u{202E}yek",
+        "Work\u{2066}key\u{2069}",
+        "Wo\u{200B}rk",
+        "Wo\u{200D}rk",
+        "\u{FEFF}Work",
+        "Work\u{2060}",
+        "Work\u{061C}",
+    ] {
+        let code = account.refused(Command::Rename {
+            credential: id(1),
+            name: bad.into(),
+        });
+        assert_eq!(code, "invalid_name", "{bad:?}");
+        assert!(!is_valid_name(bad), "{bad:?}");
+        let mut named = new(50, Scope::Exchange);
+        named.name = Some(bad.into());
+        let step_up = account.passkey(1, Change::AddPasskey);
+        let code = account.refused(Command::Register {
+            credential: named,
+            step_up,
+        });
+        assert_eq!(code, "invalid_name", "{bad:?}");
+    }
+    // Visible non-ASCII text stays fine.
+    account.run(Command::Rename {
+        credential: id(1),
+        name: "Clé de travail \u{1F511}".into(),
+    });
+}
+
+#[test]
+fn p17_labels_per_scope() {
+    let mut config = PolicyConfig::default();
+    assert_eq!(config.label(Scope::Pay), Some("Pay"));
+    assert_eq!(config.label(Scope::Exchange), None);
+    assert_eq!(config.labelled("alice", Scope::Pay), "alice (Pay)");
+    assert_eq!(config.labelled("alice", Scope::Exchange), "alice");
+    config.labels.insert(Scope::Exchange, "Exchange".into());
+    config.labels.insert(Scope::Pay, "OKX Pay".into());
+    assert_eq!(
+        config.labelled("alice", Scope::Exchange),
+        "alice (Exchange)"
+    );
+    assert_eq!(config.labelled("alice", Scope::Pay), "alice (OKX Pay)");
+    // A blank label is no label.
+    config.labels.insert(Scope::Pay, "  ".into());
+    assert_eq!(config.labelled("alice", Scope::Pay), "alice");
+    // The Pay entry never logs in (P1): the engine says scope_mismatch.
+    let mut account = exchange_and_pay();
+    assert_eq!(account.use_code(10, Intent::Login), "scope_mismatch");
+}
+
+#[test]
+fn p18_a_frozen_account_changes_nothing_and_only_logs_in() {
+    let mut account = exchange_and_pay();
+    account.authorize_dex(1);
+    // A grant made before the freeze is worthless while frozen.
+    let early = account.passkey(1, Change::Delete(id(2)));
+    let frozen = account.run(Command::Freeze {
+        reason: " risk\u{202E}: new device \n".into(),
+    });
+    assert!(frozen.events.iter().all(Event::notify));
+    let freeze = account.state.frozen.clone().unwrap();
+    assert_eq!(
+        (freeze.reason.as_str(), freeze.since),
+        ("risk: new device", T0)
+    );
+    // A second freeze changes nothing.
+    assert!(
+        account
+            .run(Command::Freeze {
+                reason: "again".into()
+            })
+            .events
+            .is_empty()
+    );
+    let refused = [
+        Command::Register {
+            credential: new(3, Scope::Exchange),
+            step_up: factors(),
+        },
+        Command::Register {
+            credential: new(11, Scope::Pay),
+            step_up: email(),
+        },
+        Command::Rename {
+            credential: id(1),
+            name: "x".into(),
+        },
+        Command::Delete {
+            credential: id(2),
+            step_up: early,
+        },
+        Command::Delete {
+            credential: id(2),
+            step_up: factors(),
+        },
+        Command::Replace {
+            old: id(2),
+            new: new(4, Scope::Exchange),
+            step_up: factors(),
+            dex_terms_accepted: false,
+        },
+        Command::AuthorizeDex {
+            credential: id(2),
+            proof: ProofId::new([1; 32]),
+            terms_accepted: true,
+        },
+        Command::RevokeDex {
+            credential: id(1),
+            step_up: factors(),
+        },
+        Command::SetPasskeyRequired {
+            on: true,
+            step_up: factors(),
+        },
+        Command::GrantStepUp {
+            assertion: facts(1),
+            scope: Scope::Exchange,
+            change: Change::AddPasskey,
+            proof: ProofId::new([2; 32]),
+            expires_at: T0.plus_seconds(TTL),
+            factors: vec![],
+        },
+    ];
+    for command in refused {
+        assert_eq!(
+            account.refused(command.clone()),
+            "account_frozen",
+            "{command:?}"
+        );
+    }
+    for intent in [
+        Intent::Withdrawal,
+        Intent::SecurityChange,
+        Intent::DexTrade,
+        Intent::DexTransfer,
+    ] {
+        assert_eq!(account.use_code(1, intent), "account_frozen", "{intent:?}");
+    }
+    assert_eq!(account.use_code(10, Intent::PaySign), "account_frozen");
+    assert_eq!(
+        preflight(
+            &account.state,
+            Scope::Exchange,
+            &Change::AddPasskey,
+            &factors(),
+            T0,
+            &account.config
+        ),
+        Err(PolicyError::AccountFrozen)
+    );
+    // Login goes through, unless the config refuses it.
+    account.use_for(1, Intent::Login).unwrap();
+    account.config.frozen_login = FrozenLogin::Refuse;
+    assert_eq!(account.use_code(1, Intent::Login), "account_frozen");
+    // Unfreezing needs the identity check: never a passkey, never other factors.
+    let by_passkey = StepUp::Passkey(ProofId::new([3; 32]));
+    for step_up in [
+        StepUp::None,
+        by_passkey,
+        factors(),
+        StepUp::Factors(vec![Factor::IdDocument, Factor::Email]),
+        StepUp::Factors(vec![Factor::Face, Factor::Totp, Factor::Email]),
+    ] {
+        assert_eq!(
+            account.refused(Command::Unfreeze { step_up }),
+            "step_up_required"
+        );
+    }
+    let unfrozen = account.run(Command::Unfreeze {
+        step_up: identity(),
+    });
+    assert!(has(&unfrozen, |k| matches!(k, EventKind::Unfrozen)));
+    assert!(unfrozen.events.iter().all(Event::notify));
+    assert!(!account.state.is_frozen());
+    account.use_for(1, Intent::Withdrawal).unwrap();
+    account.run(Command::Rename {
+        credential: id(1),
+        name: "Back".into(),
+    });
+}
+
+#[test]
+fn p19_passkey_required_mode() {
+    let mut account = exchange_and_pay();
+    assert!(!account.state.passkey_required);
+    // On: the step-up is needed.
+    assert_eq!(
+        account.refused(Command::SetPasskeyRequired {
+            on: true,
+            step_up: StepUp::None
+        }),
+        "step_up_required"
+    );
+    let on = account.run(Command::SetPasskeyRequired {
+        on: true,
+        step_up: factors(),
+    });
+    assert!(has(&on, |k| matches!(
+        k,
+        EventKind::PasskeyRequiredSet { on: true }
+    )));
+    assert!(on.events.iter().any(Event::notify));
+    assert!(account.state.passkey_required);
+    // Off: never factors alone, however many.
+    let all = StepUp::Factors(vec![
+        Factor::Email,
+        Factor::Totp,
+        Factor::Sms,
+        Factor::Face,
+        Factor::IdDocument,
+    ]);
+    assert_eq!(
+        account.refused(Command::SetPasskeyRequired {
+            on: false,
+            step_up: all
+        }),
+        "step_up_required"
+    );
+    // Never a Pay passkey: its grant cannot even be made for this change.
+    assert_eq!(
+        account
+            .grant_proof(10, Scope::Pay, Change::PasskeyRequiredOff)
+            .unwrap_err()
+            .code(),
+        "scope_mismatch"
+    );
+    assert_eq!(
+        account
+            .grant_proof(10, Scope::Exchange, Change::PasskeyRequiredOff)
+            .unwrap_err()
+            .code(),
+        "scope_mismatch"
+    );
+    // A grant made for turning it on does not turn it off.
+    let wrong = account
+        .grant(1, Scope::Exchange, Change::PasskeyRequiredOn)
+        .unwrap();
+    assert_eq!(
+        account.refused(Command::SetPasskeyRequired {
+            on: false,
+            step_up: wrong
+        }),
+        "step_up_required"
+    );
+    let step_up = account.passkey(1, Change::PasskeyRequiredOff);
+    let off = account.run(Command::SetPasskeyRequired {
+        on: false,
+        step_up: step_up.clone(),
+    });
+    assert!(has(&off, |k| matches!(k, EventKind::StepUpRedeemed { .. })));
+    assert!(!account.state.passkey_required);
+    // Single use: on again, and the spent proof does not turn it off.
+    account.run(Command::SetPasskeyRequired {
+        on: true,
+        step_up: factors(),
+    });
+    assert_eq!(
+        account.refused(Command::SetPasskeyRequired { on: false, step_up }),
+        "step_up_required"
+    );
+    // On with a passkey step-up works too.
+    let mut other = exchange_and_pay();
+    let step_up = other.passkey(2, Change::PasskeyRequiredOn);
+    other.run(Command::SetPasskeyRequired { on: true, step_up });
+    assert!(other.state.passkey_required);
+}
+
+#[test]
+fn p20_operator_revokes_even_the_last_passkey() {
+    let mut account = Account::new();
+    account.register(1, Scope::Exchange, factors());
+    account.authorize_dex(1);
+    account.register(10, Scope::Pay, email());
+    // A grant by the passkey, made before: it dies with it.
+    let grant = account.passkey(1, Change::AddPasskey);
+    let decision = account.run(Command::RevokeCompromised {
+        credential: id(1),
+        reason: "phished".into(),
+    });
+    assert_eq!(revoked(&decision), [id(1)]);
+    assert!(
+        locks(&decision),
+        "revoking an Exchange passkey locks withdrawals"
+    );
+    assert!(decision.events.iter().all(Event::notify));
+    assert_eq!(account.state.count(Realm::Exchange), 0);
+    assert_eq!(account.state.count(Realm::Dex), 0);
+    assert!(account.state.is_revoked(&id(1)));
+    // Never usable again: not for an intent, not for a step-up, not registered again.
+    assert_eq!(account.use_code(1, Intent::Login), "unknown_credential");
+    assert_eq!(
+        account
+            .grant_proof(1, Scope::Exchange, Change::AddPasskey)
+            .unwrap_err()
+            .code(),
+        "unknown_credential"
+    );
+    assert_eq!(
+        account.refused(Command::Register {
+            credential: new(1, Scope::Exchange),
+            step_up: factors()
+        }),
+        "duplicate_credential"
+    );
+    // The scope's next registration needs the factors: the old grant is gone.
+    assert_eq!(
+        account.refused(Command::Register {
+            credential: new(2, Scope::Exchange),
+            step_up: grant
+        }),
+        "step_up_required"
+    );
+    account.register(2, Scope::Exchange, factors());
+    assert!(account.locked());
+    // A Pay revocation leaves the Exchange lock alone, and the last Pay passkey goes too.
+    account.now = account.now.plus_seconds(25 * HOUR);
+    let pay = account.run(Command::RevokeCompromised {
+        credential: id(10),
+        reason: String::new(),
+    });
+    assert!(!locks(&pay));
+    assert!(pay.events.iter().all(|e| e.scope == Scope::Pay));
+    match &pay.events[0].kind {
+        EventKind::Revoked { reason, .. } => assert_eq!(reason, "compromised"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(account.use_code(10, Intent::PaySign), "unknown_credential");
+    // An operator revokes on a frozen account too.
+    account.run(Command::Freeze {
+        reason: "risk".into(),
+    });
+    account.run(Command::RevokeCompromised {
+        credential: id(2),
+        reason: "x".into(),
+    });
+    assert_eq!(
+        account.refused(Command::RevokeCompromised {
+            credential: id(2),
+            reason: "x".into()
+        }),
+        "unknown_credential"
+    );
+}
+
+#[test]
+fn p20_recovery_replaces_every_passkey_of_a_scope() {
+    let mut account = exchange_and_pay();
+    account.authorize_dex(1);
+    account.authorize_dex(2);
+    account.add(11, Scope::Pay, 10);
+    let pending = account.passkey(2, Change::AddPasskey);
+    // Only the identity check recovers.
+    for step_up in [
+        StepUp::None,
+        factors(),
+        pending.clone(),
+        StepUp::Factors(vec![Factor::Face]),
+    ] {
+        assert_eq!(
+            account.refused(Command::Recover {
+                new: new(3, Scope::Exchange),
+                step_up: step_up.clone()
+            }),
+            "step_up_required"
+        );
+        assert_eq!(
+            preflight_recovery(&account.state, Scope::Exchange, &step_up, &account.config),
+            Err(PolicyError::StepUpRequired)
+        );
+    }
+    assert_eq!(
+        preflight_recovery(
+            &account.state,
+            Scope::Exchange,
+            &identity(),
+            &account.config
+        ),
+        Ok(())
+    );
+    // A passkey the account holds, or one revoked, is no recovery.
+    assert_eq!(
+        account.refused(Command::Recover {
+            new: new(2, Scope::Exchange),
+            step_up: identity()
+        }),
+        "duplicate_credential"
+    );
+    let decision = account.run(Command::Recover {
+        new: new(3, Scope::Exchange),
+        step_up: identity(),
+    });
+    assert_eq!(revoked(&decision), [id(1), id(2)]);
+    assert!(locks(&decision));
+    assert!(dex_authorized(&decision).is_empty());
+    let exchange: Vec<&CredentialId> = account
+        .state
+        .credentials
+        .iter()
+        .filter(|c| c.scope == Scope::Exchange)
+        .map(|c| &c.id)
+        .collect();
+    assert_eq!(exchange, [&id(3)]);
+    assert_eq!(
+        account.state.count(Realm::Dex),
+        0,
+        "every DEX authorization is cleared"
+    );
+    assert_eq!(account.names(Scope::Exchange), ["Passkey"]);
+    // Pay untouched.
+    assert_eq!(account.state.count(Realm::Pay), 2);
+    // What recovery revoked is never accepted again, nor its pending grants.
+    for n in [1, 2] {
+        assert_eq!(account.use_code(n, Intent::Login), "unknown_credential");
+    }
+    assert_eq!(
+        account.refused(Command::Register {
+            credential: new(4, Scope::Exchange),
+            step_up: pending
+        }),
+        "step_up_required"
+    );
+    assert_eq!(
+        account.refused(Command::Recover {
+            new: new(1, Scope::Exchange),
+            step_up: identity()
+        }),
+        "duplicate_credential"
+    );
+    // DEX again only through P2.
+    assert_eq!(account.use_code(3, Intent::DexTrade), "dex_not_authorized");
+    account.authorize_dex(3);
+    // Pay recovery: no lock, Exchange untouched; on a frozen account too.
+    account.now = account.now.plus_seconds(25 * HOUR);
+    account.run(Command::Freeze {
+        reason: "user_request".into(),
+    });
+    let pay = account.run(Command::Recover {
+        new: new(12, Scope::Pay),
+        step_up: identity(),
+    });
+    assert_eq!(revoked(&pay), [id(10), id(11)]);
+    assert!(!locks(&pay));
+    assert_eq!(account.state.count(Realm::Exchange), 1);
+    assert_eq!(account.state.count(Realm::Dex), 1);
+    assert!(account.state.is_frozen(), "a recovery does not unfreeze");
+}

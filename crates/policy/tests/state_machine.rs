@@ -17,6 +17,12 @@
 //! - P8: locked intents are refused while locked; removals that lock do lock, another
 //!   passkey's step-up does not; a lock never shortens;
 //! - P12: counters never go back;
+//! - P18: a frozen account accepts no change and no intent but login (`account_frozen`),
+//!   and only the identity check unfreezes it;
+//! - P19: passkey-required mode is turned off only by a redeemed grant of an Exchange
+//!   passkey made for exactly that;
+//! - P20: nothing an operator or a recovery revoked is ever held, used, granted with or
+//!   registered again; only those two may empty a realm;
 //! - a refused command changes nothing, and the same inputs decide the same way.
 #![allow(
     clippy::unwrap_used,
@@ -111,10 +117,26 @@ enum ChangeSpec {
     Replace(Target),
     RevokeDex(Target),
     AuthorizeDex(Target),
+    PasskeyRequired(bool),
 }
 
 #[derive(Clone, Debug)]
 enum Op {
+    Freeze,
+    Unfreeze {
+        step_up: StepUpSpec,
+    },
+    SetPasskeyRequired {
+        on: bool,
+        step_up: StepUpSpec,
+    },
+    Revoke {
+        target: Target,
+    },
+    Recover {
+        new: NewCredential,
+        step_up: StepUpSpec,
+    },
     Register {
         new: NewCredential,
         step_up: StepUpSpec,
@@ -240,6 +262,16 @@ fn change() -> impl Strategy<Value = ChangeSpec> {
         target().prop_map(ChangeSpec::Replace),
         target().prop_map(ChangeSpec::RevokeDex),
         target().prop_map(ChangeSpec::AuthorizeDex),
+        any::<bool>().prop_map(ChangeSpec::PasskeyRequired),
+    ]
+}
+
+/// A step-up for the account-wide commands: often the identity check.
+fn account_step_up() -> impl Strategy<Value = StepUpSpec> {
+    prop_oneof![
+        3 => Just(StepUpSpec::Factors(vec![Factor::IdDocument, Factor::Face])),
+        1 => Just(StepUpSpec::Factors(vec![Factor::IdDocument, Factor::Email])),
+        3 => step_up(),
     ]
 }
 
@@ -304,6 +336,13 @@ fn op() -> impl Strategy<Value = Op> {
                 reuse
             }),
         1 => prop_oneof![0i64..400, 3600i64..(30 * 3600)].prop_map(|seconds| Op::Wait { seconds }),
+        1 => Just(Op::Freeze),
+        5 => account_step_up().prop_map(|step_up| Op::Unfreeze { step_up }),
+        2 => (any::<bool>(), step_up())
+            .prop_map(|(on, step_up)| Op::SetPasskeyRequired { on, step_up }),
+        1 => target().prop_map(|target| Op::Revoke { target }),
+        1 => (new_credential(), account_step_up())
+            .prop_map(|(new, step_up)| Op::Recover { new, step_up }),
     ]
 }
 
@@ -318,6 +357,7 @@ struct Variant {
     exchange_factors: usize,
     lock_dex_trade: bool,
     pay_needs_trust: bool,
+    refuse_frozen_login: bool,
 }
 
 fn variant() -> impl Strategy<Value = Variant> {
@@ -327,14 +367,23 @@ fn variant() -> impl Strategy<Value = Variant> {
         1usize..=2,
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(seeded, flag_counters, exchange_factors, lock_dex_trade, pay_needs_trust)| Variant {
+            |(
                 seeded,
                 flag_counters,
                 exchange_factors,
                 lock_dex_trade,
                 pay_needs_trust,
+                refuse_frozen_login,
+            )| Variant {
+                seeded,
+                flag_counters,
+                exchange_factors,
+                lock_dex_trade,
+                pay_needs_trust,
+                refuse_frozen_login,
             },
         )
 }
@@ -356,6 +405,9 @@ fn config(variant: &Variant) -> PolicyConfig {
     if variant.pay_needs_trust {
         config.trusted_attestation.push(Scope::Pay);
     }
+    if variant.refuse_frozen_login {
+        config.frozen_login = FrozenLogin::Refuse;
+    }
     config
 }
 
@@ -376,6 +428,11 @@ struct Stats {
     locks: usize,
     refused_while_locked: usize,
     own_passkey_deletes: usize,
+    refused_while_frozen: usize,
+    unfreezes: usize,
+    revocations: usize,
+    recoveries: usize,
+    mode_off: usize,
 }
 
 impl Stats {
@@ -390,6 +447,11 @@ impl Stats {
         self.locks += other.locks;
         self.refused_while_locked += other.refused_while_locked;
         self.own_passkey_deletes += other.own_passkey_deletes;
+        self.refused_while_frozen += other.refused_while_frozen;
+        self.unfreezes += other.unfreezes;
+        self.revocations += other.revocations;
+        self.recoveries += other.recoveries;
+        self.mode_off += other.mode_off;
     }
 }
 
@@ -404,6 +466,8 @@ struct Run {
     redeemed: BTreeSet<ProofId>,
     activated: BTreeSet<Realm>,
     counters: HashMap<CredentialId, u32>,
+    /// Every id an operator or a recovery revoked in the run.
+    revoked: BTreeSet<CredentialId>,
     stats: Stats,
 }
 
@@ -418,6 +482,7 @@ impl Run {
             redeemed: BTreeSet::new(),
             activated: BTreeSet::new(),
             counters: HashMap::new(),
+            revoked: BTreeSet::new(),
             stats: Stats::default(),
         }
     }
@@ -471,6 +536,8 @@ impl Run {
             ChangeSpec::Replace(t) => Change::Replace(self.target(*t)),
             ChangeSpec::RevokeDex(t) => Change::RevokeDex(self.target(*t)),
             ChangeSpec::AuthorizeDex(t) => Change::AuthorizeDex(self.target(*t)),
+            ChangeSpec::PasskeyRequired(true) => Change::PasskeyRequiredOn,
+            ChangeSpec::PasskeyRequired(false) => Change::PasskeyRequiredOff,
         }
     }
 
@@ -566,6 +633,31 @@ impl Run {
                 credential: new.clone(),
                 step_up: self.step_up(step_up, &Change::AddPasskey, new.scope)?,
             },
+            Op::Freeze => Command::Freeze {
+                reason: "risk".into(),
+            },
+            Op::Unfreeze { step_up } => Command::Unfreeze {
+                step_up: self.step_up(step_up, &Change::AddPasskey, Scope::Exchange)?,
+            },
+            Op::SetPasskeyRequired { on, step_up } => {
+                let change = if *on {
+                    Change::PasskeyRequiredOn
+                } else {
+                    Change::PasskeyRequiredOff
+                };
+                Command::SetPasskeyRequired {
+                    on: *on,
+                    step_up: self.step_up(step_up, &change, Scope::Exchange)?,
+                }
+            }
+            Op::Revoke { target } => Command::RevokeCompromised {
+                credential: self.target(*target),
+                reason: "compromised".into(),
+            },
+            Op::Recover { new, step_up } => Command::Recover {
+                new: new.clone(),
+                step_up: self.step_up(step_up, &Change::AddPasskey, new.scope)?,
+            },
             Op::Rename { target, name } => Command::Rename {
                 credential: self.target(*target),
                 name: name.clone(),
@@ -655,6 +747,15 @@ impl Run {
             prop_assert!(result.is_err(), "P8: {:?} accepted while locked", intent);
             self.stats.refused_while_locked += 1;
         }
+        if before.is_frozen() && frozen_refuses(command, &self.config) {
+            prop_assert_eq!(
+                result.as_ref().err(),
+                Some(&PolicyError::AccountFrozen),
+                "P18: a frozen account decided {:?}",
+                command
+            );
+            self.stats.refused_while_frozen += 1;
+        }
         let accepted = match result {
             Err(_) => {
                 self.stats.refused += 1;
@@ -670,6 +771,17 @@ impl Run {
                 self.check_decision(&before, command, &decision)?;
                 self.state = apply(before.clone(), &decision.events);
                 self.check_after(&before, command)?;
+                // P20: only an operator's revocation or a recovery may empty a realm.
+                if matches!(
+                    command,
+                    Command::RevokeCompromised { .. } | Command::Recover { .. }
+                ) {
+                    for realm in [Realm::Exchange, Realm::Dex, Realm::Pay] {
+                        if self.state.count(realm) == 0 {
+                            self.activated.remove(&realm);
+                        }
+                    }
+                }
                 true
             }
         };
@@ -842,7 +954,85 @@ impl Run {
                     }
                 }
                 EventKind::WithdrawalLocked { .. } => self.stats.locks += 1,
+                EventKind::Revoked { credential, .. } => {
+                    prop_assert!(
+                        matches!(
+                            command,
+                            Command::RevokeCompromised { .. } | Command::Recover { .. }
+                        ),
+                        "P20: {:?} revoked a passkey",
+                        command
+                    );
+                    prop_assert!(before.credential(credential).is_some());
+                    self.revoked.insert(credential.clone());
+                    self.stats.revocations += 1;
+                }
+                EventKind::Registered { credential } => {
+                    prop_assert!(
+                        !self.revoked.contains(&credential.id),
+                        "P20: a revoked id registered again"
+                    );
+                    if matches!(command, Command::Recover { .. }) {
+                        prop_assert!(!credential.dex_authorized, "P20: a recovery minted DEX");
+                        let scope = credential.scope;
+                        let revoked_here = decision
+                            .events
+                            .iter()
+                            .filter(|e| matches!(e.kind, EventKind::Revoked { .. }))
+                            .count();
+                        prop_assert_eq!(
+                            revoked_here,
+                            before
+                                .credentials
+                                .iter()
+                                .filter(|c| c.scope == scope)
+                                .count(),
+                            "P20: a recovery left a passkey of its scope"
+                        );
+                        if scope == Scope::Exchange {
+                            let locked =
+                                apply(before.clone(), &decision.events).withdrawals_locked(now);
+                            prop_assert!(locked, "P20: an Exchange recovery did not lock");
+                        }
+                        self.stats.recoveries += 1;
+                    }
+                }
+                EventKind::Unfrozen => {
+                    let Command::Unfreeze { step_up } = command else {
+                        return Err(TestCaseError::fail("unfrozen by another command"));
+                    };
+                    prop_assert!(
+                        matches!(step_up, StepUp::Factors(f)
+                            if f.contains(&Factor::IdDocument) && f.contains(&Factor::Face)),
+                        "P18: unfrozen without the identity check"
+                    );
+                    self.stats.unfreezes += 1;
+                }
+                EventKind::PasskeyRequiredSet { on: false } => {
+                    let grant = redeemed_here.last();
+                    prop_assert!(
+                        grant.is_some_and(|g| g.scope == Scope::Exchange
+                            && g.change == Change::PasskeyRequiredOff
+                            && before
+                                .credential(&g.credential)
+                                .is_some_and(|c| c.scope == Scope::Exchange)),
+                        "P19: the mode turned off without an Exchange passkey"
+                    );
+                    self.stats.mode_off += 1;
+                }
                 _ => {}
+            }
+            if let EventKind::Used { credential, .. } = &event.kind {
+                prop_assert!(
+                    !self.revoked.contains(credential),
+                    "P20: a revoked passkey used"
+                );
+            }
+            if let EventKind::StepUpGranted { grant } = &event.kind {
+                prop_assert!(
+                    !self.revoked.contains(&grant.credential),
+                    "P20: a revoked passkey granted a step-up"
+                );
             }
         }
         prop_assert!(redeemed_here.len() <= 1, "one change redeems one proof");
@@ -852,6 +1042,9 @@ impl Run {
             | Command::Delete { step_up, .. }
             | Command::Replace { step_up, .. }
             | Command::RevokeDex { step_up, .. } => Some(step_up.clone()),
+            Command::SetPasskeyRequired { step_up, .. } if !decision.events.is_empty() => {
+                Some(step_up.clone())
+            }
             Command::AuthorizeDex { proof, .. } => Some(StepUp::Passkey(*proof)),
             _ => None,
         };
@@ -930,6 +1123,10 @@ impl Run {
             Command::Replace { old, .. } => before
                 .credential(old)
                 .is_some_and(|c| c.scope == Scope::Pay),
+            Command::RevokeCompromised { credential, .. } => before
+                .credential(credential)
+                .is_some_and(|c| c.scope == Scope::Pay),
+            Command::Recover { new, .. } => new.scope == Scope::Pay,
             _ => false,
         };
         if pay_change {
@@ -985,6 +1182,12 @@ impl Run {
                 "P12: counter went back"
             );
         }
+        for credential in &state.credentials {
+            prop_assert!(
+                !self.revoked.contains(&credential.id),
+                "P20: a revoked passkey is held again"
+            );
+        }
         let ids: BTreeSet<_> = state.credentials.iter().map(|c| &c.id).collect();
         prop_assert_eq!(ids.len(), state.credentials.len(), "duplicate id");
         for scope in [Scope::Exchange, Scope::Pay] {
@@ -1035,7 +1238,24 @@ fn command_change(command: &Command) -> Option<Change> {
         Command::Replace { old, .. } => Some(Change::Replace(old.clone())),
         Command::AuthorizeDex { credential, .. } => Some(Change::AuthorizeDex(credential.clone())),
         Command::RevokeDex { credential, .. } => Some(Change::RevokeDex(credential.clone())),
+        Command::SetPasskeyRequired { on: true, .. } => Some(Change::PasskeyRequiredOn),
+        Command::SetPasskeyRequired { on: false, .. } => Some(Change::PasskeyRequiredOff),
         _ => None,
+    }
+}
+
+/// P18: what a frozen account refuses: every change and every intent but login (login
+/// too when configured).
+fn frozen_refuses(command: &Command, config: &PolicyConfig) -> bool {
+    match command {
+        Command::Use { intent, .. } => {
+            *intent != Intent::Login || config.frozen_login == FrozenLogin::Refuse
+        }
+        Command::Freeze { .. }
+        | Command::Unfreeze { .. }
+        | Command::RevokeCompromised { .. }
+        | Command::Recover { .. } => false,
+        _ => true,
     }
 }
 
@@ -1055,6 +1275,10 @@ fn redeems(command: &Command) -> Option<ProofId> {
             ..
         }
         | Command::RevokeDex {
+            step_up: StepUp::Passkey(proof),
+            ..
+        }
+        | Command::SetPasskeyRequired {
             step_up: StepUp::Passkey(proof),
             ..
         }
@@ -1099,7 +1323,7 @@ proptest! {
 fn sequences_reach_every_path() {
     let mut runner = TestRunner::deterministic();
     let mut total = Stats::default();
-    for _ in 0..200 {
+    for _ in 0..300 {
         let ops = ops().new_tree(&mut runner).unwrap().current();
         let variant = variant().new_tree(&mut runner).unwrap().current();
         let stats = run(&ops, &variant).unwrap_or_else(|e| panic!("{e}\n{ops:#?}"));
@@ -1115,6 +1339,11 @@ fn sequences_reach_every_path() {
     assert!(total.locks > 40, "{total:?}");
     assert!(total.refused_while_locked > 30, "{total:?}");
     assert!(total.own_passkey_deletes > 10, "{total:?}");
+    assert!(total.refused_while_frozen > 30, "{total:?}");
+    assert!(total.unfreezes > 5, "{total:?}");
+    assert!(total.revocations > 30, "{total:?}");
+    assert!(total.recoveries > 5, "{total:?}");
+    assert!(total.mode_off > 0, "{total:?}");
 }
 
 /// The cases the old engine's proptest shrank to (state_machine.proptest-regressions),
@@ -1130,6 +1359,7 @@ fn regressions_of_the_old_engine() {
         exchange_factors: 2,
         lock_dex_trade: false,
         pay_needs_trust: false,
+        refuse_frozen_login: false,
     };
     let only_exchange = [
         Op::Register {

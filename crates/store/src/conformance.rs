@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 12] = [
+    let checks: [Check<S>; 13] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -89,6 +89,10 @@ where
         (
             "concurrent deletes keep one passkey and lose no event",
             concurrent_changes,
+        ),
+        (
+            "freeze, passkey-required mode, revocation and recovery round-trip; revoked ids stay owned",
+            account_events_round_trip,
         ),
     ];
     for (name, check) in checks {
@@ -290,6 +294,97 @@ fn credential_index<S: Store>(store: Arc<S>) {
     assert_eq!(
         block_on(store.account_of(&credential_id(2))).unwrap(),
         Some(account("bob"))
+    );
+}
+
+/// P14, P18-P20: the account-wide events and the state they fold to survive the store,
+/// with the operator who acted; a revoked credential id stays its account's in the index,
+/// so no account can register it again.
+fn account_events_round_trip<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    let mut expected = register(&*store, &alice, 1, Scope::Exchange);
+    expected.extend(register(&*store, &alice, 2, Scope::Exchange));
+    expected.extend(register(&*store, &alice, 3, Scope::Pay));
+    let operator = RequestContext {
+        actor: latchkey_policy::Actor::Operator("ops-1".into()),
+        request_id: Some("req-1".into()),
+        ..RequestContext::default()
+    };
+    let identity = StepUp::Factors(vec![Factor::IdDocument, Factor::Face]);
+    let commands = [
+        (
+            Command::SetPasskeyRequired {
+                on: true,
+                step_up: factors(),
+            },
+            RequestContext::default(),
+        ),
+        (
+            Command::Freeze {
+                reason: "user_request".into(),
+            },
+            RequestContext::default(),
+        ),
+        (
+            Command::RevokeCompromised {
+                credential: credential_id(2),
+                reason: "phished".into(),
+            },
+            operator.clone(),
+        ),
+        (
+            Command::Recover {
+                new: new_credential(4, Scope::Pay),
+                step_up: identity.clone(),
+            },
+            operator.clone(),
+        ),
+        (Command::Unfreeze { step_up: identity }, operator),
+    ];
+    for (command, context) in commands {
+        let loaded = block_on(store.load(&alice)).unwrap();
+        let decision = decide(
+            &loaded.value,
+            &command,
+            T0,
+            &context,
+            &PolicyConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        assert!(!decision.events.is_empty(), "{command:?}");
+        block_on(store.append(&alice, loaded.version, &decision.events)).unwrap();
+        expected.extend(decision.events);
+    }
+    let history = block_on(store.history(&alice)).unwrap();
+    assert_eq!(history, expected, "the new events come back as appended");
+    let revoked = history
+        .iter()
+        .find(|e| matches!(e.kind, latchkey_policy::EventKind::Revoked { .. }))
+        .unwrap();
+    assert_eq!(
+        revoked.context.actor,
+        latchkey_policy::Actor::Operator("ops-1".into())
+    );
+    let loaded = block_on(store.load(&alice)).unwrap();
+    assert_eq!(loaded.value, apply(AccountState::default(), &expected));
+    assert!(loaded.value.passkey_required);
+    assert!(!loaded.value.is_frozen());
+    for n in [2, 3] {
+        assert!(loaded.value.is_revoked(&credential_id(n)), "{n}");
+        // Still owned: never registered again, by anyone.
+        assert_eq!(
+            block_on(store.account_of(&credential_id(n))).unwrap(),
+            Some(alice.clone())
+        );
+        let again = Command::Register {
+            credential: new_credential(n, Scope::Exchange),
+            step_up: factors(),
+        };
+        assert!(run(&*store, &account("bob"), &again).is_err(), "{n}");
+    }
+    assert_eq!(
+        block_on(store.account_of(&credential_id(4))).unwrap(),
+        Some(alice)
     );
 }
 

@@ -20,7 +20,8 @@ use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
 ///   changes. The state returned by later loads is the fold of all events.
 /// - A `Registered` event whose credential id another account owns fails the whole append
 ///   with [`StoreError::DuplicateCredential`] (P15); credential ids are indexed for
-///   [`account_of`](Self::account_of), and removed from the index when deleted.
+///   [`account_of`](Self::account_of), and removed from the index when deleted; a
+///   revoked id (P20) stays its account's, so that no account registers it again.
 /// - [`take_challenge`](Self::take_challenge) consumes a challenge in one atomic step
 ///   (P16): the first call for a stored challenge returns [`Taken::Fresh`] and marks it
 ///   used; every later call returns [`Taken::Used`]. Of any number of concurrent calls

@@ -18,8 +18,7 @@
 //! assert_eq!(delete.expect, Expect::Error("last_passkey".into()));
 //! ```
 //!
-//! Nothing is ignored: an unknown field, an unknown op and a field of the README that this
-//! format does not support yet are refused. [`Scenario::from_json`] names the step, its op
+//! Nothing is ignored: an unknown field and an unknown op are refused. [`Scenario::from_json`] names the step, its op
 //! and the field that is wrong; deserializing a [`Scenario`] or a [`Step`] with serde
 //! directly refuses the same files with serde's own (less precise) messages.
 
@@ -31,22 +30,6 @@ use latchkey_cose::Aaguid;
 use serde::de::{self, DeserializeSeed, IntoDeserializer as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
-
-/// Ops of the README that belong to later work: refused by name.
-const LATER_OPS: [&str; 6] = [
-    "freeze",
-    "unfreeze",
-    "passkey_required",
-    "revoke",
-    "recover",
-    "status",
-];
-
-/// Step fields of the README that belong to later work.
-const LATER_STEP_FIELDS: [&str; 1] = ["expect_user_name"];
-
-/// `config` keys of the README that belong to later work.
-const LATER_CONFIG_FIELDS: [&str; 2] = ["labels", "frozen_login"];
 
 /// One scenario file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -105,6 +88,23 @@ pub struct Config {
     /// The intents the withdrawal lock covers (P8).
     #[serde(default)]
     pub locked_intents: Option<Vec<IntentName>>,
+    /// The label each scope's passkeys carry in `user.name` (P17); a scope given
+    /// overrides its default (`{"pay": "Pay"}`), and an empty label is none.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<ScopeName, String>>,
+    /// Whether a frozen account may log in (P18).
+    #[serde(default)]
+    pub frozen_login: Option<FrozenLogin>,
+}
+
+/// `frozen_login`: whether a frozen account may log in (P18).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrozenLogin {
+    /// Login goes through.
+    Allow,
+    /// Login is refused (`account_frozen`).
+    Refuse,
 }
 
 /// Passkey limits; a realm left out keeps its default.
@@ -193,7 +193,7 @@ pub enum ProviderVerdict {
 }
 
 /// A passkey scope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeName {
     /// Exchange (and DEX).
@@ -338,6 +338,18 @@ pub enum Step {
     Authenticate(Authenticate),
     /// Read an account's passkeys of one scope.
     List(List),
+    /// Freeze an account (P18).
+    Freeze(Freeze),
+    /// Unfreeze an account (P18).
+    Unfreeze(Unfreeze),
+    /// Turn passkey-required mode on or off (P19).
+    PasskeyRequired(PasskeyRequired),
+    /// An operator revokes a passkey (P20).
+    Revoke(Revoke),
+    /// Recover a scope with a new passkey (P20).
+    Recover(Recover),
+    /// What the facade answers a service about an account (P8, P18, P19).
+    Status(Status),
 }
 
 /// The authenticator settings of a new credential (`register`, and the new key of
@@ -389,6 +401,9 @@ pub struct Register {
     /// The passkey's name; default: the provider's name, or "Passkey" (P6).
     #[serde(default)]
     pub name: Option<String>,
+    /// The `user.name` the creation options must carry (P17).
+    #[serde(default)]
+    pub expect_user_name: Option<String>,
     /// The step-up; default none.
     #[serde(default)]
     pub step_up: Option<StepUp>,
@@ -522,6 +537,9 @@ pub struct Replace {
     /// The DEX terms, for replacing a DEX passkey (P2); default false.
     #[serde(default)]
     pub terms_accepted: bool,
+    /// The `user.name` the creation options must carry (P17).
+    #[serde(default)]
+    pub expect_user_name: Option<String>,
     /// The clock for this step.
     #[serde(default)]
     pub at: Option<UnixTime>,
@@ -591,6 +609,158 @@ pub struct List {
     /// The names of the DEX-authorized ones.
     #[serde(default)]
     pub expect_dex: Option<Vec<String>>,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `freeze`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// The account.
+    pub account: String,
+    /// Why; default `user_request`.
+    #[serde(default = "user_request")]
+    pub reason: String,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `unfreeze`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unfreeze {
+    /// The account.
+    pub account: String,
+    /// The step-up (a passkey one is made in the Exchange scope); default none.
+    #[serde(default)]
+    pub step_up: Option<StepUp>,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `passkey_required`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRequired {
+    /// The account.
+    pub account: String,
+    /// The new setting.
+    pub on: bool,
+    /// The step-up (a passkey one is made in the Exchange scope); default none.
+    #[serde(default)]
+    pub step_up: Option<StepUp>,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `revoke`: an operator revokes a passkey.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// The account.
+    pub account: String,
+    /// The passkey.
+    pub key: String,
+    /// Why; default `compromised`.
+    #[serde(default = "compromised")]
+    pub reason: String,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `recover`: the `register` fields describe the new key.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    /// The account.
+    pub account: String,
+    /// The scope recovered.
+    pub scope: ScopeName,
+    /// The new software credential's name.
+    pub new_key: String,
+    /// The signature algorithm; default ES256.
+    #[serde(default)]
+    pub alg: Alg,
+    /// The AAGUID; default all zero.
+    #[serde(default = "zero_aaguid", deserialize_with = "aaguid")]
+    pub aaguid: Aaguid,
+    /// The attestation statement; default none.
+    #[serde(default)]
+    pub attestation: AttestationKind,
+    /// Backup eligibility (BE); default true.
+    #[serde(default = "yes")]
+    pub backup_eligible: bool,
+    /// Backup state (BS); default true.
+    #[serde(default = "yes")]
+    pub backed_up: bool,
+    /// User verification (UV); default true.
+    #[serde(default = "yes")]
+    pub uv: bool,
+    /// The new passkey's name; default: the provider's name, or "Passkey" (P6).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `user.name` the creation options must carry (P17).
+    #[serde(default)]
+    pub expect_user_name: Option<String>,
+    /// The step-up; default none.
+    #[serde(default)]
+    pub step_up: Option<StepUp>,
+    /// The clock for this step.
+    #[serde(default)]
+    pub at: Option<UnixTime>,
+    /// The outcome.
+    pub expect: Expect,
+    /// Warning codes the step must report.
+    #[serde(default)]
+    pub expect_warnings: Vec<String>,
+}
+
+/// `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// The account.
+    pub account: String,
+    /// Whether it must be frozen.
+    #[serde(default)]
+    pub expect_frozen: Option<bool>,
+    /// Whether passkey-required mode must be on.
+    #[serde(default)]
+    pub expect_passkey_required: Option<bool>,
+    /// Whether withdrawals must be locked now.
+    #[serde(default)]
+    pub expect_locked: Option<bool>,
     /// The clock for this step.
     #[serde(default)]
     pub at: Option<UnixTime>,
@@ -762,6 +932,12 @@ impl Step {
             Self::Replace(_) => "replace",
             Self::Authenticate(_) => "authenticate",
             Self::List(_) => "list",
+            Self::Freeze(_) => "freeze",
+            Self::Unfreeze(_) => "unfreeze",
+            Self::PasskeyRequired(_) => "passkey_required",
+            Self::Revoke(_) => "revoke",
+            Self::Recover(_) => "recover",
+            Self::Status(_) => "status",
         }
     }
 
@@ -793,6 +969,12 @@ impl Step {
             Self::Replace(s) => (s.at, &s.expect, &s.expect_warnings),
             Self::Authenticate(s) => (s.at, &s.expect, &s.expect_warnings),
             Self::List(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::Freeze(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::Unfreeze(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::PasskeyRequired(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::Revoke(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::Recover(s) => (s.at, &s.expect, &s.expect_warnings),
+            Self::Status(s) => (s.at, &s.expect, &s.expect_warnings),
         }
     }
 
@@ -811,18 +993,6 @@ impl Step {
             Some(_) => return Err(fail(None, "op: not a string".into())),
             None => return Err(fail(None, "op: missing".into())),
         };
-        if LATER_OPS.contains(&op.as_str()) {
-            return Err(fail(
-                Some(&op),
-                format!("op: {op:?} is not supported by this runner yet"),
-            ));
-        }
-        if let Some(field) = LATER_STEP_FIELDS.iter().find(|f| fields.contains_key(**f)) {
-            return Err(fail(
-                Some(&op),
-                format!("{field}: not supported by this runner yet"),
-            ));
-        }
         let fields = Object(fields);
         let step = match op.as_str() {
             "register" => Register::deserialize(fields).map(Self::Register),
@@ -833,6 +1003,12 @@ impl Step {
             "replace" => Replace::deserialize(fields).map(Self::Replace),
             "authenticate" => Authenticate::deserialize(fields).map(Self::Authenticate),
             "list" => List::deserialize(fields).map(Self::List),
+            "freeze" => Freeze::deserialize(fields).map(Self::Freeze),
+            "unfreeze" => Unfreeze::deserialize(fields).map(Self::Unfreeze),
+            "passkey_required" => PasskeyRequired::deserialize(fields).map(Self::PasskeyRequired),
+            "revoke" => Revoke::deserialize(fields).map(Self::Revoke),
+            "recover" => Recover::deserialize(fields).map(Self::Recover),
+            "status" => Status::deserialize(fields).map(Self::Status),
             other => return Err(fail(None, format!("op: {other:?} is not an op"))),
         };
         step.map_err(|e| fail(Some(&op), e.to_string()))
@@ -840,6 +1016,21 @@ impl Step {
 }
 
 impl Register {
+    /// The new credential's authenticator settings.
+    #[must_use]
+    pub fn new_key(&self) -> NewKey {
+        NewKey {
+            alg: self.alg,
+            aaguid: self.aaguid,
+            attestation: self.attestation,
+            backup_eligible: self.backup_eligible,
+            backed_up: self.backed_up,
+            uv: self.uv,
+        }
+    }
+}
+
+impl Recover {
     /// The new credential's authenticator settings.
     #[must_use]
     pub fn new_key(&self) -> NewKey {
@@ -884,12 +1075,6 @@ fn parse_config(value: Value) -> Result<Config, String> {
     let Value::Object(fields) = value else {
         return Err("not a JSON object".into());
     };
-    if let Some(field) = LATER_CONFIG_FIELDS
-        .iter()
-        .find(|f| fields.contains_key(**f))
-    {
-        return Err(format!("{field}: not supported by this runner yet"));
-    }
     Config::deserialize(Object(fields)).map_err(|e| e.to_string())
 }
 
@@ -947,6 +1132,14 @@ impl<'de> Deserialize<'de> for UnixTime {
 
 fn yes() -> bool {
     true
+}
+
+fn user_request() -> String {
+    "user_request".to_owned()
+}
+
+fn compromised() -> String {
+    "compromised".to_owned()
 }
 
 fn zero_aaguid() -> Aaguid {

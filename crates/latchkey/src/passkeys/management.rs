@@ -220,7 +220,7 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// Decides and appends `command` for a change in place.
-    async fn changed(
+    pub(super) async fn changed(
         &self,
         account: &AccountId,
         context: &RequestContext,

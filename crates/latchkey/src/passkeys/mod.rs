@@ -6,6 +6,7 @@
 //! store round trip and the verifying-key cache. No rule is written here: the facade
 //! asks `latchkey-policy` and carries out what it decides.
 
+mod account;
 mod authentication;
 mod management;
 mod outcome;
@@ -31,9 +32,10 @@ use crate::json::{CredentialDescriptor, b64, unb64};
 use crate::key_cache::{CachedKey, DEFAULT_KEY_CACHE_BYTES, KeyCache, KeyCacheStats};
 use crate::trace;
 
+pub use account::AccountStatus;
 pub use management::{Changed, Deleted, HistoryPage, MAX_HISTORY_PAGE};
 pub use outcome::{Authenticated, InvalidStepUpToken, Registered, StepUp, StepUpToken, User};
-pub use request::{FinishAuthentication, FinishRegistration, FinishReplacement};
+pub use request::{FinishAuthentication, FinishRecovery, FinishRegistration, FinishReplacement};
 
 /// How often a command is decided and appended before giving up on a contended account.
 const MAX_ATTEMPTS: u32 = 8;

@@ -23,6 +23,17 @@ use crate::extensions::ClientExtensionOutputs;
 use crate::json::{CreationOptions, RegistrationResponse, UserEntity, b64};
 use crate::trace::{self, operation_span, traced};
 
+/// Which kind of registration a challenge is for: a finish accepts only its own.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Creation<'a> {
+    /// A new passkey.
+    Add,
+    /// The successor of this passkey (P4).
+    Replace(&'a CredentialId),
+    /// The one passkey of a recovered scope (P20).
+    Recover,
+}
+
 impl<S: Store> Passkeys<S> {
     /// Starts registering a passkey for `scope`: the options for
     /// `PublicKeyCredential.parseCreationOptionsFromJSON`. `step_up` is the one the
@@ -42,7 +53,15 @@ impl<S: Store> Passkeys<S> {
     ) -> Result<CreationOptions> {
         traced(operation_span!("start_registration"), async move {
             let state = self.store.load(account).await?.value;
-            self.start_creation(&state, account, user, scope, None, step_up)
+            preflight(
+                &state,
+                scope,
+                &Change::AddPasskey,
+                &step_up.to_policy(),
+                self.clock.now(),
+                &self.policy,
+            )?;
+            self.start_creation(&state, account, user, scope, Creation::Add)
                 .await
         })
         .await
@@ -67,47 +86,54 @@ impl<S: Store> Passkeys<S> {
                 .credential(old)
                 .map(|c| c.scope)
                 .ok_or(PolicyError::UnknownCredential)?;
-            self.start_creation(&state, account, user, scope, Some(old), step_up)
+            preflight(
+                &state,
+                scope,
+                &Change::Replace(old.clone()),
+                &step_up.to_policy(),
+                self.clock.now(),
+                &self.policy,
+            )?;
+            self.start_creation(&state, account, user, scope, Creation::Replace(old))
                 .await
         })
         .await
     }
 
-    async fn start_creation(
+    /// Issues the challenge of a registration the policy judged up front, and the
+    /// creation options: the user named with the scope's label (P17), the scope's own
+    /// user handle, its passkeys excluded.
+    pub(super) async fn start_creation(
         &self,
         state: &AccountState,
         account: &AccountId,
         user: &User,
         scope: Scope,
-        replacing: Option<&CredentialId>,
-        step_up: &StepUp,
+        creation: Creation<'_>,
     ) -> Result<CreationOptions> {
         trace::scope(scope);
-        let change = match replacing {
-            Some(old) => Change::Replace(old.clone()),
-            None => Change::AddPasskey,
-        };
-        preflight(
-            state,
-            scope,
-            &change,
-            &step_up.to_policy(),
-            self.clock.now(),
-            &self.policy,
-        )?;
         let challenge = challenge::generate(&*self.random, None)?;
         let binding = Binding::Registration {
             account: account.clone(),
             scope,
-            replacing: replacing.cloned(),
+            replacing: match creation {
+                Creation::Replace(old) => Some(old.clone()),
+                Creation::Add | Creation::Recover => None,
+            },
+            recovery: matches!(creation, Creation::Recover),
         };
         challenge::issue(&self.store, &challenge, &binding, self.deadline()).await?;
         let user = UserEntity {
             id: b64(&self.user_handle(account, scope)),
-            name: user.name.clone(),
-            display_name: user.display_name.clone(),
+            name: self.policy.labelled(&user.name, scope),
+            display_name: self.policy.labelled(&user.display_name, scope),
         };
-        let exclude = descriptors(state, |c| c.scope == scope);
+        // A recovery replaces every passkey of the scope: the authenticator may
+        // overwrite them.
+        let exclude = match creation {
+            Creation::Recover => Vec::new(),
+            Creation::Add | Creation::Replace(_) => descriptors(state, |c| c.scope == scope),
+        };
         Ok(CreationOptions::new(&self.rp, user, &challenge, exclude))
     }
 
@@ -128,7 +154,7 @@ impl<S: Store> Passkeys<S> {
                 name,
             } = request;
             let (new, client_extensions) = self
-                .verify_registration(account, None, response, name, context)
+                .verify_registration(account, Creation::Add, response, name, context)
                 .await?;
             let command = Command::Register {
                 credential: new.clone(),
@@ -161,7 +187,7 @@ impl<S: Store> Passkeys<S> {
                 name,
             } = request;
             let (new, client_extensions) = self
-                .verify_registration(account, Some(old), response, name, context)
+                .verify_registration(account, Creation::Replace(old), response, name, context)
                 .await?;
             let command = Command::Replace {
                 old: old.clone(),
@@ -245,7 +271,7 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// The one tail of every registration: the stored record and what was appended.
-    async fn registered(
+    pub(super) async fn registered(
         &self,
         account: &AccountId,
         id: &CredentialId,
@@ -267,10 +293,10 @@ impl<S: Store> Passkeys<S> {
 
     /// Consumes the challenge the response names (first of all, P16), checks it was
     /// issued for this account and this kind of registration, and verifies the response.
-    async fn verify_registration(
+    pub(super) async fn verify_registration(
         &self,
         account: &AccountId,
-        replacing: Option<&CredentialId>,
+        creation: Creation<'_>,
         response: &RegistrationResponse,
         name: Option<&str>,
         context: &RequestContext,
@@ -282,11 +308,19 @@ impl<S: Store> Passkeys<S> {
             account: bound,
             scope,
             replacing: bound_old,
+            recovery,
         } = binding
         else {
             return Err(Error::ChallengeMismatch);
         };
-        if &bound != account || bound_old.as_ref() != replacing {
+        let replacing = match creation {
+            Creation::Replace(old) => Some(old),
+            Creation::Add | Creation::Recover => None,
+        };
+        if &bound != account
+            || bound_old.as_ref() != replacing
+            || recovery != matches!(creation, Creation::Recover)
+        {
             return Err(Error::ChallengeMismatch);
         }
         let decoded = response.decode()?;
