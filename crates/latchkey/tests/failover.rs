@@ -689,9 +689,11 @@ fn wait_for_standby(pair: &Pair) {
     let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
     let started = Instant::now();
     // The maintenance database: the standby may not have replayed `createdb` yet.
-    let standby = pair
-        .var("LATCHKEY_PAIR_STANDBY_URL")
-        .replace("/latchkey", "/postgres");
+    let standby = format!(
+        "{}/postgres",
+        pair.var("LATCHKEY_PAIR_STANDBY_URL")
+            .trim_end_matches("/latchkey")
+    );
     while psql(&standby, &query) != "t" {
         assert!(
             started.elapsed() < Duration::from_secs(10),
