@@ -817,3 +817,41 @@ fn a_failover_to_an_asynchronous_standby_loses_acknowledged_writes() {
     );
     drop((w, after));
 }
+
+/// With a synchronous standby that is down, the primary acknowledges nothing: a change
+/// answers `store_unavailable` within the operation timeout, and goes through once the
+/// standby is back.
+#[test]
+fn without_its_synchronous_standby_the_primary_acknowledges_nothing() {
+    let Some(script) = pair_script("without_its_synchronous_standby") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("waiting");
+    let (e1, e2) = (key(201, 1), key(201, 2));
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let started = Instant::now();
+    let error = w
+        .register(&account, &e2, Scope::Exchange, factors())
+        .unwrap_err();
+    assert_eq!(error.code(), "store_unavailable", "{error}");
+    assert!(started.elapsed() < options().operation_timeout + Duration::from_secs(2));
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    // The cut-off transaction committed locally and reached the standby when it came
+    // back; registering again is refused as a duplicate or succeeds, never lost halfway.
+    let listed = block_on(w.passkeys.list(&account, Scope::Exchange)).unwrap();
+    if listed.len() == 1 {
+        w.register(&account, &e2, Scope::Exchange, factors())
+            .unwrap();
+    }
+    assert_eq!(
+        block_on(w.passkeys.list(&account, Scope::Exchange))
+            .unwrap()
+            .len(),
+        2
+    );
+}
