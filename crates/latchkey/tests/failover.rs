@@ -83,9 +83,7 @@ impl Pair {
     }
 
     fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .map_or_else(|| panic!("{key} missing"), |v| v)
+        self.env.get(key).unwrap_or_else(|| panic!("{key} missing"))
     }
 
     fn run(&self, key: &str) {
@@ -332,7 +330,7 @@ fn writer(w: &World<PostgresStore>, writer: u8, stop: &AtomicBool) -> Log {
                 }
             }
             // Authorize a passkey for DEX, stepped up by its own assertion.
-            _ if step % 2 == 0 => {
+            _ if step.is_multiple_of(2) => {
                 let Some(candidate) = exchange.iter().find(|c| !c.dex_authorized) else {
                     continue;
                 };
@@ -659,8 +657,8 @@ fn a_failover_to_a_synchronous_standby_loses_nothing_acknowledged() {
         return;
     };
     let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
-    for (n, kill_after) in [300, 700, 1100].into_iter().enumerate() {
-        let figures = round(&script, n as u8 + 1, Duration::from_millis(kill_after));
+    for (n, kill_after) in [(1, 300), (2, 700), (3, 1100)] {
+        let figures = round(&script, n, Duration::from_millis(kill_after));
         assert!(
             figures.acknowledged > 0 && figures.unavailable > 0,
             "{figures:?}"
