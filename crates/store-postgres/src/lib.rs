@@ -98,6 +98,18 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database` or a libpq
     /// key-value string) without TLS, and applies missing migrations.
     ///
+    /// The URL may name several hosts, a primary and its standbys:
+    /// `postgres://user@h1:5432,h2:5432/database?target_session_attrs=read-write`. Each new
+    /// connection tries them in order and keeps the first that accepts writes, so after a
+    /// failover (the primary dead, a standby promoted) the pool reconnects to the new
+    /// primary: connections to the dead server are closed, discarded when they are next
+    /// taken from the pool (deadpool's fast recycling checks `is_closed`), and replaced.
+    /// An operation caught by the failure answers [`StoreError::Unavailable`] within
+    /// [`Options::operation_timeout`] (it may or may not have committed); one started after
+    /// the promotion runs on the new primary. Every operation reads and writes the primary.
+    /// What survives a failover depends on the servers' replication settings: see the
+    /// crate's README.
+    ///
     /// ```no_run
     /// use latchkey_store::Store;
     /// use latchkey_store_postgres::{Options, PostgresStore};

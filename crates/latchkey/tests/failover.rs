@@ -1,0 +1,855 @@
+//! Failover (issue 17): the facade on a PostgreSQL primary with a synchronous standby,
+//! connected with a multi-host URL. Writers register, log in (counters), delete near the
+//! minimum, authorize DEX and run challenges; the primary's postmaster is killed with
+//! `kill -9`, the standby promoted, and the writers go on. Then, on the new primary:
+//! every acknowledged operation is there exactly once, no scope is left without a passkey,
+//! no counter went backwards, no challenge or step-up token consumed on the old primary is
+//! accepted again, and no operation that reported success is missing. Three rounds, a
+//! fresh pair each, killed at different moments. The asynchronous case (no synchronous
+//! standby) shows what a failover loses.
+//!
+//! The pair comes from the script named by `LATCHKEY_POSTGRES_PAIR` (`.ci/postgres-pair`).
+//! Without it the tests say so and pass, unless `LATCHKEY_REQUIRE_POSTGRES_PAIR=1` (set by
+//! `.ci/run`) makes that a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use latchkey::json::AuthenticationResponse;
+use latchkey::policy::{AccountState, EventKind, apply};
+use latchkey::store::conformance::block_on;
+use latchkey::{
+    AccountId, Change, CredentialId, Event, FinishAuthentication, Intent, Scope, StepUp,
+    StepUpToken, Store,
+};
+use latchkey_store_postgres::{Options, PostgresStore};
+use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use support::{World, factors, id, world_on};
+
+const PAIR_ENV: &str = "LATCHKEY_POSTGRES_PAIR";
+const REQUIRE_ENV: &str = "LATCHKEY_REQUIRE_POSTGRES_PAIR";
+
+/// One test at a time: each starts clusters and kills processes.
+static PAIRS: Mutex<()> = Mutex::new(());
+
+/// The pair script, or `None` (after saying why) when the test should skip.
+fn pair_script(test: &str) -> Option<String> {
+    match std::env::var(PAIR_ENV) {
+        Ok(script) => Some(script),
+        Err(_) if std::env::var_os(REQUIRE_ENV).is_some() => {
+            panic!("{test}: {PAIR_ENV} is not set and {REQUIRE_ENV} is")
+        }
+        Err(_) => {
+            eprintln!("{test}: skipped, {PAIR_ENV} is not set (see .ci/postgres-pair)");
+            None
+        }
+    }
+}
+
+/// A running primary + standby, stopped and removed on drop.
+struct Pair {
+    env: HashMap<String, String>,
+}
+
+impl Pair {
+    fn start(script: &str, mode: &str) -> Self {
+        let output = Command::new(script).arg(mode).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{script} {mode} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let env = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.strip_prefix("export ")?.split_once('=')?;
+                Some((key.to_owned(), value.trim_matches('\'').to_owned()))
+            })
+            .collect();
+        Self { env }
+    }
+
+    fn var(&self, key: &str) -> &str {
+        self.env.get(key).unwrap_or_else(|| panic!("{key} missing"))
+    }
+
+    fn run(&self, key: &str) {
+        let status = Command::new(self.var(key)).status().unwrap();
+        assert!(status.success(), "{key} failed");
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        if let Some(stop) = self.env.get("LATCHKEY_PAIR_STOP_ALL") {
+            let _ = Command::new(stop).status();
+        }
+    }
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.max_connections = 8;
+    options.timeout = Duration::from_secs(1);
+    options.operation_timeout = Duration::from_secs(3);
+    options
+}
+
+fn world(url: &str) -> World<PostgresStore> {
+    world_on(block_on(PostgresStore::connect(url, options())).unwrap())
+}
+
+/// A software authenticator no other writer or round uses.
+fn key(writer: u8, n: u16) -> Authenticator {
+    let mut seed = [7u8; 32];
+    seed[0] = writer;
+    seed[1..3].copy_from_slice(&n.to_be_bytes());
+    Authenticator::new(SoftKey::es256(seed))
+}
+
+/// What one facade call ended in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Success, or a refusal by the policy: an answer the service acts on.
+    Acknowledged,
+    Unavailable,
+}
+
+/// What the writers saw, for the checks on the new primary.
+#[derive(Default)]
+struct Log {
+    /// (start, end, outcome) of every facade call.
+    calls: Vec<(Instant, Instant, Outcome)>,
+    /// The events of every acknowledged change, per account.
+    events: Vec<(AccountId, Vec<Event>)>,
+    /// Answers whose challenge the facade acknowledged as consumed.
+    consumed: Vec<AuthenticationResponse>,
+    /// Step-up tokens redeemed by an acknowledged change: (account, change, token).
+    redeemed: Vec<(AccountId, Change, StepUpToken)>,
+    /// The highest counter an acknowledged assertion carried, per passkey.
+    counters: HashMap<CredentialId, u32>,
+    /// Broken promises seen while running (an acknowledged start whose challenge is
+    /// unknown afterwards, an unexpected refusal).
+    violations: Vec<String>,
+}
+
+impl Log {
+    /// Records a call and classifies its result; `None` when the store was unavailable.
+    fn call<T>(
+        &mut self,
+        started: Instant,
+        result: latchkey::Result<T>,
+    ) -> Option<Result<T, latchkey::Error>> {
+        let outcome = match &result {
+            Err(e) if e.code() == "store_unavailable" => Outcome::Unavailable,
+            _ => Outcome::Acknowledged,
+        };
+        self.calls.push((started, Instant::now(), outcome));
+        match outcome {
+            Outcome::Unavailable => None,
+            Outcome::Acknowledged => Some(result),
+        }
+    }
+}
+
+/// One writer on its own account until `stop`: each step reads the account, then changes
+/// it in one of five ways. Every facade call is logged.
+fn writer(w: &World<PostgresStore>, writer: u8, stop: &AtomicBool) -> Log {
+    let account = AccountId::new(format!("writer-{writer}"));
+    let mut log = Log::default();
+    let mut keys: HashMap<CredentialId, Authenticator> = HashMap::new();
+    let mut next_key = 0u16;
+    let mut new_key = |keys: &mut HashMap<CredentialId, Authenticator>| {
+        next_key += 1;
+        let authenticator = key(writer, next_key);
+        let credential = id(&authenticator);
+        keys.insert(credential.clone(), authenticator);
+        credential
+    };
+    // Two Exchange passkeys and one Pay passkey, before the clock starts.
+    for scope in [Scope::Exchange, Scope::Exchange, Scope::Pay] {
+        let credential = new_key(&mut keys);
+        let done = w
+            .register(&account, &keys[&credential], scope, factors())
+            .unwrap();
+        log.events.push((account.clone(), done.events));
+    }
+
+    let mut step = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        step += 1;
+        let t = Instant::now();
+        let Some(exchange) = log.call(t, block_on(w.passkeys.list(&account, Scope::Exchange)))
+        else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let exchange = exchange.unwrap();
+        let t = Instant::now();
+        let Some(pay) = log.call(t, block_on(w.passkeys.list(&account, Scope::Pay))) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let pay = pay.unwrap();
+        let pick = |n: usize| (step as usize / 5) % n.max(1);
+        match step % 5 {
+            // A login by one of the Exchange passkeys: its challenge is consumed, its
+            // counter goes up.
+            0 | 1 => {
+                let credential = exchange[pick(exchange.len())].id.clone();
+                let t = Instant::now();
+                let Some(options) = log.call(
+                    t,
+                    block_on(
+                        w.passkeys
+                            .start_authentication(&account, Intent::Login, None),
+                    ),
+                ) else {
+                    continue;
+                };
+                let options = options.unwrap();
+                let authenticator = keys.get_mut(&credential).unwrap();
+                let response =
+                    w.answer(authenticator, &options.challenge, &account, Scope::Exchange);
+                let counter = authenticator.sign_count().unwrap_or(0);
+                let t = Instant::now();
+                let result = block_on(
+                    w.passkeys
+                        .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+                );
+                match log.call(t, result) {
+                    None => {}
+                    Some(Ok(done)) => {
+                        log.consumed.push(response);
+                        log.events.push((account.clone(), done.events));
+                        let max = log.counters.entry(credential).or_insert(0);
+                        *max = (*max).max(counter);
+                    }
+                    Some(Err(e)) => {
+                        log.consumed.push(response);
+                        log.violations.push(format!("login refused: {e}"));
+                    }
+                }
+            }
+            // Register an Exchange passkey (other factors), up to three.
+            2 if exchange.len() < 3 => {
+                let credential = new_key(&mut keys);
+                let t = Instant::now();
+                match log.call(
+                    t,
+                    w.register(&account, &keys[&credential], Scope::Exchange, factors()),
+                ) {
+                    None => {}
+                    Some(Ok(done)) => log.events.push((account.clone(), done.events)),
+                    Some(Err(e)) => log.violations.push(format!("registration refused: {e}")),
+                }
+            }
+            // Delete an Exchange passkey: with another one's step-up while there are two
+            // or more (refused when it is the last DEX one), with the other factors when
+            // it is the last (always refused: P3).
+            2 | 3 => {
+                let victim = exchange[pick(exchange.len())].clone();
+                let (step_up, token) = if exchange.len() >= 2 {
+                    let helper = exchange
+                        .iter()
+                        .find(|c| c.id != victim.id)
+                        .unwrap()
+                        .id
+                        .clone();
+                    let change = Change::Delete(victim.id.clone());
+                    let t = Instant::now();
+                    let Some(options) = log.call(
+                        t,
+                        block_on(w.passkeys.start_step_up(&account, Scope::Exchange, &change)),
+                    ) else {
+                        continue;
+                    };
+                    let options = options.unwrap();
+                    let response = w.answer(
+                        keys.get_mut(&helper).unwrap(),
+                        &options.challenge,
+                        &account,
+                        Scope::Exchange,
+                    );
+                    let t = Instant::now();
+                    let result =
+                        block_on(w.passkeys.finish_authentication(FinishAuthentication::new(
+                            &response, &w.context,
+                        )));
+                    let token = match log.call(t, result) {
+                        None => continue,
+                        Some(Ok(done)) => {
+                            log.consumed.push(response);
+                            log.events.push((account.clone(), done.events));
+                            done.step_up.unwrap()
+                        }
+                        Some(Err(e)) => {
+                            log.consumed.push(response);
+                            log.violations.push(format!("step-up refused: {e}"));
+                            continue;
+                        }
+                    };
+                    (StepUp::Passkey(token.clone()), Some((change, token)))
+                } else {
+                    (factors(), None)
+                };
+                let last_dex = victim.dex_authorized
+                    && exchange.iter().filter(|c| c.dex_authorized).count() == 1;
+                let t = Instant::now();
+                let result = block_on(
+                    w.passkeys
+                        .delete(&account, &victim.id, &step_up, &w.context),
+                );
+                match log.call(t, result) {
+                    None => {}
+                    Some(Ok(done)) => {
+                        if exchange.len() < 2 || last_dex {
+                            log.violations.push("deleted the last passkey".into());
+                        }
+                        log.events.push((account.clone(), done.events));
+                        if let Some((change, token)) = token {
+                            log.redeemed.push((account.clone(), change, token));
+                        }
+                    }
+                    Some(Err(e))
+                        if e.code() == "last_passkey" && (exchange.len() < 2 || last_dex) => {}
+                    Some(Err(e)) => log.violations.push(format!("delete refused: {e}")),
+                }
+            }
+            // Authorize a passkey for DEX, stepped up by its own assertion.
+            _ if step.is_multiple_of(2) => {
+                let Some(candidate) = exchange.iter().find(|c| !c.dex_authorized) else {
+                    continue;
+                };
+                let change = Change::AuthorizeDex(candidate.id.clone());
+                let t = Instant::now();
+                let Some(options) = log.call(
+                    t,
+                    block_on(w.passkeys.start_step_up(&account, Scope::Exchange, &change)),
+                ) else {
+                    continue;
+                };
+                let options = options.unwrap();
+                let response = w.answer(
+                    keys.get_mut(&candidate.id).unwrap(),
+                    &options.challenge,
+                    &account,
+                    Scope::Exchange,
+                );
+                let t = Instant::now();
+                let result = block_on(
+                    w.passkeys
+                        .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+                );
+                let token = match log.call(t, result) {
+                    None => continue,
+                    Some(Ok(done)) => {
+                        log.consumed.push(response);
+                        log.events.push((account.clone(), done.events));
+                        done.step_up.unwrap()
+                    }
+                    Some(Err(e)) => {
+                        log.consumed.push(response);
+                        log.violations.push(format!("step-up refused: {e}"));
+                        continue;
+                    }
+                };
+                let t = Instant::now();
+                let result = block_on(w.passkeys.authorize_dex(
+                    &account,
+                    &candidate.id,
+                    &token,
+                    true,
+                    &w.context,
+                ));
+                match log.call(t, result) {
+                    None => {}
+                    Some(Ok(done)) => {
+                        log.events.push((account.clone(), done.events));
+                        log.redeemed.push((account.clone(), change, token));
+                    }
+                    Some(Err(e)) => log.violations.push(format!("authorize_dex refused: {e}")),
+                }
+            }
+            // Pay near its minimum: a second Pay passkey, or delete one (refused when it is
+            // the last).
+            _ => {
+                let t = Instant::now();
+                if pay.len() < 2 {
+                    let credential = new_key(&mut keys);
+                    match log.call(
+                        t,
+                        w.register(&account, &keys[&credential], Scope::Pay, factors()),
+                    ) {
+                        None => {}
+                        Some(Ok(done)) => log.events.push((account.clone(), done.events)),
+                        Some(Err(e)) => log
+                            .violations
+                            .push(format!("Pay registration refused: {e}")),
+                    }
+                } else {
+                    let victim = pay[pick(pay.len())].id.clone();
+                    let result =
+                        block_on(w.passkeys.delete(&account, &victim, &factors(), &w.context));
+                    match log.call(t, result) {
+                        None => {}
+                        Some(Ok(done)) => log.events.push((account.clone(), done.events)),
+                        Some(Err(e)) => log.violations.push(format!("Pay delete refused: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    log
+}
+
+/// Every event of an account, from all its history pages.
+fn history(w: &World<PostgresStore>, account: &AccountId) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    loop {
+        let page = block_on(w.passkeys.history(account, start, 500)).unwrap();
+        events.extend(page.events);
+        match page.next {
+            Some(next) => start = next,
+            None => return events,
+        }
+    }
+}
+
+/// The figures of one round.
+#[derive(Debug)]
+struct Figures {
+    acknowledged: usize,
+    in_flight: usize,
+    unavailable: usize,
+    recovery: Duration,
+}
+
+const WRITERS: u8 = 3;
+
+fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
+    let pair = Pair::start(script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let stop = AtomicBool::new(false);
+    let (logs, killed_at, promoted_at) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|n| {
+                let (w, stop) = (&w, &stop);
+                scope.spawn(move || writer(w, round * 10 + n, stop))
+            })
+            .collect();
+        std::thread::sleep(kill_after);
+        let killed_at = Instant::now();
+        pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+        // A failover manager's detection time, shortened.
+        std::thread::sleep(Duration::from_millis(200));
+        pair.run("LATCHKEY_PAIR_PROMOTE");
+        let promoted_at = Instant::now();
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+        let logs: Vec<Log> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        (logs, killed_at, promoted_at)
+    });
+
+    // The figures: calls that began before the kill and ended after it were in flight.
+    let calls = logs.iter().flat_map(|l| l.calls.iter());
+    let acknowledged = calls
+        .clone()
+        .filter(|c| c.2 == Outcome::Acknowledged)
+        .count();
+    let unavailable = calls
+        .clone()
+        .filter(|c| c.2 == Outcome::Unavailable)
+        .count();
+    let in_flight = calls
+        .clone()
+        .filter(|(start, end, _)| *start < killed_at && *end > killed_at)
+        .count();
+    // Recovered: the first answer from a call that began after the last unavailable one.
+    let last_unavailable = calls
+        .clone()
+        .filter(|c| c.2 == Outcome::Unavailable)
+        .map(|c| c.1)
+        .max()
+        .unwrap_or(killed_at);
+    let recovered = calls
+        .clone()
+        .filter(|(start, _, outcome)| {
+            *start > last_unavailable && *outcome == Outcome::Acknowledged
+        })
+        .map(|(_, end, _)| *end)
+        .min()
+        .expect("the writers never recovered after the failover");
+    let figures = Figures {
+        acknowledged,
+        in_flight,
+        unavailable,
+        recovery: recovered.duration_since(killed_at),
+    };
+    assert!(
+        calls.clone().any(|c| c.1 < killed_at),
+        "nothing was written before the kill"
+    );
+    assert!(
+        calls
+            .clone()
+            .any(|c| c.0 > promoted_at && c.2 == Outcome::Acknowledged),
+        "nothing was written after the promotion"
+    );
+    for log in &logs {
+        assert!(log.violations.is_empty(), "{:?}", log.violations);
+    }
+
+    // On the new primary alone (the old one is dead; this URL names the promoted standby).
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    for n in 0..WRITERS {
+        let account = AccountId::new(format!("writer-{}", round * 10 + n));
+        let events = history(&after, &account);
+        // Every acknowledged change, exactly once.
+        for (_, acknowledged) in logs
+            .iter()
+            .flat_map(|l| &l.events)
+            .filter(|(a, _)| *a == account)
+        {
+            for event in acknowledged {
+                let found = events.iter().filter(|e| *e == event).count();
+                assert_eq!(
+                    found, 1,
+                    "{account}: acknowledged {event:?} found {found} times"
+                );
+            }
+        }
+        // No scope ever left without a passkey once it had one, at any point of the history;
+        // counters never went backwards.
+        let mut state = AccountState::default();
+        let mut had = [false; 3];
+        let mut last_counter: HashMap<CredentialId, u32> = HashMap::new();
+        for event in &events {
+            if let EventKind::Used { credential, .. } = &event.kind {
+                let counter = state.credential(credential).map_or(0, |c| c.sign_count);
+                let previous = last_counter
+                    .insert(credential.clone(), counter)
+                    .unwrap_or(0);
+                assert!(counter >= previous, "{account}: counter went back");
+            }
+            state = apply(state, std::slice::from_ref(event));
+            let counts = [
+                state
+                    .credentials
+                    .iter()
+                    .filter(|c| c.scope == Scope::Exchange)
+                    .count(),
+                state
+                    .credentials
+                    .iter()
+                    .filter(|c| c.scope == Scope::Pay)
+                    .count(),
+                state
+                    .credentials
+                    .iter()
+                    .filter(|c| c.dex_authorized)
+                    .count(),
+            ];
+            for (had, count) in had.iter_mut().zip(counts) {
+                assert!(
+                    !*had || count > 0,
+                    "{account}: a scope was left without a passkey"
+                );
+                *had |= count > 0;
+            }
+        }
+        // Counters: the stored one is at least the highest acknowledged.
+        for log in &logs {
+            for (credential, counter) in &log.counters {
+                if let Some(stored) = state.credential(credential) {
+                    assert!(
+                        stored.sign_count >= *counter,
+                        "{account}: counter {counter} lost"
+                    );
+                }
+            }
+        }
+        let stored = block_on(after.passkeys.store().load(&account))
+            .unwrap()
+            .value;
+        assert_eq!(
+            stored, state,
+            "{account}: the folded state is not the history's fold"
+        );
+    }
+    // Nothing consumed on the old primary is accepted on the new one.
+    let mut replayed = (0, 0, 0);
+    for log in &logs {
+        for response in &log.consumed {
+            let result = block_on(
+                after
+                    .passkeys
+                    .finish_authentication(FinishAuthentication::new(response, &after.context)),
+            );
+            assert_eq!(result.unwrap_err().code(), "challenge_reused");
+            replayed.0 += 1;
+        }
+        for (account, change, token) in &log.redeemed {
+            let result = match change {
+                Change::AuthorizeDex(credential) => block_on(after.passkeys.authorize_dex(
+                    account,
+                    credential,
+                    token,
+                    true,
+                    &after.context,
+                ))
+                .map(|_| ()),
+                Change::Delete(credential) => block_on(after.passkeys.delete(
+                    account,
+                    credential,
+                    &StepUp::Passkey(token.clone()),
+                    &after.context,
+                ))
+                .map(|_| ()),
+                _ => unreachable!(),
+            };
+            // A token for a passkey deleted since is refused as unknown_credential.
+            let error = result.unwrap_err();
+            assert!(
+                ["step_up_required", "unknown_credential"].contains(&error.code()),
+                "a redeemed token replayed: {error}"
+            );
+            replayed.1 += 1;
+            if error.code() == "step_up_required" {
+                replayed.2 += 1;
+            }
+        }
+    }
+    println!(
+        "failover round {round}: kill after {kill_after:?}: {} calls acknowledged, {} in flight at the kill, \
+         {} refused as store_unavailable, recovered {:?} after the kill (promotion took {:?}); \
+         replayed {} consumed challenges (all challenge_reused) and {} redeemed step-up tokens (all refused, {} as step_up_required, the others' passkeys deleted since)",
+        figures.acknowledged,
+        figures.in_flight,
+        figures.unavailable,
+        figures.recovery,
+        promoted_at.duration_since(killed_at),
+        replayed.0,
+        replayed.1,
+        replayed.2,
+    );
+    drop((w, after));
+    figures
+}
+
+#[test]
+fn a_failover_to_a_synchronous_standby_loses_nothing_acknowledged() {
+    let Some(script) = pair_script("a_failover_to_a_synchronous_standby") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    for (n, kill_after) in [(1, 300), (2, 700), (3, 1100)] {
+        let figures = round(&script, n, Duration::from_millis(kill_after));
+        assert!(
+            figures.acknowledged > 0 && figures.unavailable > 0,
+            "{figures:?}"
+        );
+    }
+}
+
+/// Waits until the standby has replayed everything the primary has written.
+fn wait_for_standby(pair: &Pair) {
+    let psql = |url: &str, sql: &str| {
+        let out = Command::new("psql")
+            .args([url, "-Atc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let target = psql(
+        pair.var("LATCHKEY_PAIR_PRIMARY_URL"),
+        "SELECT pg_current_wal_lsn()",
+    );
+    let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+    let started = Instant::now();
+    // The maintenance database: the standby may not have replayed `createdb` yet.
+    let standby = format!(
+        "{}/postgres",
+        pair.var("LATCHKEY_PAIR_STANDBY_URL")
+            .trim_end_matches("/latchkey")
+    );
+    while psql(&standby, &query) != "t" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the standby did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Without a synchronous standby, a commit is acknowledged before the standby has it. Here
+/// the standby is stopped (lagging: the deterministic worst case) while the primary
+/// acknowledges a login, a delete and a DEX authorization; the primary dies and the
+/// standby is promoted. All three are gone: the consumed challenge is accepted again (P16),
+/// the counter is back where it was (P12), the deleted passkey is back, and the step-up
+/// token redeemed on the old primary authorizes DEX a second time (P7).
+#[test]
+fn a_failover_to_an_asynchronous_standby_loses_acknowledged_writes() {
+    let Some(script) = pair_script("a_failover_to_an_asynchronous_standby") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "async");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("async");
+    let (mut e1, e2, p1) = (key(200, 1), key(200, 2), key(200, 3));
+    for (authenticator, scope) in [
+        (&e1, Scope::Exchange),
+        (&e2, Scope::Exchange),
+        (&p1, Scope::Pay),
+    ] {
+        w.register(&account, authenticator, scope, factors())
+            .unwrap();
+    }
+    // Replicated: a login challenge started, and a DEX step-up granted.
+    let login = block_on(
+        w.passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+    let dex = Change::AuthorizeDex(id(&e1));
+    let token = w
+        .step_up(&account, &mut e1, Scope::Exchange, Scope::Exchange, &dex)
+        .unwrap();
+    wait_for_standby(&pair);
+    let before = history(&w, &account).len();
+    let counter_before =
+        block_on(w.passkeys.list(&account, Scope::Exchange)).unwrap()[0].sign_count;
+
+    // The standby stops; the primary acknowledges three changes alone.
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let response = w.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let counter = e1.sign_count().unwrap();
+    let done = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    )
+    .unwrap();
+    assert!(!done.events.is_empty());
+    block_on(
+        w.passkeys
+            .delete(&account, &id(&e2), &factors(), &w.context),
+    )
+    .unwrap();
+    block_on(
+        w.passkeys
+            .authorize_dex(&account, &id(&e1), &token, true, &w.context),
+    )
+    .unwrap();
+    let acknowledged = history(&w, &account).len() - before;
+    // On the old primary the login's challenge is spent and the token redeemed.
+    let replay = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    );
+    assert_eq!(replay.unwrap_err().code(), "challenge_reused");
+
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+
+    // Lost: the history is back to where the standby stopped.
+    let lost = acknowledged;
+    assert_eq!(
+        history(&after, &account).len(),
+        before,
+        "the acknowledged events survived"
+    );
+    let exchange = block_on(after.passkeys.list(&account, Scope::Exchange)).unwrap();
+    // The deleted passkey is back, and nothing is DEX-authorized.
+    assert!(
+        exchange.iter().any(|c| c.id == id(&e2)),
+        "the delete survived"
+    );
+    assert!(exchange.iter().all(|c| !c.dex_authorized));
+    // The counter went back below what the login acknowledged.
+    let e1_now = exchange.iter().find(|c| c.id == id(&e1)).unwrap();
+    assert_eq!(e1_now.sign_count, counter_before);
+    assert!(e1_now.sign_count < counter);
+    // The consumed challenge is fresh again: the same answer logs in a second time.
+    let replayed = block_on(
+        after
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &after.context)),
+    )
+    .unwrap();
+    assert_eq!(replayed.credential, id(&e1));
+    // The redeemed step-up token authorizes DEX a second time.
+    block_on(
+        after
+            .passkeys
+            .authorize_dex(&account, &id(&e1), &token, true, &after.context),
+    )
+    .unwrap();
+    println!(
+        "asynchronous failover: {lost} acknowledged events lost (a login, a delete, a DEX \
+         authorization); the consumed login challenge was accepted again, the counter went \
+         back from {counter} to {}, the deleted passkey returned, the redeemed step-up token \
+         authorized DEX again",
+        e1_now.sign_count
+    );
+    drop((w, after));
+}
+
+/// With a synchronous standby that is down, the primary acknowledges nothing: a change
+/// answers `store_unavailable` within the operation timeout, and goes through once the
+/// standby is back.
+#[test]
+fn without_its_synchronous_standby_the_primary_acknowledges_nothing() {
+    let Some(script) = pair_script("without_its_synchronous_standby") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("waiting");
+    let (e1, e2) = (key(201, 1), key(201, 2));
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let started = Instant::now();
+    let error = w
+        .register(&account, &e2, Scope::Exchange, factors())
+        .unwrap_err();
+    assert_eq!(error.code(), "store_unavailable", "{error}");
+    assert!(started.elapsed() < options().operation_timeout + Duration::from_secs(2));
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    // The cut-off transaction committed locally and reached the standby when it came
+    // back; registering again is refused as a duplicate or succeeds, never lost halfway.
+    let listed = block_on(w.passkeys.list(&account, Scope::Exchange)).unwrap();
+    if listed.len() == 1 {
+        w.register(&account, &e2, Scope::Exchange, factors())
+            .unwrap();
+    }
+    assert_eq!(
+        block_on(w.passkeys.list(&account, Scope::Exchange))
+            .unwrap()
+            .len(),
+        2
+    );
+}
