@@ -174,7 +174,11 @@ fn naf(value: u32) -> [i8; DIGITS] {
             let digit = if low >= 16 { low - 32 } else { low };
             // rest - digit, for a digit in -15..=15.
             let magnitude = u64::from(digit.unsigned_abs());
-            rest = if digit > 0 { rest - magnitude } else { rest + magnitude };
+            rest = if digit > 0 {
+                rest - magnitude
+            } else {
+                rest + magnitude
+            };
             if let Some(slot) = digits.get_mut(position) {
                 *slot = digit;
             }
