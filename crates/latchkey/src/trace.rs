@@ -10,6 +10,7 @@ use latchkey_policy::{Intent, Scope, Warning};
 use tracing::{Instrument as _, Span};
 
 use crate::error::Result;
+use crate::transaction::scope_name;
 
 /// A span for one operation of the facade, its fields filled in as they become known.
 macro_rules! operation_span {
@@ -47,14 +48,6 @@ pub(crate) async fn traced<T>(span: Span, work: impl Future<Output = Result<T>>)
 /// Records the scope an operation turned out to concern.
 pub(crate) fn scope(scope: Scope) {
     Span::current().record("scope", scope_name(scope));
-}
-
-/// The scope as scenario files and JSON name it.
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Exchange => "exchange",
-        Scope::Pay => "pay",
-    }
 }
 
 /// Records the intent (and so the scope) an authentication turned out to serve.

@@ -70,8 +70,8 @@ pub(crate) fn digest(
     hash.finalize().into()
 }
 
-/// The serde name of a scope (a test holds the two together).
-fn scope_name(scope: Scope) -> &'static str {
+/// The serde name of a scope (a test holds the two together); traces use it too.
+pub(crate) fn scope_name(scope: Scope) -> &'static str {
     match scope {
         Scope::Exchange => "exchange",
         Scope::Pay => "pay",

@@ -194,43 +194,7 @@ impl<'a> FinishAuthentication<'a> {
     }
 }
 
-/// The input of [`Passkeys::finish_recovery`](crate::Passkeys::finish_recovery) (P20).
-#[derive(Clone, Copy, Debug)]
-pub struct FinishRecovery<'a> {
-    /// The account recovered.
-    pub account: &'a AccountId,
-    /// What the browser returned for the new passkey.
-    pub response: &'a RegistrationResponse,
-    /// The identity check (factors `id_document` and `face`).
-    pub step_up: &'a StepUp,
-    /// The request's actor and session (P14, P16).
-    pub context: &'a RequestContext,
-    /// The new passkey's name; `None` names it after its provider (P6).
-    pub name: Option<&'a str>,
-}
-
-impl<'a> FinishRecovery<'a> {
-    /// A recovery by `response` for `account`, unnamed.
-    #[must_use]
-    pub fn new(
-        account: &'a AccountId,
-        response: &'a RegistrationResponse,
-        step_up: &'a StepUp,
-        context: &'a RequestContext,
-    ) -> Self {
-        Self {
-            account,
-            response,
-            step_up,
-            context,
-            name: None,
-        }
-    }
-
-    /// Names the new passkey (`None` leaves the provider's name).
-    #[must_use]
-    pub fn name(mut self, name: impl Into<Option<&'a str>>) -> Self {
-        self.name = name.into();
-        self
-    }
-}
+/// The input of [`Passkeys::finish_recovery`](crate::Passkeys::finish_recovery) (P20):
+/// the same as a registration's, its step-up being the identity check (factors
+/// `id_document` and `face`).
+pub type FinishRecovery<'a> = FinishRegistration<'a>;
