@@ -9,12 +9,12 @@ use std::cell::RefCell;
 use std::time::SystemTime;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Factor, Intent, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp,
     User,
 };
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use latchkey_verify::{
     AssertionBytes, Ceremony, Origins, RegistrationBytes as VerifyRegistration, StoredCredential,
     TrustAnchors, Verifier, VerifyingKey,
@@ -26,11 +26,7 @@ const RP_ID: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
 const CHALLENGE: [u8; 32] = [0x5a; 32];
 
-/// The test CA of `crates/verify/tests/fixtures` (see `make-certificates.sh` there).
-const ROOT: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/intermediate.der");
-const LEAF: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/leaf.der");
-const LEAF_SCALAR: &str = include_str!("../../crates/verify/tests/fixtures/leaf.scalar");
+use latchkey_testkit::ca::{INTERMEDIATE, LEAF, ROOT};
 
 fn client() -> Client {
     Client::new(RP_ID, ORIGIN)
@@ -333,11 +329,7 @@ impl RegistrationInput {
     /// Never for the embedded fixtures.
     #[must_use]
     pub fn all() -> Vec<Self> {
-        let leaf_scalar: Vec<u8> = (0..LEAF_SCALAR.trim().len() / 2)
-            .filter_map(|i| LEAF_SCALAR.get(2 * i..2 * i + 2))
-            .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
-            .collect();
-        let leaf_key = SoftKey::es256(leaf_scalar.try_into().expect("32-byte scalar"));
+        let leaf_key = latchkey_testkit::ca::leaf_key();
         let mut anchors = TrustAnchors::default();
         anchors.add_for_format("packed", ROOT).expect("root");
         let kinds = [

@@ -9,7 +9,6 @@ use latchkey::json::{AuthenticationResponse, CreationOptions, RegistrationRespon
 use latchkey::policy::{
     AaguidTable, CounterMode, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
 };
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Change, CredentialId, Factor, Intent, ManualClock, Passkeys, RelyingParty,
     RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
@@ -18,6 +17,7 @@ use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{
     Attestation, Authenticator, Client, SoftKey, assertion_json,
 };
+use latchkey_testkit::block_on;
 use latchkey_testkit::scenario::{
     self as format, Alg, AttestationKind, Authenticate, AuthorizeDex, Config, Delete, Expect,
     FactorName, IntentName, List, NewKey, Register, Rename, Replace, RevokeDex, Scenario,

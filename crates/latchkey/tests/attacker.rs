@@ -31,13 +31,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use latchkey::Clock as _;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Change, CredentialId, Event, EventKind, Factor, Intent, MemoryStore,
     Scope, StepUp, StepUpToken, Store, Timestamp,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use proptest::prelude::*;
 use support::{World, id, user, world_on};
 

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::thread;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
-use latchkey::store::conformance::block_on;
 use latchkey::{AccountId, Intent, MemoryStore, Passkeys, RelyingParty, Scope};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{T0, factors, user, world};
 
 #[test]

@@ -9,13 +9,13 @@
 )]
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Factor, Intent, MemoryStore, Passkeys, PolicyConfig, RelyingParty,
     RelyingPartyBuilder, RequestContext, Scope, StepUp, U2fCredential, User,
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 
 const APP_ID: &str = "https://example.com/u2f/app-id.json";
 const ORIGIN: &str = "https://example.com";
