@@ -9,7 +9,12 @@
 //! `finish_authentication`. Matrix: ES256 and EdDSA (the algorithms passkey-rs's
 //! authenticator creates and latchkey asks for by default), discoverable and not, user
 //! verification on and off.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
