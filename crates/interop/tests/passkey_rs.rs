@@ -23,11 +23,13 @@ use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::{
     AccountId, Factor, MemoryStore, Passkeys, RelyingParty, RequestContext, Scope, StepUp, User,
 };
+use latchkey_cose::CredentialPublicKey;
 use latchkey_testkit::block_on;
 use passkey_authenticator::{
     Authenticator, CredentialStore, DiscoverabilitySupport, StoreInfo, UiHint, UserCheck,
 };
 use passkey_client::{Client, DefaultClientData};
+use passkey_crypto::coset;
 use passkey_crypto::iana;
 use passkey_crypto::rust_crypto::RustCryptoBackend;
 use passkey_types::Passkey;
@@ -175,6 +177,17 @@ impl Device {
         }
     }
 
+    /// The public half of the (only) key the authenticator holds, as a coset value: its
+    /// private key `d` (-4) dropped.
+    fn public_coset_key(&self) -> coset::CoseKey {
+        let keys = self.verifying.authenticator().store().keys.lock().unwrap();
+        assert_eq!(keys.len(), 1);
+        let mut key = keys[0].0.key.clone();
+        key.params
+            .retain(|(label, _)| *label != coset::Label::Int(-4));
+        key
+    }
+
     fn client(&mut self) -> &mut PasskeyRs {
         if self.uv.load(Ordering::SeqCst) {
             &mut self.verifying
@@ -296,6 +309,13 @@ fn registrations_and_logins_round_trip_for_every_combination() {
                 latchkey_cose::CredentialPublicKey::from_cose(&registered.credential.public_key)
                     .unwrap();
             assert_eq!(key.algorithm().cose(), algorithm as i64, "{what}");
+            // The coset bridge: the key latchkey stored is the public half of the coset
+            // key passkey-rs keeps.
+            assert_eq!(
+                CredentialPublicKey::try_from(&device.public_coset_key()).unwrap(),
+                key,
+                "{what}"
+            );
 
             for uv in [true, false] {
                 device.uv.store(uv, Ordering::SeqCst);
