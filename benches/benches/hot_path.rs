@@ -21,7 +21,6 @@ fn assertions(c: &mut Criterion) {
             "{}",
             input.name
         );
-        #[cfg(feature = "aws-lc")]
         if input.aws_raw_verify().is_some() {
             c.bench_function(&format!("raw_verify_aws_lc/{}", input.name), |b| {
                 b.iter(|| black_box(input.aws_raw_verify()))

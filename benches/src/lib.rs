@@ -9,12 +9,12 @@ use std::cell::RefCell;
 use std::time::SystemTime;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Factor, FinishAuthentication, FinishRegistration, Intent, MemoryStore, Passkeys,
     RelyingParty, RequestContext, Scope, StepUp, User,
 };
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use latchkey_verify::{
     AssertionBytes, Ceremony, Origins, RegistrationBytes as VerifyRegistration, StoredCredential,
     TrustAnchors, Verifier, VerifyingKey,
@@ -26,11 +26,7 @@ const RP_ID: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
 const CHALLENGE: [u8; 32] = [0x5a; 32];
 
-/// The test CA of `crates/verify/tests/fixtures` (see `make-certificates.sh` there).
-const ROOT: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/intermediate.der");
-const LEAF: &[u8] = include_bytes!("../../crates/verify/tests/fixtures/leaf.der");
-const LEAF_SCALAR: &str = include_str!("../../crates/verify/tests/fixtures/leaf.scalar");
+use latchkey_testkit::ca::{INTERMEDIATE, LEAF, ROOT};
 
 fn client() -> Client {
     Client::new(RP_ID, ORIGIN)
@@ -59,9 +55,13 @@ pub struct AssertionInput {
     signature: Vec<u8>,
     /// `authData || SHA-256(clientDataJSON)`: what the raw baseline verifies.
     message: Vec<u8>,
-    /// The key parsed into AWS-LC once, as the `aws-lc` backend keeps it.
-    #[cfg(feature = "aws-lc")]
+    /// The key parsed into AWS-LC once, as the `aws-lc` backend keeps it: the baseline
+    /// the pure-Rust warm path is measured against, in every build.
     aws_key: Option<aws_lc_rs::signature::ParsedPublicKey>,
+    /// The credential's COSE key, for the cold path (parsed anew on every call).
+    public: latchkey_cose::CredentialPublicKey,
+    /// The key as a SEC1 point (P-256 only), for the cold raw baseline.
+    sec1: Option<Vec<u8>>,
 }
 
 impl AssertionInput {
@@ -85,6 +85,10 @@ impl AssertionInput {
         use latchkey_cose::KeyParams;
         let public = soft.public_key();
         let key = VerifyingKey::from_credential_key(&public).expect("test kit key");
+        let sec1 = match public.params() {
+            KeyParams::Ec2 { x, y, .. } => Some([&[0x04][..], x, y].concat()),
+            _ => None,
+        };
         let raw_key = match public.params() {
             KeyParams::Ec2 { x, y, .. } => {
                 let sec1 = [&[0x04][..], x, y].concat();
@@ -113,7 +117,6 @@ impl AssertionInput {
             &Sha256::digest(&assertion.client_data_json),
         ]
         .concat();
-        #[cfg(feature = "aws-lc")]
         let aws_key = {
             use aws_lc_rs::signature::{
                 ECDSA_P256_SHA256_ASN1, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
@@ -137,8 +140,9 @@ impl AssertionInput {
             verifier: verifier(),
             key,
             raw_key,
-            #[cfg(feature = "aws-lc")]
             aws_key,
+            public,
+            sec1,
             client_data_json: assertion.client_data_json,
             authenticator_data: assertion.authenticator_data,
             signature: assertion.signature,
@@ -146,16 +150,30 @@ impl AssertionInput {
         }
     }
 
-    /// `Verifier::verify_assertion` on the input; true when it verifies.
+    /// `Verifier::verify_assertion` on the input; true when it verifies. The key is the
+    /// same object every call, so from the second call on an ES256 key is warm (its
+    /// precomputed table is built), as for a key the facade has cached.
     #[must_use]
     pub fn verify_assertion(&self) -> bool {
+        self.verify_assertion_with(&self.key)
+    }
+
+    /// [`verify_assertion`](Self::verify_assertion) with a key never used before: parsed
+    /// from the credential's COSE key on every call, as for a key seen the first time.
+    #[must_use]
+    pub fn verify_assertion_cold(&self) -> bool {
+        VerifyingKey::from_credential_key(&self.public)
+            .is_ok_and(|key| self.verify_assertion_with(&key))
+    }
+
+    fn verify_assertion_with(&self, key: &VerifyingKey) -> bool {
         let response = AssertionBytes {
             client_data_json: &self.client_data_json,
             authenticator_data: &self.authenticator_data,
             signature: &self.signature,
         };
         let stored = StoredCredential {
-            key: &self.key,
+            key,
             sign_count: 0,
             backup_eligible: Some(false),
             app_id: None,
@@ -188,16 +206,27 @@ impl AssertionInput {
         }
     }
 
+    /// The raw check in p256 with the key parsed from its SEC1 point on every call: the
+    /// baseline of the cold path. `None` for keys other than P-256.
+    #[must_use]
+    pub fn raw_verify_cold(&self) -> Option<bool> {
+        let sec1 = self.sec1.as_ref()?;
+        Some(
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).is_ok_and(|key| {
+                p256::ecdsa::Signature::from_der(&self.signature)
+                    .is_ok_and(|sig| key.verify(&self.message, &sig).is_ok())
+            }),
+        )
+    }
+
     /// The raw check in AWS-LC with the key parsed once (the `aws-lc` backend's
     /// baseline), where AWS-LC has the algorithm: ECDSA P-256 and RSA PKCS#1 v1.5.
-    #[cfg(feature = "aws-lc")]
     #[must_use]
     pub fn aws_raw_verify(&self) -> Option<bool> {
         self.aws_raw_verify_of(&self.message, &self.signature)
     }
 
     /// [`aws_raw_verify`](Self::aws_raw_verify) of another message and signature.
-    #[cfg(feature = "aws-lc")]
     #[must_use]
     pub fn aws_raw_verify_of(&self, message: &[u8], signature: &[u8]) -> Option<bool> {
         let key = self.aws_key.as_ref()?;
@@ -333,11 +362,7 @@ impl RegistrationInput {
     /// Never for the embedded fixtures.
     #[must_use]
     pub fn all() -> Vec<Self> {
-        let leaf_scalar: Vec<u8> = (0..LEAF_SCALAR.trim().len() / 2)
-            .filter_map(|i| LEAF_SCALAR.get(2 * i..2 * i + 2))
-            .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
-            .collect();
-        let leaf_key = SoftKey::es256(leaf_scalar.try_into().expect("32-byte scalar"));
+        let leaf_key = latchkey_testkit::ca::leaf_key();
         let mut anchors = TrustAnchors::default();
         anchors.add_for_format("packed", ROOT).expect("root");
         let kinds = [

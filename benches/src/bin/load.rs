@@ -24,7 +24,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Factor, FinishAuthentication, FinishRegistration, MemoryStore, Passkeys,
     RelyingParty, RequestContext, Scope, StepUp, Store, User,
@@ -32,6 +31,7 @@ use latchkey::{
 use latchkey_store_postgres::{Options, PostgresStore};
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 
 struct Settings {
     accounts: usize,

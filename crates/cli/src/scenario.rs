@@ -9,7 +9,6 @@ use latchkey::json::{AuthenticationResponse, CreationOptions, RegistrationRespon
 use latchkey::policy::{
     AaguidTable, CounterMode, PolicyConfig, ProviderClass, ProviderVerdict, Realm,
 };
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Actor, Change, CredentialId, Factor, FinishAuthentication, FinishRecovery,
     FinishRegistration, FinishReplacement, FrozenLogin, Intent, ManualClock, Passkeys,
@@ -19,6 +18,7 @@ use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{
     Attestation, Authenticator, Client, SoftKey, assertion_json,
 };
+use latchkey_testkit::block_on;
 use latchkey_testkit::scenario::{
     self as format, Alg, AttestationKind, Authenticate, AuthorizeDex, Config, Delete, Expect,
     FactorName, Freeze, IntentName, List, NewKey, PasskeyRequired, Recover, Register, Rename,

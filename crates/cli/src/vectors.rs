@@ -21,7 +21,7 @@ use crate::input::base64url;
 use crate::inspect::Report;
 
 /// Cases latchkey knowingly decides differently, with the reason (repository root file).
-const KNOWN_DIVERGENCES: &str = include_str!("../../../KNOWN_DIVERGENCES");
+const KNOWN_DIVERGENCES: &str = include_str!("../KNOWN_DIVERGENCES");
 
 pub(crate) fn run(args: &[String]) -> Result<Report, Failure> {
     let mut strict = false;

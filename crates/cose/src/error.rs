@@ -290,6 +290,10 @@ pub enum CoseKeyError {
     /// A parameter this key type does not allow (kid, key_ops, ... §6.5.1).
     #[error("parameter {0} not allowed")]
     UnexpectedParameter(i64),
+    /// A `coset::CoseKey` that coset cannot encode as CBOR, or a key coset cannot read
+    /// (feature `coset`).
+    #[error("coset: {0}")]
+    Coset(&'static str),
     /// The key type (`kty`) is not OKP, EC2, RSA or AKP.
     #[error("unsupported key type {0}")]
     UnsupportedKeyType(i64),

@@ -5,10 +5,14 @@ mod aaguid;
 mod attestation_object;
 mod authenticator_data;
 pub mod cbor;
+#[cfg(feature = "coset")]
+mod coset_bridge;
 mod error;
 mod flags;
 mod key;
 mod options;
+#[cfg(test)]
+mod test_hex;
 
 pub use aaguid::{Aaguid, ParseAaguidError};
 pub use attestation_object::{AttestationObject, MAX_FMT_LEN};

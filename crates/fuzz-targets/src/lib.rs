@@ -138,7 +138,7 @@ pub fn x509_chain(data: &[u8]) {
 }
 
 /// The root the metadata BLOBs of the corpus chain to (the verify crate's test CA).
-pub const METADATA_ROOT: &[u8] = include_bytes!("../../verify/tests/fixtures/root.der");
+pub const METADATA_ROOT: &[u8] = latchkey_testkit::ca::ROOT;
 
 /// A FIDO metadata BLOB (JWS text) verified against a fixed root: JWS splitting, strict
 /// base64url, header JSON, the x5c chain, the signature, the payload and its entries

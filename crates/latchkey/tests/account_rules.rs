@@ -12,12 +12,12 @@
 mod support;
 
 use latchkey::json::RegistrationResponse;
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Actor, Change, ErrorKind, EventKind, Factor, FinishAuthentication, FinishRecovery,
     FinishRegistration, Intent, MAX_HISTORY_PAGE, RequestContext, Scope, StepUp, Store,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{World, factors, id, user, world};
 
 const DAY: i64 = 24 * 60 * 60;

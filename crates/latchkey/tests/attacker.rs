@@ -37,7 +37,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use latchkey::Clock as _;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Change, CredentialId, Event, EventKind, Factor, FinishAuthentication,
     FinishRegistration, FinishReplacement, Intent, MemoryStore, Scope, StepUp, StepUpToken, Store,
@@ -45,6 +44,7 @@ use latchkey::{
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use proptest::prelude::*;
 use support::{World, id, user, world_on};
 

@@ -14,12 +14,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use latchkey::json::{RegistrationResponse, b64};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Change, EventKind, Factor, FinishAuthentication, FinishRegistration,
     FinishReplacement, Intent, PolicyConfig, RequestContext, Scope, StepUp,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{T0, World, factors, id, user, world};
 
 fn key(n: u8) -> Authenticator {

@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime};
 use latchkey::json::AttestationConveyance;
 use latchkey::json::AuthenticationResponse;
 use latchkey::json::RegistrationResponse;
-use latchkey::store::conformance::block_on;
 use latchkey::verify::{LastAccepted, MetadataBlob, TrustAnchors};
 use latchkey::{
     AccountId, AttestationPolicy, Factor, FinishAuthentication, FinishRegistration, Intent,
@@ -23,15 +22,11 @@ use latchkey::{
 };
 use latchkey_cose::Aaguid;
 use latchkey_testkit::authenticator::{Attestation, Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use latchkey_testkit::{hex, jws};
 use serde_json::json;
 
-const ROOT: &[u8] = include_bytes!("../../verify/tests/fixtures/root.der");
-const INTERMEDIATE: &[u8] = include_bytes!("../../verify/tests/fixtures/intermediate.der");
-const LEAF: &[u8] = include_bytes!("../../verify/tests/fixtures/leaf.der");
-/// `leaf.der` with the FIDO enterprise serial extension (1.3.6.1.4.1.45724.1.1.2).
-const LEAF_ENTERPRISE: &[u8] = include_bytes!("../../verify/tests/fixtures/leaf-enterprise.der");
-const LEAF_SCALAR: &str = include_str!("../../verify/tests/fixtures/leaf.scalar");
+use latchkey_testkit::ca::{INTERMEDIATE, LEAF, LEAF_ENTERPRISE, ROOT, leaf_key};
 
 /// The AAGUID `leaf.der` attests (its id-fido-gen-ce-aaguid extension).
 const CERTIFIED: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
@@ -39,10 +34,6 @@ const REVOKED: [u8; 16] = [0xaa; 16];
 
 /// 2040-01-01: inside the test certificates' validity.
 const NOW: Timestamp = Timestamp(2_208_988_800);
-
-fn leaf_key() -> SoftKey {
-    SoftKey::es256(hex::decode(LEAF_SCALAR.trim()).try_into().unwrap())
-}
 
 fn metadata() -> MetadataBlob {
     metadata_with(7, json!([]))

@@ -17,12 +17,12 @@ use std::thread;
 use latchkey::json::{
     AuthenticationResponse, Hint, RegistrationResponse, UserVerificationRequirement, b64,
 };
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, ErrorKind, FinishAuthentication, FinishRegistration, FinishReplacement, Intent,
     MemoryStore, Passkeys, RelyingParty, Scope,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{T0, factors, user, world};
 
 #[test]

@@ -6,12 +6,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Factor, FinishAuthentication, FinishRegistration, Intent, MemoryStore, Passkeys,
     RelyingParty, RequestContext, Scope, StepUp, User,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 
 const RACERS: usize = 8;
 

@@ -11,7 +11,6 @@
 use latchkey::json::{
     AuthenticationResponse, CreationOptions, RegistrationResponse, RequestOptions,
 };
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Factor, FinishAuthentication, FinishRegistration, Intent,
     MemoryStore, Passkeys, Registered, RelyingParty, RelyingPartyBuilder, RequestContext, Scope,
@@ -20,6 +19,7 @@ use latchkey::{
 use latchkey_cose::Flags;
 use latchkey_cose::cbor::{Map, Value};
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use serde_json::json;
 
 fn rp() -> RelyingPartyBuilder {

@@ -29,13 +29,13 @@ use std::time::{Duration, Instant};
 
 use latchkey::json::AuthenticationResponse;
 use latchkey::policy::{AccountState, EventKind, apply};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Change, CredentialId, Event, FinishAuthentication, Intent, Scope, StepUp,
     StepUpToken, Store,
 };
 use latchkey_store_postgres::{Options, PostgresStore};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{World, factors, id, world_on};
 
 const PAIR_ENV: &str = "LATCHKEY_POSTGRES_PAIR";

@@ -4,9 +4,9 @@
 
 mod support;
 
-use latchkey::store::conformance::block_on;
 use latchkey::{AccountId, Change, FinishAuthentication, Intent, Scope};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{factors, id, world};
 
 fn history_len(w: &support::World, account: &AccountId) -> usize {

@@ -18,7 +18,6 @@ use std::thread;
 use latchkey::cose::Flags;
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::policy::CounterMode;
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Change, Credential, CredentialId, Factor, FinishAuthentication, FinishRegistration,
     FinishReplacement, Intent, ManualClock, Passkeys, PolicyConfig, RelyingParty, RequestContext,
@@ -26,6 +25,7 @@ use latchkey::{
 };
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use support::{T0, World, factors, id, relying_party, user, world};
 
 fn key(n: u8) -> Authenticator {

@@ -22,7 +22,6 @@ use latchkey::Clock as _;
 use latchkey::cose::{Aaguid, Flags};
 use latchkey::json::{AuthenticationResponse, RegistrationResponse, b64};
 use latchkey::policy::{ProviderClass, ProviderVerdict, Realm};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Actor, ApprovalReceipt, Change, Credential, CredentialId, Event, EventKind,
     FinishAuthentication, FinishRegistration, FinishReplacement, Intent, MAX_HISTORY_PAGE,
@@ -30,6 +29,7 @@ use latchkey::{
     Scope, StepUp, Store, Timestamp, U2fCredential, verify_receipts,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use sha2::{Digest as _, Sha256};
 use support::{T0, World, factors, id, relying_party, user, world};
 

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use latchkey::cose::Flags;
 use latchkey::json::{AuthenticationResponse, b64};
-use latchkey::store::conformance::block_on;
 use latchkey::{AccountId, CredentialId, FinishAuthentication, Intent, Scope};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{factors, world};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

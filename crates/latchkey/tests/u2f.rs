@@ -9,7 +9,6 @@
 )]
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Factor, FinishAuthentication, FinishRegistration, Intent,
     MemoryStore, Passkeys, PolicyConfig, RelyingParty, RelyingPartyBuilder, RequestContext, Scope,
@@ -17,6 +16,7 @@ use latchkey::{
 };
 use latchkey_cose::Flags;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 
 const APP_ID: &str = "https://example.com/u2f/app-id.json";
 const ORIGIN: &str = "https://example.com";

@@ -10,8 +10,8 @@ use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
 /// Where accounts, their events and ceremony challenges live.
 ///
 /// Runtime-agnostic: every method returns a `Send` future and needs no particular
-/// executor. Implementations must keep these contracts (the [`conformance`](crate::conformance)
-/// suite checks each):
+/// executor. Implementations must keep these contracts (the `conformance` suite, feature
+/// `conformance`, checks each):
 ///
 /// - [`load`](Self::load) of an unknown account is the empty state at version 0.
 /// - [`append`](Self::append) is atomic: all events or none. It succeeds only if the

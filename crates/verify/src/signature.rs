@@ -38,6 +38,7 @@ pub(crate) enum Material {
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
+    #[cfg(feature = "ed448")]
     Ed448(Box<ed448_goldilocks::VerifyingKey>),
     Rsa(rsa::PublicKey),
     MlDsa44(Box<ml_dsa::VerifyingKey<ml_dsa::MlDsa44>>),
@@ -54,6 +55,7 @@ impl Material {
             (Self::P384(a), Self::P384(b)) => a == b,
             (Self::P521(a), Self::P521(b)) => a.to_sec1_point(false) == b.to_sec1_point(false),
             (Self::Ed25519(a), Self::Ed25519(b)) => a == b,
+            #[cfg(feature = "ed448")]
             (Self::Ed448(a), Self::Ed448(b)) => a.as_bytes() == b.as_bytes(),
             (Self::Rsa(a), Self::Rsa(b)) => a == b,
             (Self::MlDsa44(a), Self::MlDsa44(b)) => a.encode() == b.encode(),
@@ -81,6 +83,7 @@ pub(crate) enum Scheme {
     /// Ed25519 with `verify_strict`.
     Ed25519,
     /// Ed448 (RFC 8032 pure, empty context), cofactorless equation, canonical S.
+    #[cfg(feature = "ed448")]
     Ed448,
     /// RSASSA-PKCS1-v1_5.
     RsaPkcs1(Hash),
@@ -121,6 +124,7 @@ impl VerifyingKey {
                 curve: Curve::Ed25519,
                 x,
             } => ed25519_material(x)?,
+            #[cfg(feature = "ed448")]
             KeyParams::Okp {
                 curve: Curve::Ed448,
                 x,
@@ -189,13 +193,16 @@ impl VerifyingKey {
     /// Whether the key material is of the algorithm's kind (a P-256 key for ES256...).
     fn algorithm_fits_key(&self) -> bool {
         use Algorithm as A;
+        #[cfg(feature = "ed448")]
+        if let (A::Ed448, Material::Ed448(_)) = (self.algorithm, &self.material) {
+            return true;
+        }
         matches!(
             (self.algorithm, &self.material),
             (A::Es256 | A::Esp256, Material::P256(_))
                 | (A::Es384 | A::Esp384, Material::P384(_))
                 | (A::Es512 | A::Esp512, Material::P521(_))
                 | (A::EdDsa | A::Ed25519, Material::Ed25519(_))
-                | (A::Ed448, Material::Ed448(_))
                 | (
                     A::Rs256 | A::Rs384 | A::Rs512 | A::Rs1 | A::Ps256 | A::Ps384 | A::Ps512,
                     Material::Rsa(_)
@@ -259,6 +266,7 @@ fn scheme_for(algorithm: Algorithm) -> Result<Scheme> {
         A::Es384 | A::Esp384 => Scheme::Ecdsa(Hash::Sha384),
         A::Es512 | A::Esp512 => Scheme::Ecdsa(Hash::Sha512),
         A::EdDsa | A::Ed25519 => Scheme::Ed25519,
+        #[cfg(feature = "ed448")]
         A::Ed448 => Scheme::Ed448,
         A::Rs256 => Scheme::RsaPkcs1(Hash::Sha256),
         A::Rs384 => Scheme::RsaPkcs1(Hash::Sha384),
@@ -311,6 +319,7 @@ fn canonical_ed25519_y(bytes: &[u8; 32]) -> bool {
     !(top_saturated && *first >= 0xed)
 }
 
+#[cfg(feature = "ed448")]
 pub(crate) fn ed448_material(x: &[u8]) -> Result<Material> {
     let bytes: &[u8; 57] = x
         .try_into()
@@ -327,6 +336,7 @@ pub(crate) fn ed448_material(x: &[u8]) -> Result<Material> {
 
 /// RFC 8032 §5.2.3: the last byte holds only the sign of x, and y (the first 56 bytes,
 /// little-endian) is below p = 2^448 - 2^224 - 1.
+#[cfg(feature = "ed448")]
 fn canonical_ed448(bytes: &[u8; 57]) -> bool {
     let (y, last) = bytes.split_at(56);
     if last.first().is_none_or(|b| b & 0x7f != 0) {
@@ -467,6 +477,7 @@ pub(crate) fn verify_scheme(
                 with_joined(message, |joined| key.verify_strict(joined, &sig).is_ok())
             })
         }
+        #[cfg(feature = "ed448")]
         (Material::Ed448(key), Scheme::Ed448) => ed448_goldilocks::Signature::try_from(signature)
             .is_ok_and(|sig| with_joined(message, |joined| key.verify_raw(&sig, joined).is_ok())),
         (Material::Rsa(key), Scheme::RsaPkcs1(h)) => {

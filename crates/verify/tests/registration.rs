@@ -34,7 +34,7 @@ const LEAF_CA: &[u8] = include_bytes!("fixtures/leaf-ca.der");
 const LEAF_CRITICAL_AAGUID: &[u8] = include_bytes!("fixtures/leaf-critical-aaguid.der");
 const LEAF_SINGLE_AAGUID: &[u8] = include_bytes!("fixtures/leaf-single-aaguid.der");
 const LEAF_OTHER_AAGUID: &[u8] = include_bytes!("fixtures/leaf-other-aaguid.der");
-const LEAF_ENTERPRISE: &[u8] = include_bytes!("fixtures/leaf-enterprise.der");
+const LEAF_ENTERPRISE: &[u8] = latchkey_testkit::ca::LEAF_ENTERPRISE;
 const LEAF_EXPLICIT_CURVE: &[u8] = include_bytes!("fixtures/leaf-explicit-curve.der");
 
 fn rogue_key() -> SoftKey {

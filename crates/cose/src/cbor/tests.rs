@@ -5,7 +5,7 @@
 use super::{Map, Value, decode, decode_prefix};
 use crate::error::{CborError, Context, Error, LimitExceeded};
 use crate::options::{Limits, ParseOptions};
-use latchkey_testkit::hex;
+use crate::test_hex as hex;
 
 fn strict(bytes: &[u8]) -> crate::Result<Value<'_>> {
     decode(bytes, &ParseOptions::STRICT)

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::error::CborError;
-use latchkey_testkit::hex;
+use crate::test_hex as hex;
 
 /// The P-256 base point: a valid public key that anyone can recompute.
 const P256_X: &str = "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296";

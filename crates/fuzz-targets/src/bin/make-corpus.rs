@@ -18,13 +18,7 @@ use latchkey_testkit::authenticator::{
 use latchkey_testkit::jws;
 use latchkey_testkit::x509::RevocationListBuilder;
 
-const LEAF: &[u8] = include_bytes!("../../../verify/tests/fixtures/leaf.der");
-const INTERMEDIATE: &[u8] = include_bytes!("../../../verify/tests/fixtures/intermediate.der");
-const ROOT: &[u8] = include_bytes!("../../../verify/tests/fixtures/root.der");
-const LEAF_SCALAR: &str = include_str!("../../../verify/tests/fixtures/leaf.scalar");
-const ROOT_SCALAR: &str = include_str!("../../../verify/tests/fixtures/root.scalar");
-const INTERMEDIATE_SCALAR: &str =
-    include_str!("../../../verify/tests/fixtures/intermediate.scalar");
+use latchkey_testkit::ca::{INTERMEDIATE, LEAF, ROOT};
 
 fn prefixed(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -43,11 +37,6 @@ fn main() {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
     let client = Client::new("example.com", "https://example.com");
-    let leaf_scalar: [u8; 32] = (0..32)
-        .map(|i| u8::from_str_radix(&LEAF_SCALAR.trim()[2 * i..2 * i + 2], 16).unwrap())
-        .collect::<Vec<_>>()
-        .try_into()
-        .unwrap();
     let keys = [
         ("es256", SoftKey::es256([9; 32])),
         ("es384", SoftKey::es384([8; 48])),
@@ -67,14 +56,14 @@ fn main() {
             (
                 "packed-x5c",
                 Attestation::Packed {
-                    key: SoftKey::es256(leaf_scalar),
+                    key: latchkey_testkit::ca::leaf_key(),
                     x5c: vec![LEAF.to_vec(), INTERMEDIATE.to_vec()],
                 },
             ),
             (
                 "fido-u2f",
                 Attestation::FidoU2f {
-                    key: SoftKey::es256(leaf_scalar),
+                    key: latchkey_testkit::ca::leaf_key(),
                     certificate: LEAF.to_vec(),
                 },
             ),
@@ -127,7 +116,7 @@ fn main() {
 
     // Metadata BLOBs: valid (ES256 by the test CA's leaf), and one whose payload is
     // not MDS3 (signed all the same, so the fuzzer reaches the payload parser).
-    let leaf_key = SoftKey::es256(leaf_scalar);
+    let leaf_key = latchkey_testkit::ca::leaf_key();
     let payload = serde_json::json!({
         "no": 3,
         "nextUpdate": "2040-06-01",
@@ -161,14 +150,10 @@ fn main() {
 
     // CRLs: the root's (revoking the intermediate), the intermediate's (revoking the leaf,
     // with a CRL number), one without nextUpdate.
-    let key = |text: &str| {
-        SoftKey::es256(
-            latchkey_testkit::hex::decode(text.trim())
-                .try_into()
-                .unwrap(),
-        )
-    };
-    let (root_key, intermediate_key) = (key(ROOT_SCALAR), key(INTERMEDIATE_SCALAR));
+    let (root_key, intermediate_key) = (
+        latchkey_testkit::ca::root_key(),
+        latchkey_testkit::ca::intermediate_key(),
+    );
     let crl = RevocationListBuilder::new()
         .revoke(INTERMEDIATE)
         .sign(ROOT, &root_key);

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Authenticated, Change, CredentialId, Factor, FinishAuthentication,
     FinishRegistration, Intent, ManualClock, MemoryStore, Passkeys, Registered, RelyingParty,
     RequestContext, Scope, StepUp, StepUpToken, Store, Timestamp, User,
 };
 use latchkey_testkit::authenticator::{Authenticator, Client};
+use latchkey_testkit::block_on;
 
 /// 2026-01-01T00:00:00Z.
 pub const T0: Timestamp = Timestamp(1_767_225_600);

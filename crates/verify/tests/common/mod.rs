@@ -5,34 +5,18 @@ use std::time::{Duration, SystemTime};
 
 use latchkey_cose::AttestationObject;
 use latchkey_cose::cbor::{Map, Value};
-use latchkey_testkit::authenticator::{Registration, SoftKey};
+use latchkey_testkit::authenticator::Registration;
 use latchkey_testkit::hex;
 use latchkey_verify::{
     Ceremony, Error, Origins, RegistrationBytes, TrustAnchors, VerifiedRegistration, Verifier,
     VerifierOptions,
 };
 
-pub const ROOT: &[u8] = include_bytes!("../fixtures/root.der");
-pub const INTERMEDIATE: &[u8] = include_bytes!("../fixtures/intermediate.der");
-/// Issued by the intermediate, with the AAGUID extension 01020304-...-0f10.
-pub const LEAF: &[u8] = include_bytes!("../fixtures/leaf.der");
+// The test CA lives in the test kit; the other fixtures here are issued by it.
+#[allow(unused_imports)] // each test binary uses some
+pub use latchkey_testkit::ca::{INTERMEDIATE, LEAF, ROOT, intermediate_key, leaf_key, root_key};
 /// A self-signed certificate no anchor trusts.
 pub const ROGUE: &[u8] = include_bytes!("../fixtures/rogue.der");
-
-/// The P-256 key of every `leaf*.der` and `aik*.der` fixture.
-pub fn leaf_key() -> SoftKey {
-    SoftKey::es256(scalar(include_str!("../fixtures/leaf.scalar")))
-}
-
-/// The root CA's key, for CRLs and certificates the tests build themselves.
-pub fn root_key() -> SoftKey {
-    SoftKey::es256(scalar(include_str!("../fixtures/root.scalar")))
-}
-
-/// The intermediate CA's key, for certificates the tests build themselves.
-pub fn intermediate_key() -> SoftKey {
-    SoftKey::es256(scalar(include_str!("../fixtures/intermediate.scalar")))
-}
 
 /// A 32-byte private scalar from its hex fixture.
 pub fn scalar(text: &str) -> [u8; 32] {

@@ -21,7 +21,6 @@ use std::process::{Command, Stdio};
 
 use latchkey::json::{AuthenticationResponse, RegistrationResponse};
 use latchkey::policy::{AccountState, EventKind, apply};
-use latchkey::store::conformance::block_on;
 use latchkey::store::{ChallengeRecord, Taken};
 use latchkey::{
     AccountId, Change, CredentialId, Factor, FinishAuthentication, FinishRegistration,
@@ -30,6 +29,7 @@ use latchkey::{
 };
 use latchkey_store_postgres::PostgresStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use latchkey_testkit::hex;
 
 const SCHEMA_ENV: &str = "LATCHKEY_INSTANCE_SCHEMA";
