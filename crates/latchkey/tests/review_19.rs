@@ -103,13 +103,12 @@ fn recovery_response<S: Store>(
     authenticator: &Authenticator,
     scope: Scope,
 ) -> RegistrationResponse {
-    let options = block_on(w.passkeys.start_recovery(
-        account,
-        &user(account.as_str()),
-        scope,
-        &identity(),
-    ))
-    .unwrap();
+    let options =
+        block_on(
+            w.passkeys
+                .start_recovery(account, &user(account.as_str()), scope, &identity()),
+        )
+        .unwrap();
     RegistrationResponse::from_json(&authenticator.registration_json(&w.client, &options.challenge))
         .unwrap()
 }
@@ -164,37 +163,36 @@ fn withdraw<S: Store>(w: &World<S>, k: &mut Authenticator) -> latchkey::Result<(
 #[test]
 fn a_pay_recovery_is_labelled_and_made_under_the_pay_handle() {
     let (w, _, _, _) = alice_world();
-    let pay = block_on(
-        w.passkeys
-            .start_recovery(&alice(), &user("alice"), Scope::Pay, &identity()),
-    )
-    .unwrap();
+    let pay =
+        block_on(
+            w.passkeys
+                .start_recovery(&alice(), &user("alice"), Scope::Pay, &identity()),
+        )
+        .unwrap();
     assert_eq!(pay.user.name, "alice (Pay)");
     assert_eq!(pay.user.display_name, "alice (Pay)");
     assert_eq!(
         pay.user.id,
         b64(&w.passkeys.user_handle(&alice(), Scope::Pay))
     );
-    let exchange = block_on(w.passkeys.start_recovery(
-        &alice(),
-        &user("alice"),
-        Scope::Exchange,
-        &identity(),
-    ))
-    .unwrap();
+    let exchange =
+        block_on(
+            w.passkeys
+                .start_recovery(&alice(), &user("alice"), Scope::Exchange, &identity()),
+        )
+        .unwrap();
     assert_eq!(exchange.user.name, "alice");
     assert_eq!(
         exchange.user.id,
         b64(&w.passkeys.user_handle(&alice(), Scope::Exchange))
     );
     // A replacement of the Pay passkey is labelled too.
-    let replacement = block_on(w.passkeys.start_replacement(
-        &alice(),
-        &user("alice"),
-        &id(&key(10)),
-        &factors(),
-    ))
-    .unwrap();
+    let replacement =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice(), &user("alice"), &id(&key(10)), &factors()),
+        )
+        .unwrap();
     assert_eq!(replacement.user.display_name, "alice (Pay)");
 }
 
@@ -248,21 +246,21 @@ fn ceremonies_started_before_a_freeze_are_refused_at_their_finish() {
     // A registration, a replacement, a step-up and a DEX authorization, all started (or
     // stepped up) before the freeze.
     let added = registration(&w, &alice(), &k3, Scope::Exchange, &factors());
-    let options = block_on(w.passkeys.start_replacement(
-        &alice(),
-        &user("alice"),
-        &id(&k2),
-        &factors(),
-    ))
-    .unwrap();
+    let options =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice(), &user("alice"), &id(&k2), &factors()),
+        )
+        .unwrap();
     let k4 = key(4);
     let successor =
         RegistrationResponse::from_json(&k4.registration_json(&w.client, &options.challenge))
             .unwrap();
-    let step_up = block_on(
-        w.passkeys
-            .start_step_up(&alice(), Scope::Exchange, &Change::Delete(id(&k2))),
-    )
+    let step_up = block_on(w.passkeys.start_step_up(
+        &alice(),
+        Scope::Exchange,
+        &Change::Delete(id(&k2)),
+    ))
     .unwrap();
     let step_up_response = w.answer(&mut k1, &step_up.challenge, &alice(), Scope::Exchange);
     let id2 = id(&k2);
@@ -389,7 +387,11 @@ fn a_recovery_on_a_frozen_account_goes_through_and_leaves_it_frozen() {
         StepUp::Factors(vec![Factor::Face, Factor::Email, Factor::Totp, Factor::Sms]),
     ] {
         assert_eq!(
-            code(block_on(w.passkeys.unfreeze(&alice(), &step_up, &operator()))),
+            code(block_on(w.passkeys.unfreeze(
+                &alice(),
+                &step_up,
+                &operator()
+            ))),
             "step_up_required"
         );
     }
@@ -533,7 +535,11 @@ fn the_mode_goes_off_only_with_a_fresh_exchange_grant_made_for_it() {
     assert!(!block_on(w.passkeys.passkey_required(&alice())).unwrap());
     mode_on(&w);
     assert_eq!(code(mode_off(&w, &fresh)), "step_up_required");
-    assert!(block_on(w.passkeys.status(&alice())).unwrap().passkey_required);
+    assert!(
+        block_on(w.passkeys.status(&alice()))
+            .unwrap()
+            .passkey_required
+    );
 }
 
 #[test]
@@ -635,17 +641,19 @@ fn without_exchange_passkeys_the_mode_stays_on_and_pay_cannot_help() {
 #[test]
 fn a_step_up_in_flight_when_its_passkey_is_revoked_grants_nothing() {
     let (w, mut k1, mut k2, _) = alice_world();
-    let options = block_on(
-        w.passkeys
-            .start_step_up(&alice(), Scope::Exchange, &Change::AddPasskey),
-    )
+    let options = block_on(w.passkeys.start_step_up(
+        &alice(),
+        Scope::Exchange,
+        &Change::AddPasskey,
+    ))
     .unwrap();
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
     // And one for deleting k2, answered by k1, with k2 revoked meanwhile.
-    let options = block_on(
-        w.passkeys
-            .start_step_up(&alice(), Scope::Exchange, &Change::Delete(id(&k2))),
-    )
+    let options = block_on(w.passkeys.start_step_up(
+        &alice(),
+        Scope::Exchange,
+        &Change::Delete(id(&k2)),
+    ))
     .unwrap();
     let for_k2 = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
     // And a withdrawal by k2 in flight.
@@ -754,13 +762,12 @@ fn tokens_granted_before_a_revocation_die_with_the_passkey_that_made_them() {
 #[test]
 fn a_replacement_in_flight_when_its_passkey_is_revoked_registers_nothing() {
     let (w, _, k2, _) = alice_world();
-    let options = block_on(w.passkeys.start_replacement(
-        &alice(),
-        &user("alice"),
-        &id(&k2),
-        &factors(),
-    ))
-    .unwrap();
+    let options =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice(), &user("alice"), &id(&k2), &factors()),
+        )
+        .unwrap();
     let k4 = key(4);
     let response =
         RegistrationResponse::from_json(&k4.registration_json(&w.client, &options.challenge))
@@ -824,13 +831,12 @@ fn a_revoked_credential_is_registered_again_by_no_path_on_no_account() {
             );
         }
         // As the successor of a passkey Alice still holds.
-        let options = block_on(w.passkeys.start_replacement(
-            &alice(),
-            &user("alice"),
-            &id(&k2),
-            &factors(),
-        ))
-        .unwrap();
+        let options =
+            block_on(
+                w.passkeys
+                    .start_replacement(&alice(), &user("alice"), &id(&k2), &factors()),
+            )
+            .unwrap();
         let response = RegistrationResponse::from_json(
             &revoked.registration_json(&w.client, &options.challenge),
         )
@@ -860,7 +866,11 @@ fn revoked_passkeys_are_in_no_accepted_list_and_get_no_delete_signal() {
     )
     .unwrap();
     // The next accepted list of the scope leaves it out.
-    let deleted = block_on(w.passkeys.delete(&alice(), &id(&k3), &factors(), &w.context)).unwrap();
+    let deleted = block_on(
+        w.passkeys
+            .delete(&alice(), &id(&k3), &factors(), &w.context),
+    )
+    .unwrap();
     assert_eq!(
         deleted.accepted.all_accepted_credential_ids,
         [b64(id(&k2).as_bytes())]
@@ -931,11 +941,10 @@ fn an_old_passkey_logs_in_until_the_recovery_finishes_and_never_after() {
     let named = w.answer(&mut k1, &named.challenge, &alice(), Scope::Exchange);
     let anonymous = block_on(w.passkeys.start_login(None)).unwrap();
     let anonymous = w.answer(&mut k1, &anonymous.challenge, &alice(), Scope::Exchange);
-    let trade = block_on(w.passkeys.start_authentication(
-        &alice(),
-        Intent::DexTrade,
-        Some(b"buy"),
-    ))
+    let trade = block_on(
+        w.passkeys
+            .start_authentication(&alice(), Intent::DexTrade, Some(b"buy")),
+    )
     .unwrap();
     let trade = w.answer(&mut k1, &trade.challenge, &alice(), Scope::Exchange);
     block_on(w.passkeys.finish_recovery(FinishRecovery::new(
@@ -952,11 +961,9 @@ fn an_old_passkey_logs_in_until_the_recovery_finishes_and_never_after() {
         );
         assert_eq!(code(refused), "unknown_credential");
     }
-    let refused = block_on(
-        w.passkeys.finish_authentication(
-            FinishAuthentication::new(&trade, &w.context).transaction(&b"buy"[..]),
-        ),
-    );
+    let refused = block_on(w.passkeys.finish_authentication(
+        FinishAuthentication::new(&trade, &w.context).transaction(&b"buy"[..]),
+    ));
     assert_eq!(code(refused), "unknown_credential");
 }
 
@@ -1176,18 +1183,22 @@ fn a_recovery_challenge_answers_only_a_recovery_of_its_account() {
 #[test]
 fn every_event_of_an_operators_call_names_the_operator_and_the_request() {
     let (w, _, _, _) = alice_world();
-    let revoked = block_on(w.passkeys.revoke_compromised(
-        &alice(),
-        &id(&key(1)),
-        "phished",
-        &operator(),
-    ))
-    .unwrap();
+    let revoked =
+        block_on(
+            w.passkeys
+                .revoke_compromised(&alice(), &id(&key(1)), "phished", &operator()),
+        )
+        .unwrap();
     let recovered = recover(&w, &alice(), &key(3), Scope::Exchange, &operator()).unwrap();
     let frozen = block_on(w.passkeys.freeze(&alice(), "risk rule 12", &operator())).unwrap();
     let unfrozen = block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
-    let events: Vec<Event> = [revoked.events, recovered.events, frozen.events, unfrozen.events]
-        .concat();
+    let events: Vec<Event> = [
+        revoked.events,
+        recovered.events,
+        frozen.events,
+        unfrozen.events,
+    ]
+    .concat();
     assert!(events.len() >= 6);
     for event in &events {
         assert_eq!(event.context.actor, Actor::Operator("ops-7".into()));
@@ -1207,20 +1218,18 @@ fn an_operator_context_must_name_the_operator() {
             actor: Actor::Operator(nameless.into()),
             ..RequestContext::default()
         };
-        let refused = block_on(w.passkeys.revoke_compromised(
-            &alice(),
-            &id(&k1),
-            "phished",
-            &context,
-        ))
-        .unwrap_err();
+        let refused =
+            block_on(
+                w.passkeys
+                    .revoke_compromised(&alice(), &id(&k1), "phished", &context),
+            )
+            .unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Internal, "{nameless:?}");
         assert_eq!(refused.code(), "internal");
         // No call records a nameless operator.
         let refused = block_on(w.passkeys.freeze(&alice(), "risk", &context)).unwrap_err();
         assert_eq!(refused.code(), "internal", "{nameless:?}");
-        let refused =
-            block_on(w.passkeys.unfreeze(&alice(), &identity(), &context)).unwrap_err();
+        let refused = block_on(w.passkeys.unfreeze(&alice(), &identity(), &context)).unwrap_err();
         assert_eq!(refused.code(), "internal", "{nameless:?}");
     }
     assert_eq!(history(&w, &alice()).len(), before);
@@ -1285,15 +1294,48 @@ fn invisible_characters_outside_cf_are_accepted_in_names_today() {
     }
     // Whereas every Cf character, at the start, inside or at the end, is refused.
     for c in [
-        '\u{AD}', '\u{600}', '\u{61C}', '\u{6DD}', '\u{70F}', '\u{890}', '\u{8E2}', '\u{180E}',
-        '\u{200B}', '\u{200E}', '\u{202A}', '\u{202E}', '\u{2060}', '\u{2066}', '\u{2069}',
-        '\u{206F}', '\u{FEFF}', '\u{FFF9}', '\u{FFFB}', '\u{110BD}', '\u{110CD}', '\u{13430}',
-        '\u{1343F}', '\u{1BCA0}', '\u{1D173}', '\u{1D17A}', '\u{E0001}', '\u{E0020}',
+        '\u{AD}',
+        '\u{600}',
+        '\u{61C}',
+        '\u{6DD}',
+        '\u{70F}',
+        '\u{890}',
+        '\u{8E2}',
+        '\u{180E}',
+        '\u{200B}',
+        '\u{200E}',
+        '\u{202A}',
+        '\u{202E}',
+        '\u{2060}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{206F}',
+        '\u{FEFF}',
+        '\u{FFF9}',
+        '\u{FFFB}',
+        '\u{110BD}',
+        '\u{110CD}',
+        '\u{13430}',
+        '\u{1343F}',
+        '\u{1BCA0}',
+        '\u{1D173}',
+        '\u{1D17A}',
+        '\u{E0001}',
+        '\u{E0020}',
         '\u{E007F}',
     ] {
-        for name in [format!("{c}Laptop"), format!("Lap{c}top"), format!("Laptop{c}")] {
+        for name in [
+            format!("{c}Laptop"),
+            format!("Lap{c}top"),
+            format!("Laptop{c}"),
+        ] {
             assert_eq!(
-                code(block_on(w.passkeys.rename(&alice(), &id(&k2), &name, &w.context))),
+                code(block_on(w.passkeys.rename(
+                    &alice(),
+                    &id(&k2),
+                    &name,
+                    &w.context
+                ))),
                 "invalid_name",
                 "{:X}",
                 u32::from(c)
@@ -1433,12 +1475,7 @@ fn an_operator_revocation_racing_a_deletion_of_the_other_passkey_on_two_instance
                         .revoke_compromised(&alice(), &id1, "phished", &operator()),
                 )
             },
-            move || {
-                block_on(
-                    b.passkeys
-                        .delete(&alice(), &id2, &factors(), &b.context),
-                )
-            },
+            move || block_on(b.passkeys.delete(&alice(), &id2, &factors(), &b.context)),
         );
         // The revocation always goes through; the user's deletion only when it came
         // first (then the revocation empties the scope, P20's exception); never both
@@ -1451,6 +1488,38 @@ fn an_operator_revocation_racing_a_deletion_of_the_other_passkey_on_two_instance
                 assert_eq!(code, "last_passkey");
                 assert_eq!(left.len(), 1);
             }
+        }
+    }
+}
+
+#[test]
+fn the_engine_itself_records_no_nameless_operator() {
+    use latchkey::policy::{AccountState, Command, PolicyConfig, PolicyError, decide};
+    let command = Command::Freeze {
+        reason: "risk".into(),
+    };
+    let state = AccountState::default();
+    let config = PolicyConfig::default();
+    for (actor, named) in [
+        (Actor::User, true),
+        (Actor::Operator("ops-7".into()), true),
+        (Actor::Operator("Ana María".into()), true),
+        (Actor::Operator(String::new()), false),
+        (Actor::Operator(" \t".into()), false),
+        (Actor::Operator("ops-7\u{2066}".into()), false),
+        (Actor::Operator("ops\u{7}".into()), false),
+    ] {
+        assert_eq!(actor.is_named(), named, "{actor:?}");
+        let context = RequestContext {
+            actor: actor.clone(),
+            ..RequestContext::default()
+        };
+        let decided = decide(&state, &command, T0, &context, &config);
+        if named {
+            assert!(decided.is_ok(), "{actor:?}");
+        } else {
+            assert_eq!(decided, Err(PolicyError::UnnamedActor), "{actor:?}");
+            assert_eq!(PolicyError::UnnamedActor.code(), "internal");
         }
     }
 }
