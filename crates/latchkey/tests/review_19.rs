@@ -1795,3 +1795,182 @@ fn two_recoveries_with_one_key_on_two_instances_register_it_once() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A revocation landing between a registration's append and the call's answer
+// ---------------------------------------------------------------------------------------
+
+/// A memory store on which an operator's revocation of `armed` lands right after the
+/// append that registered it: another instance's call, interleaved at the worst moment.
+struct RevokedRightAfter {
+    inner: latchkey::MemoryStore,
+    armed: std::sync::Mutex<Option<CredentialId>>,
+}
+
+impl RevokedRightAfter {
+    fn new() -> Self {
+        Self {
+            inner: latchkey::MemoryStore::new(),
+            armed: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn arm(&self, credential: CredentialId) {
+        *self.armed.lock().unwrap() = Some(credential);
+    }
+}
+
+impl Store for RevokedRightAfter {
+    async fn load(
+        &self,
+        account: &AccountId,
+    ) -> Result<
+        latchkey::store::Versioned<latchkey::policy::AccountState>,
+        latchkey::store::StoreError,
+    > {
+        self.inner.load(account).await
+    }
+
+    async fn append(
+        &self,
+        account: &AccountId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<u64, latchkey::store::StoreError> {
+        let version = self.inner.append(account, expected_version, events).await?;
+        let registers = |id: &CredentialId| {
+            events.iter().any(
+                |e| matches!(&e.kind, EventKind::Registered { credential } if &credential.id == id),
+            )
+        };
+        let target = {
+            let mut armed = self.armed.lock().unwrap();
+            if armed.as_ref().is_some_and(registers) {
+                armed.take()
+            } else {
+                None
+            }
+        };
+        if let Some(credential) = target {
+            let loaded = self.inner.load(account).await?;
+            let decision = latchkey::policy::decide(
+                &loaded.value,
+                &latchkey::policy::Command::RevokeCompromised {
+                    credential,
+                    reason: "phished".into(),
+                },
+                T0,
+                &operator(),
+                &latchkey::PolicyConfig::default(),
+            )
+            .unwrap();
+            self.inner
+                .append(account, loaded.version, &decision.events)
+                .await?;
+        }
+        Ok(version)
+    }
+
+    async fn account_of(
+        &self,
+        credential: &CredentialId,
+    ) -> Result<Option<AccountId>, latchkey::store::StoreError> {
+        self.inner.account_of(credential).await
+    }
+
+    async fn history(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<Event>, latchkey::store::StoreError> {
+        self.inner.history(account).await
+    }
+
+    async fn put_challenge(
+        &self,
+        record: latchkey::store::ChallengeRecord,
+    ) -> Result<(), latchkey::store::StoreError> {
+        self.inner.put_challenge(record).await
+    }
+
+    async fn purge_challenges(
+        &self,
+        now: latchkey::Timestamp,
+    ) -> Result<usize, latchkey::store::StoreError> {
+        self.inner.purge_challenges(now).await
+    }
+
+    async fn take_challenge(
+        &self,
+        challenge: &[u8],
+    ) -> Result<latchkey::store::Taken, latchkey::store::StoreError> {
+        self.inner.take_challenge(challenge).await
+    }
+}
+
+/// P14: a call that appended returns what it appended, even when another instance
+/// revokes the new passkey before the call answers. Otherwise the service reads a
+/// failure (`internal`) for a registration, replacement or recovery that happened - for
+/// a recovery, one that revoked every passkey of the scope - and notifies no one.
+#[test]
+fn a_registration_revoked_before_its_call_answers_still_returns_its_events() {
+    let w = support::world_on(RevokedRightAfter::new());
+    let (mut k1, k2, k10) = (key(1), key(2), key(10));
+    setup(&w, &mut k1, &k2, &k10);
+    // A registration.
+    let k3 = key(3);
+    w.passkeys.store().arm(id(&k3));
+    let registered = w
+        .register(&alice(), &k3, Scope::Exchange, factors())
+        .unwrap();
+    assert_eq!(registered.credential.id, id(&k3));
+    assert!(registered.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Registered { credential } if credential.id == id(&k3))
+    ));
+    // A replacement.
+    let k4 = key(4);
+    let options =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice(), &user("alice"), &id(&k2), &factors()),
+        )
+        .unwrap();
+    let response =
+        RegistrationResponse::from_json(&k4.registration_json(&w.client, &options.challenge))
+            .unwrap();
+    w.passkeys.store().arm(id(&k4));
+    let replaced = block_on(w.passkeys.finish_replacement(FinishReplacement::new(
+        &alice(),
+        &id(&k2),
+        &response,
+        &factors(),
+        &w.context,
+    )))
+    .unwrap();
+    assert_eq!(replaced.credential.id, id(&k4));
+    assert!(replaced.accepted.is_some());
+    // A recovery: the revocations and the lock are in what it returns.
+    let k5 = key(5);
+    let response = recovery_response(&w, &alice(), &k5, Scope::Exchange);
+    w.passkeys.store().arm(id(&k5));
+    let recovered = block_on(w.passkeys.finish_recovery(FinishRecovery::new(
+        &alice(),
+        &response,
+        &identity(),
+        &operator(),
+    )))
+    .unwrap();
+    assert!(
+        recovered
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::WithdrawalLocked { .. }))
+    );
+    assert!(recovered.events.iter().any(
+        |e| matches!(&e.kind, EventKind::Revoked { credential, .. } if credential == &id(&k1))
+    ));
+    // And the interleaved revocation did happen: none of them is held now.
+    let state = block_on(w.passkeys.store().load(&alice())).unwrap().value;
+    for k in [&k3, &k4, &k5] {
+        assert!(state.is_revoked(&id(k)));
+    }
+}
