@@ -200,9 +200,7 @@ impl<S: Store> Passkeys<S> {
                 step_up: step_up.to_policy(),
             };
             let (decision, state) = self.commit(account, context, &command, None).await?;
-            let mut registered = self
-                .registered(account, &new.id, decision, client_extensions)
-                .await?;
+            let mut registered = Self::registered(&state, &new.id, decision, client_extensions)?;
             registered.accepted = Some(self.accepted(account, new.scope, &state.credentials));
             Ok(registered)
         })
