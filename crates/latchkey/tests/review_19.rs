@@ -2170,3 +2170,57 @@ fn the_engine_called_directly_takes_a_users_revocation_today() {
     );
     assert!(apply(state, &decision.events).credentials.is_empty());
 }
+
+#[test]
+fn a_recovery_racing_a_replacement_of_an_old_passkey_on_two_instances_leaves_only_its_own() {
+    for round in 0..4 {
+        let two = two_instances(&format!("recover-replace-{round}"));
+        let (mut k1, k2, k10) = (key(1), key(2), key(10));
+        setup(&two.a, &mut k1, &k2, &k10);
+        let (k3, k4) = (key(3), key(4));
+        let recovery = recovery_response(&two.a, &alice(), &k3, Scope::Exchange);
+        let options = block_on(two.b.passkeys.start_replacement(
+            &alice(),
+            &user("alice"),
+            &id(&k2),
+            &factors(),
+        ))
+        .unwrap();
+        let successor = RegistrationResponse::from_json(
+            &k4.registration_json(&two.b.client, &options.challenge),
+        )
+        .unwrap();
+        let (a, b) = (Arc::clone(&two.a), Arc::clone(&two.b));
+        let id2 = id(&k2);
+        let outcome = race(
+            move || {
+                block_on(a.passkeys.finish_recovery(FinishRecovery::new(
+                    &alice(),
+                    &recovery,
+                    &identity(),
+                    &a.context,
+                )))
+            },
+            move || {
+                block_on(b.passkeys.finish_replacement(FinishReplacement::new(
+                    &alice(),
+                    &id2,
+                    &successor,
+                    &factors(),
+                    &b.context,
+                )))
+            },
+        );
+        assert!(outcome[0].is_ok(), "{outcome:?}");
+        assert!(
+            matches!(outcome[1], Ok(()) | Err("unknown_credential")),
+            "{outcome:?}"
+        );
+        let exchange = block_on(two.a.passkeys.list(&alice(), Scope::Exchange)).unwrap();
+        assert_eq!(
+            exchange.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+            [id(&k3)],
+            "{outcome:?}"
+        );
+    }
+}
