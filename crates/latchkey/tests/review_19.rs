@@ -2224,3 +2224,32 @@ fn a_recovery_racing_a_replacement_of_an_old_passkey_on_two_instances_leaves_onl
         );
     }
 }
+
+/// P17 answers the Pay entry's usernameless login with `scope_mismatch`, P18 a frozen
+/// account's login with `account_frozen` when `frozen_login` refuses it. When both
+/// apply, the freeze is judged first today (reported as an ambiguity of precedence;
+/// either way nothing logs in).
+#[test]
+fn the_pay_entry_on_a_frozen_account_that_refuses_login_gets_account_frozen_today() {
+    let mut config = latchkey::PolicyConfig::default();
+    config.frozen_login = latchkey::FrozenLogin::Refuse;
+    let base = world();
+    let w = World {
+        passkeys: Passkeys::new(relying_party(), latchkey::MemoryStore::new())
+            .with_policy(config)
+            .with_clock(base.clock.clone()),
+        ..base
+    };
+    let mut k10 = key(10);
+    w.register(&alice(), &key(1), Scope::Exchange, factors())
+        .unwrap();
+    w.register(&alice(), &k10, Scope::Pay, factors()).unwrap();
+    block_on(w.passkeys.freeze(&alice(), "risk", &w.context)).unwrap();
+    let options = block_on(w.passkeys.start_login(None)).unwrap();
+    let response = w.answer(&mut k10, &options.challenge, &alice(), Scope::Pay);
+    let refused = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    );
+    assert_eq!(code(refused), "account_frozen");
+}
