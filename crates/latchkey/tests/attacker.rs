@@ -17,10 +17,13 @@
 //! - the history holds every change exactly once: what the calls returned, in order (P14);
 //! - a frozen account records no change and no use but login; only the identity check
 //!   unfreezes it, however the attacker tries (P18);
-//! - passkey-required mode goes off only with a grant of an Exchange passkey redeemed for
-//!   exactly that, never with factors (P19);
-//! - nothing an operator or a recovery revoked is ever used, granted with or registered
-//!   again; only those empty a scope (P20).
+//! - passkey-required mode goes off only with a grant of an Exchange passkey, made in
+//!   the Exchange scope and redeemed for exactly that, never with factors (P19);
+//! - nothing an operator or a recovery revoked is ever used, granted with, redeemed
+//!   through a grant it made, or registered again (on Alice's account or Mallory's);
+//!   only those empty a scope (P20);
+//! - ceremonies started before a freeze, a revocation or a recovery and finished after
+//!   it (a registration, a step-up) obey all of the above at their finish.
 //!
 //! It runs on the memory store here, and on SQLite and PostgreSQL (when
 //! `LATCHKEY_POSTGRES_URL` is set; CI sets it and `LATCHKEY_REQUIRE_POSTGRES=1`).
@@ -167,6 +170,24 @@ enum Op {
         which: u8,
         intent: Intent,
     },
+    /// A registration started now (with the step-up `via` makes now) and left in flight
+    /// for [`Op::FinishLater`].
+    StartLater {
+        key: u8,
+        pay: bool,
+        via: Via,
+    },
+    /// Finishes the registration in flight, whatever happened since it started.
+    FinishLater,
+    /// A step-up by `key` for a change of `target`, answered now and finished by
+    /// [`Op::FinishStepUpLater`].
+    StepUpLater {
+        key: u8,
+        kind: Kind,
+        target: u8,
+    },
+    /// Finishes the step-up in flight; its token joins the session.
+    FinishStepUpLater,
 }
 
 /// What the attacker holds besides Alice's session.
@@ -232,6 +253,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..9, prop::bool::weighted(0.3), prop::bool::weighted(0.7))
             .prop_map(|(new_key, pay, identity)| Op::Recover { new_key, pay, identity }),
         1 => (any::<u8>(), intent()).prop_map(|(which, intent)| Op::UseRevoked { which, intent }),
+        2 => (key.clone(), prop::bool::weighted(0.3), via())
+            .prop_map(|(key, pay, via)| Op::StartLater { key, pay, via }),
+        2 => Just(Op::FinishLater),
+        2 => (key.clone(), kind(), any_key.clone())
+            .prop_map(|(key, kind, target)| Op::StepUpLater { key, kind, target }),
+        2 => Just(Op::FinishStepUpLater),
     ]
 }
 
@@ -263,6 +290,10 @@ struct Play<S> {
     answered: BTreeSet<String>,
     /// The passkeys recoveries registered: the only registrations a frozen account takes.
     recovered: BTreeSet<CredentialId>,
+    /// A registration in flight: its response and the step-up its finish brings.
+    later: Option<(RegistrationResponse, StepUp)>,
+    /// A step-up in flight: its answered response and the scope it was made in.
+    step_up_later: Option<(AuthenticationResponse, Scope)>,
 }
 
 /// What a call was, for the DEX rule: which DEX authorizations it may grant.
@@ -297,6 +328,8 @@ impl<S: Store> Play<S> {
             captured: None,
             answered: BTreeSet::new(),
             recovered: BTreeSet::new(),
+            later: None,
+            step_up_later: None,
         };
         let factors = StepUp::Factors(vec![Factor::Email, Factor::Totp]);
         let first = play.register_key(&alice(), 0, Scope::Exchange, &factors, None, false);
@@ -835,6 +868,64 @@ impl<S: Store> Play<S> {
                 let again =
                     self.register_key(&alice(), key, Scope::Exchange, &factors, None, false);
                 assert!(again.is_err(), "P20: a revoked passkey registered again");
+                let elsewhere =
+                    self.register_key(&mallory(), key, Scope::Exchange, &factors, None, false);
+                assert!(
+                    elsewhere.is_err(),
+                    "P20: a revoked passkey registered by Mallory"
+                );
+                let granted = self.step_up(key, true, Scope::Exchange, Change::AddPasskey);
+                assert!(granted.is_none(), "P20: a revoked passkey made a step-up");
+            }
+            Op::StartLater { key, pay, via } => {
+                let scope = if pay { Scope::Pay } else { Scope::Exchange };
+                let (key, via) = (self.fresh(key, 0..9), self.via(via));
+                let step_up = self.stepped(via, scope, Change::AddPasskey);
+                let Ok(options) = block_on(self.w.passkeys.start_registration(
+                    &alice(),
+                    &user("alice"),
+                    scope,
+                    &step_up,
+                )) else {
+                    return;
+                };
+                let json = self.keys[usize::from(key)]
+                    .registration_json(&self.w.client, &options.challenge);
+                let response = RegistrationResponse::from_json(&json).unwrap();
+                self.later = Some((response, step_up));
+            }
+            Op::FinishLater => {
+                let Some((response, step_up)) = self.later.take() else {
+                    return;
+                };
+                if let Ok(done) = block_on(self.w.passkeys.finish_registration(
+                    FinishRegistration::new(&alice(), &response, &step_up, &context),
+                )) {
+                    self.record(done.events, &Call::Other);
+                }
+            }
+            Op::StepUpLater { key, kind, target } => {
+                let key = self.mine(key);
+                let Some(scope) = self.scope_of(&alice(), key) else {
+                    return;
+                };
+                let change = self.change_of(kind, self.mine(target));
+                let Ok(options) = block_on(self.w.passkeys.start_step_up(&alice(), scope, &change))
+                else {
+                    return;
+                };
+                let response = self.answer(key, &alice(), &options.challenge, true);
+                self.step_up_later = Some((response, scope));
+            }
+            Op::FinishStepUpLater => {
+                let Some((response, scope)) = self.step_up_later.take() else {
+                    return;
+                };
+                if let Ok(done) = self.finish(&response, None) {
+                    self.record(done.events, &Call::Other);
+                    let token = done.step_up.expect("a step-up returns a token");
+                    self.tokens.push(Held { token, scope });
+                }
             }
             _ => {}
         }
@@ -975,6 +1066,8 @@ impl<S: Store> Play<S> {
         assert_eq!(full_history(&self.w, &mallory()).len(), self.mallory_events);
         let mut scopes: HashMap<CredentialId, Scope> = HashMap::new();
         let mut grants: BTreeMap<[u8; 32], Change> = BTreeMap::new();
+        // Who made each grant, and in which scope.
+        let mut makers: BTreeMap<[u8; 32], (CredentialId, Scope)> = BTreeMap::new();
         let mut redeemed = BTreeSet::new();
         let mut state = latchkey::policy::AccountState::default();
         let mut had = BTreeSet::new();
@@ -1006,15 +1099,19 @@ impl<S: Store> Play<S> {
                     revoked.insert(credential.clone());
                 }
                 EventKind::PasskeyRequiredSet { on: false } => {
-                    assert!(
-                        matches!(
-                            previous,
-                            Some(EventKind::StepUpRedeemed {
-                                change: Change::PasskeyRequiredOff,
-                                ..
-                            })
-                        ),
-                        "P19: the mode went off without its Exchange grant"
+                    let Some(EventKind::StepUpRedeemed {
+                        proof,
+                        change: Change::PasskeyRequiredOff,
+                    }) = previous
+                    else {
+                        panic!("P19: the mode went off without its Exchange grant");
+                    };
+                    let (maker, scope) = &makers[proof.as_bytes()];
+                    assert_eq!(*scope, Scope::Exchange, "P19: a grant of another scope");
+                    assert_eq!(
+                        scopes.get(maker),
+                        Some(&Scope::Exchange),
+                        "P19: turned off by a passkey of another scope"
                     );
                 }
                 EventKind::Used {
@@ -1038,6 +1135,10 @@ impl<S: Store> Play<S> {
                         "P1 grant"
                     );
                     grants.insert(*grant.proof.as_bytes(), grant.change.clone());
+                    makers.insert(
+                        *grant.proof.as_bytes(),
+                        (grant.credential.clone(), grant.scope),
+                    );
                 }
                 EventKind::StepUpRedeemed { proof, change } => {
                     assert!(
@@ -1048,6 +1149,12 @@ impl<S: Store> Play<S> {
                         grants.get(proof.as_bytes()),
                         Some(change),
                         "P7: another change"
+                    );
+                    // P20: a grant dies with the passkey that made it.
+                    let (maker, _) = &makers[proof.as_bytes()];
+                    assert!(
+                        !revoked.contains(maker) && state.credential(maker).is_some(),
+                        "P20: a grant redeemed after its passkey was revoked or deleted"
                     );
                 }
                 _ => {}

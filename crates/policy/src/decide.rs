@@ -54,7 +54,9 @@ impl Warning {
 ///
 /// # Errors
 ///
-/// A [`PolicyError`] naming the rule that refuses the command.
+/// A [`PolicyError`] naming the rule that refuses the command;
+/// [`PolicyError::UnnamedActor`] (code `internal`) when `context` names an operator
+/// without an id (P14: every event says who acted).
 ///
 /// # Example
 ///
@@ -106,6 +108,9 @@ pub fn decide(
         config,
         decision: Decision::default(),
     };
+    if !context.actor.is_named() {
+        return Err(PolicyError::UnnamedActor);
+    }
     account::check_frozen(state, command, config.frozen_login)?;
     match command {
         Command::Register {

@@ -54,6 +54,11 @@ pub enum PolicyError {
     /// FIDO metadata reports the authenticator model compromised: refused everywhere.
     #[error("authenticator model reported compromised in FIDO metadata")]
     AuthenticatorCompromised,
+    /// P14: the request context names an operator without a usable id (blank, or with
+    /// control or format characters). The service's fault, never the client's: code
+    /// `internal`.
+    #[error("the request context names an operator without an id")]
+    UnnamedActor,
 }
 
 impl PolicyError {
@@ -76,6 +81,7 @@ impl PolicyError {
             Self::CounterRegression => "counter_regression",
             Self::AccountFrozen => "account_frozen",
             Self::AttestationUntrusted | Self::AuthenticatorCompromised => "attestation_untrusted",
+            Self::UnnamedActor => "internal",
         }
     }
 }

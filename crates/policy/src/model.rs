@@ -202,6 +202,22 @@ impl Actor {
     pub fn is_user(&self) -> bool {
         *self == Self::User
     }
+
+    /// Whether the actor names who acted (P14): the user, or an operator by an id that
+    /// is not blank and holds no control or format (Cf) characters, so that the history
+    /// never shows an operator without a name, nor one id made to read as another.
+    #[must_use]
+    pub fn is_named(&self) -> bool {
+        match self {
+            Self::User => true,
+            Self::Operator(id) => {
+                !id.trim().is_empty()
+                    && !id
+                        .chars()
+                        .any(|c| c.is_control() || crate::names::is_format(c))
+            }
+        }
+    }
 }
 
 /// One passkey of an account.

@@ -115,13 +115,16 @@ impl<S: Store> Passkeys<S> {
     /// of its scope. An Exchange passkey's revocation locks withdrawals (P8); the scope's
     /// next registration then needs the factors. The passkey is never accepted again and
     /// its id never registered again. `context.actor` must name the operator
-    /// ([`Actor::Operator`]): the history says who acted (P14). An operator call: keep it
-    /// behind the service's admin authentication.
+    /// ([`Actor::Operator`], by an id that is not blank and holds no control or format
+    /// characters): the history says who acted (P14). An operator call: keep it behind
+    /// the service's admin authentication.
     ///
     /// # Errors
     ///
-    /// [`Error::Internal`] when the context's actor is not an operator (a misused call);
-    /// `unknown_credential`; store errors.
+    /// Code `internal` (a misused call) when the context's actor is not an operator
+    /// ([`Error::Internal`]) or names none
+    /// ([`PolicyError::UnnamedActor`](crate::policy::PolicyError::UnnamedActor), as for
+    /// every call); `unknown_credential`; store errors.
     pub async fn revoke_compromised(
         &self,
         account: &AccountId,
@@ -197,9 +200,7 @@ impl<S: Store> Passkeys<S> {
                 step_up: step_up.to_policy(),
             };
             let (decision, state) = self.commit(account, context, &command, None).await?;
-            let mut registered = self
-                .registered(account, &new.id, decision, client_extensions)
-                .await?;
+            let mut registered = Self::registered(&state, &new.id, decision, client_extensions)?;
             registered.accepted = Some(self.accepted(account, new.scope, &state.credentials));
             Ok(registered)
         })

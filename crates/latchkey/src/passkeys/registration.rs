@@ -160,9 +160,8 @@ impl<S: Store> Passkeys<S> {
                 credential: new.clone(),
                 step_up: step_up.to_policy(),
             };
-            let (decision, _) = self.commit(account, context, &command, None).await?;
-            self.registered(account, &new.id, decision, client_extensions)
-                .await
+            let (decision, state) = self.commit(account, context, &command, None).await?;
+            Self::registered(&state, &new.id, decision, client_extensions)
         })
         .await
     }
@@ -196,9 +195,7 @@ impl<S: Store> Passkeys<S> {
                 dex_terms_accepted,
             };
             let (decision, state) = self.commit(account, context, &command, None).await?;
-            let mut registered = self
-                .registered(account, &new.id, decision, client_extensions)
-                .await?;
+            let mut registered = Self::registered(&state, &new.id, decision, client_extensions)?;
             registered.accepted = Some(self.accepted(account, new.scope, &state.credentials));
             Ok(registered)
         })
@@ -255,9 +252,8 @@ impl<S: Store> Passkeys<S> {
                 credential: new,
                 step_up: step_up.to_policy(),
             };
-            let (decision, _) = self.commit(account, context, &command, None).await?;
-            self.registered(account, &id, decision, ClientExtensionOutputs::default())
-                .await
+            let (decision, state) = self.commit(account, context, &command, None).await?;
+            Self::registered(&state, &id, decision, ClientExtensionOutputs::default())
         })
         .await
     }
@@ -270,17 +266,18 @@ impl<S: Store> Passkeys<S> {
         Ok(())
     }
 
-    /// The one tail of every registration: the stored record and what was appended.
-    pub(super) async fn registered(
-        &self,
-        account: &AccountId,
+    /// The one tail of every registration: the record as the append stored it, and what
+    /// was appended. `state` is the account right after that append, not as read again
+    /// later: another instance may have changed it since (revoked the new passkey, say),
+    /// and the call still answers for what it did (P14).
+    pub(super) fn registered(
+        state: &AccountState,
         id: &CredentialId,
         decision: Decision,
         client_extensions: ClientExtensionOutputs,
     ) -> Result<Registered> {
-        let state = self.store.load(account).await?.value;
         let credential = state.credential(id).cloned().ok_or(Error::Internal(
-            "the registered passkey is not in the store",
+            "the registered passkey is not in the state its append left",
         ))?;
         Ok(Registered {
             credential,
