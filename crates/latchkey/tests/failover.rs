@@ -666,32 +666,39 @@ fn a_failover_to_a_synchronous_standby_loses_nothing_acknowledged() {
     }
 }
 
+/// One statement through `psql`; its output, trimmed.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The standby's maintenance database (it may not have replayed `createdb` yet, and
+/// `latchkey` is the one under test).
+fn standby_maintenance(pair: &Pair) -> String {
+    format!(
+        "{}/postgres",
+        pair.var("LATCHKEY_PAIR_STANDBY_URL")
+            .trim_end_matches("/latchkey")
+    )
+}
+
 /// Waits until the standby has replayed everything the primary has written.
 fn wait_for_standby(pair: &Pair) {
-    let psql = |url: &str, sql: &str| {
-        let out = Command::new("psql")
-            .args([url, "-Atc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
     let target = psql(
         pair.var("LATCHKEY_PAIR_PRIMARY_URL"),
         "SELECT pg_current_wal_lsn()",
     );
     let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
     let started = Instant::now();
-    // The maintenance database: the standby may not have replayed `createdb` yet.
-    let standby = format!(
-        "{}/postgres",
-        pair.var("LATCHKEY_PAIR_STANDBY_URL")
-            .trim_end_matches("/latchkey")
-    );
+    let standby = standby_maintenance(pair);
     while psql(&standby, &query) != "t" {
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -852,4 +859,448 @@ fn without_its_synchronous_standby_the_primary_acknowledges_nothing() {
             .len(),
         2
     );
+}
+
+/// The store's client connections to the database under test on one server.
+fn latchkey_sessions(url: &str) -> usize {
+    psql(
+        url,
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = 'latchkey' AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    .parse()
+    .unwrap()
+}
+
+/// `Options::standby_reads`: the history and the passkey list (display only) come from
+/// the standby, and lag when it does; every decision reads the primary. The standby's
+/// replay is paused, so that it holds an older state than the primary: a registration
+/// acknowledged on the primary (flushed on the standby, not replayed) is missing from the
+/// displayed list and history, and present in every decision (a discoverable login by it,
+/// a delete that is allowed only because it exists). Without the opt-in nothing reads the
+/// standby. With the standby gone, the display reads fall back to the primary.
+#[test]
+fn standby_reads_serve_display_only_and_never_a_decision() {
+    let Some(script) = pair_script("standby_reads_serve_display_only") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let url = pair.var("LATCHKEY_PAIR_URL");
+    let standby_db = pair.var("LATCHKEY_PAIR_STANDBY_URL");
+    let account = AccountId::new("display");
+    let (mut e1, mut e2) = (key(202, 1), key(202, 2));
+
+    // Without the opt-in: writes, decisions and display reads, none on the standby.
+    let plain = world(url);
+    plain
+        .register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    let _ = history(&plain, &account);
+    let _ = block_on(plain.passkeys.list(&account, Scope::Exchange)).unwrap();
+    assert_eq!(
+        latchkey_sessions(standby_db),
+        0,
+        "a store without standby_reads connected to the standby"
+    );
+
+    let mut opted = options();
+    opted.standby_reads = true;
+    let reader = world_on(block_on(PostgresStore::connect(url, opted)).unwrap());
+    wait_for_standby(&pair);
+    let replicated = history(&reader, &account).len();
+    assert!(
+        latchkey_sessions(standby_db) > 0,
+        "standby_reads: the history was not read on the standby"
+    );
+
+    // The standby stops replaying (it still receives and flushes: commits go on).
+    psql(&standby_maintenance(&pair), "SELECT pg_wal_replay_pause()");
+    reader
+        .register(&account, &e2, Scope::Exchange, factors())
+        .unwrap();
+    // Display: the standby's older state.
+    let shown = block_on(reader.passkeys.list(&account, Scope::Exchange)).unwrap();
+    assert_eq!(
+        shown.len(),
+        1,
+        "the list was not read on the lagging standby"
+    );
+    assert_eq!(history(&reader, &account).len(), replicated);
+    // Without the opt-in, the primary's.
+    assert_eq!(
+        block_on(plain.passkeys.list(&account, Scope::Exchange))
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(history(&plain, &account).len() > replicated);
+
+    // Decisions, on the primary: a discoverable login by the new passkey (account_of,
+    // then load) ...
+    let options = block_on(reader.passkeys.start_login(None)).unwrap();
+    let response = reader.answer(&mut e2, &options.challenge, &account, Scope::Exchange);
+    let done = block_on(
+        reader
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &reader.context)),
+    )
+    .unwrap();
+    assert_eq!(done.credential, id(&e2));
+    // ... a login challenge that allows it ...
+    let options = block_on(
+        reader
+            .passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+    assert_eq!(options.allow_credentials.len(), 2);
+    // ... and the delete of the other one, allowed because the new one exists (on the
+    // standby's state it would be the last: refused).
+    block_on(
+        reader
+            .passkeys
+            .delete(&account, &id(&e1), &factors(), &reader.context),
+    )
+    .unwrap();
+    let _ = &mut e1;
+
+    // Replay resumes: the display catches up.
+    psql(&standby_maintenance(&pair), "SELECT pg_wal_replay_resume()");
+    wait_for_standby(&pair);
+    let shown = block_on(reader.passkeys.list(&account, Scope::Exchange)).unwrap();
+    assert_eq!(
+        shown.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        [id(&e2)]
+    );
+    assert_eq!(history(&reader, &account), history(&plain, &account));
+
+    // No standby: display reads go to the primary.
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    assert_eq!(history(&reader, &account), history(&plain, &account));
+    assert_eq!(
+        block_on(reader.passkeys.list(&account, Scope::Exchange))
+            .unwrap()
+            .len(),
+        1
+    );
+    println!(
+        "standby reads: list and history served by the paused standby ({replicated} events \
+         shown, the primary had more); login, start and delete decided on the primary; \
+         without a standby, display reads fell back to the primary"
+    );
+    drop((plain, reader));
+}
+
+/// Attack: a `statement_timeout` set on the server (a common safety net, here on the
+/// database). A query cancel during a commit's wait for the synchronous standby ends the
+/// wait and reports the commit as successful ("the transaction has already committed
+/// locally, but might not have been replicated"): were the statement timeout to fire
+/// there, the store would acknowledge what a failover loses. It does not: PostgreSQL stops
+/// the statement timer before it commits, so with the standby gone a registration and a
+/// login answer `store_unavailable` (at `Options::operation_timeout`), and whatever was
+/// acknowledged survives the failover. (A `pg_cancel_backend` of a waiting session does
+/// acknowledge: the README forbids it.)
+#[test]
+fn a_server_statement_timeout_never_acknowledges_an_unreplicated_commit() {
+    let Some(script) = pair_script("a_server_statement_timeout") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    psql(
+        pair.var("LATCHKEY_PAIR_PRIMARY_URL"),
+        "ALTER DATABASE latchkey SET statement_timeout = '300ms'",
+    );
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("timeout");
+    let (mut e1, e2) = (key(203, 1), key(203, 2));
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    let login = block_on(
+        w.passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+    wait_for_standby(&pair);
+
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let registered = w.register(&account, &e2, Scope::Exchange, factors());
+    let response = w.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let logged_in = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    );
+    let outcomes = [
+        registered.as_ref().map(|_| ()).map_err(|e| e.code()),
+        logged_in.as_ref().map(|_| ()).map_err(|e| e.code()),
+    ];
+
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let listed = block_on(after.passkeys.list(&account, Scope::Exchange)).unwrap();
+    if registered.is_ok() {
+        assert!(
+            listed.iter().any(|c| c.id == id(&e2)),
+            "an acknowledged registration is lost"
+        );
+    }
+    if logged_in.is_ok() {
+        let replay = block_on(
+            after
+                .passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &after.context)),
+        );
+        assert_eq!(
+            replay.map(|_| ()).map_err(|e| e.code()),
+            Err("challenge_reused"),
+            "a challenge acknowledged as consumed is fresh on the new primary"
+        );
+    }
+    assert_eq!(
+        outcomes,
+        [Err("store_unavailable"), Err("store_unavailable")],
+        "acknowledged without the synchronous standby"
+    );
+    println!("statement_timeout on the server: outcomes without the standby {outcomes:?}");
+    drop((w, after));
+}
+
+/// Attack: a consumption whose answer was lost. With the synchronous standby down, a
+/// login's `take_challenge` commits on the primary and waits for the standby; the store
+/// gives up at `operation_timeout` (`store_unavailable`). The standby comes back, the
+/// commit completes: the caller retries the same answer and gets `challenge_reused`, never
+/// a second success, and the login (which never got past the challenge) left no event and
+/// no counter. The same after a failover.
+#[test]
+fn a_consumption_whose_answer_was_lost_is_never_accepted_again() {
+    let Some(script) = pair_script("a_consumption_whose_answer_was_lost") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("lost-answer");
+    let mut e1 = key(204, 1);
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    let login = block_on(
+        w.passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+    wait_for_standby(&pair);
+    let before = history(&w, &account);
+
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let response = w.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let first = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    );
+    assert_eq!(
+        first.map(|_| ()).map_err(|e| e.code()),
+        Err("store_unavailable")
+    );
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    // The retry, once the store answers again.
+    let started = Instant::now();
+    let retry = loop {
+        let retry = block_on(
+            w.passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+        );
+        match retry {
+            Err(e)
+                if e.code() == "store_unavailable"
+                    && started.elapsed() < Duration::from_secs(20) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(
+        retry.map(|_| ()).map_err(|e| e.code()),
+        Err("challenge_reused"),
+        "a consumption whose answer was lost was accepted on retry"
+    );
+    assert_eq!(history(&w, &account), before, "the lost login left events");
+
+    wait_for_standby(&pair);
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let replay = block_on(
+        after
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &after.context)),
+    );
+    assert_eq!(
+        replay.map(|_| ()).map_err(|e| e.code()),
+        Err("challenge_reused")
+    );
+    assert_eq!(history(&after, &account), before);
+    drop((w, after));
+}
+
+/// Attack: split brain. After the failover the killed primary is started again as it
+/// was, a primary, unfenced. The multi-host URL names it first and
+/// `target_session_attrs=read-write` accepts it: every connection the store opens from
+/// then on lands on it (a restarted service instance cannot even start: its migration
+/// check writes). With `synchronous_standby_names` set on it (as required) it
+/// acknowledges no write, having no standby: a challenge consumed on the new primary is
+/// not accepted there (`store_unavailable`), nor is a registration. But its reads are
+/// stale: a passkey deleted on the new primary is listed again, and a decision that only
+/// reads (`withdrawals_locked_until`, `status`) would be made on an old state. Hence the
+/// deployment requirement (README): the old primary is fenced before the standby is
+/// promoted.
+#[test]
+fn an_unfenced_old_primary_acknowledges_nothing_but_serves_stale_reads() {
+    let Some(script) = pair_script("an_unfenced_old_primary") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let url = pair.var("LATCHKEY_PAIR_URL");
+    let w = world(url);
+    let account = AccountId::new("split");
+    let (mut e1, e2, e3) = (key(205, 1), key(205, 2), key(205, 3));
+    for authenticator in [&e1, &e2] {
+        w.register(&account, authenticator, Scope::Exchange, factors())
+            .unwrap();
+    }
+    let login = block_on(
+        w.passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    // On the new primary, through the same multi-host store: the login consumes its
+    // challenge, and e2 is deleted.
+    let response = w.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let started = Instant::now();
+    loop {
+        match block_on(
+            w.passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+        ) {
+            Ok(_) => break,
+            Err(e)
+                if e.code() == "store_unavailable"
+                    && started.elapsed() < Duration::from_secs(20) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("login on the new primary: {e}"),
+        }
+    }
+    block_on(
+        w.passkeys
+            .delete(&account, &id(&e2), &factors(), &w.context),
+    )
+    .unwrap();
+
+    // A store connected now, while the old primary is dead, holds one connection, to the
+    // new primary.
+    let fresh = world(url);
+    pair.run("LATCHKEY_PAIR_RESTART_PRIMARY");
+    let restarted = PostgresStore::connect(url, options());
+    let restarted = block_on(restarted).map(|_| ()).map_err(|e| e.to_string());
+    // Concurrent reads need more connections: the new ones land on the old primary.
+    let lists: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let (fresh, account) = (&fresh, &account);
+                scope.spawn(move || {
+                    block_on(fresh.passkeys.list(account, Scope::Exchange)).map_or(0, |l| l.len())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stale = lists.iter().filter(|n| **n == 2).count();
+    let replay = block_on(
+        fresh
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &fresh.context)),
+    );
+    assert!(
+        matches!(&replay, Err(e) if ["store_unavailable", "challenge_reused"].contains(&e.code())),
+        "a challenge consumed on the new primary was accepted on the old one: {:?}",
+        replay.map(|_| ())
+    );
+    let registered = fresh.register(&account, &e3, Scope::Exchange, factors());
+    println!(
+        "unfenced old primary back: a service instance starting then: {restarted:?}; \
+         {stale} of 6 concurrent lists read the old primary (a deleted passkey listed again); \
+         replaying a consumed challenge answered {:?}; a registration answered {:?}",
+        replay.map(|_| ()).map_err(|e| e.code()),
+        registered.as_ref().map(|_| ()).map_err(|e| e.code()),
+    );
+    // Whatever the old primary took, the new one does not have it.
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    assert!(
+        registered.is_err()
+            || block_on(after.passkeys.list(&account, Scope::Exchange))
+                .unwrap()
+                .iter()
+                .any(|c| c.id == id(&e3)),
+        "a registration acknowledged by the old primary is not on the new one"
+    );
+    drop((w, fresh, after));
+}
+
+/// Attack: connections that stop answering without closing (a partitioned primary whose
+/// sockets stay open; here its backends are stopped with SIGSTOP while the server goes on
+/// accepting new connections). An operation on such a connection times out
+/// (`store_unavailable`); the connection must not go back into the pool for the next
+/// operation to hang on, or the store never reaches a server that answers. Within a few
+/// operation timeouts the same store answers again, on new connections.
+#[test]
+fn a_connection_that_stopped_answering_is_not_reused() {
+    let Some(script) = pair_script("a_connection_that_stopped_answering") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let primary = pair.var("LATCHKEY_PAIR_PRIMARY_URL");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("hung");
+    w.register(&account, &key(206, 1), Scope::Exchange, factors())
+        .unwrap();
+    let pids = psql(
+        primary,
+        "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity \
+         WHERE datname = 'latchkey' AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    );
+    let signal = |signal: &str| {
+        for pid in pids.split_whitespace() {
+            let _ = Command::new("kill").args([signal, pid]).status();
+        }
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    let recovered = loop {
+        let result = block_on(w.passkeys.list(&account, Scope::Exchange));
+        outcomes.push(result.as_ref().map(|_| ()).map_err(|e| e.code()));
+        if result.is_ok() {
+            break Some(started.elapsed());
+        }
+        if started.elapsed() > options().operation_timeout * 4 {
+            break None;
+        }
+    };
+    signal("-CONT");
+    println!(
+        "hung connections (backends {pids} stopped): outcomes {outcomes:?}, answered again after {recovered:?}"
+    );
+    let recovered = recovered.expect("the store kept reusing connections that stopped answering");
+    assert!(recovered < options().operation_timeout * 3, "{recovered:?}");
+    drop(w);
 }
