@@ -180,11 +180,17 @@ fn writer(w: &World<PostgresStore>, writer: u8, stop: &AtomicBool) -> Log {
         credential
     };
     // Two Exchange passkeys and one Pay passkey, before the clock starts.
+    // A registration that answers store_unavailable may have happened: the next try is
+    // with another passkey.
     for scope in [Scope::Exchange, Scope::Exchange, Scope::Pay] {
-        let credential = new_key(&mut keys);
-        let done = w
-            .register(&account, &keys[&credential], scope, factors())
-            .unwrap();
+        let done = loop {
+            let credential = new_key(&mut keys);
+            match w.register(&account, &keys[&credential], scope, factors()) {
+                Ok(done) => break done,
+                Err(e) if e.code() == "store_unavailable" => {}
+                Err(e) => panic!("registration refused: {e}"),
+            }
+        };
         log.events.push((account.clone(), done.events));
     }
 
@@ -516,8 +522,32 @@ fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
 
     // On the new primary alone (the old one is dead; this URL names the promoted standby).
     let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let replayed = check(&after, &logs, round * 10);
+    println!(
+        "failover round {round}: kill after {kill_after:?}: {} calls acknowledged, {} in flight at the kill, \
+         {} refused as store_unavailable, recovered {:?} after the kill (promotion took {:?}); \
+         replayed {} consumed challenges (all challenge_reused) and {} redeemed step-up tokens (all refused, {} as step_up_required, the others' passkeys deleted since)",
+        figures.acknowledged,
+        figures.in_flight,
+        figures.unavailable,
+        figures.recovery,
+        promoted_at.duration_since(killed_at),
+        replayed.0,
+        replayed.1,
+        replayed.2,
+    );
+    drop((w, after));
+    figures
+}
+
+/// The promises, checked on `after` for the writers numbered from `first`: every
+/// acknowledged change exactly once, no scope emptied, counters never back, the folded
+/// state the history's fold, and nothing consumed or redeemed accepted again. Returns how
+/// many consumed challenges and redeemed tokens were replayed (and how many of the tokens
+/// were refused as `step_up_required`).
+fn check(after: &World<PostgresStore>, logs: &[Log], first: u8) -> (usize, usize, usize) {
     for n in 0..WRITERS {
-        let account = AccountId::new(format!("writer-{}", round * 10 + n));
+        let account = AccountId::new(format!("writer-{}", first + n));
         let events = history(&after, &account);
         // Every acknowledged change, exactly once.
         for (_, acknowledged) in logs
@@ -573,7 +603,7 @@ fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
             }
         }
         // Counters: the stored one is at least the highest acknowledged.
-        for log in &logs {
+        for log in logs {
             for (credential, counter) in &log.counters {
                 if let Some(stored) = state.credential(credential) {
                     assert!(
@@ -593,7 +623,7 @@ fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
     }
     // Nothing consumed on the old primary is accepted on the new one.
     let mut replayed = (0, 0, 0);
-    for log in &logs {
+    for log in logs {
         for response in &log.consumed {
             let result = block_on(
                 after
@@ -634,21 +664,7 @@ fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
             }
         }
     }
-    println!(
-        "failover round {round}: kill after {kill_after:?}: {} calls acknowledged, {} in flight at the kill, \
-         {} refused as store_unavailable, recovered {:?} after the kill (promotion took {:?}); \
-         replayed {} consumed challenges (all challenge_reused) and {} redeemed step-up tokens (all refused, {} as step_up_required, the others' passkeys deleted since)",
-        figures.acknowledged,
-        figures.in_flight,
-        figures.unavailable,
-        figures.recovery,
-        promoted_at.duration_since(killed_at),
-        replayed.0,
-        replayed.1,
-        replayed.2,
-    );
-    drop((w, after));
-    figures
+    replayed
 }
 
 #[test]
@@ -1303,4 +1319,59 @@ fn a_connection_that_stopped_answering_is_not_reused() {
     let recovered = recovered.expect("the store kept reusing connections that stopped answering");
     assert!(recovered < options().operation_timeout * 3, "{recovered:?}");
     drop(w);
+}
+
+/// Attack: an operation timeout shorter than the store's round trips. Many operations
+/// answer `store_unavailable` after they committed (the ambiguity every caller of a remote
+/// store lives with), the facade's conflict retries run on top, writers go on after each
+/// one. No promise may depend on the timeout: every acknowledged change is there exactly
+/// once, no scope emptied, no counter back, nothing consumed accepted again.
+#[test]
+fn a_short_operation_timeout_breaks_no_promise() {
+    let Some(script) = pair_script("a_short_operation_timeout") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let url = pair.var("LATCHKEY_PAIR_URL");
+    // Connected (and migrated) with the usual timeout first.
+    drop(world(url));
+    let mut short = options();
+    short.operation_timeout = Duration::from_millis(20);
+    // Connecting checks the schema in a transaction that writes: it may take a few tries.
+    let store = (0..100)
+        .find_map(|_| block_on(PostgresStore::connect(url, short.clone())).ok())
+        .expect("never connected within 20 ms");
+    let w = world_on(store);
+    let stop = AtomicBool::new(false);
+    let logs: Vec<Log> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|n| {
+                let (w, stop) = (&w, &stop);
+                scope.spawn(move || writer(w, 150 + n, stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(4));
+        stop.store(true, Ordering::Relaxed);
+        writers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for log in &logs {
+        assert!(log.violations.is_empty(), "{:?}", log.violations);
+    }
+    let calls = logs.iter().flat_map(|l| l.calls.iter());
+    let acknowledged = calls
+        .clone()
+        .filter(|c| c.2 == Outcome::Acknowledged)
+        .count();
+    let unavailable = calls.filter(|c| c.2 == Outcome::Unavailable).count();
+    let after = world(url);
+    let replayed = check(&after, &logs, 150);
+    println!(
+        "operation_timeout 20 ms: {acknowledged} calls acknowledged, {unavailable} store_unavailable; \
+         every acknowledged change found once; replayed {} consumed challenges and {} redeemed \
+         tokens, all refused",
+        replayed.0, replayed.1
+    );
+    assert!(acknowledged > 0);
+    drop((w, after));
 }
