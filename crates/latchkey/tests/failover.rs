@@ -548,7 +548,7 @@ fn round(script: &str, round: u8, kill_after: Duration) -> Figures {
 fn check(after: &World<PostgresStore>, logs: &[Log], first: u8) -> (usize, usize, usize) {
     for n in 0..WRITERS {
         let account = AccountId::new(format!("writer-{}", first + n));
-        let events = history(&after, &account);
+        let events = history(after, &account);
         // Every acknowledged change, exactly once.
         for (_, acknowledged) in logs
             .iter()
