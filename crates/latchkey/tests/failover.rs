@@ -877,7 +877,8 @@ fn without_its_synchronous_standby_the_primary_acknowledges_nothing() {
     );
 }
 
-/// The store's client connections to the database under test on one server.
+/// The client connections to the database under test on one server (`url` names any of
+/// its databases).
 fn latchkey_sessions(url: &str) -> usize {
     psql(
         url,
@@ -903,11 +904,12 @@ fn standby_reads_serve_display_only_and_never_a_decision() {
     let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
     let pair = Pair::start(&script, "sync");
     let url = pair.var("LATCHKEY_PAIR_URL");
-    let standby_db = pair.var("LATCHKEY_PAIR_STANDBY_URL");
     let account = AccountId::new("display");
     let (mut e1, mut e2) = (key(202, 1), key(202, 2));
 
-    // Without the opt-in: writes, decisions and display reads, none on the standby.
+    // Without the opt-in: writes, decisions and display reads, none on the standby (which
+    // has the database by then).
+    wait_for_standby(&pair);
     let plain = world(url);
     plain
         .register(&account, &e1, Scope::Exchange, factors())
@@ -915,7 +917,7 @@ fn standby_reads_serve_display_only_and_never_a_decision() {
     let _ = history(&plain, &account);
     let _ = block_on(plain.passkeys.list(&account, Scope::Exchange)).unwrap();
     assert_eq!(
-        latchkey_sessions(standby_db),
+        latchkey_sessions(&standby_maintenance(&pair)),
         0,
         "a store without standby_reads connected to the standby"
     );
@@ -926,7 +928,7 @@ fn standby_reads_serve_display_only_and_never_a_decision() {
     wait_for_standby(&pair);
     let replicated = history(&reader, &account).len();
     assert!(
-        latchkey_sessions(standby_db) > 0,
+        latchkey_sessions(&standby_maintenance(&pair)) > 0,
         "standby_reads: the history was not read on the standby"
     );
 
@@ -1374,4 +1376,45 @@ fn a_short_operation_timeout_breaks_no_promise() {
     );
     assert!(acknowledged > 0);
     drop((w, after));
+}
+
+/// Attack: a multi-host URL without `target_session_attrs=read-write` (libpq's default is
+/// `any`: the first host that answers), naming the standby first, as it is after a failover
+/// once the old primary has been rewound into a standby. Were the store to take the
+/// standby, it would decide on a lagging state and fail every write. It connects to the
+/// host that accepts writes whatever the URL says: the first registration is listed at
+/// once, with the standby's replay paused.
+#[test]
+fn a_url_without_target_session_attrs_still_reaches_the_primary() {
+    let Some(script) = pair_script("a_url_without_target_session_attrs") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let host = |key: &str| {
+        let url = pair.var(key);
+        let start = url.find('@').unwrap() + 1;
+        let end = url[start..].find('/').unwrap() + start;
+        url[start..end].to_owned()
+    };
+    let url = format!(
+        "postgres://latchkey@{},{}/latchkey",
+        host("LATCHKEY_PAIR_STANDBY_URL"),
+        host("LATCHKEY_PAIR_PRIMARY_URL")
+    );
+    wait_for_standby(&pair);
+    psql(&standby_maintenance(&pair), "SELECT pg_wal_replay_pause()");
+    let store = block_on(PostgresStore::connect(&url, options()));
+    let w = world_on(store.expect("connected to the standby, not the primary"));
+    let account = AccountId::new("no-attrs");
+    w.register(&account, &key(207, 1), Scope::Exchange, factors())
+        .unwrap();
+    assert_eq!(
+        block_on(w.passkeys.list(&account, Scope::Exchange))
+            .unwrap()
+            .len(),
+        1
+    );
+    psql(&standby_maintenance(&pair), "SELECT pg_wal_replay_resume()");
+    drop(w);
 }

@@ -120,11 +120,13 @@ impl PostgresStore {
     /// `postgres://user@h1:5432,h2:5432/database?target_session_attrs=read-write`. Each new
     /// connection tries them in order and keeps the first that accepts writes, so after a
     /// failover (the primary dead, a standby promoted) the pool reconnects to the new
-    /// primary: connections to the dead server are closed, discarded when they are next
+    /// primary (`read-write` is what the store asks for whatever the URL says: a standby
+    /// named first is never taken for the primary): connections to the dead server are closed, discarded when they are next
     /// taken from the pool (deadpool's fast recycling checks `is_closed`), and replaced.
     /// An operation caught by the failure answers [`StoreError::Unavailable`] within
     /// [`Options::operation_timeout`] (it may or may not have committed); one started after
-    /// the promotion runs on the new primary. Every operation reads and writes the primary.
+    /// the promotion runs on the new primary. Every operation reads and writes the primary, but for the display reads
+    /// [`Options::standby_reads`] lets go to a standby.
     /// What survives a failover depends on the servers' replication settings: see the
     /// crate's README.
     ///
@@ -171,6 +173,10 @@ impl PostgresStore {
             config.options(format!("-c search_path={schema}"));
         }
         config.connect_timeout(options.timeout);
+        // Whatever the URL says (libpq's default is `any`): the store's own pool only ever
+        // talks to a host that accepts writes, never to a standby listed first.
+        let mut primary = config.clone();
+        primary.target_session_attrs(TargetSessionAttrs::ReadWrite);
         let standby = if options.standby_reads {
             let mut standby = config.clone();
             standby.target_session_attrs(TargetSessionAttrs::ReadOnly);
@@ -178,7 +184,7 @@ impl PostgresStore {
         } else {
             None
         };
-        let pool = pool(config, tls, &options)?;
+        let pool = pool(primary, tls, &options)?;
         let executor = match tokio::runtime::Handle::try_current() {
             Ok(caller) => Executor::Caller(caller),
             Err(_) => Executor::Own(
