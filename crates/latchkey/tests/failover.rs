@@ -1418,3 +1418,63 @@ fn a_url_without_target_session_attrs_still_reaches_the_primary() {
     psql(&standby_maintenance(&pair), "SELECT pg_wal_replay_resume()");
     drop(w);
 }
+
+/// Attack: an operator (or a tool) cancels the sessions waiting for the synchronous
+/// standby, which is down. PostgreSQL then ends the wait and reports the commit as
+/// successful ("might not have been replicated"): the store cannot tell, and the facade
+/// acknowledges a registration the standby never had, which the failover loses. A
+/// deployment requirement (README: never cancel a session waiting for the standby), shown
+/// here.
+#[test]
+fn cancelling_a_session_waiting_for_the_standby_acknowledges_what_a_failover_loses() {
+    let Some(script) = pair_script("cancelling_a_session_waiting_for_the_standby") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let primary = pair.var("LATCHKEY_PAIR_PRIMARY_URL");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("cancelled");
+    let (e1, e2) = (key(208, 1), key(208, 2));
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    wait_for_standby(&pair);
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let done = AtomicBool::new(false);
+    let (registered, cancelled) = std::thread::scope(|scope| {
+        let registration = scope.spawn(|| {
+            let result = w.register(&account, &e2, Scope::Exchange, factors());
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        let mut cancelled = 0;
+        while !done.load(Ordering::Relaxed) {
+            cancelled += psql(
+                primary,
+                "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity \
+                 WHERE wait_event = 'SyncRep'",
+            )
+            .parse::<usize>()
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (registration.join().unwrap(), cancelled)
+    });
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let listed = block_on(after.passkeys.list(&account, Scope::Exchange)).unwrap();
+    let kept = listed.iter().any(|c| c.id == id(&e2));
+    println!(
+        "cancelled {cancelled} waits for the standby: the registration answered {:?}, and is \
+         on the new primary: {kept}",
+        registered.as_ref().map(|_| ()).map_err(|e| e.code())
+    );
+    assert!(cancelled > 0);
+    assert!(
+        registered.is_ok() && !kept,
+        "cancelled waits no longer acknowledge (update the README)"
+    );
+    drop((w, after));
+}
