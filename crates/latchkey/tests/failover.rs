@@ -1478,3 +1478,142 @@ fn cancelling_a_session_waiting_for_the_standby_acknowledges_what_a_failover_los
     );
     drop((w, after));
 }
+
+/// Attack: the facade's conflict retries across the kill. Four writers log in to one
+/// account, each with its own passkey, so appends conflict and the facade reloads and
+/// decides again (up to 8 attempts); the primary is killed and the standby promoted
+/// meanwhile. A retry must never turn one login into two events, nor one acknowledged
+/// login into none: every acknowledged login's events are on the new primary exactly once,
+/// each passkey's counter only goes up, and no consumed challenge is accepted again.
+#[test]
+fn conflict_retries_across_a_failover_never_double_or_drop_a_login() {
+    let Some(script) = pair_script("conflict_retries_across_a_failover") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let mut w = world(pair.var("LATCHKEY_PAIR_URL"));
+    w.passkeys = w
+        .passkeys
+        .with_pause(std::sync::Arc::new(latchkey::NoPause));
+    let account = AccountId::new("crowd");
+    let keys: Vec<Authenticator> = (1..=4).map(|n| key(209, n)).collect();
+    for authenticator in &keys {
+        w.register(&account, authenticator, Scope::Exchange, factors())
+            .unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    let (logs, killed_at) = std::thread::scope(|scope| {
+        let writers: Vec<_> = keys
+            .into_iter()
+            .map(|mut authenticator| {
+                let (w, stop, account) = (&w, &stop, &account);
+                scope.spawn(move || {
+                    let mut log = Log::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let started = w
+                            .passkeys
+                            .start_authentication(account, Intent::Login, None);
+                        let Some(options) = log.call(t, block_on(started)) else {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        };
+                        let options = options.unwrap();
+                        let response = w.answer(
+                            &mut authenticator,
+                            &options.challenge,
+                            account,
+                            Scope::Exchange,
+                        );
+                        let counter = authenticator.sign_count().unwrap_or(0);
+                        let t = Instant::now();
+                        let finished = w.passkeys.finish_authentication(FinishAuthentication::new(
+                            &response, &w.context,
+                        ));
+                        match log.call(t, block_on(finished)) {
+                            None => {}
+                            Some(Ok(done)) => {
+                                log.consumed.push(response);
+                                log.events.push((account.clone(), done.events));
+                                let max = log.counters.entry(id(&authenticator)).or_insert(0);
+                                *max = (*max).max(counter);
+                            }
+                            Some(Err(e)) if e.code() == "store_conflict" => {
+                                log.consumed.push(response);
+                            }
+                            Some(Err(e)) => {
+                                log.consumed.push(response);
+                                log.violations.push(format!("login refused: {e}"));
+                            }
+                        }
+                    }
+                    log
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(600));
+        let killed_at = Instant::now();
+        pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+        std::thread::sleep(Duration::from_millis(200));
+        pair.run("LATCHKEY_PAIR_PROMOTE");
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+        let logs: Vec<Log> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        (logs, killed_at)
+    });
+    for log in &logs {
+        assert!(log.violations.is_empty(), "{:?}", log.violations);
+    }
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let events = history(&after, &account);
+    let mut logins = 0;
+    for (_, acknowledged) in logs.iter().flat_map(|l| &l.events) {
+        for event in acknowledged {
+            let found = events.iter().filter(|e| *e == event).count();
+            assert_eq!(found, 1, "acknowledged {event:?} found {found} times");
+            logins += 1;
+        }
+    }
+    // Counters: each passkey's only go up along the history, and end at least at the
+    // highest acknowledged.
+    let mut state = AccountState::default();
+    let mut last: HashMap<CredentialId, u32> = HashMap::new();
+    for event in &events {
+        state = apply(state, std::slice::from_ref(event));
+        if let EventKind::Used { credential, .. } = &event.kind {
+            let counter = state.credential(credential).map_or(0, |c| c.sign_count);
+            let previous = last.insert(credential.clone(), counter).unwrap_or(0);
+            assert!(counter >= previous, "a counter went back");
+        }
+    }
+    for log in &logs {
+        for (credential, counter) in &log.counters {
+            assert!(state.credential(credential).unwrap().sign_count >= *counter);
+        }
+        for response in &log.consumed {
+            let replay = block_on(
+                after
+                    .passkeys
+                    .finish_authentication(FinishAuthentication::new(response, &after.context)),
+            );
+            assert_eq!(replay.unwrap_err().code(), "challenge_reused");
+        }
+    }
+    let calls = logs.iter().flat_map(|l| l.calls.iter());
+    let unavailable = calls
+        .clone()
+        .filter(|c| c.2 == Outcome::Unavailable)
+        .count();
+    let in_flight = calls
+        .clone()
+        .filter(|(start, end, _)| *start < killed_at && *end > killed_at)
+        .count();
+    println!(
+        "conflict retries across a failover: {} calls, {logins} acknowledged login events found \
+         once each, {in_flight} in flight at the kill, {unavailable} store_unavailable",
+        calls.count()
+    );
+    assert!(unavailable > 0);
+    drop((w, after));
+}
