@@ -1617,3 +1617,66 @@ fn conflict_retries_across_a_failover_never_double_or_drop_a_login() {
     assert!(unavailable > 0);
     drop((w, after));
 }
+
+/// The same split brain with asynchronous replication: the unfenced old primary has no
+/// synchronous standby to wait for, so it acknowledges writes. A store connecting after
+/// it came back lands on it: a login challenge consumed on the new primary is accepted
+/// there a second time (P16). Fencing is the deployment's job (README).
+#[test]
+fn an_unfenced_asynchronous_old_primary_accepts_what_the_new_one_consumed() {
+    let Some(script) = pair_script("an_unfenced_asynchronous_old_primary") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "async");
+    let url = pair.var("LATCHKEY_PAIR_URL");
+    let w = world(url);
+    let account = AccountId::new("split-async");
+    let (mut e1, e2) = (key(210, 1), key(210, 2));
+    for authenticator in [&e1, &e2] {
+        w.register(&account, authenticator, Scope::Exchange, factors())
+            .unwrap();
+    }
+    let login = block_on(
+        w.passkeys
+            .start_authentication(&account, Intent::Login, None),
+    )
+    .unwrap();
+    wait_for_standby(&pair);
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let response = w.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let started = Instant::now();
+    loop {
+        match block_on(
+            w.passkeys
+                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+        ) {
+            Ok(_) => break,
+            Err(e)
+                if e.code() == "store_unavailable"
+                    && started.elapsed() < Duration::from_secs(20) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("login on the new primary: {e}"),
+        }
+    }
+    pair.run("LATCHKEY_PAIR_RESTART_PRIMARY");
+    let fresh = world(url);
+    let replay = block_on(
+        fresh
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &fresh.context)),
+    );
+    println!(
+        "unfenced asynchronous old primary: a challenge consumed on the new primary, replayed \
+         through a store connected afterwards, answered {:?}",
+        replay.as_ref().map(|_| ()).map_err(|e| e.code())
+    );
+    assert!(
+        replay.is_ok(),
+        "the unfenced old primary refused the replay (update the README)"
+    );
+    drop((w, fresh));
+}
