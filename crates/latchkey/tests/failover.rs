@@ -1680,3 +1680,77 @@ fn an_unfenced_asynchronous_old_primary_accepts_what_the_new_one_consumed() {
     );
     drop((w, fresh));
 }
+
+/// Attack: the old primary hangs instead of dying (SIGSTOP: its sockets stay open, it
+/// accepts connections and answers nothing) and the standby is promoted. Nothing is
+/// acknowledged meanwhile, but the store cannot reach the new primary either: it names the
+/// old one first, and tokio-postgres's `connect_timeout` covers the socket-level connection,
+/// not the startup that never gets an answer, so every new connection waits out
+/// `Options::timeout` on the old primary and never tries the next host. Once the old
+/// primary is fenced (killed), the same store answers again. A deployment requirement
+/// (README): fence the old primary.
+#[test]
+fn a_hung_old_primary_must_be_fenced_before_the_store_reaches_the_new_one() {
+    let Some(script) = pair_script("a_hung_old_primary") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("hung-primary");
+    w.register(&account, &key(211, 1), Scope::Exchange, factors())
+        .unwrap();
+    // The primary's postmaster and its children, from the pair's directory.
+    let dir = std::path::Path::new(pair.var("LATCHKEY_PAIR_KILL_PRIMARY"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let pid_file = std::fs::read_to_string(dir.join("primary/postmaster.pid")).unwrap();
+    let postmaster = pid_file.lines().next().unwrap().trim().to_owned();
+    let children = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &postmaster])
+        .output()
+        .unwrap();
+    let mut pids: Vec<String> = String::from_utf8(children.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    pids.push(postmaster);
+    let signal = |signal: &str| {
+        for pid in &pids {
+            let _ = Command::new("kill").args([signal, pid]).status();
+        }
+    };
+    signal("-STOP");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+    let frozen = Instant::now();
+    let mut while_hung = Vec::new();
+    while frozen.elapsed() < options().operation_timeout * 2 {
+        let result = block_on(w.passkeys.list(&account, Scope::Exchange));
+        while_hung.push(result.map(|_| ()).map_err(|e| e.code()));
+    }
+    // Fenced: killed (a stopped process dies of SIGKILL, its sockets close).
+    signal("-KILL");
+    let fenced = Instant::now();
+    let recovered = loop {
+        if block_on(w.passkeys.list(&account, Scope::Exchange)).is_ok() {
+            break Some(fenced.elapsed());
+        }
+        if fenced.elapsed() > options().operation_timeout * 3 {
+            break None;
+        }
+    };
+    println!(
+        "hung old primary: {} calls while it hung after the promotion, {} acknowledged; \
+         fenced, the store answered again after {recovered:?}",
+        while_hung.len(),
+        while_hung.iter().filter(|r| r.is_ok()).count()
+    );
+    assert!(
+        while_hung.iter().all(|r| *r == Err("store_unavailable")),
+        "reached the new primary past a hung old one (update the README): {while_hung:?}"
+    );
+    assert!(recovered.is_some(), "fenced, the old primary still blocks");
+    drop(w);
+}
