@@ -8,6 +8,13 @@
 //! fresh pair each, killed at different moments. The asynchronous case (no synchronous
 //! standby) shows what a failover loses.
 //!
+//! Then `Options::standby_reads` (display reads on a lagging standby, decisions on the
+//! primary), and attacks on the promises: a lost answer to a consumed challenge, conflict
+//! retries across the kill, a 20 ms operation timeout, a server `statement_timeout`,
+//! connections that stop answering, a URL without `target_session_attrs`, and what the
+//! deployment must prevent (README): an unfenced old primary coming back (synchronous and
+//! asynchronous), a hung old primary, cancelled waits for the standby.
+//!
 //! The pair comes from the script named by `LATCHKEY_POSTGRES_PAIR` (`.ci/postgres-pair`).
 //! Without it the tests say so and pass, unless `LATCHKEY_REQUIRE_POSTGRES_PAIR=1` (set by
 //! `.ci/run`) makes that a failure.
