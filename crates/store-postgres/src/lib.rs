@@ -5,13 +5,14 @@ mod schema;
 mod sql;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Metrics, Pool, RecyclingMethod, Runtime};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 use latchkey_store::{
     AccountId, ChallengeRecord, Store, StoreError, Taken, Versioned, credential_changes,
 };
+use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, Socket};
 
@@ -38,6 +39,20 @@ pub struct Options {
     /// server that stops answering without closing connections (a network partition)
     /// never hangs a request. An append cut off this way is rolled back by the server.
     pub operation_timeout: Duration,
+    /// Lets the reads that may be stale go to a standby (default `false`: every read goes
+    /// to the primary). They are the ones made for display only:
+    /// [`history`](Store::history) and [`load_for_display`](Store::load_for_display) (the
+    /// facade's passkey list). They then use a pool of their own (up to
+    /// [`max_connections`](Self::max_connections) more connections) to the first host of
+    /// the URL that is read-only (`target_session_attrs=read-only`: a hot standby), and the
+    /// primary when no such host answers in [`timeout`](Self::timeout). A standby lags: a
+    /// change just acknowledged may be missing from them for a moment.
+    ///
+    /// Everything a decision depends on reads the primary whatever this says:
+    /// [`load`](Store::load) (before every append, and every ceremony's start),
+    /// [`account_of`](Store::account_of) (discoverable login),
+    /// [`take_challenge`](Store::take_challenge) and every write.
+    pub standby_reads: bool,
 }
 
 impl Default for Options {
@@ -48,6 +63,7 @@ impl Default for Options {
             schema: None,
             io_threads: 2,
             operation_timeout: Duration::from_secs(30),
+            standby_reads: false,
         }
     }
 }
@@ -69,6 +85,8 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The pool to read-only hosts, with [`Options::standby_reads`].
+    standby: Option<Pool>,
     schema: Option<String>,
     operation_timeout: Duration,
     /// `Some` until dropped.
@@ -102,11 +120,13 @@ impl PostgresStore {
     /// `postgres://user@h1:5432,h2:5432/database?target_session_attrs=read-write`. Each new
     /// connection tries them in order and keeps the first that accepts writes, so after a
     /// failover (the primary dead, a standby promoted) the pool reconnects to the new
-    /// primary: connections to the dead server are closed, discarded when they are next
+    /// primary (`read-write` is what the store asks for whatever the URL says: a standby
+    /// named first is never taken for the primary): connections to the dead server are closed, discarded when they are next
     /// taken from the pool (deadpool's fast recycling checks `is_closed`), and replaced.
     /// An operation caught by the failure answers [`StoreError::Unavailable`] within
     /// [`Options::operation_timeout`] (it may or may not have committed); one started after
-    /// the promotion runs on the new primary. Every operation reads and writes the primary.
+    /// the promotion runs on the new primary. Every operation reads and writes the primary, but for the display reads
+    /// [`Options::standby_reads`] lets go to a standby.
     /// What survives a failover depends on the servers' replication settings: see the
     /// crate's README.
     ///
@@ -153,21 +173,18 @@ impl PostgresStore {
             config.options(format!("-c search_path={schema}"));
         }
         config.connect_timeout(options.timeout);
-        let manager = Manager::from_config(
-            config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.timeout))
-            .create_timeout(Some(options.timeout))
-            .recycle_timeout(Some(options.timeout))
-            .build()
-            .map_err(unavailable)?;
+        // Whatever the URL says (libpq's default is `any`): the store's own pool only ever
+        // talks to a host that accepts writes, never to a standby listed first.
+        let mut primary = config.clone();
+        primary.target_session_attrs(TargetSessionAttrs::ReadWrite);
+        let standby = if options.standby_reads {
+            let mut standby = config.clone();
+            standby.target_session_attrs(TargetSessionAttrs::ReadOnly);
+            Some(pool(standby, tls.clone(), &options)?)
+        } else {
+            None
+        };
+        let pool = pool(primary, tls, &options)?;
         let executor = match tokio::runtime::Handle::try_current() {
             Ok(caller) => Executor::Caller(caller),
             Err(_) => Executor::Own(
@@ -181,6 +198,7 @@ impl PostgresStore {
         };
         let store = Self {
             pool,
+            standby,
             operation_timeout: options.operation_timeout,
             schema: options.schema,
             executor: Some(executor),
@@ -236,14 +254,56 @@ impl PostgresStore {
             .as_ref()
             .ok_or_else(|| unavailable("store is shut down"))?;
         let (limit, operation) = (self.operation_timeout, operation(self.pool.clone()));
+        let pools = (self.pool.clone(), self.standby.clone());
         // The timer is created inside the task: it needs the store's runtime.
         executor
             .handle()
-            .spawn(async move { tokio::time::timeout(limit, operation).await })
+            .spawn(async move {
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(limit, operation).await;
+                if outcome.is_err() {
+                    // The operation is dropped and its connection back in the pool, maybe
+                    // one that stopped answering without closing (a partitioned server):
+                    // it must not be handed to the next operation. Every connection taken
+                    // since this operation started goes, the next ones are opened afresh
+                    // (on whichever host is the primary now).
+                    let used_before = |metrics: Metrics| metrics.last_used() > started.elapsed();
+                    pools.0.retain(|_, metrics| used_before(metrics));
+                    if let Some(standby) = &pools.1 {
+                        standby.retain(|_, metrics| used_before(metrics));
+                    }
+                }
+                outcome
+            })
             .await
             .map_err(|e| unavailable(format!("store task failed: {e}")))?
             .map_err(|_| unavailable("operation timed out"))?
     }
+}
+
+/// A pool of connections made with `config`.
+fn pool<T>(config: tokio_postgres::Config, tls: T, options: &Options) -> Result<Pool, StoreError>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.max_connections.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.timeout))
+        .create_timeout(Some(options.timeout))
+        .recycle_timeout(Some(options.timeout))
+        .build()
+        .map_err(unavailable)
 }
 
 impl Drop for PostgresStore {
@@ -300,9 +360,20 @@ impl Store for PostgresStore {
         self.run(|pool| sql::account_of(pool, credential)).await
     }
 
+    async fn load_for_display(
+        &self,
+        account: &AccountId,
+    ) -> Result<Versioned<AccountState>, StoreError> {
+        let account = account.clone();
+        let standby = self.standby.clone();
+        self.run(|pool| sql::load_for_display(pool, standby, account))
+            .await
+    }
+
     async fn history(&self, account: &AccountId) -> Result<Vec<Event>, StoreError> {
         let account = account.clone();
-        self.run(|pool| sql::history(pool, account)).await
+        let standby = self.standby.clone();
+        self.run(|pool| sql::history(pool, standby, account)).await
     }
 
     async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {

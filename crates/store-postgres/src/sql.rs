@@ -64,11 +64,35 @@ async fn read_account(
     })
 }
 
+/// A connection for a read that may be stale: to a standby when the store has a standby
+/// pool and one answers, else to the primary.
+async fn stale_client(
+    primary: &Pool,
+    standby: Option<&Pool>,
+) -> Result<deadpool_postgres::Object, StoreError> {
+    match standby {
+        Some(standby) => match standby.get().await {
+            Ok(client) => Ok(client),
+            Err(_) => client(primary).await,
+        },
+        None => client(primary).await,
+    }
+}
+
 pub(crate) async fn load(
     pool: Pool,
     account: AccountId,
 ) -> Result<Versioned<AccountState>, StoreError> {
     let client = client(&pool).await?;
+    read_account(&client, account.as_str(), false).await
+}
+
+pub(crate) async fn load_for_display(
+    pool: Pool,
+    standby: Option<Pool>,
+    account: AccountId,
+) -> Result<Versioned<AccountState>, StoreError> {
+    let client = stale_client(&pool, standby.as_ref()).await?;
     read_account(&client, account.as_str(), false).await
 }
 
@@ -208,8 +232,12 @@ pub(crate) async fn account_of(
         .map_err(corrupt)
 }
 
-pub(crate) async fn history(pool: Pool, account: AccountId) -> Result<Vec<Event>, StoreError> {
-    let client = client(&pool).await?;
+pub(crate) async fn history(
+    pool: Pool,
+    standby: Option<Pool>,
+    account: AccountId,
+) -> Result<Vec<Event>, StoreError> {
+    let client = stale_client(&pool, standby.as_ref()).await?;
     let statement = prepare(
         &client,
         "SELECT event FROM events WHERE account = $1 ORDER BY seq",

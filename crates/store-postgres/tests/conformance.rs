@@ -17,6 +17,22 @@ fn postgres_store_conforms() {
     });
 }
 
+/// `Options::standby_reads` on one server, which is no standby: the display reads find no
+/// read-only host and go to the primary, and the store conforms as it does without them.
+#[test]
+fn postgres_store_with_standby_reads_and_no_standby_conforms() {
+    let Some(url) = common::url("postgres_store_with_standby_reads_conforms") else {
+        return;
+    };
+    latchkey_store::conformance::check_all(|| {
+        let mut options = Options::default();
+        options.schema = Some(common::fresh_schema("standby_reads"));
+        options.max_connections = 8;
+        options.standby_reads = true;
+        block_on(PostgresStore::connect(&url, options)).expect("connect to the test server")
+    });
+}
+
 #[test]
 fn reconnecting_keeps_everything_and_migrations_are_idempotent() {
     let Some(url) = common::url("reconnecting_keeps_everything") else {

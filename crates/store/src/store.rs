@@ -44,6 +44,20 @@ pub trait Store: Send + Sync {
         account: &AccountId,
     ) -> impl Future<Output = Result<Versioned<AccountState>, StoreError>> + Send;
 
+    /// The account's state for display only (the passkey list a user looks at): a store
+    /// may serve it from a replica that lags behind [`load`](Self::load), when its
+    /// operator opts in. Nothing is ever decided on it. By default, [`load`](Self::load).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    fn load_for_display(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Versioned<AccountState>, StoreError>> + Send {
+        self.load(account)
+    }
+
     /// Appends events if the account is still at `expected_version`.
     ///
     /// # Errors
@@ -67,7 +81,9 @@ pub trait Store: Send + Sync {
         credential: &CredentialId,
     ) -> impl Future<Output = Result<Option<AccountId>, StoreError>> + Send;
 
-    /// Every event of the account, oldest first (the history users see, P14).
+    /// Every event of the account, oldest first (the history users see, P14). For
+    /// display: a store may serve it from a replica that lags, when its operator opts in
+    /// (nothing is decided on the history).
     ///
     /// # Errors
     ///

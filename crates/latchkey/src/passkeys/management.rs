@@ -170,13 +170,16 @@ impl<S: Store> Passkeys<S> {
         }
     }
 
-    /// The account's passkeys of `scope`, in creation order.
+    /// The account's passkeys of `scope`, in creation order, for display: read with
+    /// [`Store::load_for_display`], so a store
+    /// that serves display reads from a replica (opted in) may show a change just made a
+    /// moment late. The ceremonies never decide on it: they read the account afresh.
     ///
     /// # Errors
     ///
     /// Store errors.
     pub async fn list(&self, account: &AccountId, scope: Scope) -> Result<Vec<Credential>> {
-        let state = self.store.load(account).await?.value;
+        let state = self.store.load_for_display(account).await?.value;
         Ok(state
             .credentials
             .into_iter()
