@@ -17,7 +17,6 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use latchkey::json::{RegistrationResponse, b64};
-use latchkey::store::conformance::block_on;
 use latchkey::{
     AccountId, Actor, Change, CredentialId, ErrorKind, Event, EventKind, Factor,
     FinishAuthentication, FinishRecovery, FinishRegistration, FinishReplacement, Intent,
@@ -25,6 +24,7 @@ use latchkey::{
 };
 use latchkey_store_sqlite::SqliteStore;
 use latchkey_testkit::authenticator::{Authenticator, Client, SoftKey};
+use latchkey_testkit::block_on;
 use support::{T0, World, factors, id, relying_party, user, world};
 
 const DAY: i64 = 24 * 60 * 60;
