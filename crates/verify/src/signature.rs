@@ -152,6 +152,23 @@ impl VerifyingKey {
         }
     }
 
+    /// The heap bytes this key may add after it is built: an ES256 key's precomputed
+    /// table, made at its second use on the pure-Rust backend (about 10 KB); 0 for every
+    /// other key, and with the `aws-lc` backend, which keeps no table. A cache with a
+    /// memory budget charges them up front.
+    #[must_use]
+    pub fn precomputed_bytes(&self) -> usize {
+        #[cfg(feature = "aws-lc")]
+        if self.accelerated.is_some() {
+            return 0;
+        }
+        if self.es256.is_some() {
+            p256_table::KEY_TABLE_BYTES
+        } else {
+            0
+        }
+    }
+
     /// Parses a stored COSE_Key and builds its verifying key.
     ///
     /// # Errors
