@@ -2,13 +2,15 @@
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+mod counted;
 pub mod crash;
 mod error;
 mod memory;
 mod model;
 mod store;
 
+pub use counted::{Calls, Counted};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::{AccountId, ChallengeRecord, Taken, Versioned};
+pub use model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
 pub use store::{Store, credential_changes};
