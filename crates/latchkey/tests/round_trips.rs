@@ -130,3 +130,38 @@ fn postgres_login_is_one_round_trip_to_start_and_two_to_finish() {
     )
     .unwrap();
 }
+
+#[test]
+fn sqlite_login_is_one_transaction_to_start_and_two_to_finish() {
+    use latchkey_store_sqlite::{SqliteStats, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("latchkey-round-trips-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let world = world_on(SqliteStore::open(dir.join("login.sqlite")).unwrap());
+    let (alice, mut key) = alice_registered(&world);
+    let before = world.passkeys.store().stats();
+    let (mut started, mut finished) = (before, before);
+    start_and_finish(
+        &world,
+        &alice,
+        &mut key,
+        |store| started = store.stats(),
+        |store| finished = store.stats(),
+    );
+    let (start, finish): (SqliteStats, SqliteStats) =
+        (started.since(before), finished.since(started));
+    // Start: BEGIN, put the challenge, read the account, COMMIT.
+    assert_eq!(
+        (start.transactions, start.writes, start.statements),
+        (1, 1, 4),
+        "start: {start:?}"
+    );
+    // Finish: BEGIN, take, owner, account, COMMIT; then BEGIN, version, event, state,
+    // COMMIT.
+    assert_eq!(
+        (finish.transactions, finish.writes, finish.statements),
+        (2, 2, 10),
+        "finish: {finish:?}"
+    );
+    drop(world);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
