@@ -268,7 +268,14 @@ fn print(line: &str, name: &str, measured: &Measured, what: &str) {
     );
 }
 
-fn run<S: Store>(name: &str, store: S, settings: &Settings) -> Measured {
+/// Logins on `store`; `counts` reads the store's own counters, and what it returns for
+/// the measured logins (not the registrations) is printed after them.
+fn run<S: Store, C: std::fmt::Display>(
+    name: &str,
+    store: S,
+    settings: &Settings,
+    counts: impl Fn(&S) -> C,
+) -> Measured {
     let rp = RelyingParty::builder("example.com", "Example")
         .origin("https://example.com")
         .build()
@@ -282,6 +289,7 @@ fn run<S: Store>(name: &str, store: S, settings: &Settings) -> Measured {
         setup.elapsed().as_secs_f64()
     );
     let passkeys = &passkeys;
+    let before = counts(passkeys.store());
     let measured = measure(settings.clients, settings.seconds, |c| {
         // Each client signs in to its own share of the accounts, so every authenticator's
         // counter only rises.
@@ -295,6 +303,11 @@ fn run<S: Store>(name: &str, store: S, settings: &Settings) -> Measured {
         }
     });
     print("load", name, &measured, "logins_per_second");
+    let logins = (measured.per_second * settings.seconds as f64) as usize;
+    println!(
+        "# {name}: before the logins {before}; after about {logins} logins {}",
+        counts(passkeys.store())
+    );
     measured
 }
 
@@ -317,13 +330,19 @@ fn main() {
          as the service sees it",
         settings.accounts, settings.clients, settings.seconds
     );
-    run("memory", MemoryStore::new(), &settings);
+    run("memory", MemoryStore::new(), &settings, |_| "");
 
     let dir = std::env::temp_dir().join(format!("latchkey-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("load.sqlite");
     let sqlite = SqliteStore::open(&path).unwrap();
-    let logins = run("sqlite", sqlite, &settings);
+    let logins = run("sqlite", sqlite, &settings, |store| {
+        let stats = store.stats();
+        format!(
+            "{} writes in {} transactions, {} statements",
+            stats.writes, stats.transactions, stats.statements
+        )
+    });
     let bare = bare_sqlite(&path, &settings);
     ratio("sqlite", &logins, &bare);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -335,7 +354,13 @@ fn main() {
             options.schema = Some(schema.clone());
             options.max_connections = settings.clients;
             let connect = || block_on(PostgresStore::connect(url, options.clone())).unwrap();
-            let logins = run("postgres", connect(), &settings);
+            let logins = run("postgres", connect(), &settings, |store| {
+                let trips = store.round_trips();
+                format!(
+                    "{} round trips ({} preparations), {} transactions",
+                    trips.round_trips, trips.prepared, trips.transactions
+                )
+            });
             let bare = bare_postgres(url, &schema, &settings);
             ratio("postgres", &logins, &bare);
             block_on(connect().drop_schema()).unwrap();
