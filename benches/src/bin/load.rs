@@ -181,7 +181,7 @@ fn next_row(state: &mut u64) -> i64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;
-    (*state % BENCH_ROWS) as i64
+    i64::try_from(*state % BENCH_ROWS).unwrap_or(0)
 }
 
 const BENCH_ROWS: u64 = 1000;
@@ -303,9 +303,9 @@ fn run<S: Store, C: std::fmt::Display>(
         }
     });
     print("load", name, &measured, "logins_per_second");
-    let logins = (measured.per_second * settings.seconds as f64) as usize;
     println!(
-        "# {name}: before the logins {before}; after about {logins} logins {}",
+        "# {name}: before the logins {before}; after about {:.0} logins {}",
+        measured.per_second * settings.seconds as f64,
         counts(passkeys.store())
     );
     measured
