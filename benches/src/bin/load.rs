@@ -10,6 +10,17 @@
 //! Stores: memory and SQLite (a temporary file) always; PostgreSQL with `--postgres URL`
 //! or `LATCHKEY_POSTGRES_URL` (`.ci/postgres` starts a throwaway cluster).
 //! Prints `load <store> logins_per_second = N p50_ms = X p99_ms = Y` lines.
+//!
+//! Against the database's own limit: right after the logins, the same number of clients
+//! run for the same time the smallest write transaction the database has, pgbench-style:
+//! `UPDATE bench SET v = v + 1 WHERE id = $1` on a random one of 1000 rows, one
+//! transaction each, in a table of the same database (PostgreSQL: one connection per
+//! client, autocommit, prepared; SQLite: `BEGIN IMMEDIATE; UPDATE; COMMIT` with the same
+//! `journal_mode = WAL` and `synchronous = FULL` as the store, on one connection the
+//! clients take turns on, since SQLite has one writer at a time and busy waits on several
+//! connections would only slow it). Prints
+//! `bare <store> tx_per_second = B p50_ms = X p99_ms = Y` and
+//! `ratio <store> logins/bare_tx = R`.
 
 // A measuring tool: a failed operation must stop the run loudly.
 #![allow(
@@ -119,36 +130,30 @@ fn login<S: Store>(passkeys: &Passkeys<S>, who: &AccountId, key: &mut Authentica
     server + started.elapsed()
 }
 
-fn run<S: Store>(name: &str, store: S, settings: &Settings) {
-    let rp = RelyingParty::builder("example.com", "Example")
-        .origin("https://example.com")
-        .build()
-        .unwrap();
-    let passkeys = Passkeys::new(rp, store);
-    let setup = Instant::now();
-    populate(&passkeys, settings.accounts);
-    eprintln!(
-        "# {name}: {} accounts registered in {:.1} s",
-        settings.accounts,
-        setup.elapsed().as_secs_f64()
-    );
+/// Logins per second and their latency percentiles.
+struct Measured {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `clients` threads each run `one` until the deadline; `one` returns its latency.
+fn measure<C, F>(clients: usize, seconds: u64, client: C) -> Measured
+where
+    C: Fn(usize) -> F + Sync,
+    F: FnMut() -> Duration,
+{
     let latencies = Mutex::new(Vec::new());
-    let deadline = Instant::now() + Duration::from_secs(settings.seconds);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        for c in 0..settings.clients {
-            let (passkeys, latencies) = (&passkeys, &latencies);
+        for c in 0..clients {
+            let (latencies, client) = (&latencies, &client);
             scope.spawn(move || {
-                // Each client signs in to its own share of the accounts, so every
-                // authenticator's counter only rises.
-                let mine: Vec<usize> = (c..settings.accounts).step_by(settings.clients).collect();
-                let mut keys: Vec<Authenticator> = mine.iter().map(|&n| authenticator(n)).collect();
+                let mut one = client(c);
                 let mut local = Vec::new();
-                let mut i = 0;
                 while Instant::now() < deadline {
-                    let slot = i % mine.len();
-                    local.push(login(passkeys, &account(mine[slot]), &mut keys[slot]));
-                    i += 1;
+                    local.push(one());
                 }
                 latencies.lock().unwrap().extend(local);
             });
@@ -164,11 +169,153 @@ fn run<S: Store>(name: &str, store: S, settings: &Settings) {
             .saturating_sub(1);
         latencies[index].as_secs_f64() * 1e3
     };
+    Measured {
+        per_second: latencies.len() as f64 / elapsed,
+        p50_ms: at(500),
+        p99_ms: at(990),
+    }
+}
+
+/// A small deterministic generator: which bench row a client updates next.
+fn next_row(state: &mut u64) -> i64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    i64::try_from(*state % BENCH_ROWS).unwrap_or(0)
+}
+
+const BENCH_ROWS: u64 = 1000;
+
+/// The bare write-transaction loop on SQLite, on `path` (the store's file).
+fn bare_sqlite(path: &std::path::Path, settings: &Settings) -> Measured {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+             INSERT OR IGNORE INTO bench SELECT i, 0 FROM n;",
+        )
+        .unwrap();
+    let connection = Mutex::new(connection);
+    measure(settings.clients, settings.seconds, |c| {
+        let connection = &connection;
+        let mut state = 0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1);
+        move || {
+            let id = next_row(&mut state);
+            let started = Instant::now();
+            let connection = connection.lock().unwrap();
+            connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+            connection
+                .prepare_cached("UPDATE bench SET v = v + 1 WHERE id = ?1")
+                .unwrap()
+                .execute([id])
+                .unwrap();
+            connection.execute_batch("COMMIT").unwrap();
+            drop(connection);
+            started.elapsed()
+        }
+    })
+}
+
+/// The bare write-transaction loop on PostgreSQL: one connection per client, on a
+/// runtime of two threads (the store's own runtime has two too).
+fn bare_postgres(url: &str, schema: &str, settings: &Settings) -> Measured {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect = || {
+        let (client, connection) = runtime
+            .block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
+            .unwrap();
+        runtime.spawn(connection);
+        client
+    };
+    let setup = connect();
+    runtime
+        .block_on(setup.batch_execute(&format!(
+            "CREATE TABLE \"{schema}\".bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL);
+             INSERT INTO \"{schema}\".bench SELECT i, 0 FROM generate_series(0, 999) AS i;"
+        )))
+        .unwrap();
+    let sql = format!("UPDATE \"{schema}\".bench SET v = v + 1 WHERE id = $1");
+    let clients: Vec<_> = (0..settings.clients)
+        .map(|_| {
+            let client = connect();
+            let statement = runtime.block_on(client.prepare(&sql)).unwrap();
+            (client, statement)
+        })
+        .collect();
+    measure(settings.clients, settings.seconds, |c| {
+        let (client, statement) = &clients[c];
+        let runtime = &runtime;
+        let mut state = 0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1);
+        move || {
+            let id = next_row(&mut state);
+            let started = Instant::now();
+            runtime.block_on(client.execute(statement, &[&id])).unwrap();
+            started.elapsed()
+        }
+    })
+}
+
+fn print(line: &str, name: &str, measured: &Measured, what: &str) {
     println!(
-        "load {name} logins_per_second = {:.0} p50_ms = {:.2} p99_ms = {:.2}",
-        latencies.len() as f64 / elapsed,
-        at(500),
-        at(990)
+        "{line} {name} {what} = {:.0} p50_ms = {:.2} p99_ms = {:.2}",
+        measured.per_second, measured.p50_ms, measured.p99_ms
+    );
+}
+
+/// Logins on `store`; `counts` reads the store's own counters, and what it returns for
+/// the measured logins (not the registrations) is printed after them.
+fn run<S: Store, C: std::fmt::Display>(
+    name: &str,
+    store: S,
+    settings: &Settings,
+    counts: impl Fn(&S) -> C,
+) -> Measured {
+    let rp = RelyingParty::builder("example.com", "Example")
+        .origin("https://example.com")
+        .build()
+        .unwrap();
+    let passkeys = Passkeys::new(rp, store);
+    let setup = Instant::now();
+    populate(&passkeys, settings.accounts);
+    eprintln!(
+        "# {name}: {} accounts registered in {:.1} s",
+        settings.accounts,
+        setup.elapsed().as_secs_f64()
+    );
+    let passkeys = &passkeys;
+    let before = counts(passkeys.store());
+    let measured = measure(settings.clients, settings.seconds, |c| {
+        // Each client signs in to its own share of the accounts, so every authenticator's
+        // counter only rises.
+        let mine: Vec<usize> = (c..settings.accounts).step_by(settings.clients).collect();
+        let mut keys: Vec<Authenticator> = mine.iter().map(|&n| authenticator(n)).collect();
+        let mut i = 0;
+        move || {
+            let slot = i % mine.len();
+            i += 1;
+            login(passkeys, &account(mine[slot]), &mut keys[slot])
+        }
+    });
+    print("load", name, &measured, "logins_per_second");
+    println!(
+        "# {name}: before the logins {before}; after about {:.0} logins {}",
+        measured.per_second * settings.seconds as f64,
+        counts(passkeys.store())
+    );
+    measured
+}
+
+fn ratio(name: &str, logins: &Measured, bare: &Measured) {
+    print("bare", name, bare, "tx_per_second");
+    println!(
+        "ratio {name} logins/bare_tx = {:.2}",
+        logins.per_second / bare.per_second
     );
 }
 
@@ -183,22 +330,39 @@ fn main() {
          as the service sees it",
         settings.accounts, settings.clients, settings.seconds
     );
-    run("memory", MemoryStore::new(), &settings);
+    run("memory", MemoryStore::new(), &settings, |_| "");
 
     let dir = std::env::temp_dir().join(format!("latchkey-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = SqliteStore::open(dir.join("load.sqlite")).unwrap();
-    run("sqlite", sqlite, &settings);
+    let path = dir.join("load.sqlite");
+    let sqlite = SqliteStore::open(&path).unwrap();
+    let logins = run("sqlite", sqlite, &settings, |store| {
+        let stats = store.stats();
+        format!(
+            "{} writes in {} transactions, {} statements",
+            stats.writes, stats.transactions, stats.statements
+        )
+    });
+    let bare = bare_sqlite(&path, &settings);
+    ratio("sqlite", &logins, &bare);
     std::fs::remove_dir_all(&dir).unwrap();
 
     match &settings.postgres {
         Some(url) => {
             let schema = format!("latchkey_load_{}", std::process::id());
             let mut options = Options::default();
-            options.schema = Some(schema);
+            options.schema = Some(schema.clone());
             options.max_connections = settings.clients;
             let connect = || block_on(PostgresStore::connect(url, options.clone())).unwrap();
-            run("postgres", connect(), &settings);
+            let logins = run("postgres", connect(), &settings, |store| {
+                let trips = store.round_trips();
+                format!(
+                    "{} round trips ({} preparations), {} transactions",
+                    trips.round_trips, trips.prepared, trips.transactions
+                )
+            });
+            let bare = bare_postgres(url, &schema, &settings);
+            ratio("postgres", &logins, &bare);
             block_on(connect().drop_schema()).unwrap();
         }
         None => eprintln!("# postgres: skipped (no --postgres URL or LATCHKEY_POSTGRES_URL)"),

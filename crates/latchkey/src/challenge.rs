@@ -57,6 +57,21 @@ pub(crate) fn generate(random: &dyn Random, bound: Option<&[u8; 32]>) -> Result<
     Ok(challenge)
 }
 
+/// The record that keeps a challenge with its binding until `expires_at`.
+pub(crate) fn record(
+    challenge: &[u8],
+    binding: &Binding,
+    expires_at: Timestamp,
+) -> Result<ChallengeRecord> {
+    let binding = serde_json::to_vec(binding)
+        .map_err(|_| Error::Internal("challenge binding could not be encoded"))?;
+    Ok(ChallengeRecord {
+        challenge: challenge.to_vec(),
+        expires_at,
+        binding,
+    })
+}
+
 /// Stores a challenge with its binding until `expires_at`.
 pub(crate) async fn issue<S: Store>(
     store: &S,
@@ -64,14 +79,9 @@ pub(crate) async fn issue<S: Store>(
     binding: &Binding,
     expires_at: Timestamp,
 ) -> Result<()> {
-    let binding = serde_json::to_vec(binding)
-        .map_err(|_| Error::Internal("challenge binding could not be encoded"))?;
-    let record = ChallengeRecord {
-        challenge: challenge.to_vec(),
-        expires_at,
-        binding,
-    };
-    store.put_challenge(record).await?;
+    store
+        .put_challenge(record(challenge, binding, expires_at)?)
+        .await?;
     Ok(())
 }
 
@@ -87,7 +97,16 @@ pub(crate) async fn redeem<S: Store>(
     now: Timestamp,
 ) -> Result<Binding> {
     // One atomic call consumes it: of two racing uses one is Fresh, the other Used.
-    match store.take_challenge(challenge).await? {
+    judge(store.take_challenge(challenge).await?, now)
+}
+
+/// What a take found, as the binding of a fresh, unexpired challenge or the refusal.
+///
+/// # Errors
+///
+/// As [`redeem`].
+pub(crate) fn judge(taken: Taken, now: Timestamp) -> Result<Binding> {
+    match taken {
         Taken::Fresh(record) => {
             if now > record.expires_at {
                 return Err(Error::ChallengeExpired);

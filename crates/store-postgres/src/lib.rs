@@ -5,18 +5,45 @@ mod schema;
 mod sql;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Metrics, Pool, RecyclingMethod, Runtime};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 use latchkey_store::{
-    AccountId, ChallengeRecord, Store, StoreError, Taken, Versioned, credential_changes,
+    AccountId, ChallengeRecord, Owner, Store, StoreError, Taken, Versioned, credential_changes,
 };
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, Socket};
 
-use crate::sql::unavailable;
+use crate::sql::{Counters, Db, unavailable};
+
+/// What a [`PostgresStore`] has asked of its server since it connected (migrations and
+/// opening connections aside): see [`PostgresStore::round_trips`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoundTrips {
+    /// Exchanges the store sent and waited for: each statement (Bind, Execute, Sync), and
+    /// each preparation of a statement on a connection that had not prepared it yet.
+    pub round_trips: u64,
+    /// Of those, the preparations (each connection prepares each statement once).
+    pub prepared: u64,
+    /// Transactions: every statement the store sends runs alone, as one.
+    pub transactions: u64,
+}
+
+impl RoundTrips {
+    /// The counts since `earlier`.
+    #[must_use]
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            round_trips: self.round_trips.saturating_sub(earlier.round_trips),
+            prepared: self.prepared.saturating_sub(earlier.prepared),
+            transactions: self.transactions.saturating_sub(earlier.transactions),
+        }
+    }
+}
 
 /// Connection settings besides the URL.
 #[derive(Clone, Debug)]
@@ -70,11 +97,15 @@ impl Default for Options {
 
 /// A [`Store`] in a PostgreSQL database, shared by any number of service instances.
 ///
-/// Each append is one transaction that locks the account row (`SELECT ... FOR UPDATE`),
-/// checks the expected version, updates the credential-owner index, inserts the events and
-/// the folded state: the minimum-one rule, monotonic counters and the event log hold
-/// across instances. A challenge is consumed by one `UPDATE ... RETURNING` that marks it
-/// used: of racing takers one gets it fresh, the others see it used.
+/// Every operation is one statement, so one round trip and one transaction. An append is
+/// one call of the `latchkey_append` function, which locks the account row, checks the
+/// expected version, updates the credential-owner index, inserts the events and the folded
+/// state: the minimum-one rule, monotonic counters and the event log hold across
+/// instances. A challenge is consumed by one statement that locks its row and marks it
+/// used: of racing takers one gets it fresh, the others see it used. A login is one round
+/// trip to start ([`Store::put_challenge_and_load`]) and two to finish
+/// ([`Store::take_challenge_and_owner`], [`Store::append_loaded`]);
+/// [`round_trips`](Self::round_trips) counts them.
 ///
 /// Connected inside a tokio runtime, the store runs its connections and operations on that
 /// runtime (one task spawn per operation) and stays bound to it: use it from that
@@ -84,9 +115,9 @@ impl Default for Options {
 /// tells which.
 #[derive(Debug)]
 pub struct PostgresStore {
-    pool: Pool,
-    /// The pool to read-only hosts, with [`Options::standby_reads`].
-    standby: Option<Pool>,
+    /// The primary's pool, the standby pool ([`Options::standby_reads`]) and the
+    /// round-trip counters.
+    db: Db,
     schema: Option<String>,
     operation_timeout: Duration,
     /// `Some` until dropped.
@@ -197,16 +228,19 @@ impl PostgresStore {
             ),
         };
         let store = Self {
-            pool,
-            standby,
+            db: Db {
+                pool,
+                standby,
+                counters: Arc::new(Counters::default()),
+            },
             operation_timeout: options.operation_timeout,
             schema: options.schema,
             executor: Some(executor),
         };
         let schema = store.schema.clone();
         store
-            .run(|pool| async move {
-                let mut client = pool.get().await.map_err(unavailable)?;
+            .run(|db| async move {
+                let mut client = db.pool.get().await.map_err(unavailable)?;
                 schema::migrate(&mut client, schema.as_deref()).await
             })
             .await?;
@@ -224,14 +258,22 @@ impl PostgresStore {
         let Some(schema) = self.schema.clone() else {
             return Err(unavailable("drop_schema needs Options::schema"));
         };
-        self.run(|pool| async move {
-            let client = pool.get().await.map_err(unavailable)?;
+        self.run(|db| async move {
+            let client = db.pool.get().await.map_err(unavailable)?;
             client
                 .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .await
                 .map_err(unavailable)
         })
         .await
+    }
+
+    /// What the store has sent its server so far: the round trips and transactions its
+    /// operations took. Each operation is one statement; the first use of a statement on a
+    /// connection adds one round trip to prepare it.
+    #[must_use]
+    pub fn round_trips(&self) -> RoundTrips {
+        self.db.counters.snapshot()
     }
 
     /// Whether the store started a runtime of its own (it was connected outside a tokio
@@ -246,15 +288,15 @@ impl PostgresStore {
     async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(Pool) -> Fut,
+        F: FnOnce(Db) -> Fut,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         let executor = self
             .executor
             .as_ref()
             .ok_or_else(|| unavailable("store is shut down"))?;
-        let (limit, operation) = (self.operation_timeout, operation(self.pool.clone()));
-        let pools = (self.pool.clone(), self.standby.clone());
+        let (limit, operation) = (self.operation_timeout, operation(self.db.clone()));
+        let pools = (self.db.pool.clone(), self.db.standby.clone());
         // The timer is created inside the task: it needs the store's runtime.
         executor
             .handle()
@@ -332,10 +374,21 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
     }
 }
 
+fn append_of(account: &AccountId, expected: u64, events: &[Event]) -> sql::Append {
+    sql::Append {
+        account: account.clone(),
+        expected,
+        events: events.to_vec(),
+        credentials: credential_changes(events)
+            .map(|(id, registered)| (id.as_bytes().to_vec(), registered))
+            .collect(),
+    }
+}
+
 impl Store for PostgresStore {
     async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
         let account = account.clone();
-        self.run(|pool| sql::load(pool, account)).await
+        self.run(|db| sql::load(db, account)).await
     }
 
     async fn append(
@@ -344,20 +397,13 @@ impl Store for PostgresStore {
         expected_version: u64,
         events: &[Event],
     ) -> Result<u64, StoreError> {
-        let append = sql::Append {
-            account: account.clone(),
-            expected: expected_version,
-            events: events.to_vec(),
-            credentials: credential_changes(events)
-                .map(|(id, registered)| (id.as_bytes().to_vec(), registered))
-                .collect(),
-        };
-        self.run(|pool| sql::append(pool, append)).await
+        let append = append_of(account, expected_version, events);
+        self.run(|db| sql::append(db, append)).await
     }
 
     async fn account_of(&self, credential: &CredentialId) -> Result<Option<AccountId>, StoreError> {
         let credential = credential.as_bytes().to_vec();
-        self.run(|pool| sql::account_of(pool, credential)).await
+        self.run(|db| sql::account_of(db, credential)).await
     }
 
     async fn load_for_display(
@@ -365,27 +411,55 @@ impl Store for PostgresStore {
         account: &AccountId,
     ) -> Result<Versioned<AccountState>, StoreError> {
         let account = account.clone();
-        let standby = self.standby.clone();
-        self.run(|pool| sql::load_for_display(pool, standby, account))
-            .await
+        self.run(|db| sql::load_for_display(db, account)).await
     }
 
     async fn history(&self, account: &AccountId) -> Result<Vec<Event>, StoreError> {
         let account = account.clone();
-        let standby = self.standby.clone();
-        self.run(|pool| sql::history(pool, standby, account)).await
+        self.run(|db| sql::history(db, account)).await
     }
 
     async fn put_challenge(&self, record: ChallengeRecord) -> Result<(), StoreError> {
-        self.run(|pool| sql::put_challenge(pool, record)).await
+        self.run(|db| sql::put_challenge(db, record)).await
     }
 
     async fn purge_challenges(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.run(|pool| sql::purge_challenges(pool, now)).await
+        self.run(|db| sql::purge_challenges(db, now)).await
     }
 
     async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
         let challenge = challenge.to_vec();
-        self.run(|pool| sql::take_challenge(pool, challenge)).await
+        self.run(|db| sql::take_challenge(db, challenge)).await
+    }
+
+    async fn put_challenge_and_load(
+        &self,
+        record: ChallengeRecord,
+        account: &AccountId,
+    ) -> Result<Versioned<AccountState>, StoreError> {
+        let account = account.clone();
+        self.run(|db| sql::put_challenge_and_load(db, record, account))
+            .await
+    }
+
+    async fn take_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> Result<(Taken, Option<Owner>), StoreError> {
+        let (challenge, credential) = (challenge.to_vec(), credential.as_bytes().to_vec());
+        self.run(|db| sql::take_challenge_and_owner(db, challenge, credential))
+            .await
+    }
+
+    async fn append_loaded(
+        &self,
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> Result<u64, StoreError> {
+        let append = append_of(account, loaded.version, events);
+        let state = loaded.value.clone();
+        self.run(|db| sql::append_loaded(db, append, state)).await
     }
 }

@@ -39,6 +39,61 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE challenges ADD COLUMN used BOOLEAN NOT NULL DEFAULT false;
      UPDATE challenges SET used = true
          WHERE binding = decode('6c617463686b65793a75736564', 'hex');",
+    // 3: an append in one statement (one round trip, one transaction): lock the account
+    //    row (creating it for a new account), check the expected version, update the
+    //    credential-owner index (a credential another account owns raises LK001, which
+    //    rolls everything back), insert the events and store the state the client folded.
+    "CREATE FUNCTION latchkey_append(
+         p_account TEXT, p_expected BIGINT, p_state TEXT, p_events TEXT[],
+         p_credentials BYTEA[], p_registered BOOLEAN[],
+         OUT appended BOOLEAN, OUT version BIGINT
+     ) LANGUAGE plpgsql AS $fn$
+     DECLARE
+         actual BIGINT;
+         n INTEGER := coalesce(array_length(p_events, 1), 0);
+     BEGIN
+         SELECT a.version INTO actual FROM accounts a WHERE a.account = p_account FOR UPDATE;
+         IF NOT FOUND THEN
+             IF p_expected <> 0 THEN
+                 appended := false; version := 0; RETURN;
+             END IF;
+             INSERT INTO accounts (account, version, state) VALUES (p_account, 0, p_state)
+                 ON CONFLICT (account) DO NOTHING;
+             IF FOUND THEN
+                 actual := 0;
+             ELSE
+                 -- Created by a concurrent append, now committed: queue behind it.
+                 SELECT a.version INTO actual FROM accounts a
+                     WHERE a.account = p_account FOR UPDATE;
+             END IF;
+         END IF;
+         IF actual <> p_expected THEN
+             appended := false; version := actual; RETURN;
+         END IF;
+         FOR i IN 1 .. coalesce(array_length(p_credentials, 1), 0) LOOP
+             IF p_registered[i] THEN
+                 INSERT INTO credentials (credential, account) VALUES (p_credentials[i], p_account)
+                     ON CONFLICT (credential) DO UPDATE SET account = excluded.account
+                     WHERE credentials.account = excluded.account;
+                 IF NOT FOUND THEN
+                     RAISE EXCEPTION 'credential already registered to another account'
+                         USING ERRCODE = 'LK001';
+                 END IF;
+             ELSE
+                 DELETE FROM credentials c
+                     WHERE c.credential = p_credentials[i] AND c.account = p_account;
+             END IF;
+         END LOOP;
+         IF n > 0 THEN
+             INSERT INTO events (account, seq, event)
+                 SELECT p_account, p_expected + e.ord, e.event
+                 FROM unnest(p_events) WITH ORDINALITY AS e (event, ord);
+             UPDATE accounts a SET version = p_expected + n, state = p_state
+                 WHERE a.account = p_account;
+         END IF;
+         appended := true; version := p_expected + n;
+     END
+     $fn$;",
 ];
 
 /// The advisory lock key migrations hold ("latchkey" in ASCII).

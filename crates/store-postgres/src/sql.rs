@@ -1,13 +1,19 @@
 //! The store's statements, each an async function over a pooled client.
 //!
 //! They run on the store's own runtime (see `PostgresStore::run`), so they take owned
-//! arguments.
+//! arguments. Every operation is one statement, sent on its own and waited for: one round
+//! trip and one (implicit) transaction, counted in [`Counters`]; preparing a statement the
+//! first time on a connection is one more round trip, counted too.
 
-use deadpool_postgres::{GenericClient, Pool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deadpool_postgres::{Object, Pool};
 use latchkey_policy::{AccountState, Event, Timestamp, apply};
-use latchkey_store::{AccountId, ChallengeRecord, StoreError, Taken, Versioned};
-use tokio_postgres::Statement;
+use latchkey_store::{AccountId, ChallengeRecord, Owner, StoreError, Taken, Versioned};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 pub(crate) fn unavailable(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -25,75 +31,167 @@ fn version_param(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| unavailable("version out of range"))
 }
 
-/// A statement, prepared once per connection.
-async fn prepare(client: &impl GenericClient, sql: &str) -> Result<Statement, StoreError> {
-    client.prepare_cached(sql).await.map_err(unavailable)
+/// What the store has asked of its server, counted as it goes (see
+/// [`RoundTrips`](crate::RoundTrips)).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    round_trips: AtomicU64,
+    prepared: AtomicU64,
+    transactions: AtomicU64,
 }
 
-async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(unavailable)
-}
-
-/// An account's version and folded state (version 0, empty, when unknown).
-async fn read_account(
-    client: &impl GenericClient,
-    account: &str,
-    for_update: bool,
-) -> Result<Versioned<AccountState>, StoreError> {
-    let query = if for_update {
-        "SELECT version, state FROM accounts WHERE account = $1 FOR UPDATE"
-    } else {
-        "SELECT version, state FROM accounts WHERE account = $1"
-    };
-    let statement = prepare(client, query).await?;
-    let row = client
-        .query_opt(&statement, &[&account])
-        .await
-        .map_err(unavailable)?;
-    let Some(row) = row else {
-        return Ok(Versioned {
-            version: 0,
-            value: AccountState::default(),
-        });
-    };
-    let version: i64 = row.try_get(0).map_err(corrupt)?;
-    let state: String = row.try_get(1).map_err(corrupt)?;
-    Ok(Versioned {
-        version: version_column(version)?,
-        value: serde_json::from_str(&state).map_err(corrupt)?,
-    })
-}
-
-/// A connection for a read that may be stale: to a standby when the store has a standby
-/// pool and one answers, else to the primary.
-async fn stale_client(
-    primary: &Pool,
-    standby: Option<&Pool>,
-) -> Result<deadpool_postgres::Object, StoreError> {
-    match standby {
-        Some(standby) => match standby.get().await {
-            Ok(client) => Ok(client),
-            Err(_) => client(primary).await,
-        },
-        None => client(primary).await,
+impl Counters {
+    pub(crate) fn snapshot(&self) -> crate::RoundTrips {
+        crate::RoundTrips {
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            prepared: self.prepared.load(Ordering::Relaxed),
+            transactions: self.transactions.load(Ordering::Relaxed),
+        }
     }
 }
 
-pub(crate) async fn load(
-    pool: Pool,
-    account: AccountId,
-) -> Result<Versioned<AccountState>, StoreError> {
-    let client = client(&pool).await?;
-    read_account(&client, account.as_str(), false).await
+/// The pools and the store's counters, cloned into each operation.
+#[derive(Clone, Debug)]
+pub(crate) struct Db {
+    /// The primary: every decision and every write.
+    pub(crate) pool: Pool,
+    /// Read-only hosts, for reads that may be stale (`Options::standby_reads`).
+    pub(crate) standby: Option<Pool>,
+    pub(crate) counters: Arc<Counters>,
 }
 
-pub(crate) async fn load_for_display(
-    pool: Pool,
-    standby: Option<Pool>,
+/// A pooled client that counts what it sends.
+struct Conn {
+    client: Object,
+    counters: Arc<Counters>,
+}
+
+impl Db {
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(Conn {
+            client: self.pool.get().await.map_err(unavailable)?,
+            counters: Arc::clone(&self.counters),
+        })
+    }
+
+    /// A connection for a read that may be stale: to a standby when the store has a
+    /// standby pool and one answers, else to the primary.
+    async fn stale_conn(&self) -> Result<Conn, StoreError> {
+        if let Some(standby) = &self.standby
+            && let Ok(client) = standby.get().await
+        {
+            return Ok(Conn {
+                client,
+                counters: Arc::clone(&self.counters),
+            });
+        }
+        self.conn().await
+    }
+}
+
+impl Conn {
+    /// A statement, prepared once per connection: the first time is a round trip.
+    async fn prepare(&self, sql: &str) -> Result<Statement, StoreError> {
+        let before = self.client.statement_cache.size();
+        let statement = self.client.prepare_cached(sql).await.map_err(unavailable)?;
+        if self.client.statement_cache.size() != before {
+            self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
+            self.counters.prepared.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(statement)
+    }
+
+    /// Counts one statement sent on its own (Bind, Execute, Sync) and waited for: one
+    /// round trip, one implicit transaction.
+    fn sent(&self) {
+        self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn query_opt(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        self.sent();
+        self.client.query_opt(statement, params).await
+    }
+
+    async fn query(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.sent();
+        self.client.query(statement, params).await
+    }
+
+    async fn execute(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.sent();
+        self.client.execute(statement, params).await
+    }
+}
+
+/// A version and folded state read from `version` and `state` columns at `at` and
+/// `at + 1` (version 0, empty, when both are NULL: an account never written).
+fn versioned(row: &Row, at: usize) -> Result<Versioned<AccountState>, StoreError> {
+    let version: Option<i64> = row.try_get(at).map_err(corrupt)?;
+    let state: Option<String> = row.try_get(at + 1).map_err(corrupt)?;
+    Ok(match (version, state) {
+        (Some(version), Some(state)) => Versioned {
+            version: version_column(version)?,
+            value: serde_json::from_str(&state).map_err(corrupt)?,
+        },
+        _ => Versioned {
+            version: 0,
+            value: AccountState::default(),
+        },
+    })
+}
+
+const LOAD: &str = "SELECT version, state FROM accounts WHERE account = $1";
+
+pub(crate) async fn load(
+    db: Db,
     account: AccountId,
 ) -> Result<Versioned<AccountState>, StoreError> {
-    let client = stale_client(&pool, standby.as_ref()).await?;
-    read_account(&client, account.as_str(), false).await
+    let conn = db.conn().await?;
+    let statement = conn.prepare(LOAD).await?;
+    let row = conn
+        .query_opt(&statement, &[&account.as_str()])
+        .await
+        .map_err(unavailable)?;
+    match row {
+        Some(row) => versioned(&row, 0),
+        None => Ok(Versioned {
+            version: 0,
+            value: AccountState::default(),
+        }),
+    }
+}
+
+/// [`load`], from a standby when the store reads display data there (it may be stale).
+pub(crate) async fn load_for_display(
+    db: Db,
+    account: AccountId,
+) -> Result<Versioned<AccountState>, StoreError> {
+    let conn = db.stale_conn().await?;
+    let statement = conn.prepare(LOAD).await?;
+    let row = conn
+        .query_opt(&statement, &[&account.as_str()])
+        .await
+        .map_err(unavailable)?;
+    match row {
+        Some(row) => versioned(&row, 0),
+        None => Ok(Versioned {
+            version: 0,
+            value: AccountState::default(),
+        }),
+    }
 }
 
 /// What an append needs, owned: the credential index changes are derived by the caller.
@@ -105,93 +203,75 @@ pub(crate) struct Append {
     pub(crate) credentials: Vec<(Vec<u8>, bool)>,
 }
 
-pub(crate) async fn append(pool: Pool, append: Append) -> Result<u64, StoreError> {
-    let mut client = client(&pool).await?;
-    let tx = client.transaction().await.map_err(unavailable)?;
-    let account = append.account.as_str();
-    // Make sure the account row exists, then lock it: concurrent appends to one account
-    // queue here, and the first writer of a new account is the only one at version 0.
-    let empty = serde_json::to_string(&AccountState::default()).map_err(corrupt)?;
-    let ensure = prepare(
-        &tx,
-        "INSERT INTO accounts (account, version, state) VALUES ($1, 0, $2)
-             ON CONFLICT (account) DO NOTHING",
-    )
-    .await?;
-    tx.execute(&ensure, &[&account, &empty])
-        .await
-        .map_err(transient(append.expected))?;
-    let Versioned {
-        version: actual,
-        value: state,
-    } = read_account(&tx, account, true).await?;
-    if actual != append.expected {
+/// An append without the state it is made on: read it, then append on it (two round
+/// trips; the second checks the version under the row lock).
+pub(crate) async fn append(db: Db, append: Append) -> Result<u64, StoreError> {
+    let loaded = load(db.clone(), append.account.clone()).await?;
+    if loaded.version != append.expected {
         return Err(StoreError::Conflict {
             expected: append.expected,
-            actual,
+            actual: loaded.version,
         });
     }
+    append_loaded(db, append, loaded.value).await
+}
 
-    let register = prepare(
-        &tx,
-        "INSERT INTO credentials (credential, account) VALUES ($1, $2)
-             ON CONFLICT (credential) DO UPDATE SET account = excluded.account
-             WHERE credentials.account = excluded.account
-             RETURNING account",
-    )
-    .await?;
-    let unregister = prepare(
-        &tx,
-        "DELETE FROM credentials WHERE credential = $1 AND account = $2",
-    )
-    .await?;
-    for (id, registered) in &append.credentials {
-        if *registered {
-            // No row back: the id is another account's (P15).
-            let owned = tx
-                .query_opt(&register, &[id, &account])
-                .await
-                .map_err(transient(append.expected))?;
-            if owned.is_none() {
-                return Err(StoreError::DuplicateCredential);
-            }
-        } else {
-            tx.execute(&unregister, &[id, &account])
-                .await
-                .map_err(transient(append.expected))?;
-        }
-    }
-
-    let first = version_param(append.expected + 1)?;
-    let seqs: Vec<i64> = (first..).take(append.events.len()).collect();
+/// An append on `state`, the account's state at `append.expected`: one statement
+/// (`latchkey_append`, migration 3) locks the row, checks the version, updates the
+/// credential index, inserts the events and stores `apply(state, events)`.
+pub(crate) async fn append_loaded(
+    db: Db,
+    append: Append,
+    state: AccountState,
+) -> Result<u64, StoreError> {
+    let conn = db.conn().await?;
     let json = append
         .events
         .iter()
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()
         .map_err(corrupt)?;
-    let insert = prepare(
-        &tx,
-        "INSERT INTO events (account, seq, event)
-             SELECT $1, seq, event FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS e (seq, event)",
-    )
-    .await?;
-    tx.execute(&insert, &[&account, &seqs, &json])
+    let after = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
+    let (ids, registered): (Vec<Vec<u8>>, Vec<bool>) = append.credentials.into_iter().unzip();
+    let statement = conn
+        .prepare("SELECT appended, version FROM latchkey_append($1, $2, $3, $4, $5, $6)")
+        .await?;
+    let row = conn
+        .query_opt(
+            &statement,
+            &[
+                &append.account.as_str(),
+                &version_param(append.expected)?,
+                &after,
+                &json,
+                &ids,
+                &registered,
+            ],
+        )
         .await
-        .map_err(transient(append.expected))?;
-
-    let version = append.expected + append.events.len() as u64;
-    let state = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
-    let update = prepare(
-        &tx,
-        "UPDATE accounts SET version = $2, state = $3 WHERE account = $1",
-    )
-    .await?;
-    tx.execute(&update, &[&account, &version_param(version)?, &state])
-        .await
-        .map_err(unavailable)?;
-    tx.commit().await.map_err(transient(append.expected))?;
+        .map_err(append_error(append.expected))?
+        .ok_or_else(|| unavailable("latchkey_append returned no row"))?;
+    let appended: bool = row.try_get(0).map_err(corrupt)?;
+    let version = version_column(row.try_get(1).map_err(corrupt)?)?;
+    if !appended {
+        return Err(StoreError::Conflict {
+            expected: append.expected,
+            actual: version,
+        });
+    }
     Ok(version)
+}
+
+/// `latchkey_append` raises LK001 for a credential another account owns: the statement,
+/// so the whole append, is rolled back.
+fn append_error(expected: u64) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |error| {
+        if error.code().map(SqlState::code) == Some("LK001") {
+            StoreError::DuplicateCredential
+        } else {
+            transient(expected)(error)
+        }
+    }
 }
 
 /// Deadlocks and serialisation failures (two appends registering the same new credential
@@ -214,16 +294,14 @@ fn transient(expected: u64) -> impl Fn(tokio_postgres::Error) -> StoreError {
 }
 
 pub(crate) async fn account_of(
-    pool: Pool,
+    db: Db,
     credential: Vec<u8>,
 ) -> Result<Option<AccountId>, StoreError> {
-    let client = client(&pool).await?;
-    let statement = prepare(
-        &client,
-        "SELECT account FROM credentials WHERE credential = $1",
-    )
-    .await?;
-    let row = client
+    let conn = db.conn().await?;
+    let statement = conn
+        .prepare("SELECT account FROM credentials WHERE credential = $1")
+        .await?;
+    let row = conn
         .query_opt(&statement, &[&credential])
         .await
         .map_err(unavailable)?;
@@ -232,18 +310,12 @@ pub(crate) async fn account_of(
         .map_err(corrupt)
 }
 
-pub(crate) async fn history(
-    pool: Pool,
-    standby: Option<Pool>,
-    account: AccountId,
-) -> Result<Vec<Event>, StoreError> {
-    let client = stale_client(&pool, standby.as_ref()).await?;
-    let statement = prepare(
-        &client,
-        "SELECT event FROM events WHERE account = $1 ORDER BY seq",
-    )
-    .await?;
-    let rows = client
+pub(crate) async fn history(db: Db, account: AccountId) -> Result<Vec<Event>, StoreError> {
+    let conn = db.stale_conn().await?;
+    let statement = conn
+        .prepare("SELECT event FROM events WHERE account = $1 ORDER BY seq")
+        .await?;
+    let rows = conn
         .query(&statement, &[&account.as_str()])
         .await
         .map_err(unavailable)?;
@@ -255,69 +327,151 @@ pub(crate) async fn history(
         .collect()
 }
 
-pub(crate) async fn put_challenge(pool: Pool, record: ChallengeRecord) -> Result<(), StoreError> {
-    let client = client(&pool).await?;
+pub(crate) async fn put_challenge(db: Db, record: ChallengeRecord) -> Result<(), StoreError> {
+    let conn = db.conn().await?;
     // The first put wins: a second one must not make a used challenge fresh again.
-    let statement = prepare(
-        &client,
-        "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
-             ON CONFLICT (challenge) DO NOTHING",
-    )
-    .await?;
-    client
-        .execute(
-            &statement,
-            &[&record.challenge, &record.expires_at.0, &record.binding],
+    let statement = conn
+        .prepare(
+            "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
+                 ON CONFLICT (challenge) DO NOTHING",
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
+    conn.execute(
+        &statement,
+        &[&record.challenge, &record.expires_at.0, &record.binding],
+    )
+    .await
+    .map_err(unavailable)?;
     Ok(())
 }
 
-pub(crate) async fn take_challenge(pool: Pool, challenge: Vec<u8>) -> Result<Taken, StoreError> {
-    let client = client(&pool).await?;
-    // One statement checks and marks: racing takers queue on the row lock, and each one
-    // after the first finds the row used (READ COMMITTED re-checks the updated row).
-    let consume = prepare(
-        &client,
-        "UPDATE challenges SET used = true WHERE challenge = $1 AND NOT used
-             RETURNING expires_at, binding",
-    )
-    .await?;
-    let row = client
-        .query_opt(&consume, &[&challenge])
+/// `put_challenge` and `load` in one statement: the insert is a data-modifying CTE, which
+/// runs to completion whether or not the select reads it.
+pub(crate) async fn put_challenge_and_load(
+    db: Db,
+    record: ChallengeRecord,
+    account: AccountId,
+) -> Result<Versioned<AccountState>, StoreError> {
+    let conn = db.conn().await?;
+    let statement = conn
+        .prepare(
+            "WITH put AS (
+                 INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
+                     ON CONFLICT (challenge) DO NOTHING
+             )
+             SELECT a.version, a.state FROM (VALUES (1)) AS one (x)
+                 LEFT JOIN accounts a ON a.account = $4",
+        )
+        .await?;
+    let row = conn
+        .query_opt(
+            &statement,
+            &[
+                &record.challenge,
+                &record.expires_at.0,
+                &record.binding,
+                &account.as_str(),
+            ],
+        )
         .await
-        .map_err(unavailable)?;
-    if let Some(row) = row {
-        return Ok(Taken::Fresh(ChallengeRecord {
-            challenge,
-            expires_at: Timestamp(row.try_get(0).map_err(corrupt)?),
-            binding: row.try_get(1).map_err(corrupt)?,
-        }));
-    }
-    // Nothing consumed, so nothing changed: tell a used challenge from one never stored or
-    // already purged.
-    let find = prepare(
-        &client,
-        "SELECT expires_at FROM challenges WHERE challenge = $1 AND used",
-    )
-    .await?;
-    let row = client
-        .query_opt(&find, &[&challenge])
-        .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .ok_or_else(|| unavailable("put_challenge_and_load returned no row"))?;
+    versioned(&row, 0)
+}
+
+/// Locks the challenge row (`prior`, `FOR UPDATE`: racing takers queue on the lock, and in
+/// READ COMMITTED each one after the first reads the row as the first left it, used) and
+/// marks it used if it was not. One row back: the challenge as it was before this take;
+/// none: never stored, or purged.
+const TAKE: &str = "WITH prior AS (
+         SELECT used, expires_at, binding FROM challenges WHERE challenge = $1 FOR UPDATE
+     ), taken AS (
+         UPDATE challenges SET used = true
+             WHERE challenge = $1 AND EXISTS (SELECT 1 FROM prior WHERE NOT prior.used)
+             RETURNING 1
+     )
+     SELECT p.used, p.expires_at, p.binding, (SELECT count(*) FROM taken) FROM prior p";
+
+/// [`TAKE`], and in the same statement the owner of credential `$2` with its state.
+const TAKE_WITH_OWNER: &str = "WITH prior AS (
+         SELECT used, expires_at, binding FROM challenges WHERE challenge = $1 FOR UPDATE
+     ), taken AS (
+         UPDATE challenges SET used = true
+             WHERE challenge = $1 AND EXISTS (SELECT 1 FROM prior WHERE NOT prior.used)
+             RETURNING 1
+     ), owner AS (
+         SELECT c.account, a.version, a.state FROM credentials c
+             LEFT JOIN accounts a ON a.account = c.account
+             WHERE c.credential = $2
+     )
+     SELECT p.used, p.expires_at, p.binding, (SELECT count(*) FROM taken),
+            o.account, o.version, o.state
+         FROM prior p LEFT JOIN owner o ON true";
+
+/// What a take's row says: `Fresh` only when this statement marked it.
+fn taken(challenge: Vec<u8>, row: Option<&Row>) -> Result<Taken, StoreError> {
     let Some(row) = row else {
         return Ok(Taken::Unknown);
     };
-    Ok(Taken::Used {
-        expires_at: Timestamp(row.try_get(0).map_err(corrupt)?),
-    })
+    let used: bool = row.try_get(0).map_err(corrupt)?;
+    let expires_at = Timestamp(row.try_get(1).map_err(corrupt)?);
+    let marked: i64 = row.try_get(3).map_err(corrupt)?;
+    match (used, marked) {
+        (true, _) => Ok(Taken::Used { expires_at }),
+        (false, 1) => Ok(Taken::Fresh(ChallengeRecord {
+            challenge,
+            expires_at,
+            binding: row.try_get(2).map_err(corrupt)?,
+        })),
+        // Unused and not marked cannot happen under the lock; never call it fresh.
+        (false, _) => Err(unavailable("challenge could not be marked used")),
+    }
 }
 
-pub(crate) async fn purge_challenges(pool: Pool, now: Timestamp) -> Result<usize, StoreError> {
-    let client = client(&pool).await?;
-    let statement = prepare(&client, "DELETE FROM challenges WHERE expires_at < $1").await?;
-    let deleted = client
+pub(crate) async fn take_challenge(db: Db, challenge: Vec<u8>) -> Result<Taken, StoreError> {
+    let conn = db.conn().await?;
+    let statement = conn.prepare(TAKE).await?;
+    let row = conn
+        .query_opt(&statement, &[&challenge])
+        .await
+        .map_err(unavailable)?;
+    taken(challenge, row.as_ref())
+}
+
+pub(crate) async fn take_challenge_and_owner(
+    db: Db,
+    challenge: Vec<u8>,
+    credential: Vec<u8>,
+) -> Result<(Taken, Option<Owner>), StoreError> {
+    let conn = db.conn().await?;
+    let statement = conn.prepare(TAKE_WITH_OWNER).await?;
+    let row = conn
+        .query_opt(&statement, &[&challenge, &credential])
+        .await
+        .map_err(unavailable)?;
+    let taken = taken(challenge, row.as_ref())?;
+    let owner = match (&taken, row) {
+        (Taken::Fresh(_), Some(row)) => {
+            let account: Option<String> = row.try_get(4).map_err(corrupt)?;
+            match account {
+                Some(account) => Some(Owner {
+                    account: AccountId::new(account),
+                    state: versioned(&row, 5)?,
+                }),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((taken, owner))
+}
+
+pub(crate) async fn purge_challenges(db: Db, now: Timestamp) -> Result<usize, StoreError> {
+    let conn = db.conn().await?;
+    let statement = conn
+        .prepare("DELETE FROM challenges WHERE expires_at < $1")
+        .await?;
+    let deleted = conn
         .execute(&statement, &[&now.0])
         .await
         .map_err(unavailable)?;

@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 13] = [
+    let checks: [Check<S>; 18] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -93,6 +93,26 @@ where
         (
             "freeze, passkey-required mode, revocation and recovery round-trip; revoked ids stay owned",
             account_events_round_trip,
+        ),
+        (
+            "put_challenge_and_load keeps the challenge once and reads the account",
+            put_challenge_and_load,
+        ),
+        (
+            "take_challenge_and_owner takes once and reads the owner only when fresh",
+            take_challenge_and_owner,
+        ),
+        (
+            "of concurrent takes with the owner exactly one is fresh",
+            concurrent_takes_with_owner,
+        ),
+        (
+            "append_loaded checks the version, refuses duplicates, all or nothing",
+            append_loaded,
+        ),
+        (
+            "concurrent deletes through append_loaded keep one passkey and lose no event",
+            concurrent_changes_loaded,
         ),
     ];
     for (name, check) in checks {
@@ -157,6 +177,22 @@ fn factors() -> StepUp {
 
 /// Decides a command against the stored account and appends the result once.
 fn run<S: Store>(store: &S, who: &AccountId, command: &Command) -> Result<Vec<Event>, Failure> {
+    run_with(store, who, command, Append::Plain)
+}
+
+/// Which append method a check drives.
+#[derive(Clone, Copy, Debug)]
+enum Append {
+    Plain,
+    Loaded,
+}
+
+fn run_with<S: Store>(
+    store: &S,
+    who: &AccountId,
+    command: &Command,
+    how: Append,
+) -> Result<Vec<Event>, Failure> {
     let loaded = block_on(store.load(who)).map_err(Failure::Store)?;
     let decision = decide(
         &loaded.value,
@@ -166,7 +202,11 @@ fn run<S: Store>(store: &S, who: &AccountId, command: &Command) -> Result<Vec<Ev
         &PolicyConfig::default(),
     )
     .map_err(Failure::Policy)?;
-    block_on(store.append(who, loaded.version, &decision.events)).map_err(Failure::Store)?;
+    match how {
+        Append::Plain => block_on(store.append(who, loaded.version, &decision.events)),
+        Append::Loaded => block_on(store.append_loaded(who, &loaded, &decision.events)),
+    }
+    .map_err(Failure::Store)?;
     Ok(decision.events)
 }
 
@@ -581,6 +621,14 @@ fn concurrent_takes<S: Store + 'static>(store: Arc<S>) {
 }
 
 fn concurrent_changes<S: Store + 'static>(store: Arc<S>) {
+    concurrent_changes_with(store, Append::Plain);
+}
+
+fn concurrent_changes_loaded<S: Store + 'static>(store: Arc<S>) {
+    concurrent_changes_with(store, Append::Loaded);
+}
+
+fn concurrent_changes_with<S: Store + 'static>(store: Arc<S>, how: Append) {
     let alice = account("alice");
     for n in 1..=6 {
         register(&*store, &alice, n, Scope::Exchange);
@@ -611,7 +659,7 @@ fn concurrent_changes<S: Store + 'static>(store: Arc<S>) {
                     };
                     // Optimistic concurrency: reload and decide again on conflict.
                     for _attempt in 0..50 {
-                        match run(&*store, &alice, &command) {
+                        match run_with(&*store, &alice, &command, how) {
                             Ok(events) => {
                                 appended += events.len();
                                 break;
@@ -654,4 +702,239 @@ fn concurrent_changes<S: Store + 'static>(store: Arc<S>) {
         1,
         "Pay was touched by Exchange changes"
     );
+}
+
+fn put_challenge_and_load<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    // An unknown account: the empty state, and the challenge is kept all the same.
+    let loaded = block_on(store.put_challenge_and_load(challenge(1), &alice)).unwrap();
+    assert_eq!((loaded.version, loaded.value), (0, AccountState::default()));
+    let events = register(&*store, &alice, 1, Scope::Exchange);
+    let loaded = block_on(store.put_challenge_and_load(challenge(2), &alice)).unwrap();
+    assert_eq!(loaded, block_on(store.load(&alice)).unwrap());
+    assert_eq!(loaded.version, events.len() as u64);
+    for n in [1, 2] {
+        assert_eq!(
+            block_on(store.take_challenge(&[n; 32])).unwrap(),
+            Taken::Fresh(challenge(n))
+        );
+    }
+    // Putting a used challenge again changes nothing.
+    let other = ChallengeRecord {
+        expires_at: T0.plus_seconds(9_000),
+        binding: vec![9],
+        ..challenge(1)
+    };
+    block_on(store.put_challenge_and_load(other, &alice)).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Taken::Used {
+            expires_at: challenge(1).expires_at
+        }
+    );
+}
+
+fn take_challenge_and_owner<S: Store>(store: Arc<S>) {
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    for n in 1..=3 {
+        block_on(store.put_challenge(challenge(n))).unwrap();
+    }
+    let (taken, owner) =
+        block_on(store.take_challenge_and_owner(&[1; 32], &credential_id(1))).unwrap();
+    assert_eq!(taken, Taken::Fresh(challenge(1)));
+    let owner = owner.expect("the owner of a registered credential");
+    assert_eq!(owner.account, alice);
+    assert_eq!(owner.state, block_on(store.load(&alice)).unwrap());
+    // Used: no owner read, and still used.
+    let used = Taken::Used {
+        expires_at: challenge(1).expires_at,
+    };
+    assert_eq!(
+        block_on(store.take_challenge_and_owner(&[1; 32], &credential_id(1))).unwrap(),
+        (used.clone(), None)
+    );
+    assert_eq!(block_on(store.take_challenge(&[1; 32])).unwrap(), used);
+    // A credential no account owns: fresh, no owner; the challenge is consumed anyway.
+    assert_eq!(
+        block_on(store.take_challenge_and_owner(&[2; 32], &credential_id(9))).unwrap(),
+        (Taken::Fresh(challenge(2)), None)
+    );
+    assert!(matches!(
+        block_on(store.take_challenge(&[2; 32])).unwrap(),
+        Taken::Used { .. }
+    ));
+    // A challenge never put: unknown, no owner.
+    assert_eq!(
+        block_on(store.take_challenge_and_owner(&[7; 32], &credential_id(1))).unwrap(),
+        (Taken::Unknown, None)
+    );
+    // A plain take marks it used for the combined one too.
+    assert!(matches!(
+        block_on(store.take_challenge(&[3; 32])).unwrap(),
+        Taken::Fresh(_)
+    ));
+    assert!(matches!(
+        block_on(store.take_challenge_and_owner(&[3; 32], &credential_id(1))).unwrap(),
+        (Taken::Used { .. }, None)
+    ));
+    // Purged: unknown.
+    block_on(store.purge_challenges(T0.plus_seconds(301))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge_and_owner(&[1; 32], &credential_id(1))).unwrap(),
+        (Taken::Unknown, None)
+    );
+}
+
+fn concurrent_takes_with_owner<S: Store + 'static>(store: Arc<S>) {
+    const TAKERS: usize = 8;
+    const ROUNDS: u8 = 20;
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    let state = block_on(store.load(&alice)).unwrap();
+    for round in 0..ROUNDS {
+        block_on(store.put_challenge(challenge(round))).unwrap();
+        let start = Arc::new(Barrier::new(TAKERS));
+        let takers: Vec<_> = (0..TAKERS)
+            .map(|i| {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    // Half the racers take with the owner, half plainly.
+                    if i % 2 == 0 {
+                        block_on(store.take_challenge_and_owner(&[round; 32], &credential_id(1)))
+                            .unwrap()
+                    } else {
+                        (block_on(store.take_challenge(&[round; 32])).unwrap(), None)
+                    }
+                })
+            })
+            .collect();
+        let results: Vec<_> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+        let fresh = results
+            .iter()
+            .filter(|(t, _)| matches!(t, Taken::Fresh(_)))
+            .count();
+        assert_eq!(fresh, 1, "round {round}: {fresh} of {TAKERS} got it fresh");
+        for (taken, owner) in &results {
+            match taken {
+                Taken::Fresh(record) => {
+                    assert_eq!(record, &challenge(round));
+                    if let Some(owner) = owner {
+                        assert_eq!((&owner.account, &owner.state), (&alice, &state));
+                    }
+                }
+                Taken::Used { expires_at } => {
+                    assert_eq!(*expires_at, challenge(round).expires_at);
+                    assert_eq!(owner, &None, "round {round}: an owner for a used take");
+                }
+                Taken::Unknown => panic!("round {round}: a racing take found no challenge"),
+            }
+        }
+    }
+}
+
+fn append_loaded<S: Store>(store: Arc<S>) {
+    let (alice, bob) = (account("alice"), account("bob"));
+    // A new account, then a second change, each on the state just loaded.
+    let first = run_with(
+        &*store,
+        &alice,
+        &Command::Register {
+            credential: new_credential(1, Scope::Exchange),
+            step_up: factors(),
+        },
+        Append::Loaded,
+    )
+    .unwrap();
+    let second = run_with(
+        &*store,
+        &alice,
+        &Command::Register {
+            credential: new_credential(2, Scope::Pay),
+            step_up: factors(),
+        },
+        Append::Loaded,
+    )
+    .unwrap();
+    let loaded = block_on(store.load(&alice)).unwrap();
+    assert_eq!(loaded.version, (first.len() + second.len()) as u64);
+    let mut all = first.clone();
+    all.extend(second.iter().cloned());
+    assert_eq!(loaded.value, apply(AccountState::default(), &all));
+    assert_eq!(block_on(store.history(&alice)).unwrap(), all);
+    assert_eq!(
+        block_on(store.account_of(&credential_id(2))).unwrap(),
+        Some(alice.clone())
+    );
+    // A stale load conflicts and changes nothing.
+    let stale = crate::model::Versioned {
+        version: first.len() as u64,
+        value: apply(AccountState::default(), &first),
+    };
+    let rename = decide(
+        &loaded.value,
+        &Command::Rename {
+            credential: credential_id(1),
+            name: "Laptop".into(),
+        },
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events;
+    let err = block_on(store.append_loaded(&alice, &stale, &rename)).unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            expected: stale.version,
+            actual: loaded.version
+        }
+    );
+    assert_eq!(block_on(store.load(&alice)).unwrap(), loaded);
+    // A new account loaded at 0 while another append created it: conflict.
+    register(&*store, &bob, 3, Scope::Exchange);
+    let empty = crate::model::Versioned {
+        version: 0,
+        value: AccountState::default(),
+    };
+    let err = block_on(store.append_loaded(&bob, &empty, &first)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { expected: 0, .. }),
+        "{err:?}"
+    );
+    // Bob registering Alice's credential: refused, all or nothing.
+    let bob_loaded = block_on(store.load(&bob)).unwrap();
+    let mut events = decide(
+        &bob_loaded.value,
+        &Command::Register {
+            credential: new_credential(4, Scope::Exchange),
+            step_up: factors(),
+        },
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events;
+    let mut stolen = events[0].clone();
+    if let latchkey_policy::EventKind::Registered { credential } = &mut stolen.kind {
+        credential.id = credential_id(1);
+    }
+    events.push(stolen);
+    let err = block_on(store.append_loaded(&bob, &bob_loaded, &events)).unwrap_err();
+    assert_eq!(err, StoreError::DuplicateCredential);
+    assert_eq!(block_on(store.load(&bob)).unwrap(), bob_loaded);
+    assert_eq!(block_on(store.account_of(&credential_id(4))).unwrap(), None);
+    assert_eq!(
+        block_on(store.account_of(&credential_id(1))).unwrap(),
+        Some(alice.clone())
+    );
+    // Appending nothing at the current version is a no-op.
+    assert_eq!(
+        block_on(store.append_loaded(&alice, &loaded, &[])).unwrap(),
+        loaded.version
+    );
+    assert_eq!(block_on(store.load(&alice)).unwrap(), loaded);
 }

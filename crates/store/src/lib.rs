@@ -3,6 +3,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod counted;
 #[cfg(feature = "conformance")]
 pub mod crash;
 mod error;
@@ -10,7 +11,8 @@ mod memory;
 mod model;
 mod store;
 
+pub use counted::{Calls, Counted};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::{AccountId, ChallengeRecord, Taken, Versioned};
+pub use model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
 pub use store::{Store, credential_changes};

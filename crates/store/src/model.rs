@@ -44,6 +44,16 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
+/// The account that owns a credential, with its state, as
+/// [`Store::take_challenge_and_owner`](crate::Store::take_challenge_and_owner) reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The account.
+    pub account: AccountId,
+    /// Its state and version.
+    pub state: Versioned<latchkey_policy::AccountState>,
+}
+
 /// A ceremony challenge kept server-side until its deadline (P16).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRecord {

@@ -5,7 +5,7 @@ use std::future::Future;
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
 
 /// Where accounts, their events and ceremony challenges live.
 ///
@@ -33,6 +33,12 @@ use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
 /// - [`put_challenge`](Self::put_challenge) of a challenge the store already holds
 ///   changes nothing: it never makes a used challenge fresh again, nor moves its deadline
 ///   or changes its binding.
+///
+/// Three methods combine others so that a backend can do in one round trip what a login
+/// needs: [`put_challenge_and_load`](Self::put_challenge_and_load),
+/// [`take_challenge_and_owner`](Self::take_challenge_and_owner) and
+/// [`append_loaded`](Self::append_loaded). Their default implementations call the plain
+/// methods one after the other; a backend that overrides them keeps the same contracts.
 pub trait Store: Send + Sync {
     /// The account's current state and version.
     ///
@@ -135,6 +141,73 @@ pub trait Store: Send + Sync {
         &self,
         challenge: &[u8],
     ) -> impl Future<Output = Result<Taken, StoreError>> + Send;
+
+    /// [`put_challenge`](Self::put_challenge) then [`load`](Self::load) of `account`: the
+    /// start of a ceremony for a named account, whose challenge does not depend on the
+    /// account's state. The challenge is kept as by `put_challenge`, whatever the account.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_challenge`](Self::put_challenge) and [`load`](Self::load). After an error
+    /// the challenge may have been stored.
+    fn put_challenge_and_load(
+        &self,
+        record: ChallengeRecord,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Versioned<AccountState>, StoreError>> + Send {
+        async move {
+            self.put_challenge(record).await?;
+            self.load(account).await
+        }
+    }
+
+    /// [`take_challenge`](Self::take_challenge) and, when it is [`Taken::Fresh`], the
+    /// owner of `credential` ([`account_of`](Self::account_of)) with the owner's state
+    /// ([`load`](Self::load)); `None` for the owner when the challenge was not fresh or no
+    /// account owns the credential. The take keeps every contract of `take_challenge`
+    /// (atomic, exactly one `Fresh` of racing calls). The owner and its state are as
+    /// committed no earlier than the take began: an append with their version still
+    /// checks it.
+    ///
+    /// # Errors
+    ///
+    /// As [`take_challenge`](Self::take_challenge); after an error the challenge may have
+    /// been consumed.
+    fn take_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> impl Future<Output = Result<(Taken, Option<Owner>), StoreError>> + Send {
+        async move {
+            let taken = self.take_challenge(challenge).await?;
+            if !matches!(taken, Taken::Fresh(_)) {
+                return Ok((taken, None));
+            }
+            let Some(account) = self.account_of(credential).await? else {
+                return Ok((taken, None));
+            };
+            let state = self.load(&account).await?;
+            Ok((taken, Some(Owner { account, state })))
+        }
+    }
+
+    /// [`append`](Self::append) at `loaded.version`, where `loaded` is what
+    /// [`load`](Self::load) (or [`take_challenge_and_owner`](Self::take_challenge_and_owner))
+    /// returned for `account`, unchanged: a backend may write the state after the events
+    /// as `apply(loaded.value, events)` instead of reading the account again. The version
+    /// check is the same as `append`'s, so a state loaded at another version conflicts.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    fn append_loaded(
+        &self,
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.append(account, loaded.version, events)
+    }
 }
 
 /// The credential ids an append registers and deletes, in order, for the owner index.

@@ -228,7 +228,6 @@ fn shift_right(words: &mut [u64; 5]) {
 mod tests {
     use super::{DIGITS, GENERATOR_WIDTH, KEY_WIDTH, naf, naf_words};
     use p256::Scalar;
-    use p256::elliptic_curve::Field as _;
 
     fn assert_sparse(digits: &[i8; DIGITS], width: u32) {
         let bound = (1i16 << (width - 1)) - 1;

@@ -9,7 +9,7 @@ use latchkey_policy::{
     AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Intent,
     RequestContext, Scope, UserVerificationRule,
 };
-use latchkey_store::{AccountId, Store, Versioned};
+use latchkey_store::{AccountId, ChallengeRecord, Owner, Store, Versioned};
 use latchkey_verify::{Ceremony, CounterVerdict, CredProtect, StoredCredential, UserVerification};
 use sha2::{Digest as _, Sha256};
 
@@ -35,12 +35,22 @@ impl<S: Store> Passkeys<S> {
     pub async fn start_login(&self, account: Option<&AccountId>) -> Result<RequestOptions> {
         traced(operation_span!("start_login"), async move {
             trace::intent(Intent::Login);
+            let (challenge, record) = self.request_challenge(account, Intent::Login, None, None)?;
+            // The challenge does not depend on the account's state: one call stores it and
+            // reads the passkeys to offer.
             let state = match account {
-                Some(account) => self.store.load(account).await?.value,
-                None => AccountState::default(),
+                Some(account) => {
+                    self.store
+                        .put_challenge_and_load(record, account)
+                        .await?
+                        .value
+                }
+                None => {
+                    self.store.put_challenge(record).await?;
+                    AccountState::default()
+                }
             };
-            self.issue_request(&state, account, Intent::Login, None, None)
-                .await
+            Ok(self.request_options(&state, Intent::Login, None, &challenge))
         })
         .await
     }
@@ -68,13 +78,18 @@ impl<S: Store> Passkeys<S> {
                     "signing intents, and only they, take a transaction",
                 ));
             }
-            let state = self.store.load(account).await?.value;
             let digest = transaction.map(|t| {
                 let hash: [u8; 32] = Sha256::digest(t).into();
                 bound_digest(intent.scope(), intent, account, &hash)
             });
-            self.issue_request(&state, Some(account), intent, digest, None)
-                .await
+            let (challenge, record) =
+                self.request_challenge(Some(account), intent, digest, None)?;
+            let state = self
+                .store
+                .put_challenge_and_load(record, account)
+                .await?
+                .value;
+            Ok(self.request_options(&state, intent, None, &challenge))
         })
         .await
     }
@@ -115,6 +130,41 @@ impl<S: Store> Passkeys<S> {
         digest: Option<[u8; 32]>,
         change: Option<&Change>,
     ) -> Result<RequestOptions> {
+        let (challenge, record) = self.request_challenge(account, intent, digest, change)?;
+        self.store.put_challenge(record).await?;
+        Ok(self.request_options(state, intent, change, &challenge))
+    }
+
+    /// A fresh challenge for an assertion and the record that binds it.
+    fn request_challenge(
+        &self,
+        account: Option<&AccountId>,
+        intent: Intent,
+        digest: Option<[u8; 32]>,
+        change: Option<&Change>,
+    ) -> Result<(Vec<u8>, ChallengeRecord)> {
+        let challenge = challenge::generate(&*self.random, digest.as_ref())?;
+        let expires_at = self.deadline();
+        let binding = Binding::Authentication(RequestBinding {
+            account: account.cloned(),
+            intent,
+            transaction: digest.map(|d| b64(&d)),
+            change: change.cloned(),
+            expires_at,
+        });
+        let record = challenge::record(&challenge, &binding, expires_at)?;
+        Ok((challenge, record))
+    }
+
+    /// The options for a stored challenge, offering the passkeys of `state` that may
+    /// answer it.
+    fn request_options(
+        &self,
+        state: &AccountState,
+        intent: Intent,
+        change: Option<&Change>,
+        challenge: &[u8],
+    ) -> RequestOptions {
         let only = match change {
             Some(Change::AuthorizeDex(id)) => Some(id),
             _ => None,
@@ -129,23 +179,13 @@ impl<S: Store> Passkeys<S> {
                 .iter()
                 .any(|c| offered(c) && c.app_id.as_deref() == Some(app_id))
         });
-        let challenge = challenge::generate(&*self.random, digest.as_ref())?;
-        let expires_at = self.deadline();
-        let binding = Binding::Authentication(RequestBinding {
-            account: account.cloned(),
-            intent,
-            transaction: digest.map(|d| b64(&d)),
-            change: change.cloned(),
-            expires_at,
-        });
-        challenge::issue(&self.store, &challenge, &binding, expires_at).await?;
-        Ok(RequestOptions::new(
+        RequestOptions::new(
             &self.rp,
-            &challenge,
+            challenge,
             allow,
             intent.user_verification(),
             appid.map(str::to_owned),
-        ))
+        )
     }
 
     /// Finishes an authentication. The challenge is consumed first, even if what
@@ -176,7 +216,16 @@ impl<S: Store> Passkeys<S> {
                 step_up,
             } = request;
             let challenge = self.challenge_of(&response.client_data_json()?)?;
-            let bound = self.redeem_request(&challenge, context).await?;
+            // Decoded now so that the take can read the credential's owner in the same
+            // call; a malformed response is refused after the take all the same.
+            let decoded = response.decode();
+            let named = decoded
+                .as_ref()
+                .ok()
+                .map(|d| CredentialId::new(d.credential_id().to_vec()));
+            let (bound, looked_up) = self
+                .redeem_request(&challenge, context, named.as_ref())
+                .await?;
             trace::intent(bound.intent);
             // What the caller's endpoint serves: refused before anything is verified or
             // recorded (the challenge is spent all the same, P16).
@@ -190,11 +239,12 @@ impl<S: Store> Passkeys<S> {
             {
                 return Err(Error::ChallengeMismatch);
             }
-            let decoded = response.decode()?;
+            let decoded = decoded?;
             let client_extensions =
                 ClientExtensionOutputs::parse(&response.client_extension_results)?;
             let credential_id = CredentialId::new(decoded.credential_id().to_vec());
-            let (owner, loaded) = self.owner_of(&credential_id, &bound).await?;
+            let looked_up = looked_up.filter(|_| named.as_ref() == Some(&credential_id));
+            let (owner, loaded) = self.owner_of(&credential_id, &bound, looked_up).await?;
             if account.is_some_and(|expected| expected != &owner) {
                 return Err(Error::ChallengeMismatch);
             }
@@ -319,38 +369,65 @@ impl<S: Store> Passkeys<S> {
         }
     }
 
-    /// Consumes the challenge (P16) and reads what it was bound to.
+    /// Consumes the challenge (P16) and reads what it was bound to; with a credential, the
+    /// same store call reads its owner (`Some(None)`: no account owns it).
     async fn redeem_request(
         &self,
         challenge: &[u8],
         context: &RequestContext,
-    ) -> Result<RequestBinding> {
-        let binding = challenge::redeem(&self.store, challenge, self.clock.now()).await?;
+        credential: Option<&CredentialId>,
+    ) -> Result<(RequestBinding, Option<Option<Owner>>)> {
+        let (binding, owner) = match credential {
+            Some(credential) => {
+                let (taken, owner) = self
+                    .store
+                    .take_challenge_and_owner(challenge, credential)
+                    .await?;
+                (challenge::judge(taken, self.clock.now())?, Some(owner))
+            }
+            None => (
+                challenge::redeem(&self.store, challenge, self.clock.now()).await?,
+                None,
+            ),
+        };
         check_session(context, challenge)?;
         match binding {
-            Binding::Authentication(bound) => Ok(bound),
+            Binding::Authentication(bound) => Ok((bound, owner)),
             Binding::Registration { .. } => Err(Error::ChallengeMismatch),
         }
     }
 
     /// The account that holds the credential: the one the challenge named, if it named
-    /// one (P9, P13, P15).
+    /// one (P9, P13, P15). `looked_up` is what the take already read, if it did.
     async fn owner_of(
         &self,
         credential: &CredentialId,
         bound: &RequestBinding,
+        looked_up: Option<Option<Owner>>,
     ) -> Result<(AccountId, Versioned<AccountState>)> {
-        let owner =
-            self.store
-                .account_of(credential)
-                .await?
-                .ok_or_else(|| Error::UnknownCredential {
-                    credential: credential.clone(),
-                })?;
+        let unknown = || Error::UnknownCredential {
+            credential: credential.clone(),
+        };
+        let (owner, loaded) = match looked_up {
+            Some(found) => {
+                let found = found.ok_or_else(unknown)?;
+                (found.account, Some(found.state))
+            }
+            None => (
+                self.store
+                    .account_of(credential)
+                    .await?
+                    .ok_or_else(unknown)?,
+                None,
+            ),
+        };
         if bound.account.as_ref().is_some_and(|named| named != &owner) {
             return Err(Error::ForeignCredential);
         }
-        let loaded = self.store.load(&owner).await?;
+        let loaded = match loaded {
+            Some(loaded) => loaded,
+            None => self.store.load(&owner).await?,
+        };
         Ok((owner, loaded))
     }
 

@@ -230,7 +230,7 @@ impl<S: Store> Passkeys<S> {
             )?;
             match self
                 .store
-                .append(account, loaded.version, &decision.events)
+                .append_loaded(account, &loaded, &decision.events)
                 .await
             {
                 Ok(_) => {

@@ -1,0 +1,167 @@
+//! How many times a login goes to its store, per backend (issue 16): start one call,
+//! finish two (take the challenge with the owner's state, then the append). Each test
+//! counts a second login, after a first has warmed caches (prepared statements), and
+//! fails if a login makes one more round trip or statement than it does today.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use latchkey::store::conformance::block_on;
+use latchkey::store::{Calls, Counted};
+use latchkey::{AccountId, FinishAuthentication, MemoryStore, Scope, Store};
+use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use support::{World, factors, world_on};
+
+/// Registers Alice's passkey and signs her in once, so that what follows is warm.
+fn alice_registered<S: Store>(world: &World<S>) -> (AccountId, Authenticator) {
+    let alice = AccountId::new("alice");
+    let mut key = Authenticator::new(SoftKey::es256([1; 32]));
+    world
+        .register(&alice, &key, Scope::Exchange, factors())
+        .unwrap();
+    start_and_finish(world, &alice, &mut key, |_| {}, |_| {});
+    (alice, key)
+}
+
+/// One login; `after_start` and `after_finish` look at the store in between.
+fn start_and_finish<S: Store>(
+    world: &World<S>,
+    who: &AccountId,
+    key: &mut Authenticator,
+    after_start: impl FnOnce(&S),
+    after_finish: impl FnOnce(&S),
+) {
+    let options = block_on(world.passkeys.start_login(Some(who))).unwrap();
+    after_start(world.passkeys.store());
+    let response = world.answer(key, &options.challenge, who, Scope::Exchange);
+    let done = block_on(
+        world
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &world.context)),
+    )
+    .unwrap();
+    assert_eq!(&done.account, who);
+    after_finish(world.passkeys.store());
+}
+
+fn since(now: Calls, before: Calls) -> [u64; 4] {
+    [
+        now.put_challenge_and_load - before.put_challenge_and_load,
+        now.take_challenge_and_owner - before.take_challenge_and_owner,
+        now.append_loaded - before.append_loaded,
+        now.total() - before.total(),
+    ]
+}
+
+#[test]
+fn memory_login_is_one_store_call_to_start_and_two_to_finish() {
+    let world = world_on(Counted::new(MemoryStore::new()));
+    let (alice, mut key) = alice_registered(&world);
+    let before = world.passkeys.store().calls();
+    let (mut started, mut finished) = (before, before);
+    start_and_finish(
+        &world,
+        &alice,
+        &mut key,
+        |store| started = store.calls(),
+        |store| finished = store.calls(),
+    );
+    // [put_challenge_and_load, take_challenge_and_owner, append_loaded, total]
+    assert_eq!(since(started, before), [1, 0, 0, 1], "start");
+    assert_eq!(since(finished, started), [0, 1, 1, 2], "finish");
+}
+
+/// `LATCHKEY_POSTGRES_URL` (`eval "$(.ci/postgres)"`), or `None` after saying why the
+/// test skips; `LATCHKEY_REQUIRE_POSTGRES` makes a missing server a failure.
+fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("LATCHKEY_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("LATCHKEY_REQUIRE_POSTGRES").is_some() => {
+            panic!("{test}: LATCHKEY_POSTGRES_URL is not set and LATCHKEY_REQUIRE_POSTGRES is")
+        }
+        Err(_) => {
+            eprintln!("{test}: skipped, LATCHKEY_POSTGRES_URL is not set (see .ci/postgres)");
+            None
+        }
+    }
+}
+
+#[test]
+fn postgres_login_is_one_round_trip_to_start_and_two_to_finish() {
+    use latchkey_store_postgres::{Options, PostgresStore, RoundTrips};
+    let Some(url) = postgres_url("postgres_login_round_trips") else {
+        return;
+    };
+    let schema = format!("t_round_trips_{}", std::process::id());
+    let mut options = Options::default();
+    options.schema = Some(schema);
+    // One connection: every statement the warm-up login prepared is prepared on it.
+    options.max_connections = 1;
+    let cleanup = options.clone();
+    let world = world_on(block_on(PostgresStore::connect(&url, options)).unwrap());
+    let (alice, mut key) = alice_registered(&world);
+    let before = world.passkeys.store().round_trips();
+    let mut started = before;
+    let mut finished = before;
+    start_and_finish(
+        &world,
+        &alice,
+        &mut key,
+        |store| started = store.round_trips(),
+        |store| finished = store.round_trips(),
+    );
+    let (start, finish): (RoundTrips, RoundTrips) =
+        (started.since(before), finished.since(started));
+    assert_eq!(
+        (start.round_trips, start.transactions, start.prepared),
+        (1, 1, 0),
+        "start: {start:?}"
+    );
+    assert_eq!(
+        (finish.round_trips, finish.transactions, finish.prepared),
+        (2, 2, 0),
+        "finish: {finish:?}"
+    );
+    drop(world);
+    block_on(
+        block_on(PostgresStore::connect(&url, cleanup))
+            .unwrap()
+            .drop_schema(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sqlite_login_is_one_transaction_to_start_and_two_to_finish() {
+    use latchkey_store_sqlite::{SqliteStats, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("latchkey-round-trips-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let world = world_on(SqliteStore::open(dir.join("login.sqlite")).unwrap());
+    let (alice, mut key) = alice_registered(&world);
+    let before = world.passkeys.store().stats();
+    let (mut started, mut finished) = (before, before);
+    start_and_finish(
+        &world,
+        &alice,
+        &mut key,
+        |store| started = store.stats(),
+        |store| finished = store.stats(),
+    );
+    let (start, finish): (SqliteStats, SqliteStats) =
+        (started.since(before), finished.since(started));
+    // Start: BEGIN, put the challenge, read the account, COMMIT.
+    assert_eq!(
+        (start.transactions, start.writes, start.statements),
+        (1, 1, 4),
+        "start: {start:?}"
+    );
+    // Finish: BEGIN, take, owner, account, COMMIT; then BEGIN, version, event, state,
+    // COMMIT.
+    assert_eq!(
+        (finish.transactions, finish.writes, finish.statements),
+        (2, 2, 10),
+        "finish: {finish:?}"
+    );
+    drop(world);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
