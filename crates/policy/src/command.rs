@@ -113,8 +113,11 @@ pub enum Command {
         step_up: StepUp,
     },
     /// An operator revokes a passkey as compromised (P20): even the last of its scope
-    /// (the one exception to P3). Revoking an Exchange passkey locks withdrawals (P8).
-    /// The facade lets only a context whose actor is an operator send it.
+    /// (the one exception to P3). A revocation of either scope locks withdrawals (P8).
+    /// Every passkey of the account holding the same public key goes with it, and the
+    /// key is never registered again (P20). Only a context whose actor is an operator
+    /// sends it: the engine refuses any other with
+    /// [`PolicyError::OperatorRequired`](crate::PolicyError::OperatorRequired).
     RevokeCompromised {
         /// The passkey.
         credential: CredentialId,

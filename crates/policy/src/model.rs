@@ -286,6 +286,57 @@ pub struct AccountState {
     /// not even registered again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<CredentialId>,
+    /// The COSE public keys of the passkeys in [`revoked`](Self::revoked), as they were
+    /// registered: a revoked key is registered again under no id (P20). Folded from the
+    /// history ([`apply`](crate::apply) takes the key from the passkey's record when its
+    /// `Revoked` event comes), so no event carries it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "keys_serde")]
+    pub revoked_keys: Vec<Vec<u8>>,
+}
+
+/// Serde for a list of byte strings as base64url strings.
+mod keys_serde {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(keys: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(keys.iter().map(|key| URL_SAFE_NO_PAD.encode(key)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|text| {
+                URL_SAFE_NO_PAD
+                    .decode(text)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
+/// Whether two COSE public keys hold the same key: the same bytes, or the same key
+/// material however it is encoded (map order, `alg`, leading zero bytes of an RSA
+/// modulus), so that a stolen key cannot come back re-encoded (P20).
+#[must_use]
+pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
+    use latchkey_cose::{CredentialPublicKey, KeyParams};
+    if a == b {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (
+        CredentialPublicKey::from_cose(a),
+        CredentialPublicKey::from_cose(b),
+    ) else {
+        return false;
+    };
+    let unpadded =
+        |bytes: &[u8]| -> Vec<u8> { bytes.iter().copied().skip_while(|b| *b == 0).collect() };
+    match (a.params(), b.params()) {
+        (KeyParams::Rsa { n: n1, e: e1 }, KeyParams::Rsa { n: n2, e: e2 }) => {
+            unpadded(n1) == unpadded(n2) && unpadded(e1) == unpadded(e2)
+        }
+        (pa, pb) => pa == pb,
+    }
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -336,6 +387,15 @@ impl AccountState {
     #[must_use]
     pub fn is_revoked(&self, id: &CredentialId) -> bool {
         self.revoked.contains(id)
+    }
+
+    /// Whether `public_key` (COSE) is the key of a passkey revoked by an operator or a
+    /// recovery (P20), however it is encoded.
+    #[must_use]
+    pub fn is_revoked_key(&self, public_key: &[u8]) -> bool {
+        self.revoked_keys
+            .iter()
+            .any(|key| same_key(key, public_key))
     }
 
     /// Whether the account is frozen (P18).
