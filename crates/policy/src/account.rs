@@ -9,7 +9,7 @@ use crate::decide::Output;
 use crate::error::PolicyError;
 use crate::event::EventKind;
 use crate::intent::Intent;
-use crate::model::{AccountState, Actor, CredentialId, Scope, same_key};
+use crate::model::{AccountState, Actor, Credential, CredentialId, Scope, same_key};
 use crate::step_up::{self, Change, StepUp};
 
 /// Longest freeze or revocation reason kept, in characters.
@@ -174,9 +174,23 @@ pub(crate) fn recover(
     after.credentials.retain(|c| c.scope != new.scope);
     let credential = changes::record(&after, new, None, out)?;
     changes::check_provider(credential.provider, realm_of(new.scope), out)?;
-    for old in state.credentials.iter().filter(|c| c.scope == new.scope) {
+    let recovered: Vec<&Credential> = state
+        .credentials
+        .iter()
+        .filter(|c| c.scope == new.scope)
+        .collect();
+    // The keys are what recovery revokes: a passkey of the other scope holding one of
+    // them under another id (only a holder of the stolen key can have made it) goes too.
+    let sharing = state.credentials.iter().filter(|c| {
+        c.scope != new.scope
+            && !c.public_key.is_empty()
+            && recovered
+                .iter()
+                .any(|old| same_key(&old.public_key, &c.public_key))
+    });
+    for old in recovered.iter().copied().chain(sharing) {
         out.event(
-            new.scope,
+            old.scope,
             EventKind::Revoked {
                 credential: old.id.clone(),
                 reason: RECOVERY_REASON.to_owned(),

@@ -125,7 +125,8 @@ pub enum Command {
         reason: String,
     },
     /// Recover a scope after the identity check (P20): every passkey of the new one's
-    /// scope is revoked and the new one registered, in one step; for Exchange every DEX
+    /// scope (and any passkey of the other scope holding one of their keys) is revoked
+    /// and the new one registered, in one step; for Exchange every DEX
     /// authorization goes with them (the new passkey is authorized only by P2) and
     /// withdrawals lock.
     Recover {

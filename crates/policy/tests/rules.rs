@@ -2507,6 +2507,27 @@ fn p20_a_revocation_takes_every_passkey_holding_the_key() {
     assert_eq!(account.use_code(5, Intent::PaySign), "unknown_credential");
 }
 
+/// P20: a recovery revokes the keys of its scope: a passkey of the other scope holding
+/// one of them under another id goes too; the other scope's own passkeys stay.
+#[test]
+fn p20_a_recovery_takes_a_passkey_of_the_other_scope_holding_a_recovered_key() {
+    let mut account = exchange_and_pay();
+    account.run(Command::Register {
+        credential: NewCredential {
+            public_key: vec![2],
+            ..new(5, Scope::Pay)
+        },
+        step_up: email(),
+    });
+    let decision = account.run(Command::Recover {
+        new: new(3, Scope::Exchange),
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    assert_eq!(revoked(&decision), [id(1), id(2), id(5)]);
+    assert!(account.state.credential(&id(10)).is_some());
+    assert!(account.state.is_revoked(&id(5)));
+}
+
 /// P18: a freeze voids every step-up granted before it; after the unfreeze none serves.
 #[test]
 fn p18_a_freeze_voids_the_step_ups_granted_before_it() {
