@@ -2172,8 +2172,17 @@ fn a_revocation_landing_right_after_the_facades_read_stops_the_call() {
     let refused = block_on(
         w.passkeys
             .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "unknown_credential");
+    // Revoked, so dead: the client is told to forget it, as when the revocation came
+    // before the read (P13, P20).
+    assert_eq!(
+        w.passkeys
+            .signal_unknown_credential(&refused)
+            .map(|signal| signal.credential_id),
+        Some(b64(id2.as_bytes()))
     );
-    assert_eq!(code(refused), "unknown_credential");
     // Every token k2 made died with it, whichever call brings it.
     assert_eq!(
         code(mode_off_on(&w, &StepUp::Passkey(off))),
