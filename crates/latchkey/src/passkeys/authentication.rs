@@ -327,8 +327,9 @@ impl<S: Store> Passkeys<S> {
     /// The `signalUnknownCredential` payload for the credential a refused
     /// authentication named (P13): only when the refusal was that no account of this
     /// service holds it, or that it was revoked (P20: never accepted again, so the
-    /// client should forget it as it forgets a deleted one). A passkey of another account, or presented for another
-    /// account, is valid: telling the client to delete it would destroy it.
+    /// client should forget it as it forgets a deleted one). A passkey of another
+    /// account, or presented for another account, is valid: telling the client to
+    /// delete it would destroy it.
     ///
     /// The id comes from the error itself, never from a response: a service that pairs
     /// one request's refusal with another request's response cannot be led to name a
