@@ -7,6 +7,21 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use latchkey::{AccountId, Authenticated, Factor, RequestContext, User};
 
+/// Longest `X-Request-Id` the default [`Session::context`] records, in characters.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// The client's `X-Request-Id`, as the history may record it: trimmed, printable ASCII
+/// only (a value with a control, format or any non-ASCII character is dropped whole,
+/// since stripping could make one id read as another), cut at [`MAX_REQUEST_ID_CHARS`];
+/// `None` when missing, blank or refused.
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("x-request-id")?.to_str().ok()?.trim();
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return None;
+    }
+    Some(value.chars().take(MAX_REQUEST_ID_CHARS).collect())
+}
+
 /// The service's session, as the router asks about it.
 ///
 /// Only [`account`](Self::account) is required. The router keeps nothing between
@@ -58,19 +73,19 @@ pub trait Session: Send + Sync + 'static {
         }
     }
 
-    /// What the history records of the request (P14). Default: the `User-Agent` and
-    /// `X-Request-Id` headers; a service behind a proxy adds the client IP it trusts.
+    /// What the history records of the request (P14). Default: the `User-Agent` header
+    /// (at most 256 characters) and the `X-Request-Id` header, which the client controls:
+    /// kept only when it is printable ASCII (no control, format or other non-ASCII
+    /// character that could make one id read as another in the history), cut at
+    /// 128 characters. A service behind a proxy adds the client IP it trusts.
     fn context(&self, request: &Parts) -> RequestContext {
-        let header = |name: &str| {
-            request
-                .headers
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(|value| value.chars().take(256).collect::<String>())
-        };
         RequestContext {
-            user_agent: header(USER_AGENT.as_str()),
-            request_id: header("x-request-id"),
+            user_agent: request
+                .headers
+                .get(USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(|value| value.chars().take(256).collect::<String>()),
+            request_id: request_id(&request.headers),
             ..RequestContext::default()
         }
     }
@@ -87,5 +102,55 @@ pub trait Session: Send + Sync + 'static {
     ) -> impl Future<Output = HeaderMap> + Send {
         let _ = (request, authenticated);
         async { HeaderMap::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::http::{HeaderValue, Request};
+
+    use super::*;
+
+    struct Anyone;
+
+    impl Session for Anyone {
+        async fn account(&self, _request: &Parts) -> Option<AccountId> {
+            None
+        }
+    }
+
+    fn recorded(value: HeaderValue) -> Option<String> {
+        let mut request = Request::new(());
+        request.headers_mut().insert("x-request-id", value);
+        let (parts, ()) = request.into_parts();
+        Anyone.context(&parts).request_id
+    }
+
+    #[test]
+    fn the_client_request_id_is_recorded_only_clean_and_bounded() {
+        assert_eq!(
+            recorded(HeaderValue::from_static("req-42 a/b")),
+            Some("req-42 a/b".to_owned())
+        );
+        let long = "r".repeat(300);
+        assert_eq!(
+            recorded(HeaderValue::from_str(&long).unwrap()),
+            Some("r".repeat(MAX_REQUEST_ID_CHARS))
+        );
+        for refused in [
+            HeaderValue::from_static("req\t42"),
+            HeaderValue::from_static("   "),
+            // U+200B ZERO WIDTH SPACE and U+202E RIGHT-TO-LEFT OVERRIDE (Cf), raw UTF-8.
+            HeaderValue::from_bytes("req\u{200B}42".as_bytes()).unwrap(),
+            HeaderValue::from_bytes("req\u{202E}24".as_bytes()).unwrap(),
+            // Other non-ASCII text.
+            HeaderValue::from_bytes("r\u{E9}q".as_bytes()).unwrap(),
+        ] {
+            assert_eq!(recorded(refused.clone()), None, "{refused:?}");
+        }
+        let (parts, ()) = Request::new(()).into_parts();
+        assert_eq!(Anyone.context(&parts).request_id, None);
     }
 }

@@ -737,7 +737,8 @@ impl<S: Store> Player<S> {
     }
 
     /// The code of a refused assertion, after checking the Signal API payload (P13): it
-    /// is offered exactly when no account of the service holds the credential.
+    /// is offered exactly when no account of the service holds the credential, or it
+    /// was revoked (P20).
     fn refused_assertion<T>(
         &self,
         error: &latchkey::Error,
@@ -748,9 +749,16 @@ impl<S: Store> Player<S> {
             return Ok(Err(code));
         }
         let id = CredentialId::new(unb64(&response.raw_id, "rawId").map_err(|e| e.to_string())?);
-        let held = block_on(self.passkeys.store().account_of(&id))
-            .map_err(|e| e.to_string())?
-            .is_some();
+        // A revoked passkey stays its account's in the index but is dead (P20): it gets
+        // the signal as an unknown one does.
+        let held =
+            match block_on(self.passkeys.store().account_of(&id)).map_err(|e| e.to_string())? {
+                Some(owner) => !block_on(self.passkeys.store().load(&owner))
+                    .map_err(|e| e.to_string())?
+                    .value
+                    .is_revoked(&id),
+                None => false,
+            };
         let signal = self.passkeys.signal_unknown_credential(error);
         Ok(Err(match (held, signal) {
             (true, Some(_)) => {

@@ -29,7 +29,8 @@ pub enum Error {
     /// The challenge was already used, successfully or not.
     #[error("challenge already used")]
     ChallengeReused,
-    /// The credential is not one this service knows (P13): the client may forget it
+    /// The credential is not one this service knows (P13), or it was revoked (P20,
+    /// never accepted again): the client may forget it
     /// (see [`Passkeys::signal_unknown_credential`](crate::Passkeys::signal_unknown_credential)).
     /// The error carries the id it was about, so that the signal can only ever name that
     /// credential, whatever response the service has at hand.

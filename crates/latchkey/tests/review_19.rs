@@ -1,7 +1,8 @@
 //! Review 19: attacks on the rules of issue 19 (P17 labels, P18 freeze, P19
 //! passkey-required mode, P20 revocation and recovery, the sharpened P6 and P14) through
 //! the public API only. Each test asserts what PRODUCT.md demands; where PRODUCT.md
-//! leaves the answer open, the test pins today's behaviour and says so.
+//! left the answer open, the test now asserts the stricter behaviour decided since (see
+//! docs/policy.md).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -310,11 +311,11 @@ fn ceremonies_started_before_a_freeze_are_refused_at_their_finish() {
     assert_eq!(owner(&w, &id(&k4)), None);
 }
 
-/// PRODUCT.md does not say whether a freeze voids the passkey step-ups granted before
-/// it. Today a grant made before a freeze, still within its challenge's deadline, serves
-/// its change after the unfreeze (reported as an ambiguity).
+/// P18: a frozen account changes nothing, and a freeze voids every passkey step-up
+/// granted before it: a token made before the freeze, still within its challenge's
+/// deadline, serves no change after the unfreeze. A grant made after the unfreeze does.
 #[test]
-fn a_step_up_granted_before_a_freeze_still_serves_after_the_unfreeze() {
+fn a_step_up_granted_before_a_freeze_is_void_after_the_unfreeze() {
     let (w, mut k1, k2, _) = alice_world();
     let token = w
         .step_up(
@@ -337,7 +338,36 @@ fn a_step_up_granted_before_a_freeze_still_serves_after_the_unfreeze() {
         "account_frozen"
     );
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
-    block_on(w.passkeys.delete(&alice(), &id(&k2), &step_up, &w.context)).unwrap();
+    assert_eq!(
+        code(block_on(w.passkeys.delete(
+            &alice(),
+            &id(&k2),
+            &step_up,
+            &w.context
+        ))),
+        "step_up_required"
+    );
+    assert!(
+        block_on(w.passkeys.store().load(&alice()))
+            .unwrap()
+            .value
+            .step_ups
+            .is_empty()
+    );
+    let fresh = w
+        .step_up(
+            &alice(),
+            &mut k1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &Change::Delete(id(&k2)),
+        )
+        .unwrap();
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&k2), &StepUp::Passkey(fresh), &w.context),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -855,7 +885,7 @@ fn a_revoked_credential_is_registered_again_by_no_path_on_no_account() {
 }
 
 #[test]
-fn revoked_passkeys_are_in_no_accepted_list_and_get_no_delete_signal() {
+fn revoked_passkeys_are_in_no_accepted_list_and_get_a_delete_signal() {
     let (w, mut k1, k2, _) = alice_world();
     let k3 = key(3);
     w.register(&alice(), &k3, Scope::Exchange, factors())
@@ -875,9 +905,9 @@ fn revoked_passkeys_are_in_no_accepted_list_and_get_no_delete_signal() {
         deleted.accepted.all_accepted_credential_ids,
         [b64(id(&k2).as_bytes())]
     );
-    // PRODUCT.md (P13) sends `signalUnknownCredential` only for ids the service does not
-    // know; a revoked id stays known (and owned), so today its login gets no signal
-    // (reported as an ambiguity: the client keeps a passkey that never works again).
+    // A revoked passkey is never accepted again (P20): its login is refused as
+    // `unknown_credential` with the `signalUnknownCredential` payload (P13), so the client
+    // forgets it as it forgets a deleted one; its id stays owned, so nothing registers it.
     let options = block_on(w.passkeys.start_login(None)).unwrap();
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
     let refused = block_on(
@@ -886,7 +916,23 @@ fn revoked_passkeys_are_in_no_accepted_list_and_get_no_delete_signal() {
     )
     .unwrap_err();
     assert_eq!(refused.code(), "unknown_credential");
-    assert_eq!(w.passkeys.signal_unknown_credential(&refused), None);
+    let signal = w.passkeys.signal_unknown_credential(&refused).unwrap();
+    assert_eq!(signal.credential_id, b64(id(&k1).as_bytes()));
+    assert_eq!(owner(&w, &id(&k1)), Some(alice()));
+    // The same for an intent that names the account.
+    let options = block_on(
+        w.passkeys
+            .start_authentication(&alice(), Intent::Withdrawal, None),
+    )
+    .unwrap();
+    let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
+    let refused = block_on(
+        w.passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "unknown_credential");
+    assert!(w.passkeys.signal_unknown_credential(&refused).is_some());
 }
 
 #[test]
@@ -1267,31 +1313,51 @@ fn a_user_context_never_revokes_and_the_default_actor_is_the_user() {
 // P6 names that imitate others
 // ---------------------------------------------------------------------------------------
 
-/// P6 refuses control characters (Cc) and format characters (Cf) only. Invisible
-/// characters of other categories (the combining grapheme joiner and variation
-/// selectors, Mn; the Hangul fillers, Lo; the Braille blank, So), the no-break space and
-/// the line separator are accepted today, so a name may render like another one
-/// (reported as an ambiguity of P6).
+/// P6: names must not imitate one another with invisible characters, Cf or not: the
+/// combining grapheme joiner (Mn), the Hangul fillers (Lo), the Braille blank (So), every
+/// whitespace but U+0020 (the no-break spaces, Zs), the line and paragraph separators
+/// (Zl, Zp), and a variation selector after an ASCII character are refused with
+/// `invalid_name`. An emoji keeps its variation selector.
 #[test]
-fn invisible_characters_outside_cf_are_accepted_in_names_today() {
+fn invisible_characters_outside_cf_are_refused_in_names() {
     let (w, k1, k2, _) = alice_world();
     block_on(w.passkeys.rename(&alice(), &id(&k1), "Laptop", &w.context)).unwrap();
     for lookalike in [
         "Laptop\u{034F}",
         "Laptop\u{FE0F}",
+        "\u{FE0F}Laptop",
         "Laptop\u{3164}",
         "Lap\u{115F}top",
+        "Lap\u{1160}top",
+        "Lap\u{FFA0}top",
         "Laptop\u{2800}",
         "Lap\u{00A0}top",
+        "Lap\u{2009}top",
+        "Lap\u{3000}top",
         "Lap\u{2028}top",
+        "Lap\u{2029}top",
     ] {
-        let changed = block_on(w.passkeys.rename(&alice(), &id(&k2), lookalike, &w.context))
-            .unwrap_or_else(|e| panic!("{lookalike:?}: {e}"));
-        let EventKind::Renamed { name, .. } = &changed.events[0].kind else {
-            panic!("not a rename");
-        };
-        assert_eq!(name, lookalike);
+        assert_eq!(
+            code(block_on(w.passkeys.rename(
+                &alice(),
+                &id(&k2),
+                lookalike,
+                &w.context
+            ))),
+            "invalid_name",
+            "{lookalike:?}"
+        );
     }
+    let changed =
+        block_on(
+            w.passkeys
+                .rename(&alice(), &id(&k2), "Laptop \u{2764}\u{FE0F}", &w.context),
+        )
+        .unwrap();
+    let EventKind::Renamed { name, .. } = &changed.events[0].kind else {
+        panic!("not a rename");
+    };
+    assert_eq!(name, "Laptop \u{2764}\u{FE0F}");
     // Whereas every Cf character, at the start, inside or at the end, is refused.
     for c in [
         '\u{AD}',
@@ -1528,14 +1594,13 @@ fn the_engine_itself_records_no_nameless_operator() {
 // More orderings, locks and open questions
 // ---------------------------------------------------------------------------------------
 
-/// PRODUCT.md keeps the revoked credential *id* from coming back (P20, P15); the same
-/// key pair under a new id is a new credential to the policy. A genuine authenticator
-/// never reuses a key, but a client that holds the stolen key can, with a step-up.
-/// Today that registration is accepted (reported as an ambiguity: the key is known to be
-/// compromised).
+/// P20: "nothing that recovery (or revocation) revokes can be used again": the revoked
+/// key under a new credential id is refused with `duplicate_credential` by every path
+/// that registers a passkey (registration in either scope, replacement, recovery). A
+/// genuine authenticator never reuses a key; a client that holds the stolen key can.
 #[test]
-fn a_revoked_key_under_a_new_credential_id_is_accepted_today() {
-    let (w, k1, _, _) = alice_world();
+fn a_revoked_key_under_a_new_credential_id_is_refused_on_every_path() {
+    let (w, k1, k2, _) = alice_world();
     block_on(
         w.passkeys
             .revoke_compromised(&alice(), &id(&k1), "phished", &operator()),
@@ -1543,9 +1608,40 @@ fn a_revoked_key_under_a_new_credential_id_is_accepted_today() {
     .unwrap();
     let same_key = Authenticator::new(SoftKey::es256([0x91; 32])).with_credential_id(vec![7; 16]);
     assert_ne!(id(&same_key), id(&k1));
-    let registered = w
-        .register(&alice(), &same_key, Scope::Exchange, factors())
+    for scope in [Scope::Exchange, Scope::Pay] {
+        assert_eq!(
+            code(w.register(&alice(), &same_key, scope, factors())),
+            "duplicate_credential"
+        );
+    }
+    let options =
+        block_on(
+            w.passkeys
+                .start_replacement(&alice(), &user("alice"), &id(&k2), &factors()),
+        )
         .unwrap();
+    let response =
+        RegistrationResponse::from_json(&same_key.registration_json(&w.client, &options.challenge))
+            .unwrap();
+    assert_eq!(
+        code(block_on(w.passkeys.finish_replacement(
+            FinishReplacement::new(&alice(), &id(&k2), &response, &factors(), &w.context)
+        ))),
+        "duplicate_credential"
+    );
+    assert_eq!(
+        code(recover(
+            &w,
+            &alice(),
+            &same_key,
+            Scope::Exchange,
+            &operator()
+        )),
+        "duplicate_credential"
+    );
+    assert_eq!(owner(&w, &id(&same_key)), None);
+    // The revoked key is in the state, taken from the passkey's own record.
+    let state = block_on(w.passkeys.store().load(&alice())).unwrap().value;
     let old = history(&w, &alice())
         .into_iter()
         .find_map(|e| match e.kind {
@@ -1553,14 +1649,14 @@ fn a_revoked_key_under_a_new_credential_id_is_accepted_today() {
             _ => None,
         })
         .unwrap();
-    assert_eq!(registered.credential.public_key, old.public_key);
+    assert!(state.is_revoked_key(&old.public_key));
 }
 
-/// P20 says "the revocation locks withdrawals (P8)"; P8 locks on Exchange passkeys and
-/// P1 keeps Pay changes away from Exchange. Today revoking a Pay passkey locks nothing
-/// (docs/policy.md says so; reported as an ambiguity of PRODUCT.md's wording).
+/// P20 says "the revocation locks withdrawals (P8)" and names no scope: revoking a Pay
+/// passkey locks withdrawals too (a compromise of any passkey is a reason to stop money
+/// going out).
 #[test]
-fn revoking_a_pay_passkey_locks_no_withdrawal_today() {
+fn revoking_a_pay_passkey_locks_withdrawals() {
     let (w, mut k1, _, k10) = alice_world();
     let revoked =
         block_on(
@@ -1569,12 +1665,18 @@ fn revoking_a_pay_passkey_locks_no_withdrawal_today() {
         )
         .unwrap();
     assert!(
-        !revoked
+        revoked
             .events
             .iter()
             .any(|e| matches!(e.kind, EventKind::WithdrawalLocked { .. }))
     );
-    withdraw(&w, &mut k1).unwrap();
+    assert_eq!(code(withdraw(&w, &mut k1)), "withdrawal_locked");
+    assert!(
+        block_on(w.passkeys.status(&alice()))
+            .unwrap()
+            .withdrawals_locked_until
+            .is_some()
+    );
     // The Pay scope, now empty, takes its next passkey with the factors only.
     let mut k11 = key(11);
     assert_eq!(
@@ -1588,6 +1690,9 @@ fn revoking_a_pay_passkey_locks_no_withdrawal_today() {
         "unknown_credential"
     );
     w.register(&alice(), &k11, Scope::Pay, factors()).unwrap();
+    // The lock runs its day.
+    advance(&w, DAY);
+    withdraw(&w, &mut k1).unwrap();
 }
 
 #[test]
@@ -2067,8 +2172,17 @@ fn a_revocation_landing_right_after_the_facades_read_stops_the_call() {
     let refused = block_on(
         w.passkeys
             .finish_authentication(FinishAuthentication::new(&response, &w.context)),
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "unknown_credential");
+    // Revoked, so dead: the client is told to forget it, as when the revocation came
+    // before the read (P13, P20).
+    assert_eq!(
+        w.passkeys
+            .signal_unknown_credential(&refused)
+            .map(|signal| signal.credential_id),
+        Some(b64(id2.as_bytes()))
     );
-    assert_eq!(code(refused), "unknown_credential");
     // Every token k2 made died with it, whichever call brings it.
     assert_eq!(
         code(mode_off_on(&w, &StepUp::Passkey(off))),
@@ -2139,36 +2253,39 @@ fn a_revocation_landing_right_after_a_commands_read_voids_its_token() {
     );
 }
 
-/// The facade lets only an operator's context revoke (P20's exception to P3); the engine
-/// itself, called directly, trusts the context it is given as it trusts attested
-/// factors, and records a revocation of the last passkey under the user's name (reported
-/// as an ambiguity: the exception is guarded in the facade only).
+/// The facade lets only an operator's context revoke (P20's exception to P3), and the
+/// engine itself refuses any other context too (defence in depth): a service that calls
+/// it directly cannot record a revocation of the last passkey under the user's name.
+/// The refusal is the service's misuse, not the client's input: code `internal`.
 #[test]
-fn the_engine_called_directly_takes_a_users_revocation_today() {
-    use latchkey::policy::{AccountState, Command, PolicyConfig, apply, decide};
+fn the_engine_called_directly_refuses_a_users_revocation() {
+    use latchkey::policy::{AccountState, Command, PolicyConfig, PolicyError, decide};
     let w = world();
     let k1 = key(1);
     w.register(&alice(), &k1, Scope::Exchange, factors())
         .unwrap();
     let state: AccountState = block_on(w.passkeys.store().load(&alice())).unwrap().value;
-    let decision = decide(
+    let command = Command::RevokeCompromised {
+        credential: id(&k1),
+        reason: "mine".into(),
+    };
+    let refused = decide(
         &state,
-        &Command::RevokeCompromised {
-            credential: id(&k1),
-            reason: "mine".into(),
-        },
+        &command,
         T0,
         &RequestContext::default(),
         &PolicyConfig::default(),
-    )
-    .unwrap();
+    );
+    assert_eq!(refused, Err(PolicyError::OperatorRequired));
+    assert_eq!(PolicyError::OperatorRequired.code(), "internal");
+    // An operator's context goes through, and the history names the operator.
+    let decision = decide(&state, &command, T0, &operator(), &PolicyConfig::default()).unwrap();
     assert!(
         decision
             .events
             .iter()
-            .all(|e| e.context.actor == Actor::User)
+            .all(|e| e.context.actor == Actor::Operator("ops-7".into()))
     );
-    assert!(apply(state, &decision.events).credentials.is_empty());
 }
 
 #[test]
@@ -2227,10 +2344,12 @@ fn a_recovery_racing_a_replacement_of_an_old_passkey_on_two_instances_leaves_onl
 
 /// P17 answers the Pay entry's usernameless login with `scope_mismatch`, P18 a frozen
 /// account's login with `account_frozen` when `frozen_login` refuses it. When both
-/// apply, the freeze is judged first today (reported as an ambiguity of precedence;
-/// either way nothing logs in).
+/// apply, the freeze is judged first, and that is kept on purpose: either way nothing
+/// logs in, and `account_frozen` is the more useful answer (the user learns why every
+/// passkey is refused, and the freeze is what must be lifted) while disclosing nothing
+/// the Pay passkey's holder could not learn from the account's other entries.
 #[test]
-fn the_pay_entry_on_a_frozen_account_that_refuses_login_gets_account_frozen_today() {
+fn the_pay_entry_on_a_frozen_account_that_refuses_login_gets_account_frozen() {
     let mut config = latchkey::PolicyConfig::default();
     config.frozen_login = latchkey::FrozenLogin::Refuse;
     let base = world();

@@ -9,7 +9,7 @@ use crate::decide::Output;
 use crate::error::PolicyError;
 use crate::event::EventKind;
 use crate::intent::Intent;
-use crate::model::{AccountState, CredentialId, Scope};
+use crate::model::{AccountState, Actor, Credential, CredentialId, Scope, same_key};
 use crate::step_up::{self, Change, StepUp};
 
 /// Longest freeze or revocation reason kept, in characters.
@@ -133,18 +133,30 @@ pub(crate) fn revoke_compromised(
     reason: &str,
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
-    let credential = find(state, id)?;
-    let scope = credential.scope;
-    out.event(
-        scope,
-        EventKind::Revoked {
-            credential: id.clone(),
-            reason: clean_reason(reason, "compromised"),
-        },
-    );
-    if scope == Scope::Exchange {
-        changes::lock_withdrawals(state, out);
+    // Defence in depth: the facade lets only an operator's context revoke, and the
+    // engine refuses any other too, since this is the one command that may empty a scope
+    // (P20's exception to P3) and the history must say an operator did it (P14). A user
+    // context here is the service's misuse, not the client's input: `internal`.
+    if !matches!(out.context.actor, Actor::Operator(_)) {
+        return Err(PolicyError::OperatorRequired);
     }
+    let credential = find(state, id)?;
+    let reason = clean_reason(reason, "compromised");
+    // The key is what is compromised: a passkey of the account that holds the same key
+    // under another id goes with it (P20).
+    for revoked in state.credentials.iter().filter(|c| {
+        &c.id == id || (!c.public_key.is_empty() && same_key(&c.public_key, &credential.public_key))
+    }) {
+        out.event(
+            revoked.scope,
+            EventKind::Revoked {
+                credential: revoked.id.clone(),
+                reason: reason.clone(),
+            },
+        );
+    }
+    // P20: a revocation of either scope locks withdrawals (P8).
+    changes::lock_withdrawals(state, out);
     Ok(())
 }
 
@@ -155,18 +167,30 @@ pub(crate) fn recover(
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
     check_recovery(state, new.scope, step_up, out.config)?;
-    if state.credential(&new.id).is_some() || state.is_revoked(&new.id) {
-        return Err(PolicyError::DuplicateCredential);
-    }
+    changes::check_unused(state, new)?;
     changes::check_attestation(new, out.config)?;
     // The new passkey's name is judged against the scope as it will be: empty.
     let mut after = state.clone();
     after.credentials.retain(|c| c.scope != new.scope);
     let credential = changes::record(&after, new, None, out)?;
     changes::check_provider(credential.provider, realm_of(new.scope), out)?;
-    for old in state.credentials.iter().filter(|c| c.scope == new.scope) {
+    let recovered: Vec<&Credential> = state
+        .credentials
+        .iter()
+        .filter(|c| c.scope == new.scope)
+        .collect();
+    // The keys are what recovery revokes: a passkey of the other scope holding one of
+    // them under another id (only a holder of the stolen key can have made it) goes too.
+    let sharing = state.credentials.iter().filter(|c| {
+        c.scope != new.scope
+            && !c.public_key.is_empty()
+            && recovered
+                .iter()
+                .any(|old| same_key(&old.public_key, &c.public_key))
+    });
+    for old in recovered.iter().copied().chain(sharing) {
         out.event(
-            new.scope,
+            old.scope,
             EventKind::Revoked {
                 credential: old.id.clone(),
                 reason: RECOVERY_REASON.to_owned(),

@@ -77,6 +77,9 @@ fn apply_one(state: &mut AccountState, event: &Event) {
         }
         EventKind::StepUpRedeemed { proof, .. } => state.step_ups.retain(|p| &p.proof != proof),
         EventKind::Frozen { reason } => {
+            // P18: a freeze voids every step-up granted before it, so that no token made
+            // before the freeze serves after the unfreeze.
+            state.step_ups.clear();
             if state.frozen.is_none() {
                 state.frozen = Some(Freeze {
                     reason: reason.clone(),
@@ -84,9 +87,22 @@ fn apply_one(state: &mut AccountState, event: &Event) {
                 });
             }
         }
-        EventKind::Unfrozen => state.frozen = None,
+        EventKind::Unfrozen => {
+            // No grant can be made while frozen: any left (a state folded before freezes
+            // voided them) predates the freeze.
+            state.step_ups.clear();
+            state.frozen = None;
+        }
         EventKind::PasskeyRequiredSet { on } => state.passkey_required = *on,
         EventKind::Revoked { credential, .. } => {
+            // The key goes on the revoked list with the id: it never comes back under
+            // another id (P20).
+            if let Some(key) = state.credential(credential).map(|c| c.public_key.clone())
+                && !key.is_empty()
+                && !state.revoked_keys.contains(&key)
+            {
+                state.revoked_keys.push(key);
+            }
             remove(state, credential);
             if !state.revoked.contains(credential) {
                 state.revoked.push(credential.clone());

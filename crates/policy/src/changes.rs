@@ -102,6 +102,20 @@ pub(crate) fn check_provider(
     }
 }
 
+/// P15, P20: a new passkey's id is held by no passkey of the account and was never
+/// revoked, and its public key is none that was revoked here (a stolen key registered
+/// again under a new id would be the revoked passkey back). Every path that registers a
+/// passkey (registration, replacement, recovery, a U2F import) asks this.
+pub(crate) fn check_unused(state: &AccountState, new: &NewCredential) -> Result<(), PolicyError> {
+    if state.credential(&new.id).is_some()
+        || state.is_revoked(&new.id)
+        || state.is_revoked_key(&new.public_key)
+    {
+        return Err(PolicyError::DuplicateCredential);
+    }
+    Ok(())
+}
+
 /// A compromised model is never accepted; a scope may require a trusted chain.
 pub(crate) fn check_attestation(
     new: &NewCredential,
@@ -172,9 +186,7 @@ pub(crate) fn register(
     step_up: &StepUp,
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
-    if state.credential(&new.id).is_some() || state.is_revoked(&new.id) {
-        return Err(PolicyError::DuplicateCredential);
-    }
+    check_unused(state, new)?;
     let change = Change::AddPasskey;
     let judged = plan_registration(state, new.scope, &change, step_up, out.now, out.config)?;
     check_attestation(new, out.config)?;
@@ -273,9 +285,7 @@ pub(crate) fn replace(
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
     let old = find(state, old_id)?;
-    if state.credential(&new.id).is_some() || state.is_revoked(&new.id) {
-        return Err(PolicyError::DuplicateCredential);
-    }
+    check_unused(state, new)?;
     let change = Change::Replace(old_id.clone());
     let judged = plan_registration(state, new.scope, &change, step_up, out.now, out.config)?;
     check_attestation(new, out.config)?;

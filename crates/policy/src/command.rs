@@ -113,8 +113,11 @@ pub enum Command {
         step_up: StepUp,
     },
     /// An operator revokes a passkey as compromised (P20): even the last of its scope
-    /// (the one exception to P3). Revoking an Exchange passkey locks withdrawals (P8).
-    /// The facade lets only a context whose actor is an operator send it.
+    /// (the one exception to P3). A revocation of either scope locks withdrawals (P8).
+    /// Every passkey of the account holding the same public key goes with it, and the
+    /// key is never registered again (P20). Only a context whose actor is an operator
+    /// sends it: the engine refuses any other with
+    /// [`PolicyError::OperatorRequired`](crate::PolicyError::OperatorRequired).
     RevokeCompromised {
         /// The passkey.
         credential: CredentialId,
@@ -122,7 +125,8 @@ pub enum Command {
         reason: String,
     },
     /// Recover a scope after the identity check (P20): every passkey of the new one's
-    /// scope is revoked and the new one registered, in one step; for Exchange every DEX
+    /// scope (and any passkey of the other scope holding one of their keys) is revoked
+    /// and the new one registered, in one step; for Exchange every DEX
     /// authorization goes with them (the new passkey is authorized only by P2) and
     /// withdrawals lock.
     Recover {

@@ -59,6 +59,11 @@ pub enum PolicyError {
     /// `internal`.
     #[error("the request context names an operator without an id")]
     UnnamedActor,
+    /// P20: an operator's revocation whose request context does not name an operator
+    /// (the facade refuses it first). The service's fault, never the client's: code
+    /// `internal`.
+    #[error("only an operator revokes a passkey as compromised")]
+    OperatorRequired,
 }
 
 impl PolicyError {
@@ -81,7 +86,7 @@ impl PolicyError {
             Self::CounterRegression => "counter_regression",
             Self::AccountFrozen => "account_frozen",
             Self::AttestationUntrusted | Self::AuthenticatorCompromised => "attestation_untrusted",
-            Self::UnnamedActor => "internal",
+            Self::UnnamedActor | Self::OperatorRequired => "internal",
         }
     }
 }

@@ -286,6 +286,57 @@ pub struct AccountState {
     /// not even registered again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<CredentialId>,
+    /// The COSE public keys of the passkeys in [`revoked`](Self::revoked), as they were
+    /// registered: a revoked key is registered again under no id (P20). Folded from the
+    /// history ([`apply`](crate::apply) takes the key from the passkey's record when its
+    /// `Revoked` event comes), so no event carries it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "keys_serde")]
+    pub revoked_keys: Vec<Vec<u8>>,
+}
+
+/// Serde for a list of byte strings as base64url strings.
+mod keys_serde {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(keys: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(keys.iter().map(|key| URL_SAFE_NO_PAD.encode(key)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|text| {
+                URL_SAFE_NO_PAD
+                    .decode(text)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
+/// Whether two COSE public keys hold the same key: the same bytes, or the same key
+/// material however it is encoded (map order, `alg`, leading zero bytes of an RSA
+/// modulus), so that a stolen key cannot come back re-encoded (P20).
+#[must_use]
+pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
+    use latchkey_cose::{CredentialPublicKey, KeyParams};
+    if a == b {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (
+        CredentialPublicKey::from_cose(a),
+        CredentialPublicKey::from_cose(b),
+    ) else {
+        return false;
+    };
+    let unpadded =
+        |bytes: &[u8]| -> Vec<u8> { bytes.iter().copied().skip_while(|b| *b == 0).collect() };
+    match (a.params(), b.params()) {
+        (KeyParams::Rsa { n: n1, e: e1 }, KeyParams::Rsa { n: n2, e: e2 }) => {
+            unpadded(n1) == unpadded(n2) && unpadded(e1) == unpadded(e2)
+        }
+        (pa, pb) => pa == pb,
+    }
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -338,6 +389,15 @@ impl AccountState {
         self.revoked.contains(id)
     }
 
+    /// Whether `public_key` (COSE) is the key of a passkey revoked by an operator or a
+    /// recovery (P20), however it is encoded.
+    #[must_use]
+    pub fn is_revoked_key(&self, public_key: &[u8]) -> bool {
+        self.revoked_keys
+            .iter()
+            .any(|key| same_key(key, public_key))
+    }
+
     /// Whether the account is frozen (P18).
     #[must_use]
     pub fn is_frozen(&self) -> bool {
@@ -360,5 +420,41 @@ impl Credential {
             Realm::Dex => self.scope == Scope::Exchange && self.dex_authorized,
             Realm::Pay => self.scope == Scope::Pay,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use latchkey_cose::{Algorithm, CredentialPublicKey};
+    use latchkey_testkit::authenticator::SoftKey;
+
+    use super::*;
+
+    /// P20: a stolen key does not come back re-encoded: the same EC point under another
+    /// `alg` (ESP256 for ES256) is the same key; another point is not.
+    #[test]
+    fn a_key_is_the_same_however_it_is_encoded() {
+        let key = SoftKey::es256([0x91; 32]).public_key();
+        let other = SoftKey::es256([0x92; 32]).public_key();
+        let reencoded = CredentialPublicKey::new(Algorithm::Esp256, key.params().clone()).unwrap();
+        assert_ne!(reencoded.as_cose_bytes(), key.as_cose_bytes());
+        assert!(same_key(key.as_cose_bytes(), reencoded.as_cose_bytes()));
+        assert!(!same_key(key.as_cose_bytes(), other.as_cose_bytes()));
+        // Bytes that are no key compare as bytes.
+        assert!(same_key(&[1, 2], &[1, 2]) && !same_key(&[1, 2], &[1, 3]));
+        let state = AccountState {
+            revoked_keys: vec![key.as_cose_bytes().to_vec()],
+            ..AccountState::default()
+        };
+        assert!(state.is_revoked_key(reencoded.as_cose_bytes()));
+        // The keys survive the stores' JSON, as base64url.
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<AccountState>(&json).unwrap(), state);
+        // A state stored before the keys were kept still reads.
+        let old: AccountState =
+            serde_json::from_str(r#"{"credentials":[],"revoked":["AQ"]}"#).unwrap();
+        assert!(old.revoked_keys.is_empty() && old.is_revoked(&CredentialId::new([1])));
     }
 }

@@ -103,13 +103,16 @@ impl Account {
 
     fn try_run(&mut self, command: Command) -> Result<Decision, PolicyError> {
         let before = self.state.clone();
-        let result = decide(
-            &self.state,
-            &command,
-            self.now,
-            &RequestContext::default(),
-            &self.config,
-        );
+        // An operator's revocation comes with an operator's context, as the facade sends
+        // it; the engine refuses it from anyone else (P20).
+        let context = match command {
+            Command::RevokeCompromised { .. } => RequestContext {
+                actor: latchkey_policy::Actor::Operator("ops-rules".into()),
+                ..RequestContext::default()
+            },
+            _ => RequestContext::default(),
+        };
+        let result = decide(&self.state, &command, self.now, &context, &self.config);
         match &result {
             Ok(decision) => self.state = apply(self.state.clone(), &decision.events),
             Err(_) => assert_eq!(self.state, before, "a refusal changed the state"),
@@ -2371,14 +2374,21 @@ fn p20_operator_revokes_even_the_last_passkey() {
     );
     account.register(2, Scope::Exchange, factors());
     assert!(account.locked());
-    // A Pay revocation leaves the Exchange lock alone, and the last Pay passkey goes too.
+    // A Pay revocation locks withdrawals too (P20 names no scope), and the last Pay
+    // passkey goes.
     account.now = account.now.plus_seconds(25 * HOUR);
+    assert!(!account.locked());
     let pay = account.run(Command::RevokeCompromised {
         credential: id(10),
         reason: String::new(),
     });
-    assert!(!locks(&pay));
-    assert!(pay.events.iter().all(|e| e.scope == Scope::Pay));
+    assert!(locks(&pay), "revoking a Pay passkey locks withdrawals");
+    assert!(account.locked());
+    assert!(
+        pay.events
+            .iter()
+            .all(|e| e.scope == Scope::Pay || matches!(e.kind, EventKind::WithdrawalLocked { .. }))
+    );
     match &pay.events[0].kind {
         EventKind::Revoked { reason, .. } => assert_eq!(reason, "compromised"),
         other => panic!("{other:?}"),
@@ -2399,6 +2409,159 @@ fn p20_operator_revokes_even_the_last_passkey() {
         }),
         "unknown_credential"
     );
+}
+
+/// P20: the engine itself refuses a revocation whose context is not an operator's: it is
+/// the one command that may empty a scope, and the history must say an operator did it.
+#[test]
+fn p20_the_engine_refuses_a_revocation_from_a_user() {
+    let account = exchange_and_pay();
+    let refused = decide(
+        &account.state,
+        &Command::RevokeCompromised {
+            credential: id(1),
+            reason: "mine".into(),
+        },
+        account.now,
+        &RequestContext::default(),
+        &account.config,
+    );
+    assert_eq!(refused, Err(PolicyError::OperatorRequired));
+    assert_eq!(PolicyError::OperatorRequired.code(), "internal");
+}
+
+/// P20: "nothing that recovery (or revocation) revokes can be used again": the revoked
+/// key under a new credential id is refused on every path that registers a passkey.
+#[test]
+fn p20_a_revoked_key_comes_back_under_no_new_id() {
+    let mut account = exchange_and_pay();
+    account.run(Command::RevokeCompromised {
+        credential: id(1),
+        reason: "phished".into(),
+    });
+    let same_key = |n: u8, scope: Scope| NewCredential {
+        public_key: vec![1],
+        ..new(n, scope)
+    };
+    for scope in [Scope::Exchange, Scope::Pay] {
+        assert_eq!(
+            account.refused(Command::Register {
+                credential: same_key(7, scope),
+                step_up: factors()
+            }),
+            "duplicate_credential"
+        );
+        // A U2F import is a registration with its AppID.
+        assert_eq!(
+            account.refused(Command::Register {
+                credential: NewCredential {
+                    app_id: Some("https://example.com/appid.json".into()),
+                    ..same_key(7, scope)
+                },
+                step_up: factors()
+            }),
+            "duplicate_credential"
+        );
+        assert_eq!(
+            account.refused(Command::Recover {
+                new: same_key(9, scope),
+                step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+            }),
+            "duplicate_credential"
+        );
+    }
+    for (old, scope) in [(2, Scope::Exchange), (10, Scope::Pay)] {
+        assert_eq!(
+            account.refused(Command::Replace {
+                old: id(old),
+                new: same_key(8, scope),
+                step_up: factors(),
+                dex_terms_accepted: false,
+            }),
+            "duplicate_credential"
+        );
+    }
+    // Another key under a new id is welcome.
+    account.register(7, Scope::Exchange, factors());
+}
+
+/// P20: the key is what is compromised: a passkey of the account holding the same key
+/// under another id is revoked with the one the operator named.
+#[test]
+fn p20_a_revocation_takes_every_passkey_holding_the_key() {
+    let mut account = exchange_and_pay();
+    account.run(Command::Register {
+        credential: NewCredential {
+            public_key: vec![1],
+            ..new(5, Scope::Pay)
+        },
+        step_up: email(),
+    });
+    let decision = account.run(Command::RevokeCompromised {
+        credential: id(1),
+        reason: "phished".into(),
+    });
+    assert_eq!(revoked(&decision), [id(1), id(5)]);
+    assert!(account.state.credential(&id(5)).is_none());
+    assert!(account.state.is_revoked(&id(5)));
+    assert_eq!(account.use_code(5, Intent::PaySign), "unknown_credential");
+}
+
+/// P20: a recovery revokes the keys of its scope: a passkey of the other scope holding
+/// one of them under another id goes too; the other scope's own passkeys stay.
+#[test]
+fn p20_a_recovery_takes_a_passkey_of_the_other_scope_holding_a_recovered_key() {
+    let mut account = exchange_and_pay();
+    account.run(Command::Register {
+        credential: NewCredential {
+            public_key: vec![2],
+            ..new(5, Scope::Pay)
+        },
+        step_up: email(),
+    });
+    let decision = account.run(Command::Recover {
+        new: new(3, Scope::Exchange),
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    assert_eq!(revoked(&decision), [id(1), id(2), id(5)]);
+    assert!(account.state.credential(&id(10)).is_some());
+    assert!(account.state.is_revoked(&id(5)));
+}
+
+/// P18: a freeze voids every step-up granted before it; after the unfreeze none serves.
+#[test]
+fn p18_a_freeze_voids_the_step_ups_granted_before_it() {
+    let mut account = exchange_and_pay();
+    let delete = account.passkey(1, Change::Delete(id(2)));
+    let add = account.passkey(10, Change::AddPasskey);
+    assert_eq!(account.state.step_ups.len(), 2);
+    account.run(Command::Freeze {
+        reason: "risk".into(),
+    });
+    assert!(account.state.step_ups.is_empty());
+    account.run(Command::Unfreeze {
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    assert_eq!(
+        account.refused(Command::Delete {
+            credential: id(2),
+            step_up: delete
+        }),
+        "step_up_required"
+    );
+    assert_eq!(
+        account.refused(Command::Register {
+            credential: new(11, Scope::Pay),
+            step_up: add
+        }),
+        "step_up_required"
+    );
+    // A grant made after the unfreeze serves.
+    let delete = account.passkey(1, Change::Delete(id(2)));
+    account.run(Command::Delete {
+        credential: id(2),
+        step_up: delete,
+    });
 }
 
 #[test]

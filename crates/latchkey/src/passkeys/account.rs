@@ -41,7 +41,13 @@ impl<S: Store> Passkeys<S> {
     /// only takes power away. Until [`unfreeze`](Self::unfreeze), every change and every
     /// intent but login is refused with `account_frozen` (login too when
     /// [`PolicyConfig::frozen_login`](crate::PolicyConfig::frozen_login) says so).
-    /// Freezing a frozen account appends nothing.
+    /// Freezing a frozen account appends nothing. The freeze voids every passkey
+    /// step-up token granted before it: none serves after the unfreeze.
+    ///
+    /// The history records `context.actor` as who froze it (P14): the user by default
+    /// ([`Actor::User`]); a freeze by the service's risk engine or an operator passes
+    /// [`Actor::Operator`] with the id the service gives it (say `"risk-engine"`), and
+    /// the reason says why.
     ///
     /// # Errors
     ///
@@ -112,9 +118,12 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// An operator revokes a passkey as compromised (P20), with a reason: even the last
-    /// of its scope. An Exchange passkey's revocation locks withdrawals (P8); the scope's
-    /// next registration then needs the factors. The passkey is never accepted again and
-    /// its id never registered again. `context.actor` must name the operator
+    /// of its scope. A revocation of either scope locks withdrawals (P8); the scope's
+    /// next registration then needs the factors. The passkey is never accepted again
+    /// (a login with it is `unknown_credential` with a
+    /// [`signal_unknown_credential`](Self::signal_unknown_credential) payload), its id
+    /// never registered again, and its public key registered under no new id; a passkey
+    /// of the account holding the same key goes with it. `context.actor` must name the operator
     /// ([`Actor::Operator`], by an id that is not blank and holds no control or format
     /// characters): the history says who acted (P14). An operator call: keep it behind
     /// the service's admin authentication.
@@ -122,7 +131,9 @@ impl<S: Store> Passkeys<S> {
     /// # Errors
     ///
     /// Code `internal` (a misused call) when the context's actor is not an operator
-    /// ([`Error::Internal`]) or names none
+    /// ([`Error::Internal`]; the engine refuses it too, with
+    /// [`PolicyError::OperatorRequired`](crate::policy::PolicyError::OperatorRequired))
+    /// or names none
     /// ([`PolicyError::UnnamedActor`](crate::policy::PolicyError::UnnamedActor), as for
     /// every call); `unknown_credential`; store errors.
     pub async fn revoke_compromised(

@@ -6,7 +6,7 @@
 //! judges anything else, and accepts the response only for what it was bound to.
 
 use latchkey_policy::{
-    AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Intent,
+    AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Intent, PolicyError,
     RequestContext, Scope, UserVerificationRule,
 };
 use latchkey_store::{AccountId, ChallengeRecord, Owner, Store, Versioned};
@@ -199,8 +199,8 @@ impl<S: Store> Passkeys<S> {
     ///
     /// Challenge errors; `unknown_credential` (answer with
     /// [`signal_unknown_credential`](Self::signal_unknown_credential), which is `None`
-    /// unless the whole service does not know the credential); verification, policy
-    /// and store errors.
+    /// unless the whole service does not know the credential or it was revoked, P20);
+    /// verification, policy and store errors.
     pub async fn finish_authentication(
         &self,
         request: FinishAuthentication<'_>,
@@ -263,6 +263,13 @@ impl<S: Store> Passkeys<S> {
             if digest != bound.transaction {
                 return Err(Error::ChallengeMismatch);
             }
+            // A revoked passkey (P20) is dead on every account: the client is told to
+            // forget it, as for a passkey the service never knew (P13).
+            if loaded.value.is_revoked(&credential_id) {
+                return Err(Error::UnknownCredential {
+                    credential: credential_id,
+                });
+            }
             let stored = loaded
                 .value
                 .credential(&credential_id)
@@ -320,7 +327,24 @@ impl<S: Store> Passkeys<S> {
                     factors: factors.to_vec(),
                 },
             };
-            let (decision, _) = self.commit(&owner, context, &command, Some(loaded)).await?;
+            let (decision, _) = match self.commit(&owner, context, &command, Some(loaded)).await {
+                Ok(committed) => committed,
+                // Revoked between the read above and the append: the same answer as a
+                // revocation seen at the read.
+                Err(Error::Policy(PolicyError::UnknownCredential))
+                    if self
+                        .store
+                        .load(&owner)
+                        .await?
+                        .value
+                        .is_revoked(&credential_id) =>
+                {
+                    return Err(Error::UnknownCredential {
+                        credential: credential_id,
+                    });
+                }
+                Err(other) => return Err(other),
+            };
             let receipt = transaction_hash.map(|hash| ApprovalReceipt {
                 account: owner.as_str().to_owned(),
                 scope,
@@ -352,8 +376,10 @@ impl<S: Store> Passkeys<S> {
 
     /// The `signalUnknownCredential` payload for the credential a refused
     /// authentication named (P13): only when the refusal was that no account of this
-    /// service holds it. A passkey of another account, or presented for another
-    /// account, is valid: telling the client to delete it would destroy it.
+    /// service holds it, or that it was revoked (P20: never accepted again, so the
+    /// client should forget it as it forgets a deleted one). A passkey of another
+    /// account, or presented for another account, is valid: telling the client to
+    /// delete it would destroy it.
     ///
     /// The id comes from the error itself, never from a response: a service that pairs
     /// one request's refusal with another request's response cannot be led to name a
