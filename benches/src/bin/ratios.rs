@@ -127,6 +127,11 @@ fn main() {
 /// against AWS-LC with the key parsed once, and a cold key (parsed from its COSE key on
 /// every call, never used before) against p256 with the key parsed from SEC1 every call.
 fn es256_warm_and_cold() {
+    if cfg!(feature = "aws-lc") {
+        println!(
+            "# aws-lc build: warm and cold both verify in AWS-LC; the targets are the pure-Rust build's"
+        );
+    }
     let input = AssertionInput::new("ES256", SoftKey::es256([1; 32]));
     let (mut aws, mut warm, mut p256, mut cold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
