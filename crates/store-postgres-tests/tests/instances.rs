@@ -14,6 +14,8 @@
     clippy::indexing_slicing
 )]
 
+// The same helpers as the store's own tests: one file serves both crates.
+#[path = "../../store-postgres/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
