@@ -6,10 +6,10 @@
 
 mod support;
 
-use latchkey::store::conformance::block_on;
 use latchkey::store::{Calls, Counted};
 use latchkey::{AccountId, FinishAuthentication, MemoryStore, Scope, Store};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
+use latchkey_testkit::block_on;
 use support::{World, factors, world_on};
 
 /// Registers Alice's passkey and signs her in once, so that what follows is warm.
