@@ -425,8 +425,6 @@ impl Credential {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use latchkey_cose::{Algorithm, CredentialPublicKey};
     use latchkey_testkit::authenticator::SoftKey;
 
@@ -435,10 +433,10 @@ mod tests {
     /// P20: a stolen key does not come back re-encoded: the same EC point under another
     /// `alg` (ESP256 for ES256) is the same key; another point is not.
     #[test]
-    fn a_key_is_the_same_however_it_is_encoded() {
+    fn a_key_is_the_same_however_it_is_encoded() -> Result<(), Box<dyn std::error::Error>> {
         let key = SoftKey::es256([0x91; 32]).public_key();
         let other = SoftKey::es256([0x92; 32]).public_key();
-        let reencoded = CredentialPublicKey::new(Algorithm::Esp256, key.params().clone()).unwrap();
+        let reencoded = CredentialPublicKey::new(Algorithm::Esp256, key.params().clone())?;
         assert_ne!(reencoded.as_cose_bytes(), key.as_cose_bytes());
         assert!(same_key(key.as_cose_bytes(), reencoded.as_cose_bytes()));
         assert!(!same_key(key.as_cose_bytes(), other.as_cose_bytes()));
@@ -450,11 +448,11 @@ mod tests {
         };
         assert!(state.is_revoked_key(reencoded.as_cose_bytes()));
         // The keys survive the stores' JSON, as base64url.
-        let json = serde_json::to_string(&state).unwrap();
-        assert_eq!(serde_json::from_str::<AccountState>(&json).unwrap(), state);
+        let json = serde_json::to_string(&state)?;
+        assert_eq!(serde_json::from_str::<AccountState>(&json)?, state);
         // A state stored before the keys were kept still reads.
-        let old: AccountState =
-            serde_json::from_str(r#"{"credentials":[],"revoked":["AQ"]}"#).unwrap();
+        let old: AccountState = serde_json::from_str(r#"{"credentials":[],"revoked":["AQ"]}"#)?;
         assert!(old.revoked_keys.is_empty() && old.is_revoked(&CredentialId::new([1])));
+        Ok(())
     }
 }

@@ -231,13 +231,13 @@ mod tests {
 
     fn assert_sparse(digits: &[i8; DIGITS], width: u32) {
         let bound = (1i16 << (width - 1)) - 1;
+        let gap = (width as usize) - 1;
         for (i, d) in digits.iter().enumerate() {
             assert!(
                 *d == 0 || (d % 2 != 0 && i16::from(d.abs()) <= bound),
                 "{d} at {i}"
             );
             if *d != 0 {
-                let gap = usize::try_from(width).unwrap() - 1;
                 assert!(digits.iter().skip(i + 1).take(gap).all(|x| *x == 0));
             }
         }
