@@ -90,11 +90,9 @@ impl AssertionInput {
             _ => None,
         };
         let raw_key = match public.params() {
-            KeyParams::Ec2 { x, y, .. } => {
-                let sec1 = [&[0x04][..], x, y].concat();
-                RawKey::P256(
-                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).expect("P-256 point"),
-                )
+            KeyParams::Ec2 { .. } => {
+                let sec1 = sec1.as_deref().expect("an EC2 key has its SEC1 point");
+                RawKey::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).expect("P-256 point"))
             }
             KeyParams::Okp { x, .. } => {
                 let bytes: [u8; 32] = x.as_slice().try_into().expect("32 bytes");

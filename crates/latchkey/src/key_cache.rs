@@ -26,6 +26,12 @@ pub const DEFAULT_KEY_CACHE_BYTES: usize = 64 << 20;
 /// `Arc`.
 const ENTRY_OVERHEAD: usize = 128 + core::mem::size_of::<VerifyingKey>();
 
+/// What an entry is charged: its id, its COSE bytes, the table an ES256 key builds from
+/// its second use (charged up front), and the fixed overhead.
+fn cost_of(id: &CredentialId, key: &CachedKey) -> usize {
+    id.as_bytes().len() + key.0.len() + key.1.precomputed_bytes() + ENTRY_OVERHEAD
+}
+
 /// How the cache has served so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeyCacheStats {
@@ -97,7 +103,7 @@ impl KeyCache {
     /// Keeps `key` for `id`, evicting until it fits; a key larger than the whole budget is
     /// not kept.
     pub(crate) fn insert(&self, id: &CredentialId, key: CachedKey) {
-        let cost = id.as_bytes().len() + key.0.len() + key.1.precomputed_bytes() + ENTRY_OVERHEAD;
+        let cost = cost_of(id, &key);
         if cost > self.budget {
             return;
         }
@@ -191,7 +197,7 @@ mod tests {
 
     fn cost() -> usize {
         let (id, cached) = key(1);
-        id.as_bytes().len() + cached.0.len() + cached.1.precomputed_bytes() + ENTRY_OVERHEAD
+        cost_of(&id, &cached)
     }
 
     #[test]
