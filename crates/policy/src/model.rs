@@ -204,17 +204,22 @@ impl Actor {
     }
 
     /// Whether the actor names who acted (P14): the user, or an operator by an id that
-    /// is not blank and holds no control or format (Cf) characters, so that the history
-    /// never shows an operator without a name, nor one id made to read as another.
+    /// is not empty, has no leading or trailing whitespace, and holds none of the
+    /// characters a passkey name may not (P6: control, format, default-ignorable, blanks,
+    /// whitespace but U+0020) nor a variation selector, so that the history never shows an
+    /// operator without a name, nor one id made to read as another.
     #[must_use]
     pub fn is_named(&self) -> bool {
         match self {
             Self::User => true,
+            // The same characters a passkey name may not hold (P6), no variation selector,
+            // and nothing to trim: an id that looks blank or like another cannot be one.
             Self::Operator(id) => {
-                !id.trim().is_empty()
-                    && !id
-                        .chars()
-                        .any(|c| c.is_control() || crate::names::is_format(c))
+                !id.is_empty()
+                    && id.trim() == id
+                    && id.chars().all(|c| {
+                        !crate::names::is_hidden(c) && !crate::names::is_variation_selector(c)
+                    })
             }
         }
     }

@@ -16,13 +16,14 @@ pub const DEFAULT_NAME: &str = "Passkey";
 /// isolates, zero-width characters, the BOM...), no other default-ignorable character
 /// (the combining grapheme joiner U+034F, the Hangul fillers U+115F, U+1160, U+3164,
 /// U+FFA0, the Khmer inherent vowels, the Mongolian variation selectors...), no blank
-/// that is not a space (the Braille blank U+2800), and no whitespace but U+0020 (the
+/// that is not a space (the Braille blank U+2800, the musical null notehead U+1D159), and no whitespace but U+0020 (the
 /// no-break spaces, U+2000-U+200A, U+3000, the line and paragraph separators...).
 ///
 /// A variation selector (U+FE00-U+FE0F, U+E0100-U+E01EF), which emoji need, is taken
-/// once, directly after a character that is not ASCII and is itself visible
-/// (`"\u{2764}\u{FE0F}"`), and in a keycap (`"1\u{FE0F}\u{20E3}"`); at the start, after
-/// an ASCII character or after another selector it is refused.
+/// once, directly after a visible symbol that is not ASCII (`"\u{2764}\u{FE0F}"`), in a
+/// keycap (`"1\u{FE0F}\u{20E3}"`), and (U+E0100-U+E01EF) after a CJK ideograph; at the
+/// start, after any other letter, a digit, a combining mark, an ASCII character or
+/// another selector it is refused.
 #[must_use]
 pub fn is_valid_name(name: &str) -> bool {
     validate(name).is_ok()
@@ -48,7 +49,7 @@ fn all_visible(name: &str) -> bool {
     while let Some(c) = chars.next() {
         let fine = if is_variation_selector(c) {
             previous.is_some_and(|p| {
-                takes_variation_selector(p)
+                takes_variation_selector(p, c)
                     || (matches!(p, '0'..='9' | '#' | '*')
                         && c == '\u{FE0F}'
                         && chars.peek() == Some(&'\u{20E3}'))
@@ -64,13 +65,31 @@ fn all_visible(name: &str) -> bool {
     true
 }
 
-/// Whether a variation selector may follow `c`: a visible character outside ASCII.
-fn takes_variation_selector(c: char) -> bool {
-    !c.is_ascii() && !is_hidden(c) && !is_variation_selector(c)
+/// Whether the variation selector `selector` may follow `c`: U+FE00-U+FE0F a visible
+/// symbol outside ASCII (emoji are symbols), U+E0100-U+E01EF a CJK ideograph (the
+/// ideographic variation sequences). After a letter, a digit or a combining mark a
+/// selector renders as nothing, so `"Laptoṕ\u{FE0F}"` would read as `"Laptoṕ"`.
+fn takes_variation_selector(c: char, selector: char) -> bool {
+    if u32::from(selector) >= 0xE0100 {
+        return is_ideograph(c);
+    }
+    !c.is_ascii()
+        && !c.is_alphanumeric()
+        && !is_hidden(c)
+        && !is_variation_selector(c)
+        && !unicode_normalization::char::is_combining_mark(c)
+}
+
+/// CJK unified and compatibility ideographs, the bases of ideographic variation sequences.
+fn is_ideograph(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F
+    )
 }
 
 /// The variation selectors emoji and ideographs take: U+FE00-U+FE0F, U+E0100-U+E01EF.
-fn is_variation_selector(c: char) -> bool {
+pub(crate) fn is_variation_selector(c: char) -> bool {
     matches!(u32::from(c), 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
 }
 
@@ -82,7 +101,9 @@ pub(crate) fn is_hidden(c: char) -> bool {
         || is_format(c)
         || (c.is_whitespace() && c != ' ')
         || (is_default_ignorable(c) && !is_variation_selector(c))
-        || c == '\u{2800}'
+        // Assigned, not ignorable, and still drawn as nothing: the Braille blank and the
+        // musical null notehead.
+        || matches!(c, '\u{2800}' | '\u{1D159}')
 }
 
 /// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties, Unicode 15): what a
