@@ -247,7 +247,6 @@ fn no_grant_comes_out_of_a_frozen_account() {
 /// The revoked key under a new credential id on ANOTHER account (registration in either
 /// scope, and recovery) is refused with `duplicate_credential`.
 #[test]
-#[ignore = "open break (issue 19): revoked keys are kept per account; refusing them everywhere needs a store-wide index of revoked keys"]
 fn a_revoked_key_under_a_new_credential_id_is_refused_on_another_account() {
     let (w, _, _, _, _) = alice_world();
     let m = key(20);
@@ -295,7 +294,6 @@ fn a_revoked_key_under_a_new_credential_id_is_refused_on_another_account() {
 
 /// The revoked key on a brand-new account (no state at all yet).
 #[test]
-#[ignore = "open break (issue 19): revoked keys are kept per account; refusing them everywhere needs a store-wide index of revoked keys"]
 fn a_revoked_key_is_refused_on_a_fresh_account() {
     let (w, _, _, _, _) = alice_world();
     block_on(

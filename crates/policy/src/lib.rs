@@ -9,6 +9,7 @@ mod config;
 mod decide;
 mod error;
 mod event;
+mod fingerprint;
 mod intent;
 mod model;
 mod names;
@@ -25,6 +26,7 @@ pub use config::{
 pub use decide::{Decision, Warning, decide, preflight, preflight_recovery};
 pub use error::PolicyError;
 pub use event::{Event, EventKind, StepUpKind};
+pub use fingerprint::KeyFingerprint;
 pub use intent::{Intent, UserVerificationRule};
 pub use model::{
     AccountState, Actor, Credential, CredentialId, Factor, Freeze, ProviderClass, Realm,

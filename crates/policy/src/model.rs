@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_cose::Aaguid;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::fingerprint::KeyFingerprint;
 use crate::step_up::{PendingStepUp, ProofId};
 
 /// A passkey system. DEX is not a scope of its own: it is an authorization on Exchange
@@ -324,24 +325,7 @@ mod keys_serde {
 /// modulus), so that a stolen key cannot come back re-encoded (P20).
 #[must_use]
 pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
-    use latchkey_cose::{CredentialPublicKey, KeyParams};
-    if a == b {
-        return true;
-    }
-    let (Ok(a), Ok(b)) = (
-        CredentialPublicKey::from_cose(a),
-        CredentialPublicKey::from_cose(b),
-    ) else {
-        return false;
-    };
-    let unpadded =
-        |bytes: &[u8]| -> Vec<u8> { bytes.iter().copied().skip_while(|b| *b == 0).collect() };
-    match (a.params(), b.params()) {
-        (KeyParams::Rsa { n: n1, e: e1 }, KeyParams::Rsa { n: n2, e: e2 }) => {
-            unpadded(n1) == unpadded(n2) && unpadded(e1) == unpadded(e2)
-        }
-        (pa, pb) => pa == pb,
-    }
+    a == b || KeyFingerprint::of(a) == KeyFingerprint::of(b)
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]

@@ -3,7 +3,8 @@
 //! Many instances may start at once: a transaction-scoped advisory lock lets one of them
 //! migrate while the others wait, then find nothing left to do.
 
-use deadpool_postgres::Client;
+use deadpool_postgres::{Client, Transaction};
+use latchkey_policy::{AccountState, KeyFingerprint};
 use latchkey_store::StoreError;
 
 use crate::sql::unavailable;
@@ -94,7 +95,80 @@ const MIGRATIONS: &[&str] = &[
          appended := true; version := p_expected + n;
      END
      $fn$;",
+    // 4: the store-wide index of revoked public keys (P20), by `KeyFingerprint`, filled
+    //    from the stored states by `backfill` below, and `latchkey_append` with two more
+    //    arguments: the fingerprints of the keys the append registers (LK001 if one is
+    //    revoked) and of those it revokes. A registration and a revocation of one key take
+    //    the same transaction-scoped advisory lock (class 'lkrv', the fingerprint's first
+    //    four bytes), so that a registration racing a revocation either sees it or
+    //    commits before it. The six-argument function of migration 3 stays for instances
+    //    not yet upgraded during a rolling deploy; they do not consult the index.
+    "CREATE TABLE revoked_keys (
+         fingerprint BYTEA PRIMARY KEY CHECK (length(fingerprint) = 32)
+     );
+     CREATE FUNCTION latchkey_append(
+         p_account TEXT, p_expected BIGINT, p_state TEXT, p_events TEXT[],
+         p_credentials BYTEA[], p_registered BOOLEAN[],
+         p_keys BYTEA[], p_revoked_keys BYTEA[],
+         OUT appended BOOLEAN, OUT version BIGINT
+     ) LANGUAGE plpgsql AS $fn$
+     DECLARE
+         key BYTEA;
+     BEGIN
+         IF coalesce(array_length(p_keys, 1), 0) + coalesce(array_length(p_revoked_keys, 1), 0) > 0 THEN
+             -- Before the account row lock that migration 3's function takes: the keys, in
+             -- one order, so that racing appends queue instead of deadlocking.
+             FOR key IN SELECT DISTINCT k FROM unnest(p_keys || p_revoked_keys) AS t (k) ORDER BY 1 LOOP
+                 PERFORM pg_advisory_xact_lock(1818980982,
+                     ('x' || encode(substr(key, 1, 4), 'hex'))::bit(32)::integer);
+             END LOOP;
+             IF EXISTS (SELECT 1 FROM revoked_keys r WHERE r.fingerprint = ANY (p_keys)) THEN
+                 RAISE EXCEPTION 'public key revoked' USING ERRCODE = 'LK001';
+             END IF;
+         END IF;
+         SELECT a.appended, a.version INTO appended, version
+             FROM latchkey_append(p_account, p_expected, p_state, p_events,
+                                  p_credentials, p_registered) a;
+         IF appended THEN
+             INSERT INTO revoked_keys (fingerprint)
+                 SELECT k FROM unnest(p_revoked_keys) AS t (k)
+                 ON CONFLICT DO NOTHING;
+         END IF;
+     END
+     $fn$;",
 ];
+
+/// Work a migration needs that SQL cannot do, by the version it brings the schema to.
+async fn backfill(tx: &Transaction<'_>, version: usize) -> Result<(), StoreError> {
+    if version != 4 {
+        return Ok(());
+    }
+    // The fingerprints are computed here, from the revoked keys each state kept.
+    let fail = |e: tokio_postgres::Error| unavailable(format!("migration: {e}"));
+    let rows = tx
+        .query(
+            "SELECT account, state FROM accounts WHERE state LIKE '%\"revoked_keys\"%'",
+            &[],
+        )
+        .await
+        .map_err(fail)?;
+    for row in rows {
+        let (account, json): (String, String) =
+            (row.try_get(0).map_err(fail)?, row.try_get(1).map_err(fail)?);
+        let state: AccountState = serde_json::from_str(&json).map_err(|e| {
+            StoreError::Corrupt(format!("migration: state of account {account:?}: {e}"))
+        })?;
+        for key in &state.revoked_keys {
+            tx.execute(
+                "INSERT INTO revoked_keys (fingerprint) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&&KeyFingerprint::of(key).as_bytes()[..]],
+            )
+            .await
+            .map_err(fail)?;
+        }
+    }
+    Ok(())
+}
 
 /// The advisory lock key migrations hold ("latchkey" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579;
@@ -129,8 +203,9 @@ pub(crate) async fn migrate(client: &mut Client, schema: Option<&str>) -> Result
             MIGRATIONS.len()
         )));
     }
-    for migration in MIGRATIONS.iter().skip(current) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current) {
         tx.batch_execute(migration).await.map_err(fail)?;
+        backfill(&tx, index + 1).await?;
     }
     let latest = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
     tx.execute("DELETE FROM latchkey_schema", &[])

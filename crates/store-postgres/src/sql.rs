@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use deadpool_postgres::{Object, Pool};
-use latchkey_policy::{AccountState, Event, Timestamp, apply};
-use latchkey_store::{AccountId, ChallengeRecord, Owner, StoreError, Taken, Versioned};
+use latchkey_policy::{AccountState, Event, KeyFingerprint, Timestamp, apply};
+use latchkey_store::{
+    AccountId, ChallengeRecord, Owner, StoreError, Taken, Versioned, key_changes,
+};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -217,8 +219,9 @@ pub(crate) async fn append(db: Db, append: Append) -> Result<u64, StoreError> {
 }
 
 /// An append on `state`, the account's state at `append.expected`: one statement
-/// (`latchkey_append`, migration 3) locks the row, checks the version, updates the
-/// credential index, inserts the events and stores `apply(state, events)`.
+/// (`latchkey_append`, migrations 3 and 4) checks the registered keys against the index of
+/// revoked ones, locks the row, checks the version, updates the credential index, inserts
+/// the events, stores `apply(state, events)` and indexes the keys it revokes.
 pub(crate) async fn append_loaded(
     db: Db,
     append: Append,
@@ -231,10 +234,16 @@ pub(crate) async fn append_loaded(
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()
         .map_err(corrupt)?;
+    let keys = key_changes(&state, &append.events);
+    let fingerprints = |keys: &[KeyFingerprint]| -> Vec<Vec<u8>> {
+        keys.iter().map(|key| key.as_bytes().to_vec()).collect()
+    };
+    let (registered_keys, revoked_keys) =
+        (fingerprints(&keys.registered), fingerprints(&keys.revoked));
     let after = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
     let (ids, registered): (Vec<Vec<u8>>, Vec<bool>) = append.credentials.into_iter().unzip();
     let statement = conn
-        .prepare("SELECT appended, version FROM latchkey_append($1, $2, $3, $4, $5, $6)")
+        .prepare("SELECT appended, version FROM latchkey_append($1, $2, $3, $4, $5, $6, $7, $8)")
         .await?;
     let row = conn
         .query_opt(
@@ -246,6 +255,8 @@ pub(crate) async fn append_loaded(
                 &json,
                 &ids,
                 &registered,
+                &registered_keys,
+                &revoked_keys,
             ],
         )
         .await
@@ -262,8 +273,8 @@ pub(crate) async fn append_loaded(
     Ok(version)
 }
 
-/// `latchkey_append` raises LK001 for a credential another account owns: the statement,
-/// so the whole append, is rolled back.
+/// `latchkey_append` raises LK001 for a credential another account owns or a revoked key:
+/// the statement, so the whole append, is rolled back.
 fn append_error(expected: u64) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |error| {
         if error.code().map(SqlState::code) == Some("LK001") {

@@ -146,6 +146,49 @@ fn migration_2_marks_put_back_challenges_used() {
     block_on(store.drop_schema()).unwrap();
 }
 
+/// A schema at version 3 (revoked keys kept only in each account's state) gets the
+/// store-wide index of migration 4 filled from those states: the key revoked before the
+/// upgrade is refused on another account after it (P20).
+#[test]
+fn migration_4_indexes_the_keys_revoked_before_it() {
+    use latchkey_store::StoreError;
+    use latchkey_store::conformance::{register_and_revoke_a_key, registration_with_key};
+    let Some(url) = common::url("migration_4_indexes_the_keys_revoked_before_it") else {
+        return;
+    };
+    let schema = common::fresh_schema("migration_4");
+    let revoked =
+        register_and_revoke_a_key(&common::store_in(&url, &schema), &AccountId::new("alice"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "SET search_path = \"{schema}\";
+                 DROP TABLE revoked_keys;
+                 DROP FUNCTION latchkey_append(TEXT, BIGINT, TEXT, TEXT[], BYTEA[], BOOLEAN[],
+                                               BYTEA[], BYTEA[]);
+                 UPDATE latchkey_schema SET version = 3;"
+            ))
+            .await
+            .unwrap();
+    });
+    let store = common::store_in(&url, &schema);
+    let bob = AccountId::new("bob");
+    let (loaded, events) = registration_with_key(&store, &bob, &revoked);
+    assert_eq!(
+        block_on(store.append(&bob, loaded.version, &events)),
+        Err(StoreError::DuplicateCredential)
+    );
+    block_on(store.drop_schema()).unwrap();
+}
+
 #[test]
 fn bad_settings_are_refused_without_panicking() {
     for schema in ["", "1abc", "a-b", "a\"; DROP TABLE x; --", &"a".repeat(64)] {

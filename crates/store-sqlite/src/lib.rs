@@ -13,6 +13,7 @@ use std::time::Duration;
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
 use latchkey_store::{
     AccountId, ChallengeRecord, Owner, Store, StoreError, Taken, Versioned, credential_changes,
+    key_changes,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -411,6 +412,24 @@ fn append_in(
     };
     if actual != expected {
         return Err(StoreError::Conflict { expected, actual });
+    }
+    let keys = key_changes(&state, events);
+    for key in &keys.registered {
+        counters.statements(1);
+        let revoked: Option<i64> = tx
+            .prepare_cached("SELECT 1 FROM revoked_keys WHERE fingerprint = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![&key.as_bytes()[..]], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(unavailable)?;
+        if revoked.is_some() {
+            return Err(StoreError::DuplicateCredential);
+        }
+    }
+    for key in &keys.revoked {
+        counters.statements(1);
+        schema::insert_revoked_key(tx, key).map_err(unavailable)?;
     }
     for (id, registered) in credential_changes(events) {
         if registered {

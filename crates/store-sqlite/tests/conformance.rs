@@ -115,3 +115,33 @@ fn migration_2_marks_put_back_challenges_used() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A database of schema 2 (revoked keys kept only in each account's state) gets the
+/// store-wide index of migration 3 filled from those states: the key revoked before the
+/// upgrade is refused on another account after it (P20).
+#[test]
+fn migration_3_indexes_the_keys_revoked_before_it() {
+    use latchkey_store::conformance::{block_on, register_and_revoke_a_key, registration_with_key};
+    use latchkey_store::{AccountId, Store, StoreError};
+    let dir = std::env::temp_dir().join(format!(
+        "latchkey-sqlite-migration-3-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v2.sqlite");
+    let revoked =
+        register_and_revoke_a_key(&SqliteStore::open(&path).unwrap(), &AccountId::new("alice"));
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE revoked_keys; PRAGMA user_version = 2;")
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let bob = AccountId::new("bob");
+    let (loaded, events) = registration_with_key(&store, &bob, &revoked);
+    assert_eq!(
+        block_on(store.append(&bob, loaded.version, &events)),
+        Err(StoreError::DuplicateCredential)
+    );
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

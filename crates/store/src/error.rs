@@ -12,7 +12,8 @@ pub enum StoreError {
         /// The version the store holds.
         actual: u64,
     },
-    /// A registered credential id is already owned by another account (P15).
+    /// A registered credential id is already owned by another account (P15), or a
+    /// registered public key was revoked as compromised, in any account (P20).
     #[error("credential already registered to another account")]
     DuplicateCredential,
     /// The backend cannot be reached or failed; nothing was changed.

@@ -15,4 +15,4 @@ pub use counted::{Calls, Counted};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
-pub use store::{Store, credential_changes};
+pub use store::{KeyChanges, Store, credential_changes, key_changes};

@@ -1,13 +1,13 @@
 //! An in-memory store for tests and single-process demos.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use latchkey_policy::{AccountState, CredentialId, Event, Timestamp, apply};
+use latchkey_policy::{AccountState, CredentialId, Event, KeyFingerprint, Timestamp, apply};
 
 use crate::error::StoreError;
 use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
-use crate::store::{Store, credential_changes};
+use crate::store::{Store, credential_changes, key_changes};
 
 /// A [`Store`] in memory, safe to share between threads. Lost when dropped.
 #[derive(Debug, Default)]
@@ -19,6 +19,7 @@ pub struct MemoryStore {
 struct Inner {
     accounts: HashMap<AccountId, Account>,
     owners: HashMap<CredentialId, AccountId>,
+    revoked_keys: HashSet<KeyFingerprint>,
     challenges: HashMap<Vec<u8>, Challenge>,
 }
 
@@ -92,6 +93,18 @@ impl Store for MemoryStore {
                 return Err(StoreError::DuplicateCredential);
             }
         }
+        let keys = match inner.accounts.get(account) {
+            Some(a) => key_changes(&a.state, events),
+            None => key_changes(&AccountState::default(), events),
+        };
+        if keys
+            .registered
+            .iter()
+            .any(|key| inner.revoked_keys.contains(key))
+        {
+            return Err(StoreError::DuplicateCredential);
+        }
+        inner.revoked_keys.extend(keys.revoked);
         for (id, registered) in credential_changes(events) {
             if registered {
                 inner.owners.insert(id.clone(), account.clone());

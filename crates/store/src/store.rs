@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
+use latchkey_policy::{AccountState, CredentialId, Event, KeyFingerprint, Timestamp, apply};
 
 use crate::error::StoreError;
 use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
@@ -22,6 +22,11 @@ use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
 ///   with [`StoreError::DuplicateCredential`] (P15); credential ids are indexed for
 ///   [`account_of`](Self::account_of), and removed from the index when deleted; a
 ///   revoked id (P20) stays its account's, so that no account registers it again.
+/// - The public keys an append revokes ([`key_changes`]) join a store-wide index of
+///   revoked keys, kept forever; a `Registered` event whose key is in it, in any account
+///   (a fresh one too), fails the whole append with [`StoreError::DuplicateCredential`]
+///   (P20). A revocation and a registration of the same key that race are ordered: the
+///   registration either sees the revocation or commits before it.
 /// - [`take_challenge`](Self::take_challenge) consumes a challenge in one atomic step
 ///   (P16): the first call for a stored challenge returns [`Taken::Fresh`] and marks it
 ///   used; every later call returns [`Taken::Used`]. Of any number of concurrent calls
@@ -218,4 +223,66 @@ pub fn credential_changes(events: &[Event]) -> impl Iterator<Item = (&Credential
         EventKind::Deleted { credential, .. } => Some((credential, false)),
         _ => None,
     })
+}
+
+/// What an append changes in the store-wide index of revoked keys (P20), by
+/// [`KeyFingerprint`], so that a key re-encoded is the same key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyChanges {
+    /// The keys the append's `Registered` events bring: the append fails if any of them
+    /// is in the index.
+    pub registered: Vec<KeyFingerprint>,
+    /// The keys the append revokes: they join the index after the check above.
+    pub revoked: Vec<KeyFingerprint>,
+}
+
+impl KeyChanges {
+    /// Whether the append touches the index at all (most appends, logins among them, do
+    /// not).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.registered.is_empty() && self.revoked.is_empty()
+    }
+}
+
+/// The [`KeyChanges`] of appending `events` to an account in state `before`. The revoked
+/// keys are those `apply(before, events)` lists and `before` does not (the fold decides
+/// which key a revocation takes; it is computed only when an event revokes). Each key comes
+/// once, sorted, so that backends that lock them do so in one order.
+#[must_use]
+pub fn key_changes(before: &AccountState, events: &[Event]) -> KeyChanges {
+    use latchkey_policy::EventKind;
+    let fingerprints = |state: &AccountState| -> Vec<KeyFingerprint> {
+        state
+            .revoked_keys
+            .iter()
+            .map(|key| KeyFingerprint::of(key))
+            .collect()
+    };
+    let mut revoked = Vec::new();
+    if events
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Revoked { .. }))
+    {
+        let known = fingerprints(before);
+        revoked = fingerprints(&apply(before.clone(), events));
+        revoked.retain(|key| !known.contains(key));
+    }
+    let mut registered: Vec<KeyFingerprint> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Registered { credential } => {
+                Some(KeyFingerprint::of(&credential.public_key))
+            }
+            _ => None,
+        })
+        .collect();
+    for keys in [&mut registered, &mut revoked] {
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    KeyChanges {
+        registered,
+        revoked,
+    }
 }
