@@ -94,7 +94,6 @@ fn alice_world() -> (
 /// A step-up whose challenge was made before the freeze and answered after the unfreeze:
 /// the grant belongs to the time before the freeze; it must serve no change.
 #[test]
-#[ignore = "open break (issue 19): a grant is judged at its finish; refusing a ceremony started before a freeze needs the start time against the last freeze"]
 fn a_step_up_started_before_a_freeze_and_finished_after_the_unfreeze_serves_nothing() {
     let (w, mut k1, k2, _, _) = alice_world();
     let options = block_on(w.passkeys.start_step_up(
@@ -129,6 +128,47 @@ fn a_step_up_started_before_a_freeze_and_finished_after_the_unfreeze_serves_noth
             .iter()
             .any(|c| c.id == id(&k2))
     );
+}
+
+/// The same with the clock moving between the steps: the finish is refused outright
+/// (`step_up_required`, no token), and a step-up begun a second after the unfreeze serves.
+#[test]
+fn a_step_up_begun_before_a_freeze_is_refused_at_its_finish_and_a_later_one_serves() {
+    use latchkey::Clock as _;
+    let (w, mut k1, k2, _, _) = alice_world();
+    let later = |seconds: i64| w.clock.set(w.clock.now().plus_seconds(seconds));
+    let delete_k2 = Change::Delete(id(&k2));
+    let options = block_on(
+        w.passkeys
+            .start_step_up(&alice(), Scope::Exchange, &delete_k2),
+    )
+    .unwrap();
+    later(10);
+    block_on(w.passkeys.freeze(&alice(), "risk", &w.context)).unwrap();
+    later(10);
+    block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
+    later(10);
+    let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
+    assert_eq!(
+        code(block_on(w.passkeys.finish_authentication(
+            FinishAuthentication::new(&response, &w.context)
+        ),)),
+        "step_up_required"
+    );
+    let token = w
+        .step_up(
+            &alice(),
+            &mut k1,
+            Scope::Exchange,
+            Scope::Exchange,
+            &delete_k2,
+        )
+        .unwrap();
+    block_on(
+        w.passkeys
+            .delete(&alice(), &id(&k2), &StepUp::Passkey(token), &w.context),
+    )
+    .unwrap();
 }
 
 /// Pay-scope grants and DEX grants made before a freeze are void after the unfreeze.

@@ -148,6 +148,7 @@ pub fn decide(
             change,
             proof,
             expires_at,
+            issued_at,
             factors,
         } => uses::grant_step_up(
             state,
@@ -157,6 +158,7 @@ pub fn decide(
                 change,
                 proof: *proof,
                 expires_at: *expires_at,
+                issued_at: *issued_at,
             },
             factors,
             &mut out,

@@ -284,6 +284,11 @@ pub struct AccountState {
     /// is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frozen: Option<Freeze>,
+    /// When the account was last frozen or unfrozen (P18). A step-up whose challenge was
+    /// issued at or before it grants nothing: a ceremony begun before a freeze serves
+    /// nothing after the unfreeze.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_changed_at: Option<Timestamp>,
     /// Whether the user turned passkey-required mode on (P19): the service's own
     /// fallback paths (password login, withdrawal without a passkey) must refuse.
     #[serde(default, skip_serializing_if = "is_false")]

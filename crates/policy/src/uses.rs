@@ -38,6 +38,8 @@ pub(crate) struct Grant<'c> {
     pub proof: ProofId,
     /// The challenge's deadline.
     pub expires_at: Timestamp,
+    /// When its challenge was issued.
+    pub issued_at: Timestamp,
 }
 
 /// P7: a user-verified assertion of the change's scope, with the factors P9 requires of
@@ -54,6 +56,7 @@ pub(crate) fn grant_step_up(
         change,
         proof,
         expires_at,
+        issued_at,
     } = grant;
     let intent = Intent::security_change(scope);
     let credential = admitted(state, facts, intent)?;
@@ -70,6 +73,12 @@ pub(crate) fn grant_step_up(
         return Err(PolicyError::StepUpRequired);
     }
     if state.step_ups.iter().any(|pending| pending.proof == proof) {
+        return Err(PolicyError::StepUpRequired);
+    }
+    // P18: a freeze voids the grants made before it, and so the ceremonies begun before
+    // it or before the unfreeze; the same second counts as before (the order within it is
+    // unknown).
+    if issued_at > out.now || state.freeze_changed_at.is_some_and(|at| issued_at <= at) {
         return Err(PolicyError::StepUpRequired);
     }
     check_intent_factors(intent, factors, out)?;

@@ -154,6 +154,7 @@ impl Account {
             change,
             proof,
             expires_at,
+            issued_at: self.now,
             factors: vec![],
         })?;
         Ok(proof)
@@ -814,6 +815,7 @@ fn p7_step_up() {
         change: Change::AddPasskey,
         proof: ProofId::new([0x10; 32]),
         expires_at: account.now.plus_seconds(TTL),
+        issued_at: account.now,
         factors: vec![],
     });
     assert!(decision.events.iter().all(|e| !e.notify()));
@@ -1435,6 +1437,7 @@ fn attack_grant_under_a_pending_proof_id() {
         change: Change::Delete(id(1)),
         proof,
         expires_at: account.now.plus_seconds(TTL),
+        issued_at: account.now,
         factors: vec![],
     };
     assert_eq!(account.refused(again), "step_up_required");
@@ -1461,6 +1464,7 @@ fn attack_step_up_skips_the_security_change_factors() {
         change: Change::AddPasskey,
         proof: ProofId::new([proof; 32]),
         expires_at: T0.plus_seconds(TTL),
+        issued_at: T0,
         factors,
     };
     assert_eq!(
@@ -2180,6 +2184,7 @@ fn p18_a_frozen_account_changes_nothing_and_only_logs_in() {
             change: Change::AddPasskey,
             proof: ProofId::new([2; 32]),
             expires_at: T0.plus_seconds(TTL),
+            issued_at: T0,
             factors: vec![],
         },
     ];
@@ -2556,12 +2561,57 @@ fn p18_a_freeze_voids_the_step_ups_granted_before_it() {
         }),
         "step_up_required"
     );
-    // A grant made after the unfreeze serves.
+    // A grant made after the unfreeze serves (in the same second it would not: the order
+    // within a second is unknown).
+    account.now = account.now.plus_seconds(1);
     let delete = account.passkey(1, Change::Delete(id(2)));
     account.run(Command::Delete {
         credential: id(2),
         step_up: delete,
     });
+}
+
+/// P18: a step-up ceremony begun before a freeze or an unfreeze (its challenge issued at
+/// or before it) grants nothing when it finishes after the unfreeze; one begun after it
+/// does. A challenge claimed to be issued in the future grants nothing either.
+#[test]
+fn p18_a_step_up_begun_before_a_freeze_or_unfreeze_grants_nothing() {
+    let mut account = exchange_and_pay();
+    let begun = account.now;
+    account.now = account.now.plus_seconds(10);
+    account.run(Command::Freeze {
+        reason: "risk".into(),
+    });
+    account.now = account.now.plus_seconds(10);
+    let unfrozen_at = account.now;
+    account.run(Command::Unfreeze {
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    account.now = account.now.plus_seconds(10);
+    let grant = |issued_at: Timestamp, now: Timestamp, proof: u8| Command::GrantStepUp {
+        assertion: facts(1),
+        scope: Scope::Exchange,
+        change: Change::Delete(id(2)),
+        proof: ProofId::new([proof; 32]),
+        expires_at: now.plus_seconds(TTL / 2),
+        issued_at,
+        factors: vec![],
+    };
+    let now = account.now;
+    for (issued_at, proof) in [
+        (begun, 1),                  // before the freeze
+        (begun.plus_seconds(15), 2), // while frozen
+        (unfrozen_at, 3),            // the unfreeze's own second
+        (now.plus_seconds(1), 4),    // in the future
+    ] {
+        assert_eq!(
+            account.refused(grant(issued_at, now, proof)),
+            "step_up_required",
+            "issued at {issued_at:?}"
+        );
+    }
+    account.run(grant(unfrozen_at.plus_seconds(1), now, 5));
+    assert_eq!(account.state.step_ups.len(), 1);
 }
 
 #[test]

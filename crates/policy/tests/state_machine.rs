@@ -177,6 +177,9 @@ enum Op {
         /// Under the id of the run's latest grant, when still pending, instead of a fresh
         /// one.
         reuse: bool,
+        /// How long before now its challenge was issued (P18: before a freeze or an
+        /// unfreeze, it grants nothing).
+        issued_ago: i64,
     },
     Wait {
         seconds: i64,
@@ -327,13 +330,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(target, step_up)| Op::RevokeDex { target, step_up }),
         3 => (assertion(), intent(), prop::collection::vec(factor(), 0..2))
             .prop_map(|(by, intent, factors)| Op::Use { by, intent, factors }),
-        2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2))
-            .prop_map(|(by, scope, change, ttl, reuse)| Op::Grant {
+        2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2), 0i64..30)
+            .prop_map(|(by, scope, change, ttl, reuse, issued_ago)| Op::Grant {
                 by,
                 scope,
                 change,
                 ttl,
-                reuse
+                reuse,
+                issued_ago,
             }),
         1 => prop_oneof![0i64..400, 3600i64..(30 * 3600)].prop_map(|seconds| Op::Wait { seconds }),
         1 => Just(Op::Freeze),
@@ -560,6 +564,7 @@ impl Run {
         change: Change,
         ttl: i64,
         reuse: bool,
+        issued_ago: i64,
     ) -> Result<ProofId, TestCaseError> {
         // Only a pending id is reused: the engine refuses those; an id once redeemed is
         // out of the state, and its uniqueness is the caller's 256 random bits.
@@ -580,6 +585,7 @@ impl Run {
             change,
             proof,
             expires_at: self.now.plus_seconds(ttl),
+            issued_at: self.now.plus_seconds(-issued_ago),
             factors: vec![],
         };
         if self.step(&command)? {
@@ -600,7 +606,7 @@ impl Run {
                 let natural = self.scope_of(change, adding_to);
                 let scope = if *flip { other(natural) } else { natural };
                 let assertion = self.facts(by, natural, change.credential());
-                self.grant(assertion, scope, change.clone(), *ttl, false)?
+                self.grant(assertion, scope, change.clone(), *ttl, false, 0)?
             }
             Proof::Old(i) if !self.granted.is_empty() => self.granted[i % self.granted.len()],
             Proof::Latest if !self.granted.is_empty() => self.granted[self.granted.len() - 1],
@@ -721,10 +727,11 @@ impl Run {
                 change,
                 ttl,
                 reuse,
+                issued_ago,
             } => {
                 let change = self.change(change);
                 let assertion = self.facts(by, *scope, change.credential());
-                self.grant(assertion, *scope, change, *ttl, *reuse)?;
+                self.grant(assertion, *scope, change, *ttl, *reuse, *issued_ago)?;
                 return Ok(());
             }
         };
@@ -873,12 +880,19 @@ impl Run {
                 }
                 EventKind::StepUpGranted { grant } => {
                     let Command::GrantStepUp {
-                        assertion, scope, ..
+                        assertion,
+                        scope,
+                        issued_at,
+                        ..
                     } = command
                     else {
                         return Err(TestCaseError::fail("a grant from another command"));
                     };
                     prop_assert!(assertion.user_verified, "P7: a grant without UV");
+                    prop_assert!(
+                        before.freeze_changed_at.is_none_or(|at| *issued_at > at),
+                        "P18: a grant from a ceremony begun before a freeze or unfreeze"
+                    );
                     prop_assert_eq!(&grant.credential, &assertion.credential);
                     prop_assert_eq!(grant.scope, *scope);
                     let holder = before.credential(&grant.credential);

@@ -144,13 +144,15 @@ impl<S: Store> Passkeys<S> {
         change: Option<&Change>,
     ) -> Result<(Vec<u8>, ChallengeRecord)> {
         let challenge = challenge::generate(&*self.random, digest.as_ref())?;
-        let expires_at = self.deadline();
+        let issued_at = self.clock.now();
+        let expires_at = issued_at.plus_seconds(self.policy.challenge_ttl_seconds);
         let binding = Binding::Authentication(RequestBinding {
             account: account.cloned(),
             intent,
             transaction: digest.map(|d| b64(&d)),
             change: change.cloned(),
             expires_at,
+            issued_at: Some(issued_at),
         });
         let record = challenge::record(&challenge, &binding, expires_at)?;
         Ok((challenge, record))
@@ -319,6 +321,13 @@ impl<S: Store> Passkeys<S> {
                     change: change.clone(),
                     proof: token.proof(),
                     expires_at: bound.expires_at,
+                    // A challenge stored by an older latchkey: issued one lifetime before
+                    // its deadline, as long as the lifetime has not changed since.
+                    issued_at: bound.issued_at.unwrap_or_else(|| {
+                        bound
+                            .expires_at
+                            .plus_seconds(self.policy.challenge_ttl_seconds.saturating_neg())
+                    }),
                     factors: factors.to_vec(),
                 },
                 _ => Command::Use {
