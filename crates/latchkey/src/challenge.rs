@@ -44,10 +44,12 @@ pub(crate) struct RequestBinding {
     pub(crate) change: Option<Change>,
     /// The challenge's deadline, which a step-up grant inherits.
     pub(crate) expires_at: Timestamp,
-    /// When it was issued: a step-up begun before a freeze or unfreeze grants nothing
-    /// (P18). Absent in challenges stored by an older latchkey.
+    /// The account's freeze count (`AccountState::freeze_changes`) when it was issued,
+    /// for every intent but login: one begun before a freeze or an unfreeze serves
+    /// nothing after it (P18). Absent for logins and in challenges stored by an older
+    /// latchkey.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) issued_at: Option<Timestamp>,
+    pub(crate) freeze_changes: Option<u64>,
 }
 
 /// A fresh challenge: 32 random bytes, followed for signing intents by the bound

@@ -354,8 +354,6 @@ fn a_step_up_granted_before_a_freeze_is_void_after_the_unfreeze() {
             .step_ups
             .is_empty()
     );
-    // A step-up begun in the unfreeze's own second would grant nothing (P18).
-    advance(&w, 1);
     let fresh = w
         .step_up(
             &alice(),
@@ -1734,7 +1732,6 @@ fn the_lock_of_a_revocation_yields_to_no_factor_intent_or_account_change() {
     // Freezing and unfreezing, the mode on and off, a Pay recovery: still locked.
     block_on(w.passkeys.freeze(&alice(), "user_request", &w.context)).unwrap();
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
-    advance(&w, 1);
     mode_on(&w);
     let token = w
         .step_up(

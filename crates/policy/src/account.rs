@@ -179,6 +179,14 @@ pub(crate) fn recover(
         .iter()
         .filter(|c| c.scope == new.scope)
         .collect();
+    // The new passkey holds none of the keys this recovery revokes: `check_unused` knows
+    // only the keys revoked before (P20).
+    if recovered
+        .iter()
+        .any(|old| !old.public_key.is_empty() && same_key(&old.public_key, &new.public_key))
+    {
+        return Err(PolicyError::DuplicateCredential);
+    }
     // The keys are what recovery revokes: a passkey of the other scope holding one of
     // them under another id (only a holder of the stolen key can have made it) goes too.
     let sharing = state.credentials.iter().filter(|c| {

@@ -80,7 +80,7 @@ fn apply_one(state: &mut AccountState, event: &Event) {
             // P18: a freeze voids every step-up granted before it, so that no token made
             // before the freeze serves after the unfreeze.
             state.step_ups.clear();
-            state.freeze_changed_at = Some(event.at);
+            state.freeze_changes = state.freeze_changes.saturating_add(1);
             if state.frozen.is_none() {
                 state.frozen = Some(Freeze {
                     reason: reason.clone(),
@@ -92,7 +92,7 @@ fn apply_one(state: &mut AccountState, event: &Event) {
             // No grant can be made while frozen: any left (a state folded before freezes
             // voided them) predates the freeze.
             state.step_ups.clear();
-            state.freeze_changed_at = Some(event.at);
+            state.freeze_changes = state.freeze_changes.saturating_add(1);
             state.frozen = None;
         }
         EventKind::PasskeyRequiredSet { on } => state.passkey_required = *on,

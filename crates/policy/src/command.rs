@@ -85,9 +85,10 @@ pub enum Command {
         /// The deadline of the challenge it was made with: after now, and no later than
         /// one challenge lifetime from now.
         expires_at: Timestamp,
-        /// When that challenge was issued: one issued at or before the account's last
-        /// freeze or unfreeze grants nothing (P18).
-        issued_at: Timestamp,
+        /// The account's [`freeze_changes`](crate::AccountState::freeze_changes) when that
+        /// challenge was issued: if the account was frozen or unfrozen since, the grant is
+        /// refused (P18).
+        freeze_changes: u64,
         /// Other factors the service checked for this request: the ones the config
         /// requires of the scope's `security_change` intent (P9).
         factors: Vec<Factor>,

@@ -148,7 +148,7 @@ pub fn decide(
             change,
             proof,
             expires_at,
-            issued_at,
+            freeze_changes,
             factors,
         } => uses::grant_step_up(
             state,
@@ -158,7 +158,7 @@ pub fn decide(
                 change,
                 proof: *proof,
                 expires_at: *expires_at,
-                issued_at: *issued_at,
+                freeze_changes: *freeze_changes,
             },
             factors,
             &mut out,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use latchkey_cose::{CredentialPublicKey, KeyParams};
+use latchkey_cose::{CredentialPublicKey, KeyParams, ParseOptions};
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a public key's material in one canonical form, so that a key revoked
@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 ///
 /// The canonical form is a domain tag, the key type and, each with a 4-byte big-endian
 /// length: the curve's COSE id and the coordinates (EC2: `x`, `y`; OKP: `x`), the RSA `n`
-/// and `e` without leading zero bytes, or the ML-DSA public key. A byte string that is not
-/// a COSE_Key this crate parses is fingerprinted as raw bytes under another tag: it can
-/// only match itself.
+/// and `e` without leading zero bytes, or the ML-DSA public key. The key is parsed with
+/// [`ParseOptions::RELAXED`], so that map order and padding do not matter. A byte string
+/// that is not a COSE_Key even then is fingerprinted as raw bytes under another tag: it
+/// can only match itself.
 ///
 /// ```
 /// use latchkey_policy::KeyFingerprint;
@@ -36,7 +37,10 @@ impl KeyFingerprint {
     pub fn of(cose_key: &[u8]) -> Self {
         let mut hash = Sha256::new();
         hash.update(DOMAIN);
-        let parsed = CredentialPublicKey::from_cose(cose_key);
+        // Relaxed: a key in any map order, or an RSA modulus with a leading zero byte, is
+        // still the key (the facade's strict parser never lets one in; a caller of the
+        // store might).
+        let parsed = CredentialPublicKey::from_cose_with(cose_key, &ParseOptions::RELAXED);
         if !parsed.is_ok_and(|key| canonical(&mut hash, key.params())) {
             hash.update([0]);
             field(&mut hash, cose_key);

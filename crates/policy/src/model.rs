@@ -284,11 +284,12 @@ pub struct AccountState {
     /// is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frozen: Option<Freeze>,
-    /// When the account was last frozen or unfrozen (P18). A step-up whose challenge was
-    /// issued at or before it grants nothing: a ceremony begun before a freeze serves
-    /// nothing after the unfreeze.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub freeze_changed_at: Option<Timestamp>,
+    /// How many times the account was frozen or unfrozen (P18): a ceremony notes it when
+    /// it begins, and one begun before a freeze or an unfreeze (the count moved since)
+    /// grants or serves nothing. A count, not a time: clocks of two instances may
+    /// disagree, the order of events in one account's history cannot.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub freeze_changes: u64,
     /// Whether the user turned passkey-required mode on (P19): the service's own
     /// fallback paths (password login, withdrawal without a passkey) must refuse.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -336,6 +337,11 @@ pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Why and since when an account is frozen (P18).

@@ -38,8 +38,8 @@ pub(crate) struct Grant<'c> {
     pub proof: ProofId,
     /// The challenge's deadline.
     pub expires_at: Timestamp,
-    /// When its challenge was issued.
-    pub issued_at: Timestamp,
+    /// The account's freeze count when its challenge was issued.
+    pub freeze_changes: u64,
 }
 
 /// P7: a user-verified assertion of the change's scope, with the factors P9 requires of
@@ -56,7 +56,7 @@ pub(crate) fn grant_step_up(
         change,
         proof,
         expires_at,
-        issued_at,
+        freeze_changes,
     } = grant;
     let intent = Intent::security_change(scope);
     let credential = admitted(state, facts, intent)?;
@@ -76,9 +76,8 @@ pub(crate) fn grant_step_up(
         return Err(PolicyError::StepUpRequired);
     }
     // P18: a freeze voids the grants made before it, and so the ceremonies begun before
-    // it or before the unfreeze; the same second counts as before (the order within it is
-    // unknown).
-    if issued_at > out.now || state.freeze_changed_at.is_some_and(|at| issued_at <= at) {
+    // it or before the unfreeze.
+    if freeze_changes != state.freeze_changes {
         return Err(PolicyError::StepUpRequired);
     }
     check_intent_factors(intent, factors, out)?;

@@ -154,7 +154,7 @@ impl Account {
             change,
             proof,
             expires_at,
-            issued_at: self.now,
+            freeze_changes: self.state.freeze_changes,
             factors: vec![],
         })?;
         Ok(proof)
@@ -815,7 +815,7 @@ fn p7_step_up() {
         change: Change::AddPasskey,
         proof: ProofId::new([0x10; 32]),
         expires_at: account.now.plus_seconds(TTL),
-        issued_at: account.now,
+        freeze_changes: account.state.freeze_changes,
         factors: vec![],
     });
     assert!(decision.events.iter().all(|e| !e.notify()));
@@ -1437,7 +1437,7 @@ fn attack_grant_under_a_pending_proof_id() {
         change: Change::Delete(id(1)),
         proof,
         expires_at: account.now.plus_seconds(TTL),
-        issued_at: account.now,
+        freeze_changes: account.state.freeze_changes,
         factors: vec![],
     };
     assert_eq!(account.refused(again), "step_up_required");
@@ -1464,7 +1464,7 @@ fn attack_step_up_skips_the_security_change_factors() {
         change: Change::AddPasskey,
         proof: ProofId::new([proof; 32]),
         expires_at: T0.plus_seconds(TTL),
-        issued_at: T0,
+        freeze_changes: 0,
         factors,
     };
     assert_eq!(
@@ -2184,7 +2184,7 @@ fn p18_a_frozen_account_changes_nothing_and_only_logs_in() {
             change: Change::AddPasskey,
             proof: ProofId::new([2; 32]),
             expires_at: T0.plus_seconds(TTL),
-            issued_at: T0,
+            freeze_changes: 0,
             factors: vec![],
         },
     ];
@@ -2437,6 +2437,32 @@ fn p20_the_engine_refuses_a_revocation_from_a_user() {
 
 /// P20: "nothing that recovery (or revocation) revokes can be used again": the revoked
 /// key under a new credential id is refused on every path that registers a passkey.
+/// A recovery answered by a passkey holding one of the keys it revokes (the same
+/// authenticator key under a new id) is refused whole: the key would be revoked and
+/// registered in one step.
+#[test]
+fn p20_a_recovery_never_registers_a_key_it_revokes() {
+    let mut account = exchange_and_pay();
+    for (old, scope) in [(1, Scope::Exchange), (2, Scope::Exchange), (10, Scope::Pay)] {
+        assert_eq!(
+            account.refused(Command::Recover {
+                new: NewCredential {
+                    public_key: vec![old],
+                    ..new(30 + old, scope)
+                },
+                step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+            }),
+            "duplicate_credential",
+            "key {old}"
+        );
+    }
+    // A fresh key recovers.
+    account.run(Command::Recover {
+        new: new(40, Scope::Exchange),
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+}
+
 #[test]
 fn p20_a_revoked_key_comes_back_under_no_new_id() {
     let mut account = exchange_and_pay();
@@ -2561,9 +2587,7 @@ fn p18_a_freeze_voids_the_step_ups_granted_before_it() {
         }),
         "step_up_required"
     );
-    // A grant made after the unfreeze serves (in the same second it would not: the order
-    // within a second is unknown).
-    account.now = account.now.plus_seconds(1);
+    // A grant made after the unfreeze serves, in the same second too.
     let delete = account.passkey(1, Change::Delete(id(2)));
     account.run(Command::Delete {
         credential: id(2),
@@ -2571,46 +2595,39 @@ fn p18_a_freeze_voids_the_step_ups_granted_before_it() {
     });
 }
 
-/// P18: a step-up ceremony begun before a freeze or an unfreeze (its challenge issued at
-/// or before it) grants nothing when it finishes after the unfreeze; one begun after it
-/// does. A challenge claimed to be issued in the future grants nothing either.
+/// P18: a step-up ceremony begun before a freeze or an unfreeze (the account's freeze
+/// count has moved since its challenge was issued) grants nothing when it finishes after
+/// the unfreeze, whatever the clocks say; one begun after the unfreeze does.
 #[test]
 fn p18_a_step_up_begun_before_a_freeze_or_unfreeze_grants_nothing() {
     let mut account = exchange_and_pay();
-    let begun = account.now;
-    account.now = account.now.plus_seconds(10);
-    account.run(Command::Freeze {
-        reason: "risk".into(),
-    });
-    account.now = account.now.plus_seconds(10);
-    let unfrozen_at = account.now;
-    account.run(Command::Unfreeze {
-        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
-    });
-    account.now = account.now.plus_seconds(10);
-    let grant = |issued_at: Timestamp, now: Timestamp, proof: u8| Command::GrantStepUp {
+    let grant = |freeze_changes: u64, proof: u8| Command::GrantStepUp {
         assertion: facts(1),
         scope: Scope::Exchange,
         change: Change::Delete(id(2)),
         proof: ProofId::new([proof; 32]),
-        expires_at: now.plus_seconds(TTL / 2),
-        issued_at,
+        expires_at: T0.plus_seconds(TTL / 2),
+        freeze_changes,
         factors: vec![],
     };
-    let now = account.now;
-    for (issued_at, proof) in [
-        (begun, 1),                  // before the freeze
-        (begun.plus_seconds(15), 2), // while frozen
-        (unfrozen_at, 3),            // the unfreeze's own second
-        (now.plus_seconds(1), 4),    // in the future
-    ] {
+    assert_eq!(account.state.freeze_changes, 0);
+    account.run(Command::Freeze {
+        reason: "risk".into(),
+    });
+    assert_eq!(account.state.freeze_changes, 1);
+    account.run(Command::Unfreeze {
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    // Same second, no clock moved: the count orders them.
+    assert_eq!(account.state.freeze_changes, 2);
+    for (begun_at, proof) in [(0, 1), (1, 2), (3, 3), (u64::MAX, 4)] {
         assert_eq!(
-            account.refused(grant(issued_at, now, proof)),
+            account.refused(grant(begun_at, proof)),
             "step_up_required",
-            "issued at {issued_at:?}"
+            "begun at count {begun_at}"
         );
     }
-    account.run(grant(unfrozen_at.plus_seconds(1), now, 5));
+    account.run(grant(2, 5));
     assert_eq!(account.state.step_ups.len(), 1);
 }
 

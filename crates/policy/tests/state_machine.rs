@@ -177,9 +177,9 @@ enum Op {
         /// Under the id of the run's latest grant, when still pending, instead of a fresh
         /// one.
         reuse: bool,
-        /// How long before now its challenge was issued (P18: before a freeze or an
-        /// unfreeze, it grants nothing).
-        issued_ago: i64,
+        /// How many freezes and unfreezes ago its challenge was issued (P18: if any, it
+        /// grants nothing).
+        issued_ago: u64,
     },
     Wait {
         seconds: i64,
@@ -330,7 +330,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(target, step_up)| Op::RevokeDex { target, step_up }),
         3 => (assertion(), intent(), prop::collection::vec(factor(), 0..2))
             .prop_map(|(by, intent, factors)| Op::Use { by, intent, factors }),
-        2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2), 0i64..30)
+        2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2), prop_oneof![3 => Just(0u64), 1 => 1u64..3])
             .prop_map(|(by, scope, change, ttl, reuse, issued_ago)| Op::Grant {
                 by,
                 scope,
@@ -564,7 +564,7 @@ impl Run {
         change: Change,
         ttl: i64,
         reuse: bool,
-        issued_ago: i64,
+        issued_ago: u64,
     ) -> Result<ProofId, TestCaseError> {
         // Only a pending id is reused: the engine refuses those; an id once redeemed is
         // out of the state, and its uniqueness is the caller's 256 random bits.
@@ -585,7 +585,7 @@ impl Run {
             change,
             proof,
             expires_at: self.now.plus_seconds(ttl),
-            issued_at: self.now.plus_seconds(-issued_ago),
+            freeze_changes: self.state.freeze_changes.saturating_sub(issued_ago),
             factors: vec![],
         };
         if self.step(&command)? {
@@ -882,7 +882,7 @@ impl Run {
                     let Command::GrantStepUp {
                         assertion,
                         scope,
-                        issued_at,
+                        freeze_changes,
                         ..
                     } = command
                     else {
@@ -890,7 +890,7 @@ impl Run {
                     };
                     prop_assert!(assertion.user_verified, "P7: a grant without UV");
                     prop_assert!(
-                        before.freeze_changed_at.is_none_or(|at| *issued_at > at),
+                        *freeze_changes == before.freeze_changes,
                         "P18: a grant from a ceremony begun before a freeze or unfreeze"
                     );
                     prop_assert_eq!(&grant.credential, &assertion.credential);

@@ -122,7 +122,8 @@ const MIGRATIONS: &[&str] = &[
                  PERFORM pg_advisory_xact_lock(1818980982,
                      ('x' || encode(substr(key, 1, 4), 'hex'))::bit(32)::integer);
              END LOOP;
-             IF EXISTS (SELECT 1 FROM revoked_keys r WHERE r.fingerprint = ANY (p_keys)) THEN
+             IF p_keys && p_revoked_keys
+                 OR EXISTS (SELECT 1 FROM revoked_keys r WHERE r.fingerprint = ANY (p_keys)) THEN
                  RAISE EXCEPTION 'public key revoked' USING ERRCODE = 'LK001';
              END IF;
          END IF;

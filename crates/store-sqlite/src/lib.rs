@@ -414,18 +414,18 @@ fn append_in(
         return Err(StoreError::Conflict { expected, actual });
     }
     let keys = key_changes(&state, events);
-    for key in &keys.registered {
+    let in_index = |key: &latchkey_policy::KeyFingerprint| {
         counters.statements(1);
-        let revoked: Option<i64> = tx
-            .prepare_cached("SELECT 1 FROM revoked_keys WHERE fingerprint = ?1")
+        tx.prepare_cached("SELECT 1 FROM revoked_keys WHERE fingerprint = ?1")
             .and_then(|mut s| {
-                s.query_row(params![&key.as_bytes()[..]], |r| r.get(0))
+                s.query_row(params![&key.as_bytes()[..]], |r| r.get::<_, i64>(0))
                     .optional()
             })
-            .map_err(unavailable)?;
-        if revoked.is_some() {
-            return Err(StoreError::DuplicateCredential);
-        }
+            .map(|found| found.is_some())
+            .map_err(unavailable)
+    };
+    if keys.registers_revoked(in_index)? {
+        return Err(StoreError::DuplicateCredential);
     }
     for key in &keys.revoked {
         counters.statements(1);

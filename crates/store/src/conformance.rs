@@ -917,6 +917,31 @@ fn revoked_keys_store_wide<S: Store>(store: Arc<S>) {
     // A key that was not revoked is not refused by the index.
     let (loaded, events) = registration_with_key(&*store, &carol, &[9]);
     block_on(store.append_loaded(&carol, &loaded, &events)).unwrap();
+    // One append that revokes passkey 6 and registers its key under id 8: refused whole.
+    let loaded = block_on(store.load(&alice)).unwrap();
+    let operator = RequestContext {
+        actor: latchkey_policy::Actor::Operator("ops-1".into()),
+        ..RequestContext::default()
+    };
+    let mut events = decide(
+        &loaded.value,
+        &Command::RevokeCompromised {
+            credential: credential_id(6),
+            reason: "phished".into(),
+        },
+        T0,
+        &operator,
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events;
+    events.extend(registration_with_key(&*store, &alice, &[6]).1);
+    assert_eq!(
+        block_on(store.append_loaded(&alice, &loaded, &events)),
+        Err(StoreError::DuplicateCredential),
+        "revoked and registered in one append"
+    );
+    assert_eq!(block_on(store.load(&alice)).unwrap(), loaded);
 }
 
 fn append_loaded<S: Store>(store: Arc<S>) {

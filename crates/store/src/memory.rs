@@ -97,11 +97,7 @@ impl Store for MemoryStore {
             Some(a) => key_changes(&a.state, events),
             None => key_changes(&AccountState::default(), events),
         };
-        if keys
-            .registered
-            .iter()
-            .any(|key| inner.revoked_keys.contains(key))
-        {
+        if keys.registers_revoked(|key| Ok::<_, StoreError>(inner.revoked_keys.contains(key)))? {
             return Err(StoreError::DuplicateCredential);
         }
         inner.revoked_keys.extend(keys.revoked);

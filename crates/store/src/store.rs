@@ -230,13 +230,32 @@ pub fn credential_changes(events: &[Event]) -> impl Iterator<Item = (&Credential
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyChanges {
     /// The keys the append's `Registered` events bring: the append fails if any of them
-    /// is in the index.
+    /// is in the index, or in [`revoked`](Self::revoked) (a registration and a
+    /// revocation of one key in one append).
     pub registered: Vec<KeyFingerprint>,
     /// The keys the append revokes: they join the index after the check above.
     pub revoked: Vec<KeyFingerprint>,
 }
 
 impl KeyChanges {
+    /// Whether the append registers a key that it revokes too, or that `in_index` finds
+    /// in the backend's index: then it fails whole.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `in_index`.
+    pub fn registers_revoked<E>(
+        &self,
+        mut in_index: impl FnMut(&KeyFingerprint) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        for key in &self.registered {
+            if self.revoked.contains(key) || in_index(key)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether the append touches the index at all (most appends, logins among them, do
     /// not).
     #[must_use]

@@ -35,7 +35,8 @@ impl<S: Store> Passkeys<S> {
     pub async fn start_login(&self, account: Option<&AccountId>) -> Result<RequestOptions> {
         traced(operation_span!("start_login"), async move {
             trace::intent(Intent::Login);
-            let (challenge, record) = self.request_challenge(account, Intent::Login, None, None)?;
+            let (challenge, record) =
+                self.request_challenge(account, Intent::Login, None, None, None)?;
             // The challenge does not depend on the account's state: one call stores it and
             // reads the passkeys to offer.
             let state = match account {
@@ -82,8 +83,16 @@ impl<S: Store> Passkeys<S> {
                 let hash: [u8; 32] = Sha256::digest(t).into();
                 bound_digest(intent.scope(), intent, account, &hash)
             });
+            if intent != Intent::Login {
+                // Read first, so that the challenge notes the account's freeze count: one
+                // begun before a freeze or an unfreeze serves nothing after it (P18).
+                let state = self.store.load(account).await?.value;
+                return self
+                    .issue_request(&state, Some(account), intent, digest, None)
+                    .await;
+            }
             let (challenge, record) =
-                self.request_challenge(Some(account), intent, digest, None)?;
+                self.request_challenge(Some(account), intent, digest, None, None)?;
             let state = self
                 .store
                 .put_challenge_and_load(record, account)
@@ -130,29 +139,31 @@ impl<S: Store> Passkeys<S> {
         digest: Option<[u8; 32]>,
         change: Option<&Change>,
     ) -> Result<RequestOptions> {
-        let (challenge, record) = self.request_challenge(account, intent, digest, change)?;
+        let (challenge, record) =
+            self.request_challenge(account, intent, digest, change, Some(state.freeze_changes))?;
         self.store.put_challenge(record).await?;
         Ok(self.request_options(state, intent, change, &challenge))
     }
 
-    /// A fresh challenge for an assertion and the record that binds it.
+    /// A fresh challenge for an assertion and the record that binds it, noting the
+    /// account's freeze count when the state was read first.
     fn request_challenge(
         &self,
         account: Option<&AccountId>,
         intent: Intent,
         digest: Option<[u8; 32]>,
         change: Option<&Change>,
+        freeze_changes: Option<u64>,
     ) -> Result<(Vec<u8>, ChallengeRecord)> {
         let challenge = challenge::generate(&*self.random, digest.as_ref())?;
-        let issued_at = self.clock.now();
-        let expires_at = issued_at.plus_seconds(self.policy.challenge_ttl_seconds);
+        let expires_at = self.deadline();
         let binding = Binding::Authentication(RequestBinding {
             account: account.cloned(),
             intent,
             transaction: digest.map(|d| b64(&d)),
             change: change.cloned(),
             expires_at,
-            issued_at: Some(issued_at),
+            freeze_changes,
         });
         let record = challenge::record(&challenge, &binding, expires_at)?;
         Ok((challenge, record))
@@ -199,7 +210,9 @@ impl<S: Store> Passkeys<S> {
     ///
     /// # Errors
     ///
-    /// Challenge errors; `unknown_credential` (answer with
+    /// Challenge errors (`challenge_expired` too when the account was frozen or unfrozen
+    /// since a challenge for any intent but login was issued, P18); `unknown_credential`
+    /// (answer with
     /// [`signal_unknown_credential`](Self::signal_unknown_credential), which is `None`
     /// unless the whole service does not know the credential or it was revoked, P20);
     /// verification, policy and store errors.
@@ -272,6 +285,16 @@ impl<S: Store> Passkeys<S> {
                     credential: credential_id,
                 });
             }
+            // P18: an assertion begun before a freeze or an unfreeze serves nothing after
+            // it; its challenge is void. (A step-up's grant is judged by the engine, from
+            // `GrantStepUp::freeze_changes`.)
+            if bound.change.is_none()
+                && bound
+                    .freeze_changes
+                    .is_some_and(|count| count != loaded.value.freeze_changes)
+            {
+                return Err(Error::ChallengeExpired);
+            }
             let stored = loaded
                 .value
                 .credential(&credential_id)
@@ -321,13 +344,9 @@ impl<S: Store> Passkeys<S> {
                     change: change.clone(),
                     proof: token.proof(),
                     expires_at: bound.expires_at,
-                    // A challenge stored by an older latchkey: issued one lifetime before
-                    // its deadline, as long as the lifetime has not changed since.
-                    issued_at: bound.issued_at.unwrap_or_else(|| {
-                        bound
-                            .expires_at
-                            .plus_seconds(self.policy.challenge_ttl_seconds.saturating_neg())
-                    }),
+                    // A step-up's challenge always notes the count; one stored by an older
+                    // latchkey does not, and serves only an account never frozen since.
+                    freeze_changes: bound.freeze_changes.unwrap_or(0),
                     factors: factors.to_vec(),
                 },
                 _ => Command::Use {
