@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 19] = [
+    let checks: [Check<S>; 21] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -117,6 +117,14 @@ where
         (
             "a revoked key is registered again by no account, a fresh one included",
             revoked_keys_store_wide,
+        ),
+        (
+            "a peek consumes nothing; take_challenge_and_append takes and appends at once",
+            peek_then_take_and_append,
+        ),
+        (
+            "of concurrent take_challenge_and_append calls for one challenge exactly one appends",
+            concurrent_take_and_append,
         ),
     ];
     for (name, check) in checks {
@@ -942,6 +950,158 @@ fn revoked_keys_store_wide<S: Store>(store: Arc<S>) {
         "revoked and registered in one append"
     );
     assert_eq!(block_on(store.load(&alice)).unwrap(), loaded);
+}
+
+/// A rename of passkey `n` decided on `loaded`: one event, nothing else changed.
+fn rename(loaded: &crate::model::Versioned<AccountState>, n: u8, name: &str) -> Vec<Event> {
+    decide(
+        &loaded.value,
+        &Command::Rename {
+            credential: credential_id(n),
+            name: name.into(),
+        },
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events
+}
+
+fn peek_then_take_and_append<S: Store>(store: Arc<S>) {
+    use crate::model::TakeAndAppend;
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    let loaded = block_on(store.load(&alice)).unwrap();
+    block_on(store.put_challenge(challenge(1))).unwrap();
+    // A peek, where the backend has one, reads without consuming, as often as asked.
+    for _ in 0..2 {
+        if let Some((taken, owner)) =
+            block_on(store.peek_challenge_and_owner(&[1; 32], &credential_id(1))).unwrap()
+        {
+            assert_eq!(taken, Taken::Fresh(challenge(1)));
+            let owner = owner.expect("the credential's owner");
+            assert_eq!(
+                (owner.account, owner.state),
+                (alice.clone(), loaded.clone())
+            );
+        }
+    }
+    if let Some((taken, owner)) =
+        block_on(store.peek_challenge_and_owner(&[9; 32], &credential_id(1))).unwrap()
+    {
+        assert_eq!((taken, owner), (Taken::Unknown, None));
+    }
+    // The take and the append, at once.
+    let events = rename(&loaded, 1, "Laptop");
+    assert_eq!(
+        block_on(store.take_challenge_and_append(&[1; 32], &alice, &loaded, &events)).unwrap(),
+        TakeAndAppend::Appended(loaded.version + 1)
+    );
+    let after = block_on(store.load(&alice)).unwrap();
+    assert_eq!(after.version, loaded.version + 1);
+    assert!(matches!(
+        block_on(store.take_challenge(&[1; 32])).unwrap(),
+        Taken::Used { .. }
+    ));
+    if let Some((taken, owner)) =
+        block_on(store.peek_challenge_and_owner(&[1; 32], &credential_id(1))).unwrap()
+    {
+        assert!(matches!(taken, Taken::Used { .. }) && owner.is_none());
+    }
+    // A used or unknown challenge changes nothing.
+    let again = rename(&after, 1, "Phone");
+    for unfresh in [[1u8; 32], [9; 32]] {
+        let result =
+            block_on(store.take_challenge_and_append(&unfresh, &alice, &after, &again)).unwrap();
+        assert!(matches!(result, TakeAndAppend::NotFresh(_)), "{result:?}");
+    }
+    assert_eq!(block_on(store.load(&alice)).unwrap(), after);
+    // A stale state: the challenge is consumed, nothing appended.
+    block_on(store.put_challenge(challenge(2))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge_and_append(&[2; 32], &alice, &loaded, &events)).unwrap(),
+        TakeAndAppend::Conflict {
+            expected: loaded.version,
+            actual: after.version
+        }
+    );
+    assert_eq!(block_on(store.load(&alice)).unwrap(), after);
+    assert!(matches!(
+        block_on(store.take_challenge(&[2; 32])).unwrap(),
+        Taken::Used { .. }
+    ));
+    // A refused append (Bob registering Alice's credential id) appends nothing.
+    let bob = account("bob");
+    block_on(store.put_challenge(challenge(3))).unwrap();
+    let bob_loaded = block_on(store.load(&bob)).unwrap();
+    let stolen = decide(
+        &bob_loaded.value,
+        &Command::Register {
+            credential: new_credential(1, Scope::Exchange),
+            step_up: factors(),
+        },
+        T0,
+        &RequestContext::default(),
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+    .events;
+    assert_eq!(
+        block_on(store.take_challenge_and_append(&[3; 32], &bob, &bob_loaded, &stolen)),
+        Err(StoreError::DuplicateCredential)
+    );
+    assert_eq!(block_on(store.load(&bob)).unwrap(), bob_loaded);
+}
+
+fn concurrent_take_and_append<S: Store + 'static>(store: Arc<S>) {
+    use crate::model::TakeAndAppend;
+    const RACERS: usize = 8;
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    for round in 0..10u8 {
+        block_on(store.put_challenge(challenge(round))).unwrap();
+        let loaded = block_on(store.load(&alice)).unwrap();
+        let start = Arc::new(Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|n| {
+                let (store, start, alice, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    alice.clone(),
+                    loaded.clone(),
+                );
+                thread::spawn(move || {
+                    let events = rename(&loaded, 1, &format!("Racer {n}"));
+                    start.wait();
+                    block_on(store.take_challenge_and_append(
+                        &[round; 32],
+                        &alice,
+                        &loaded,
+                        &events,
+                    ))
+                    .unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<TakeAndAppend> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let appended = results
+            .iter()
+            .filter(|r| matches!(r, TakeAndAppend::Appended(_)))
+            .count();
+        assert_eq!(appended, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().all(|r| matches!(
+                r,
+                TakeAndAppend::Appended(_) | TakeAndAppend::NotFresh(Taken::Used { .. })
+            )),
+            "round {round}: {results:?}"
+        );
+        assert_eq!(
+            block_on(store.load(&alice)).unwrap().version,
+            loaded.version + 1
+        );
+    }
 }
 
 fn append_loaded<S: Store>(store: Arc<S>) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Owner, TakeAndAppend, Taken, Versioned};
 use crate::store::Store;
 
 /// How many calls of each [`Store`] method a [`Counted`] store forwarded.
@@ -35,6 +35,10 @@ pub struct Calls {
     pub take_challenge_and_owner: u64,
     /// [`Store::append_loaded`].
     pub append_loaded: u64,
+    /// [`Store::peek_challenge_and_owner`].
+    pub peek_challenge_and_owner: u64,
+    /// [`Store::take_challenge_and_append`].
+    pub take_challenge_and_append: u64,
 }
 
 impl Calls {
@@ -51,6 +55,8 @@ impl Calls {
             + self.put_challenge_and_load
             + self.take_challenge_and_owner
             + self.append_loaded
+            + self.peek_challenge_and_owner
+            + self.take_challenge_and_append
     }
 }
 
@@ -60,7 +66,7 @@ impl Calls {
 #[derive(Debug, Default)]
 pub struct Counted<S> {
     inner: S,
-    counters: [AtomicU64; 10],
+    counters: [AtomicU64; 12],
 }
 
 impl<S> Counted<S> {
@@ -91,6 +97,8 @@ impl<S> Counted<S> {
             put_challenge_and_load,
             take_challenge_and_owner,
             append_loaded,
+            peek_challenge_and_owner,
+            take_challenge_and_append,
         ] = self.counters.each_ref().map(|c| c.load(Ordering::Relaxed));
         Calls {
             load,
@@ -103,6 +111,8 @@ impl<S> Counted<S> {
             put_challenge_and_load,
             take_challenge_and_owner,
             append_loaded,
+            peek_challenge_and_owner,
+            take_challenge_and_append,
         }
     }
 
@@ -125,6 +135,8 @@ enum Method {
     PutChallengeAndLoad,
     TakeChallengeAndOwner,
     AppendLoaded,
+    PeekChallengeAndOwner,
+    TakeChallengeAndAppend,
 }
 
 impl<S: Store> Store for Counted<S> {
@@ -196,5 +208,29 @@ impl<S: Store> Store for Counted<S> {
     ) -> Result<u64, StoreError> {
         self.count(Method::AppendLoaded);
         self.inner.append_loaded(account, loaded, events).await
+    }
+
+    async fn peek_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> Result<Option<(Taken, Option<Owner>)>, StoreError> {
+        self.count(Method::PeekChallengeAndOwner);
+        self.inner
+            .peek_challenge_and_owner(challenge, credential)
+            .await
+    }
+
+    async fn take_challenge_and_append(
+        &self,
+        challenge: &[u8],
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> Result<TakeAndAppend, StoreError> {
+        self.count(Method::TakeChallengeAndAppend);
+        self.inner
+            .take_challenge_and_append(challenge, account, loaded, events)
+            .await
     }
 }

@@ -14,5 +14,5 @@ mod store;
 pub use counted::{Calls, Counted};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
+pub use model::{AccountId, ChallengeRecord, Owner, TakeAndAppend, Taken, Versioned};
 pub use store::{KeyChanges, Store, credential_changes, key_changes};

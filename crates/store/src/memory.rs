@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use latchkey_policy::{AccountState, CredentialId, Event, KeyFingerprint, Timestamp, apply};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Taken, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Owner, TakeAndAppend, Taken, Versioned};
 use crate::store::{Store, credential_changes, key_changes};
 
 /// A [`Store`] in memory, safe to share between threads. Lost when dropped.
@@ -56,10 +56,70 @@ fn version(events: &[Event]) -> u64 {
     u64::try_from(events.len()).unwrap_or(u64::MAX)
 }
 
-impl Store for MemoryStore {
-    async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
-        let inner = self.lock()?;
-        Ok(match inner.accounts.get(account) {
+impl Inner {
+    /// An append under the lock: every check before any change.
+    fn append(
+        &mut self,
+        account: &AccountId,
+        expected_version: u64,
+        events: &[Event],
+    ) -> Result<u64, StoreError> {
+        let actual = self.accounts.get(account).map_or(0, |a| version(&a.events));
+        if actual != expected_version {
+            return Err(StoreError::Conflict {
+                expected: expected_version,
+                actual,
+            });
+        }
+        for (id, registered) in credential_changes(events) {
+            if registered && self.owners.get(id).is_some_and(|owner| owner != account) {
+                return Err(StoreError::DuplicateCredential);
+            }
+        }
+        let keys = match self.accounts.get(account) {
+            Some(a) => key_changes(&a.state, events),
+            None => key_changes(&AccountState::default(), events),
+        };
+        if keys.registers_revoked(|key| Ok::<_, StoreError>(self.revoked_keys.contains(key)))? {
+            return Err(StoreError::DuplicateCredential);
+        }
+        self.revoked_keys.extend(keys.revoked);
+        for (id, registered) in credential_changes(events) {
+            if registered {
+                self.owners.insert(id.clone(), account.clone());
+            } else {
+                self.owners.remove(id);
+            }
+        }
+        let entry = self.accounts.entry(account.clone()).or_default();
+        entry.state = apply(std::mem::take(&mut entry.state), events);
+        entry.events.extend_from_slice(events);
+        Ok(version(&entry.events))
+    }
+
+    /// What a take would find, without marking anything.
+    fn peek(&self, challenge: &[u8]) -> Taken {
+        match self.challenges.get(challenge) {
+            None => Taken::Unknown,
+            Some(stored) if stored.used => Taken::Used {
+                expires_at: stored.record.expires_at,
+            },
+            Some(stored) => Taken::Fresh(stored.record.clone()),
+        }
+    }
+
+    /// Marks a challenge used; what it was before.
+    fn take(&mut self, challenge: &[u8]) -> Taken {
+        let taken = self.peek(challenge);
+        if let (Taken::Fresh(_), Some(stored)) = (&taken, self.challenges.get_mut(challenge)) {
+            stored.used = true;
+        }
+        taken
+    }
+
+    /// The account's state and version; an unknown one is empty at version 0.
+    fn load(&self, account: &AccountId) -> Versioned<AccountState> {
+        match self.accounts.get(account) {
             Some(a) => Versioned {
                 version: version(&a.events),
                 value: a.state.clone(),
@@ -68,7 +128,21 @@ impl Store for MemoryStore {
                 version: 0,
                 value: AccountState::default(),
             },
+        }
+    }
+
+    fn owner(&self, credential: &CredentialId) -> Option<Owner> {
+        let account = self.owners.get(credential)?;
+        Some(Owner {
+            account: account.clone(),
+            state: self.load(account),
         })
+    }
+}
+
+impl Store for MemoryStore {
+    async fn load(&self, account: &AccountId) -> Result<Versioned<AccountState>, StoreError> {
+        Ok(self.lock()?.load(account))
     }
 
     async fn append(
@@ -77,41 +151,7 @@ impl Store for MemoryStore {
         expected_version: u64,
         events: &[Event],
     ) -> Result<u64, StoreError> {
-        let mut inner = self.lock()?;
-        let actual = inner
-            .accounts
-            .get(account)
-            .map_or(0, |a| version(&a.events));
-        if actual != expected_version {
-            return Err(StoreError::Conflict {
-                expected: expected_version,
-                actual,
-            });
-        }
-        for (id, registered) in credential_changes(events) {
-            if registered && inner.owners.get(id).is_some_and(|owner| owner != account) {
-                return Err(StoreError::DuplicateCredential);
-            }
-        }
-        let keys = match inner.accounts.get(account) {
-            Some(a) => key_changes(&a.state, events),
-            None => key_changes(&AccountState::default(), events),
-        };
-        if keys.registers_revoked(|key| Ok::<_, StoreError>(inner.revoked_keys.contains(key)))? {
-            return Err(StoreError::DuplicateCredential);
-        }
-        inner.revoked_keys.extend(keys.revoked);
-        for (id, registered) in credential_changes(events) {
-            if registered {
-                inner.owners.insert(id.clone(), account.clone());
-            } else {
-                inner.owners.remove(id);
-            }
-        }
-        let entry = inner.accounts.entry(account.clone()).or_default();
-        entry.state = apply(std::mem::take(&mut entry.state), events);
-        entry.events.extend_from_slice(events);
-        Ok(version(&entry.events))
+        self.lock()?.append(account, expected_version, events)
     }
 
     async fn account_of(&self, credential: &CredentialId) -> Result<Option<AccountId>, StoreError> {
@@ -150,16 +190,47 @@ impl Store for MemoryStore {
 
     async fn take_challenge(&self, challenge: &[u8]) -> Result<Taken, StoreError> {
         // Checked and marked under one lock: of racing takers one sees it unused.
+        Ok(self.lock()?.take(challenge))
+    }
+
+    async fn peek_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> Result<Option<(Taken, Option<Owner>)>, StoreError> {
+        let inner = self.lock()?;
+        let taken = inner.peek(challenge);
+        let owner = match taken {
+            Taken::Fresh(_) => inner.owner(credential),
+            _ => None,
+        };
+        Ok(Some((taken, owner)))
+    }
+
+    async fn take_challenge_and_append(
+        &self,
+        challenge: &[u8],
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> Result<TakeAndAppend, StoreError> {
+        // One lock for both: the take and the append are one step. A refused append
+        // leaves the challenge as it was, as a rolled-back transaction would.
         let mut inner = self.lock()?;
-        Ok(match inner.challenges.get_mut(challenge) {
-            None => Taken::Unknown,
-            Some(stored) if stored.used => Taken::Used {
-                expires_at: stored.record.expires_at,
-            },
-            Some(stored) => {
-                stored.used = true;
-                Taken::Fresh(stored.record.clone())
+        let taken = inner.peek(challenge);
+        if !matches!(taken, Taken::Fresh(_)) {
+            return Ok(TakeAndAppend::NotFresh(taken));
+        }
+        let appended = inner.append(account, loaded.version, events);
+        if !matches!(appended, Err(StoreError::DuplicateCredential)) {
+            inner.take(challenge);
+        }
+        match appended {
+            Ok(version) => Ok(TakeAndAppend::Appended(version)),
+            Err(StoreError::Conflict { expected, actual }) => {
+                Ok(TakeAndAppend::Conflict { expected, actual })
             }
-        })
+            Err(other) => Err(other),
+        }
     }
 }

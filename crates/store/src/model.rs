@@ -85,3 +85,23 @@ pub enum Taken {
     /// deadline.
     Unknown,
 }
+
+/// What [`Store::take_challenge_and_append`](crate::Store::take_challenge_and_append) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TakeAndAppend {
+    /// The challenge was fresh: it is used now, and the events are appended; the new
+    /// version.
+    Appended(u64),
+    /// The challenge was fresh and is used now, but the account is no longer at the
+    /// loaded version: nothing was appended. Decide again on a new load and append with
+    /// [`Store::append_loaded`](crate::Store::append_loaded); the challenge is yours.
+    Conflict {
+        /// The version the caller decided on.
+        expected: u64,
+        /// The version the store holds.
+        actual: u64,
+    },
+    /// The challenge was not fresh ([`Taken::Used`] or [`Taken::Unknown`]): nothing
+    /// changed.
+    NotFresh(Taken),
+}

@@ -5,7 +5,7 @@ use std::future::Future;
 use latchkey_policy::{AccountState, CredentialId, Event, KeyFingerprint, Timestamp, apply};
 
 use crate::error::StoreError;
-use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
+use crate::model::{AccountId, ChallengeRecord, Owner, TakeAndAppend, Taken, Versioned};
 
 /// Where accounts, their events and ceremony challenges live.
 ///
@@ -44,6 +44,12 @@ use crate::model::{AccountId, ChallengeRecord, Owner, Taken, Versioned};
 /// [`take_challenge_and_owner`](Self::take_challenge_and_owner) and
 /// [`append_loaded`](Self::append_loaded). Their default implementations call the plain
 /// methods one after the other; a backend that overrides them keeps the same contracts.
+///
+/// Two more let a backend finish a login with one commit instead of two:
+/// [`peek_challenge_and_owner`](Self::peek_challenge_and_owner) reads without consuming,
+/// and [`take_challenge_and_append`](Self::take_challenge_and_append) consumes the
+/// challenge and appends in one atomic step. A backend that cannot peek answers `None`
+/// (the default), and callers take the challenge first as before.
 pub trait Store: Send + Sync {
     /// The account's current state and version.
     ///
@@ -212,6 +218,63 @@ pub trait Store: Send + Sync {
         events: &[Event],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.append(account, loaded.version, events)
+    }
+
+    /// What [`take_challenge_and_owner`](Self::take_challenge_and_owner) would return,
+    /// without consuming the challenge: [`Taken::Fresh`] for a stored, unused one (which a
+    /// racing call may take before this caller does). `None` when the backend does not
+    /// read challenges this way (the default): the caller then takes the challenge first.
+    /// A caller that peeked consumes the challenge later, with
+    /// [`take_challenge_and_append`](Self::take_challenge_and_append) or, when it
+    /// refuses the response, [`take_challenge`](Self::take_challenge) (P16: a challenge
+    /// is spent by its first answer, accepted or not).
+    ///
+    /// # Errors
+    ///
+    /// As [`take_challenge_and_owner`](Self::take_challenge_and_owner); nothing is
+    /// consumed.
+    fn peek_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> impl Future<Output = Result<Option<(Taken, Option<Owner>)>, StoreError>> + Send {
+        let _ = (challenge, credential);
+        async { Ok(None) }
+    }
+
+    /// Consumes `challenge` and, if it was fresh, appends `events` as
+    /// [`append_loaded`](Self::append_loaded) does, in one atomic step: of racing calls for
+    /// one challenge exactly one finds it fresh. A challenge that was not fresh changes
+    /// nothing ([`TakeAndAppend::NotFresh`]); a fresh one whose account moved on is
+    /// consumed and nothing is appended ([`TakeAndAppend::Conflict`]). The default
+    /// implementation takes, then appends: not one step, but never an append without the
+    /// take.
+    ///
+    /// # Errors
+    ///
+    /// As [`append_loaded`](Self::append_loaded) but for conflicts. Nothing is appended;
+    /// the challenge may have been consumed or not, so a caller that refuses the response
+    /// then consumes it with [`take_challenge`](Self::take_challenge).
+    fn take_challenge_and_append(
+        &self,
+        challenge: &[u8],
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> impl Future<Output = Result<TakeAndAppend, StoreError>> + Send {
+        async move {
+            let taken = self.take_challenge(challenge).await?;
+            if !matches!(taken, Taken::Fresh(_)) {
+                return Ok(TakeAndAppend::NotFresh(taken));
+            }
+            match self.append_loaded(account, loaded, events).await {
+                Ok(version) => Ok(TakeAndAppend::Appended(version)),
+                Err(StoreError::Conflict { expected, actual }) => {
+                    Ok(TakeAndAppend::Conflict { expected, actual })
+                }
+                Err(other) => Err(other),
+            }
+        }
     }
 }
 
