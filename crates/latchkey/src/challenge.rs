@@ -119,7 +119,16 @@ pub(crate) fn judge(taken: Taken, now: Timestamp) -> Result<Binding> {
             }
             serde_json::from_slice(&record.binding).map_err(|_| Error::ChallengeMismatch)
         }
-        Taken::Used { .. } => Err(Error::ChallengeReused),
-        Taken::Unknown => Err(Error::ChallengeMismatch),
+        other => Err(refusal(&other)),
+    }
+}
+
+/// Why a challenge that is not fresh refuses its response: used before
+/// (`challenge_reused`), or never issued or purged (`challenge_mismatch`).
+pub(crate) fn refusal(taken: &Taken) -> Error {
+    match taken {
+        Taken::Used { .. } => Error::ChallengeReused,
+        // A fresh one is refused by nobody; never call it a success.
+        Taken::Unknown | Taken::Fresh(_) => Error::ChallengeMismatch,
     }
 }

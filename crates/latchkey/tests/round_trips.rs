@@ -1,7 +1,10 @@
 //! How many times a login goes to its store, per backend (issue 16): start one call,
-//! finish two (take the challenge with the owner's state, then the append). Each test
-//! counts a second login, after a first has warmed caches (prepared statements), and
-//! fails if a login makes one more round trip or statement than it does today.
+//! finish two. Where the store can read a challenge without consuming it (memory,
+//! PostgreSQL), the finish peeks at the challenge with the owner's state, then takes it and
+//! appends in one step: one commit. Elsewhere (SQLite) it takes the challenge with the
+//! owner's state, then appends. Each test counts a second login, after a first has warmed
+//! caches (prepared statements), and fails if a login makes one more round trip,
+//! statement or commit than it does today.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -44,11 +47,13 @@ fn start_and_finish<S: Store>(
     after_finish(world.passkeys.store());
 }
 
-fn since(now: Calls, before: Calls) -> [u64; 4] {
+fn since(now: Calls, before: Calls) -> [u64; 6] {
     [
         now.put_challenge_and_load - before.put_challenge_and_load,
         now.take_challenge_and_owner - before.take_challenge_and_owner,
         now.append_loaded - before.append_loaded,
+        now.peek_challenge_and_owner - before.peek_challenge_and_owner,
+        now.take_challenge_and_append - before.take_challenge_and_append,
         now.total() - before.total(),
     ]
 }
@@ -66,9 +71,10 @@ fn memory_login_is_one_store_call_to_start_and_two_to_finish() {
         |store| started = store.calls(),
         |store| finished = store.calls(),
     );
-    // [put_challenge_and_load, take_challenge_and_owner, append_loaded, total]
-    assert_eq!(since(started, before), [1, 0, 0, 1], "start");
-    assert_eq!(since(finished, started), [0, 1, 1, 2], "finish");
+    // [put_challenge_and_load, take_challenge_and_owner, append_loaded,
+    //  peek_challenge_and_owner, take_challenge_and_append, total]
+    assert_eq!(since(started, before), [1, 0, 0, 0, 0, 1], "start");
+    assert_eq!(since(finished, started), [0, 0, 0, 1, 1, 2], "finish");
 }
 
 /// `LATCHKEY_POSTGRES_URL` (`eval "$(.ci/postgres)"`), or `None` after saying why the
@@ -164,4 +170,42 @@ fn sqlite_login_is_one_transaction_to_start_and_two_to_finish() {
     );
     drop(world);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On a store that peeks, a refused answer still spends its challenge (P16): a forged
+/// signature is refused, and the real answer to the same challenge that comes after it
+/// is `challenge_reused`. The refusal consumed it with one `take_challenge`.
+#[test]
+fn a_refused_answer_spends_its_challenge_on_a_store_that_peeks() {
+    let world = world_on(Counted::new(MemoryStore::new()));
+    let (alice, mut key) = alice_registered(&world);
+    let options = block_on(world.passkeys.start_login(Some(&alice))).unwrap();
+    let mut forger = Authenticator::new(SoftKey::es256([2; 32]))
+        .with_credential_id(key.credential_id().to_vec());
+    let forged = world.answer(&mut forger, &options.challenge, &alice, Scope::Exchange);
+    let before = world.passkeys.store().calls();
+    let refused = block_on(
+        world
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&forged, &world.context)),
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "signature_invalid");
+    let after = world.passkeys.store().calls();
+    assert_eq!(
+        (
+            after.peek_challenge_and_owner - before.peek_challenge_and_owner,
+            after.take_challenge - before.take_challenge,
+            after.take_challenge_and_append - before.take_challenge_and_append,
+        ),
+        (1, 1, 0)
+    );
+    let real = world.answer(&mut key, &options.challenge, &alice, Scope::Exchange);
+    let replayed = block_on(
+        world
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&real, &world.context)),
+    )
+    .unwrap_err();
+    assert_eq!(replayed.code(), "challenge_reused");
 }

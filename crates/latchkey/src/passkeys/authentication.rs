@@ -2,14 +2,16 @@
 //!
 //! Every challenge is bound at its start to what may answer it: the account (all intents
 //! but login), the intent and so its scope, the transaction of a signing intent, and the
-//! change of a step-up (P9, P10, P16). The finish consumes the challenge before it
-//! judges anything else, and accepts the response only for what it was bound to.
+//! change of a step-up (P9, P10, P16). The finish consumes the challenge, before it
+//! judges anything else or, where the store can read it without consuming it, in the
+//! same store step as the append (and then on every refusal), and accepts the response
+//! only for what it was bound to.
 
 use latchkey_policy::{
     AccountState, AssertionFacts, Change, Command, Credential, CredentialId, Intent, PolicyError,
     RequestContext, Scope, UserVerificationRule,
 };
-use latchkey_store::{AccountId, ChallengeRecord, Owner, Store, Versioned};
+use latchkey_store::{AccountId, ChallengeRecord, Owner, Store, Taken, Versioned};
 use latchkey_verify::{Ceremony, CounterVerdict, CredProtect, StoredCredential, UserVerification};
 use sha2::{Digest as _, Sha256};
 
@@ -238,166 +240,196 @@ impl<S: Store> Passkeys<S> {
                 .as_ref()
                 .ok()
                 .map(|d| CredentialId::new(d.credential_id().to_vec()));
-            let (bound, looked_up) = self
-                .redeem_request(&challenge, context, named.as_ref())
-                .await?;
-            trace::intent(bound.intent);
-            // What the caller's endpoint serves: refused before anything is verified or
-            // recorded (the challenge is spent all the same, P16).
-            let named_another = account
-                .zip(bound.account.as_ref())
-                .is_some_and(|(expected, bound)| expected != bound);
-            let other_kind = step_up.is_some_and(|wanted| wanted != bound.change.is_some());
-            if (!intents.is_empty() && !intents.contains(&bound.intent))
-                || named_another
-                || other_kind
-            {
-                return Err(Error::ChallengeMismatch);
-            }
-            let decoded = decoded?;
-            let client_extensions =
-                ClientExtensionOutputs::parse(&response.client_extension_results)?;
-            let credential_id = CredentialId::new(decoded.credential_id().to_vec());
-            let looked_up = looked_up.filter(|_| named.as_ref() == Some(&credential_id));
-            let (owner, loaded) = self.owner_of(&credential_id, &bound, looked_up).await?;
-            if account.is_some_and(|expected| expected != &owner) {
-                return Err(Error::ChallengeMismatch);
-            }
-            if transaction.is_some() != bound.transaction.is_some() {
-                return Err(Error::ChallengeMismatch);
-            }
-            let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
-            let digest = transaction_hash.map(|hash| {
-                b64(&bound_digest(
-                    bound.intent.scope(),
-                    bound.intent,
-                    &owner,
-                    &hash,
-                ))
-            });
-            if digest != bound.transaction {
-                return Err(Error::ChallengeMismatch);
-            }
-            // A revoked passkey (P20) is dead on every account: the client is told to
-            // forget it, as for a passkey the service never knew (P13).
-            if loaded.value.is_revoked(&credential_id) {
-                return Err(Error::UnknownCredential {
-                    credential: credential_id,
-                });
-            }
-            // P18: an assertion begun before a freeze or an unfreeze serves nothing after
-            // it; its challenge is void. (A step-up's grant is judged by the engine, from
-            // `GrantStepUp::freeze_changes`.)
-            if bound.change.is_none()
-                && bound
-                    .freeze_changes
-                    .is_some_and(|count| count != loaded.value.freeze_changes)
-            {
-                return Err(Error::ChallengeExpired);
-            }
-            let stored = loaded
-                .value
-                .credential(&credential_id)
-                .ok_or(Error::ForeignCredential)?;
-            self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
-            let key = self.verifying_key(&credential_id, &stored.public_key)?;
-            let ceremony = Ceremony {
-                challenge: &challenge,
-                user_verification: match bound.intent.user_verification() {
-                    UserVerificationRule::Required => UserVerification::Required,
-                    UserVerificationRule::Preferred => UserVerification::Preferred,
-                },
-                algorithms: &[],
-                // No account named: the options listed no credentials.
-                discoverable: bound.account.is_none(),
-                required_cred_protect: None,
-            };
-            let verified = self.verifier.verify_assertion(
-                &decoded.bytes(),
-                &ceremony,
-                &StoredCredential {
-                    key: &key.1,
-                    sign_count: stored.sign_count,
-                    backup_eligible: Some(stored.backup_eligible),
-                    app_id: stored.app_id.as_deref(),
-                    cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
-                },
-            )?;
-            let scope = stored.scope;
-            let public_key = b64(&stored.public_key);
-            let facts = AssertionFacts {
-                credential: credential_id.clone(),
-                user_verified: verified.user_verified(),
-                sign_count: verified.sign_count(),
-                backup_eligible: verified.backup_eligible(),
-                backed_up: verified.backed_up(),
-                counter_regressed: verified.counter() == CounterVerdict::Regression,
-            };
-            let token = match bound.change {
-                Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
+            // Where the store can, the challenge is read first and consumed with the
+            // append (one commit for a login); a refusal consumes it below (P16).
+            let peeked = match &named {
+                Some(credential) => {
+                    self.store
+                        .peek_challenge_and_owner(&challenge, credential)
+                        .await?
+                }
                 None => None,
             };
-            let command = match (&bound.change, &token) {
-                (Some(change), Some(token)) => Command::GrantStepUp {
-                    assertion: facts,
-                    scope: bound.intent.scope(),
-                    change: change.clone(),
-                    proof: token.proof(),
-                    expires_at: bound.expires_at,
-                    // A step-up's challenge always notes the count; one stored by an older
-                    // latchkey does not, and serves only an account never frozen since.
-                    freeze_changes: bound.freeze_changes.unwrap_or(0),
-                    factors: factors.to_vec(),
-                },
-                _ => Command::Use {
-                    assertion: facts,
-                    intent: bound.intent,
-                    factors: factors.to_vec(),
-                },
-            };
-            let (decision, _) = match self.commit(&owner, context, &command, Some(loaded)).await {
-                Ok(committed) => committed,
-                // Revoked between the read above and the append: the same answer as a
-                // revocation seen at the read.
-                Err(Error::Policy(PolicyError::UnknownCredential))
-                    if self
-                        .store
-                        .load(&owner)
-                        .await?
-                        .value
-                        .is_revoked(&credential_id) =>
+            let pending = matches!(peeked, Some((Taken::Fresh(_), _)));
+            let finished = async {
+                let (bound, looked_up) = self
+                    .redeem_request(&challenge, context, named.as_ref(), peeked)
+                    .await?;
+                trace::intent(bound.intent);
+                // What the caller's endpoint serves: refused before anything is verified or
+                // recorded (the challenge is spent all the same, P16).
+                let named_another = account
+                    .zip(bound.account.as_ref())
+                    .is_some_and(|(expected, bound)| expected != bound);
+                let other_kind = step_up.is_some_and(|wanted| wanted != bound.change.is_some());
+                if (!intents.is_empty() && !intents.contains(&bound.intent))
+                    || named_another
+                    || other_kind
                 {
+                    return Err(Error::ChallengeMismatch);
+                }
+                let decoded = decoded?;
+                let client_extensions =
+                    ClientExtensionOutputs::parse(&response.client_extension_results)?;
+                let credential_id = CredentialId::new(decoded.credential_id().to_vec());
+                let looked_up = looked_up.filter(|_| named.as_ref() == Some(&credential_id));
+                let (owner, loaded) = self.owner_of(&credential_id, &bound, looked_up).await?;
+                if account.is_some_and(|expected| expected != &owner) {
+                    return Err(Error::ChallengeMismatch);
+                }
+                if transaction.is_some() != bound.transaction.is_some() {
+                    return Err(Error::ChallengeMismatch);
+                }
+                let transaction_hash: Option<[u8; 32]> =
+                    transaction.map(|t| Sha256::digest(t).into());
+                let digest = transaction_hash.map(|hash| {
+                    b64(&bound_digest(
+                        bound.intent.scope(),
+                        bound.intent,
+                        &owner,
+                        &hash,
+                    ))
+                });
+                if digest != bound.transaction {
+                    return Err(Error::ChallengeMismatch);
+                }
+                // A revoked passkey (P20) is dead on every account: the client is told to
+                // forget it, as for a passkey the service never knew (P13).
+                if loaded.value.is_revoked(&credential_id) {
                     return Err(Error::UnknownCredential {
                         credential: credential_id,
                     });
                 }
-                Err(other) => return Err(other),
-            };
-            let receipt = transaction_hash.map(|hash| ApprovalReceipt {
-                account: owner.as_str().to_owned(),
-                scope,
-                intent: bound.intent,
-                credential_id: b64(credential_id.as_bytes()),
-                public_key,
-                authenticator_data: response.response.authenticator_data.clone(),
-                client_data_json: response.response.client_data_json.clone(),
-                signature: response.response.signature.clone(),
-                transaction_digest: b64(&hash),
-                at: self.clock.now(),
-            });
-            Ok(Authenticated {
-                account: owner,
-                scope,
-                credential: credential_id,
-                intent: bound.intent,
-                user_verified: verified.user_verified(),
-                backed_up: verified.backed_up(),
-                warnings: decision.warnings,
-                events: decision.events,
-                receipt,
-                step_up: token,
-                client_extensions,
-            })
+                // P18: an assertion begun before a freeze or an unfreeze serves nothing after
+                // it; its challenge is void. (A step-up's grant is judged by the engine, from
+                // `GrantStepUp::freeze_changes`.)
+                if bound.change.is_none()
+                    && bound
+                        .freeze_changes
+                        .is_some_and(|count| count != loaded.value.freeze_changes)
+                {
+                    return Err(Error::ChallengeExpired);
+                }
+                let stored = loaded
+                    .value
+                    .credential(&credential_id)
+                    .ok_or(Error::ForeignCredential)?;
+                self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
+                let key = self.verifying_key(&credential_id, &stored.public_key)?;
+                let ceremony = Ceremony {
+                    challenge: &challenge,
+                    user_verification: match bound.intent.user_verification() {
+                        UserVerificationRule::Required => UserVerification::Required,
+                        UserVerificationRule::Preferred => UserVerification::Preferred,
+                    },
+                    algorithms: &[],
+                    // No account named: the options listed no credentials.
+                    discoverable: bound.account.is_none(),
+                    required_cred_protect: None,
+                };
+                let verified = self.verifier.verify_assertion(
+                    &decoded.bytes(),
+                    &ceremony,
+                    &StoredCredential {
+                        key: &key.1,
+                        sign_count: stored.sign_count,
+                        backup_eligible: Some(stored.backup_eligible),
+                        app_id: stored.app_id.as_deref(),
+                        cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
+                    },
+                )?;
+                let scope = stored.scope;
+                let public_key = b64(&stored.public_key);
+                let facts = AssertionFacts {
+                    credential: credential_id.clone(),
+                    user_verified: verified.user_verified(),
+                    sign_count: verified.sign_count(),
+                    backup_eligible: verified.backup_eligible(),
+                    backed_up: verified.backed_up(),
+                    counter_regressed: verified.counter() == CounterVerdict::Regression,
+                };
+                let token = match bound.change {
+                    Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
+                    None => None,
+                };
+                let command = match (&bound.change, &token) {
+                    (Some(change), Some(token)) => Command::GrantStepUp {
+                        assertion: facts,
+                        scope: bound.intent.scope(),
+                        change: change.clone(),
+                        proof: token.proof(),
+                        expires_at: bound.expires_at,
+                        // A step-up's challenge always notes the count; one stored by an older
+                        // latchkey does not, and serves only an account never frozen since.
+                        freeze_changes: bound.freeze_changes.unwrap_or(0),
+                        factors: factors.to_vec(),
+                    },
+                    _ => Command::Use {
+                        assertion: facts,
+                        intent: bound.intent,
+                        factors: factors.to_vec(),
+                    },
+                };
+                let (decision, _) = match self
+                    .commit_taking(
+                        &owner,
+                        context,
+                        &command,
+                        Some(loaded),
+                        pending.then_some(challenge.as_slice()),
+                    )
+                    .await
+                {
+                    Ok(committed) => committed,
+                    // Revoked between the read above and the append: the same answer as a
+                    // revocation seen at the read.
+                    Err(Error::Policy(PolicyError::UnknownCredential))
+                        if self
+                            .store
+                            .load(&owner)
+                            .await?
+                            .value
+                            .is_revoked(&credential_id) =>
+                    {
+                        return Err(Error::UnknownCredential {
+                            credential: credential_id,
+                        });
+                    }
+                    Err(other) => return Err(other),
+                };
+                let receipt = transaction_hash.map(|hash| ApprovalReceipt {
+                    account: owner.as_str().to_owned(),
+                    scope,
+                    intent: bound.intent,
+                    credential_id: b64(credential_id.as_bytes()),
+                    public_key,
+                    authenticator_data: response.response.authenticator_data.clone(),
+                    client_data_json: response.response.client_data_json.clone(),
+                    signature: response.response.signature.clone(),
+                    transaction_digest: b64(&hash),
+                    at: self.clock.now(),
+                });
+                Ok(Authenticated {
+                    account: owner,
+                    scope,
+                    credential: credential_id,
+                    intent: bound.intent,
+                    user_verified: verified.user_verified(),
+                    backed_up: verified.backed_up(),
+                    warnings: decision.warnings,
+                    events: decision.events,
+                    receipt,
+                    step_up: token,
+                    client_extensions,
+                })
+            }
+            .await;
+            if pending && finished.is_err() {
+                // P16: a challenge is spent by its first answer, refused or not. If the
+                // store fails here, the answer's own refusal is still what is returned.
+                let _ = self.store.take_challenge(&challenge).await;
+            }
+            finished
         })
         .await
     }
@@ -424,22 +456,27 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// Consumes the challenge (P16) and reads what it was bound to; with a credential, the
-    /// same store call reads its owner (`Some(None)`: no account owns it).
+    /// same store call reads its owner (`Some(None)`: no account owns it). With `peeked`,
+    /// what the store read without consuming, nothing is consumed here: the caller does.
     async fn redeem_request(
         &self,
         challenge: &[u8],
         context: &RequestContext,
         credential: Option<&CredentialId>,
+        peeked: Option<(Taken, Option<Owner>)>,
     ) -> Result<(RequestBinding, Option<Option<Owner>>)> {
-        let (binding, owner) = match credential {
-            Some(credential) => {
+        let (binding, owner) = match (credential, peeked) {
+            (Some(_), Some((taken, owner))) => {
+                (challenge::judge(taken, self.clock.now())?, Some(owner))
+            }
+            (Some(credential), None) => {
                 let (taken, owner) = self
                     .store
                     .take_challenge_and_owner(challenge, credential)
                     .await?;
                 (challenge::judge(taken, self.clock.now())?, Some(owner))
             }
-            None => (
+            (None, _) => (
                 challenge::redeem(&self.store, challenge, self.clock.now()).await?,
                 None,
             ),

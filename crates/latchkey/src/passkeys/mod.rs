@@ -19,7 +19,7 @@ use latchkey_policy::{
     AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope, Timestamp,
     decide,
 };
-use latchkey_store::{AccountId, Store, StoreError, Versioned};
+use latchkey_store::{AccountId, Store, StoreError, TakeAndAppend, Versioned};
 use latchkey_verify::{ClientData, CounterPolicy, Verifier, VerifierOptions, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
@@ -214,7 +214,24 @@ impl<S: Store> Passkeys<S> {
         account: &AccountId,
         context: &RequestContext,
         command: &Command,
+        loaded: Option<Versioned<AccountState>>,
+    ) -> Result<(Decision, AccountState)> {
+        self.commit_taking(account, context, command, loaded, None)
+            .await
+    }
+
+    /// [`commit`](Self::commit), where `pending` is a challenge the caller peeked and has
+    /// not consumed: the first append consumes it in the same store step
+    /// ([`Store::take_challenge_and_append`]), so that a login commits once. After a
+    /// conflict the challenge is the caller's, and later attempts append alone. A
+    /// challenge that another finish took in between refuses this one (P16).
+    async fn commit_taking(
+        &self,
+        account: &AccountId,
+        context: &RequestContext,
+        command: &Command,
         mut loaded: Option<Versioned<AccountState>>,
+        mut pending: Option<&[u8]>,
     ) -> Result<(Decision, AccountState)> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = match loaded.take() {
@@ -228,11 +245,27 @@ impl<S: Store> Passkeys<S> {
                 context,
                 &self.policy,
             )?;
-            match self
-                .store
-                .append_loaded(account, &loaded, &decision.events)
-                .await
-            {
+            let appended = match pending.take() {
+                Some(challenge) => match self
+                    .store
+                    .take_challenge_and_append(challenge, account, &loaded, &decision.events)
+                    .await?
+                {
+                    TakeAndAppend::Appended(version) => Ok(version),
+                    TakeAndAppend::Conflict { expected, actual } => {
+                        Err(StoreError::Conflict { expected, actual })
+                    }
+                    TakeAndAppend::NotFresh(taken) => {
+                        return Err(crate::challenge::refusal(&taken));
+                    }
+                },
+                None => {
+                    self.store
+                        .append_loaded(account, &loaded, &decision.events)
+                        .await
+                }
+            };
+            match appended {
                 Ok(_) => {
                     if let Some(event) = decision.events.first() {
                         trace::scope(event.scope);
