@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Manager, ManagerConfig, Metrics, Pool, RecyclingMethod, Runtime};
 use latchkey_policy::{AccountState, CredentialId, Event, Timestamp};
 use latchkey_store::{
-    AccountId, ChallengeRecord, Owner, Store, StoreError, Taken, Versioned, credential_changes,
+    AccountId, ChallengeRecord, Owner, Store, StoreError, TakeAndAppend, Taken, Versioned,
+    credential_changes,
 };
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
@@ -31,6 +32,10 @@ pub struct RoundTrips {
     pub prepared: u64,
     /// Transactions: every statement the store sends runs alone, as one.
     pub transactions: u64,
+    /// Of those, the ones that wrote and waited for their commit to reach the disk (a
+    /// take, an append, a purge; a challenge's put only with
+    /// [`Options::synchronous_challenge_puts`]).
+    pub synchronous_commits: u64,
 }
 
 impl RoundTrips {
@@ -41,6 +46,9 @@ impl RoundTrips {
             round_trips: self.round_trips.saturating_sub(earlier.round_trips),
             prepared: self.prepared.saturating_sub(earlier.prepared),
             transactions: self.transactions.saturating_sub(earlier.transactions),
+            synchronous_commits: self
+                .synchronous_commits
+                .saturating_sub(earlier.synchronous_commits),
         }
     }
 }
@@ -80,6 +88,14 @@ pub struct Options {
     /// [`account_of`](Store::account_of) (discoverable login),
     /// [`take_challenge`](Store::take_challenge) and every write.
     pub standby_reads: bool,
+    /// Whether putting a challenge waits for its commit to reach the disk (and a
+    /// synchronous standby) before a ceremony's start answers (default `false`). A put
+    /// that does not wait may be lost in a crash or a failover: that one ceremony's finish
+    /// is then refused (`challenge_mismatch`) and the user starts again. A lost put never
+    /// lets a response pass, and every take and append waits for the disk whatever this
+    /// says: P16's single use holds across crashes. Not waiting takes one of a login's two
+    /// synchronous commits away.
+    pub synchronous_challenge_puts: bool,
 }
 
 impl Default for Options {
@@ -91,6 +107,7 @@ impl Default for Options {
             io_threads: 2,
             operation_timeout: Duration::from_secs(30),
             standby_reads: false,
+            synchronous_challenge_puts: false,
         }
     }
 }
@@ -232,6 +249,7 @@ impl PostgresStore {
                 pool,
                 standby,
                 counters: Arc::new(Counters::default()),
+                synchronous_puts: options.synchronous_challenge_puts,
             },
             operation_timeout: options.operation_timeout,
             schema: options.schema,
@@ -461,5 +479,30 @@ impl Store for PostgresStore {
         let append = append_of(account, loaded.version, events);
         let state = loaded.value.clone();
         self.run(|db| sql::append_loaded(db, append, state)).await
+    }
+
+    async fn peek_challenge_and_owner(
+        &self,
+        challenge: &[u8],
+        credential: &CredentialId,
+    ) -> Result<Option<(Taken, Option<Owner>)>, StoreError> {
+        let (challenge, credential) = (challenge.to_vec(), credential.as_bytes().to_vec());
+        self.run(|db| sql::peek_challenge_and_owner(db, challenge, credential))
+            .await
+            .map(Some)
+    }
+
+    async fn take_challenge_and_append(
+        &self,
+        challenge: &[u8],
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+    ) -> Result<TakeAndAppend, StoreError> {
+        let challenge = challenge.to_vec();
+        let append = append_of(account, loaded.version, events);
+        let state = loaded.value.clone();
+        self.run(|db| sql::take_challenge_and_append(db, challenge, append, state))
+            .await
     }
 }

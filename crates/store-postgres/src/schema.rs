@@ -137,6 +137,36 @@ const MIGRATIONS: &[&str] = &[
          END IF;
      END
      $fn$;",
+    // 5: a login's finish in one commit: `latchkey_take_and_append` locks the challenge's
+    //    row (racing calls queue; each after the first finds it used) and, if it was unused,
+    //    marks it used and appends as `latchkey_append` does. A challenge that was not
+    //    fresh changes nothing; a version conflict keeps the take and appends nothing;
+    //    LK001 rolls both back.
+    "CREATE FUNCTION latchkey_take_and_append(
+         p_challenge BYTEA, p_account TEXT, p_expected BIGINT, p_state TEXT, p_events TEXT[],
+         p_credentials BYTEA[], p_registered BOOLEAN[],
+         p_keys BYTEA[], p_revoked_keys BYTEA[],
+         OUT o_outcome TEXT, OUT o_expires_at BIGINT, OUT o_version BIGINT
+     ) LANGUAGE plpgsql AS $fn$
+     DECLARE
+         was_used BOOLEAN;
+         done BOOLEAN;
+     BEGIN
+         SELECT c.used, c.expires_at INTO was_used, o_expires_at
+             FROM challenges c WHERE c.challenge = p_challenge FOR UPDATE;
+         IF NOT FOUND THEN
+             o_outcome := 'unknown'; RETURN;
+         END IF;
+         IF was_used THEN
+             o_outcome := 'used'; RETURN;
+         END IF;
+         UPDATE challenges c SET used = true WHERE c.challenge = p_challenge;
+         SELECT a.appended, a.version INTO done, o_version
+             FROM latchkey_append(p_account, p_expected, p_state, p_events, p_credentials,
+                                  p_registered, p_keys, p_revoked_keys) a;
+         o_outcome := CASE WHEN done THEN 'appended' ELSE 'conflict' END;
+     END
+     $fn$;",
 ];
 
 /// Work a migration needs that SQL cannot do, by the version it brings the schema to.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool_postgres::{Object, Pool};
 use latchkey_policy::{AccountState, Event, KeyFingerprint, Timestamp, apply};
 use latchkey_store::{
-    AccountId, ChallengeRecord, Owner, StoreError, Taken, Versioned, key_changes,
+    AccountId, ChallengeRecord, Owner, StoreError, TakeAndAppend, Taken, Versioned, key_changes,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -40,6 +40,7 @@ pub(crate) struct Counters {
     round_trips: AtomicU64,
     prepared: AtomicU64,
     transactions: AtomicU64,
+    synchronous_commits: AtomicU64,
 }
 
 impl Counters {
@@ -48,6 +49,7 @@ impl Counters {
             round_trips: self.round_trips.load(Ordering::Relaxed),
             prepared: self.prepared.load(Ordering::Relaxed),
             transactions: self.transactions.load(Ordering::Relaxed),
+            synchronous_commits: self.synchronous_commits.load(Ordering::Relaxed),
         }
     }
 }
@@ -60,6 +62,8 @@ pub(crate) struct Db {
     /// Read-only hosts, for reads that may be stale (`Options::standby_reads`).
     pub(crate) standby: Option<Pool>,
     pub(crate) counters: Arc<Counters>,
+    /// Whether a challenge's put waits for the disk (`Options::synchronous_challenge_puts`).
+    pub(crate) synchronous_puts: bool,
 }
 
 /// A pooled client that counts what it sends.
@@ -108,6 +112,14 @@ impl Conn {
     fn sent(&self) {
         self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a statement whose transaction writes and waits for its commit to reach the
+    /// disk (and a synchronous standby): the cost that bounds a login's rate.
+    fn waits_for_disk(&self) {
+        self.counters
+            .synchronous_commits
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     async fn query_opt(
@@ -218,6 +230,62 @@ pub(crate) async fn append(db: Db, append: Append) -> Result<u64, StoreError> {
     append_loaded(db, append, loaded.value).await
 }
 
+/// The eight arguments of `latchkey_append` (and the last eight of
+/// `latchkey_take_and_append`), owned: the account, the expected version, the state after
+/// the events as the client folds it, the events, the credential-index changes, and the
+/// fingerprints of the keys registered and revoked.
+struct AppendArgs {
+    account: String,
+    expected: i64,
+    after: String,
+    events: Vec<String>,
+    ids: Vec<Vec<u8>>,
+    registered: Vec<bool>,
+    registered_keys: Vec<Vec<u8>>,
+    revoked_keys: Vec<Vec<u8>>,
+}
+
+impl AppendArgs {
+    /// `append` on `state`, the account's state at `append.expected`.
+    fn new(append: Append, state: AccountState) -> Result<Self, StoreError> {
+        let events = append
+            .events
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(corrupt)?;
+        let keys = key_changes(&state, &append.events);
+        let fingerprints = |keys: &[KeyFingerprint]| -> Vec<Vec<u8>> {
+            keys.iter().map(|key| key.as_bytes().to_vec()).collect()
+        };
+        let after = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
+        let (ids, registered) = append.credentials.into_iter().unzip();
+        Ok(Self {
+            account: append.account.as_str().to_owned(),
+            expected: version_param(append.expected)?,
+            after,
+            events,
+            ids,
+            registered,
+            registered_keys: fingerprints(&keys.registered),
+            revoked_keys: fingerprints(&keys.revoked),
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.account,
+            &self.expected,
+            &self.after,
+            &self.events,
+            &self.ids,
+            &self.registered,
+            &self.registered_keys,
+            &self.revoked_keys,
+        ]
+    }
+}
+
 /// An append on `state`, the account's state at `append.expected`: one statement
 /// (`latchkey_append`, migrations 3 and 4) checks the registered keys against the index of
 /// revoked ones, locks the row, checks the version, updates the credential index, inserts
@@ -228,49 +296,70 @@ pub(crate) async fn append_loaded(
     state: AccountState,
 ) -> Result<u64, StoreError> {
     let conn = db.conn().await?;
-    let json = append
-        .events
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(corrupt)?;
-    let keys = key_changes(&state, &append.events);
-    let fingerprints = |keys: &[KeyFingerprint]| -> Vec<Vec<u8>> {
-        keys.iter().map(|key| key.as_bytes().to_vec()).collect()
-    };
-    let (registered_keys, revoked_keys) =
-        (fingerprints(&keys.registered), fingerprints(&keys.revoked));
-    let after = serde_json::to_string(&apply(state, &append.events)).map_err(corrupt)?;
-    let (ids, registered): (Vec<Vec<u8>>, Vec<bool>) = append.credentials.into_iter().unzip();
+    let expected = append.expected;
+    let args = AppendArgs::new(append, state)?;
     let statement = conn
         .prepare("SELECT appended, version FROM latchkey_append($1, $2, $3, $4, $5, $6, $7, $8)")
         .await?;
+    conn.waits_for_disk();
     let row = conn
-        .query_opt(
-            &statement,
-            &[
-                &append.account.as_str(),
-                &version_param(append.expected)?,
-                &after,
-                &json,
-                &ids,
-                &registered,
-                &registered_keys,
-                &revoked_keys,
-            ],
-        )
+        .query_opt(&statement, &args.params())
         .await
-        .map_err(append_error(append.expected))?
+        .map_err(append_error(expected))?
         .ok_or_else(|| unavailable("latchkey_append returned no row"))?;
     let appended: bool = row.try_get(0).map_err(corrupt)?;
     let version = version_column(row.try_get(1).map_err(corrupt)?)?;
     if !appended {
         return Err(StoreError::Conflict {
-            expected: append.expected,
+            expected,
             actual: version,
         });
     }
     Ok(version)
+}
+
+/// The take and the append in one statement (`latchkey_take_and_append`, migration 5):
+/// one round trip, one commit.
+pub(crate) async fn take_challenge_and_append(
+    db: Db,
+    challenge: Vec<u8>,
+    append: Append,
+    state: AccountState,
+) -> Result<TakeAndAppend, StoreError> {
+    let conn = db.conn().await?;
+    let expected = append.expected;
+    let args = AppendArgs::new(append, state)?;
+    let statement = conn
+        .prepare(
+            "SELECT o_outcome, o_expires_at, o_version
+                 FROM latchkey_take_and_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&challenge];
+    params.extend(args.params());
+    conn.waits_for_disk();
+    let row = conn
+        .query_opt(&statement, &params)
+        .await
+        .map_err(append_error(expected))?
+        .ok_or_else(|| unavailable("latchkey_take_and_append returned no row"))?;
+    let outcome: String = row.try_get(0).map_err(corrupt)?;
+    let expires_at: Option<i64> = row.try_get(1).map_err(corrupt)?;
+    let version: Option<i64> = row.try_get(2).map_err(corrupt)?;
+    match (outcome.as_str(), expires_at, version) {
+        ("appended", _, Some(version)) => Ok(TakeAndAppend::Appended(version_column(version)?)),
+        ("conflict", _, Some(version)) => Ok(TakeAndAppend::Conflict {
+            expected,
+            actual: version_column(version)?,
+        }),
+        ("used", Some(expires_at), _) => Ok(TakeAndAppend::NotFresh(Taken::Used {
+            expires_at: Timestamp(expires_at),
+        })),
+        ("unknown", _, _) => Ok(TakeAndAppend::NotFresh(Taken::Unknown)),
+        _ => Err(corrupt(format!(
+            "latchkey_take_and_append answered {outcome:?}"
+        ))),
+    }
 }
 
 /// `latchkey_append` raises LK001 for a credential another account owns or a revoked key:
@@ -338,42 +427,65 @@ pub(crate) async fn history(db: Db, account: AccountId) -> Result<Vec<Event>, St
         .collect()
 }
 
+/// The put, as two CTEs: the first put wins, so that a second one never makes a used
+/// challenge fresh again. Its commit does not wait for the disk unless `$4` (the store's
+/// `Options::synchronous_challenge_puts`): a put lost in a crash or a failover refuses
+/// that one login (`challenge_mismatch`, never issued) and the user starts again; it can
+/// never make a response pass. `set_config(..., true)` lasts until the statement's own
+/// transaction ends, so it applies to that one commit. A data-modifying CTE runs to
+/// completion whether or not the main query reads it.
+macro_rules! put_ctes {
+    () => {
+        "WITH lax AS (
+             SELECT CASE WHEN $4 THEN '' ELSE set_config('synchronous_commit', 'off', true) END
+         ), put AS (
+             INSERT INTO challenges (challenge, expires_at, binding)
+                 SELECT $1, $2, $3 FROM lax
+                 ON CONFLICT (challenge) DO NOTHING
+         )"
+    };
+}
+
+const PUT: &str = concat!(put_ctes!(), " SELECT 1");
+
+/// [`PUT`], then the account `$5`'s version and state.
+const PUT_AND_LOAD: &str = concat!(
+    put_ctes!(),
+    " SELECT a.version, a.state FROM (VALUES (1)) AS one (x)
+          LEFT JOIN accounts a ON a.account = $5"
+);
+
 pub(crate) async fn put_challenge(db: Db, record: ChallengeRecord) -> Result<(), StoreError> {
     let conn = db.conn().await?;
-    // The first put wins: a second one must not make a used challenge fresh again.
-    let statement = conn
-        .prepare(
-            "INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
-                 ON CONFLICT (challenge) DO NOTHING",
-        )
-        .await?;
+    let statement = conn.prepare(PUT).await?;
+    if db.synchronous_puts {
+        conn.waits_for_disk();
+    }
     conn.execute(
         &statement,
-        &[&record.challenge, &record.expires_at.0, &record.binding],
+        &[
+            &record.challenge,
+            &record.expires_at.0,
+            &record.binding,
+            &db.synchronous_puts,
+        ],
     )
     .await
     .map_err(unavailable)?;
     Ok(())
 }
 
-/// `put_challenge` and `load` in one statement: the insert is a data-modifying CTE, which
-/// runs to completion whether or not the select reads it.
+/// `put_challenge` and `load` in one statement.
 pub(crate) async fn put_challenge_and_load(
     db: Db,
     record: ChallengeRecord,
     account: AccountId,
 ) -> Result<Versioned<AccountState>, StoreError> {
     let conn = db.conn().await?;
-    let statement = conn
-        .prepare(
-            "WITH put AS (
-                 INSERT INTO challenges (challenge, expires_at, binding) VALUES ($1, $2, $3)
-                     ON CONFLICT (challenge) DO NOTHING
-             )
-             SELECT a.version, a.state FROM (VALUES (1)) AS one (x)
-                 LEFT JOIN accounts a ON a.account = $4",
-        )
-        .await?;
+    let statement = conn.prepare(PUT_AND_LOAD).await?;
+    if db.synchronous_puts {
+        conn.waits_for_disk();
+    }
     let row = conn
         .query_opt(
             &statement,
@@ -381,6 +493,7 @@ pub(crate) async fn put_challenge_and_load(
                 &record.challenge,
                 &record.expires_at.0,
                 &record.binding,
+                &db.synchronous_puts,
                 &account.as_str(),
             ],
         )
@@ -442,6 +555,7 @@ fn taken(challenge: Vec<u8>, row: Option<&Row>) -> Result<Taken, StoreError> {
 pub(crate) async fn take_challenge(db: Db, challenge: Vec<u8>) -> Result<Taken, StoreError> {
     let conn = db.conn().await?;
     let statement = conn.prepare(TAKE).await?;
+    conn.waits_for_disk();
     let row = conn
         .query_opt(&statement, &[&challenge])
         .await
@@ -456,25 +570,69 @@ pub(crate) async fn take_challenge_and_owner(
 ) -> Result<(Taken, Option<Owner>), StoreError> {
     let conn = db.conn().await?;
     let statement = conn.prepare(TAKE_WITH_OWNER).await?;
+    conn.waits_for_disk();
     let row = conn
         .query_opt(&statement, &[&challenge, &credential])
         .await
         .map_err(unavailable)?;
     let taken = taken(challenge, row.as_ref())?;
     let owner = match (&taken, row) {
-        (Taken::Fresh(_), Some(row)) => {
-            let account: Option<String> = row.try_get(4).map_err(corrupt)?;
-            match account {
-                Some(account) => Some(Owner {
-                    account: AccountId::new(account),
-                    state: versioned(&row, 5)?,
-                }),
-                None => None,
-            }
-        }
+        (Taken::Fresh(_), Some(row)) => owner_at(&row, 4)?,
         _ => None,
     };
     Ok((taken, owner))
+}
+
+/// The owner read at column `at` (account), `at + 1` and `at + 2` (its version and
+/// state); `None` when no account owns the credential.
+fn owner_at(row: &Row, at: usize) -> Result<Option<Owner>, StoreError> {
+    let account: Option<String> = row.try_get(at).map_err(corrupt)?;
+    account
+        .map(|account| {
+            Ok(Owner {
+                account: AccountId::new(account),
+                state: versioned(row, at + 1)?,
+            })
+        })
+        .transpose()
+}
+
+/// The challenge `$1` as it is, and the owner of credential `$2` with its state: a read,
+/// nothing locked or marked.
+const PEEK_WITH_OWNER: &str =
+    "SELECT ch.used, ch.expires_at, ch.binding, o.account, o.version, o.state
+     FROM challenges ch LEFT JOIN (
+         SELECT c.account, a.version, a.state FROM credentials c
+             LEFT JOIN accounts a ON a.account = c.account
+             WHERE c.credential = $2
+     ) o ON true
+     WHERE ch.challenge = $1";
+
+pub(crate) async fn peek_challenge_and_owner(
+    db: Db,
+    challenge: Vec<u8>,
+    credential: Vec<u8>,
+) -> Result<(Taken, Option<Owner>), StoreError> {
+    let conn = db.conn().await?;
+    let statement = conn.prepare(PEEK_WITH_OWNER).await?;
+    let Some(row) = conn
+        .query_opt(&statement, &[&challenge, &credential])
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok((Taken::Unknown, None));
+    };
+    let used: bool = row.try_get(0).map_err(corrupt)?;
+    let expires_at = Timestamp(row.try_get(1).map_err(corrupt)?);
+    if used {
+        return Ok((Taken::Used { expires_at }, None));
+    }
+    let record = ChallengeRecord {
+        challenge,
+        expires_at,
+        binding: row.try_get(2).map_err(corrupt)?,
+    };
+    Ok((Taken::Fresh(record), owner_at(&row, 3)?))
 }
 
 pub(crate) async fn purge_challenges(db: Db, now: Timestamp) -> Result<usize, StoreError> {
@@ -482,6 +640,7 @@ pub(crate) async fn purge_challenges(db: Db, now: Timestamp) -> Result<usize, St
     let statement = conn
         .prepare("DELETE FROM challenges WHERE expires_at < $1")
         .await?;
+    conn.waits_for_disk();
     let deleted = conn
         .execute(&statement, &[&now.0])
         .await

@@ -174,6 +174,8 @@ fn migration_4_indexes_the_keys_revoked_before_it() {
                  DROP TABLE revoked_keys;
                  DROP FUNCTION latchkey_append(TEXT, BIGINT, TEXT, TEXT[], BYTEA[], BOOLEAN[],
                                                BYTEA[], BYTEA[]);
+                 DROP FUNCTION latchkey_take_and_append(BYTEA, TEXT, BIGINT, TEXT, TEXT[],
+                                                        BYTEA[], BOOLEAN[], BYTEA[], BYTEA[]);
                  UPDATE latchkey_schema SET version = 3;"
             ))
             .await
