@@ -357,8 +357,11 @@ fn main() {
             let logins = run("postgres", connect(), &settings, |store| {
                 let trips = store.round_trips();
                 format!(
-                    "{} round trips ({} preparations), {} transactions",
-                    trips.round_trips, trips.prepared, trips.transactions
+                    "{} round trips ({} preparations), {} transactions, {} waited for the disk",
+                    trips.round_trips,
+                    trips.prepared,
+                    trips.transactions,
+                    trips.synchronous_commits
                 )
             });
             let bare = bare_postgres(url, &schema, &settings);

@@ -713,11 +713,13 @@ fn standby_maintenance(pair: &Pair) -> String {
     )
 }
 
-/// Waits until the standby has replayed everything the primary has written.
+/// Waits until the standby has replayed everything the primary has written, commits that
+/// did not wait for the disk (challenge puts) included: those may still sit in the WAL
+/// buffers, past `pg_current_wal_lsn()`, so the target is the insert position.
 fn wait_for_standby(pair: &Pair) {
     let target = psql(
         pair.var("LATCHKEY_PAIR_PRIMARY_URL"),
-        "SELECT pg_current_wal_lsn()",
+        "SELECT pg_current_wal_insert_lsn()",
     );
     let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
     let started = Instant::now();
@@ -1097,8 +1099,10 @@ fn a_server_statement_timeout_never_acknowledges_an_unreplicated_commit() {
 /// login's `take_challenge` commits on the primary and waits for the standby; the store
 /// gives up at `operation_timeout` (`store_unavailable`). The standby comes back, the
 /// commit completes: the caller retries the same answer and gets `challenge_reused`, never
-/// a second success, and the login (which never got past the challenge) left no event and
-/// no counter. The same after a failover.
+/// a second success. The take and the login's append are one statement: the lost answer
+/// left either nothing or that one login's own event (its commit completed when the
+/// standby came back, unacknowledged, as any timed-out commit may), never more. The same
+/// after a failover.
 #[test]
 fn a_consumption_whose_answer_was_lost_is_never_accepted_again() {
     let Some(script) = pair_script("a_consumption_whose_answer_was_lost") else {
@@ -1152,7 +1156,23 @@ fn a_consumption_whose_answer_was_lost_is_never_accepted_again() {
         Err("challenge_reused"),
         "a consumption whose answer was lost was accepted on retry"
     );
-    assert_eq!(history(&w, &account), before, "the lost login left events");
+    let lost = history(&w, &account);
+    let extra = lost.get(before.len()..).unwrap_or_default();
+    assert!(
+        lost.starts_with(&before)
+            && (extra.is_empty()
+                || matches!(
+                    extra,
+                    [Event {
+                        kind: EventKind::Used {
+                            intent: Intent::Login,
+                            ..
+                        },
+                        ..
+                    }]
+                )),
+        "the lost login left more than its own use: {extra:?}"
+    );
 
     wait_for_standby(&pair);
     pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
@@ -1167,7 +1187,7 @@ fn a_consumption_whose_answer_was_lost_is_never_accepted_again() {
         replay.map(|_| ()).map_err(|e| e.code()),
         Err("challenge_reused")
     );
-    assert_eq!(history(&after, &account), before);
+    assert_eq!(history(&after, &account), lost);
     drop((w, after));
 }
 
@@ -1202,6 +1222,10 @@ fn an_unfenced_old_primary_acknowledges_nothing_but_serves_stale_reads() {
             .start_authentication(&account, Intent::Login, None),
     )
     .unwrap();
+    // The put's commit does not wait for the standby: let it arrive, so that the login can
+    // finish on the new primary (a put lost in the failover refuses its login, which is
+    // not what this test is about).
+    wait_for_standby(&pair);
 
     pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
     pair.run("LATCHKEY_PAIR_PROMOTE");
@@ -1760,4 +1784,68 @@ fn a_hung_old_primary_must_be_fenced_before_the_store_reaches_the_new_one() {
     );
     assert!(recovered.is_some(), "fenced, the old primary still blocks");
     drop(w);
+}
+
+/// The trade-off of a challenge put that does not wait (`Options::synchronous_challenge_puts`
+/// off, the default): with the synchronous standby stopped, a login's start is still
+/// answered at once (the put waits for nobody) while every take and append waits. The
+/// primary dies before the standby has the put; on the promoted standby the challenge was
+/// never issued, so the finish is refused `challenge_mismatch`, leaves no event, and the
+/// user starts again and signs in. With synchronous puts the start itself is refused
+/// (`store_unavailable`) while the standby is away.
+#[test]
+fn a_challenge_put_lost_in_a_failover_refuses_its_login_and_nothing_else() {
+    let Some(script) = pair_script("a_challenge_put_lost_in_a_failover") else {
+        return;
+    };
+    let _pairs = PAIRS.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = Pair::start(&script, "sync");
+    let w = world(pair.var("LATCHKEY_PAIR_URL"));
+    let account = AccountId::new("lost-put");
+    let mut e1 = key(206, 1);
+    w.register(&account, &e1, Scope::Exchange, factors())
+        .unwrap();
+    // Connected now: connecting runs the migration check, a write.
+    let mut strict = options();
+    strict.synchronous_challenge_puts = true;
+    let careful = world_on(
+        block_on(PostgresStore::connect(
+            pair.var("LATCHKEY_PAIR_URL"),
+            strict,
+        ))
+        .unwrap(),
+    );
+    wait_for_standby(&pair);
+    let before = history(&w, &account);
+
+    pair.run("LATCHKEY_PAIR_STOP_STANDBY");
+    let login = block_on(w.passkeys.start_login(Some(&account)))
+        .expect("a put that does not wait is answered without the standby");
+    let waited = block_on(careful.passkeys.start_login(Some(&account)));
+    assert_eq!(
+        waited.map(|_| ()).map_err(|e| e.code()),
+        Err("store_unavailable"),
+        "a synchronous put was acknowledged without the standby"
+    );
+    pair.run("LATCHKEY_PAIR_KILL_PRIMARY");
+    pair.run("LATCHKEY_PAIR_START_STANDBY");
+    pair.run("LATCHKEY_PAIR_PROMOTE");
+
+    let after = world(pair.var("LATCHKEY_PAIR_STANDBY_URL"));
+    let response = after.answer(&mut e1, &login.challenge, &account, Scope::Exchange);
+    let finished = block_on(
+        after
+            .passkeys
+            .finish_authentication(FinishAuthentication::new(&response, &after.context)),
+    );
+    assert_eq!(
+        finished.map(|_| ()).map_err(|e| e.code()),
+        Err("challenge_mismatch"),
+        "a challenge the new primary never had"
+    );
+    assert_eq!(history(&after, &account), before);
+    after
+        .authenticate(&account, &mut e1, Scope::Exchange, Intent::Login, None)
+        .expect("starting again signs in");
+    drop((w, careful, after));
 }

@@ -120,9 +120,12 @@ impl Default for Options {
 /// state: the minimum-one rule, monotonic counters and the event log hold across
 /// instances. A challenge is consumed by one statement that locks its row and marks it
 /// used: of racing takers one gets it fresh, the others see it used. A login is one round
-/// trip to start ([`Store::put_challenge_and_load`]) and two to finish
-/// ([`Store::take_challenge_and_owner`], [`Store::append_loaded`]);
-/// [`round_trips`](Self::round_trips) counts them.
+/// trip to start ([`Store::put_challenge_and_load`], whose commit does not wait for the
+/// disk unless [`Options::synchronous_challenge_puts`]) and two to finish
+/// ([`Store::peek_challenge_and_owner`], a read, then
+/// [`Store::take_challenge_and_append`], the take and the append in one statement): one
+/// commit that waits for the disk per login. [`round_trips`](Self::round_trips) counts
+/// them.
 ///
 /// Connected inside a tokio runtime, the store runs its connections and operations on that
 /// runtime (one task spawn per operation) and stays bound to it: use it from that
