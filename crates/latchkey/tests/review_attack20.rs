@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use latchkey::json::RegistrationResponse;
 use latchkey::{
-    AccountId, Actor, Change, Clock as _, Factor, FinishAuthentication, FinishRecovery,
-    FinishRegistration, FinishReplacement, Intent, ManualClock, MemoryStore, Passkeys,
-    RelyingParty, RequestContext, Scope, StepUp, Store, U2fCredential,
+    AccountId, Change, Clock as _, FinishAuthentication, FinishRecovery, FinishRegistration,
+    FinishReplacement, Intent, ManualClock, MemoryStore, Passkeys, RelyingParty, RequestContext,
+    Scope, StepUp, Store, U2fCredential,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use latchkey_testkit::block_on;
-use support::{T0, World, factors, id, user, world};
+use support::{T0, World, code, factors, id, identity, operator, user, world};
 
 fn key(n: u8) -> Authenticator {
     Authenticator::new(SoftKey::es256([0x90 + n; 32]))
@@ -38,22 +38,6 @@ fn alice() -> AccountId {
 
 fn mallory() -> AccountId {
     AccountId::new("mallory")
-}
-
-fn identity() -> StepUp {
-    StepUp::Factors(vec![Factor::IdDocument, Factor::Face])
-}
-
-fn operator() -> RequestContext {
-    RequestContext {
-        actor: Actor::Operator("ops-20".into()),
-        request_id: Some("req-attack20".into()),
-        ..RequestContext::default()
-    }
-}
-
-fn code<T: std::fmt::Debug>(result: latchkey::Result<T>) -> &'static str {
-    result.expect_err("should be refused").code()
 }
 
 /// Alice with Exchange passkeys 1 and 2 and Pay passkey 10.

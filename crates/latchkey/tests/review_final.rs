@@ -18,7 +18,7 @@ use latchkey::{
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use latchkey_testkit::block_on;
-use support::{World, factors, id, user, world};
+use support::{World, code, factors, id, identity, operator, user, world};
 
 fn key(n: u8) -> Authenticator {
     Authenticator::new(SoftKey::es256([0x90 + n; 32]))
@@ -30,22 +30,6 @@ fn alice() -> AccountId {
 
 fn mallory() -> AccountId {
     AccountId::new("mallory")
-}
-
-fn identity() -> StepUp {
-    StepUp::Factors(vec![latchkey::Factor::IdDocument, latchkey::Factor::Face])
-}
-
-fn operator() -> RequestContext {
-    RequestContext {
-        actor: Actor::Operator("ops-7".into()),
-        request_id: Some("req-final".into()),
-        ..RequestContext::default()
-    }
-}
-
-fn code<T: std::fmt::Debug>(result: latchkey::Result<T>) -> &'static str {
-    result.expect_err("should be refused").code()
 }
 
 /// Alice with Exchange passkeys 1 (DEX-authorized) and 2, and Pay passkeys 10 and 11.

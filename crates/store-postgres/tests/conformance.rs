@@ -85,18 +85,10 @@ fn migration_2_marks_put_back_challenges_used() {
         return;
     };
     let schema = common::fresh_schema("migration");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "CREATE SCHEMA \"{schema}\";
+    common::batch(
+        &url,
+        &format!(
+            "CREATE SCHEMA \"{schema}\";
                  SET search_path = \"{schema}\";
                  CREATE TABLE accounts (
                      account TEXT PRIMARY KEY,
@@ -124,10 +116,8 @@ fn migration_2_marks_put_back_challenges_used() {
                  INSERT INTO challenges VALUES
                      (decode(repeat('00', 32), 'hex'), 10, convert_to('latchkey:used', 'UTF8')),
                      ('\\x01', 20, convert_to('{{}}', 'UTF8'));"
-            ))
-            .await
-            .unwrap();
-    });
+        ),
+    );
     let store = common::store_in(&url, &schema);
     assert_eq!(
         block_on(store.take_challenge(&[0; 32])).unwrap(),
@@ -159,28 +149,18 @@ fn migration_4_indexes_the_keys_revoked_before_it() {
     let schema = common::fresh_schema("migration_4");
     let revoked =
         register_and_revoke_a_key(&common::store_in(&url, &schema), &AccountId::new("alice"));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "SET search_path = \"{schema}\";
+    common::batch(
+        &url,
+        &format!(
+            "SET search_path = \"{schema}\";
                  DROP TABLE revoked_keys;
                  DROP FUNCTION latchkey_append(TEXT, BIGINT, TEXT, TEXT[], BYTEA[], BOOLEAN[],
                                                BYTEA[], BYTEA[]);
                  DROP FUNCTION latchkey_take_and_append(BYTEA, TEXT, BIGINT, TEXT, TEXT[],
                                                         BYTEA[], BOOLEAN[], BYTEA[], BYTEA[]);
                  UPDATE latchkey_schema SET version = 3;"
-            ))
-            .await
-            .unwrap();
-    });
+        ),
+    );
     let store = common::store_in(&url, &schema);
     let bob = AccountId::new("bob");
     let (loaded, events) = registration_with_key(&store, &bob, &revoked);

@@ -187,6 +187,13 @@ fn factors() -> StepUp {
     StepUp::Factors(vec![Factor::Email, Factor::Totp])
 }
 
+/// The events `command` decides on `state` at `T0`, by `context`; panics on a refusal.
+fn decided(state: &AccountState, command: &Command, context: &RequestContext) -> Vec<Event> {
+    decide(state, command, T0, context, &PolicyConfig::default())
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+        .events
+}
+
 /// Decides a command against the stored account and appends the result once.
 fn run<S: Store>(store: &S, who: &AccountId, command: &Command) -> Result<Vec<Event>, Failure> {
     run_with(store, who, command, Append::Plain)
@@ -284,18 +291,14 @@ fn append_is_atomic<S: Store>(store: Arc<S>) {
     let (alice, bob) = (account("alice"), account("bob"));
     register(&*store, &alice, 1, Scope::Exchange);
     // Bob's append holds a fine registration followed by Alice's credential id.
-    let mut events = decide(
+    let mut events = decided(
         &AccountState::default(),
         &Command::Register {
             credential: new_credential(2, Scope::Exchange),
             step_up: factors(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     let mut stolen = events[0].clone();
     if let latchkey_policy::EventKind::Registered { credential } = &mut stolen.kind {
         credential.id = credential_id(1);
@@ -857,18 +860,14 @@ pub fn register_and_revoke_a_key<S: Store>(store: &S, account: &AccountId) -> Ve
         ..RequestContext::default()
     };
     let loaded = block_on(store.load(account)).unwrap();
-    let revoke = decide(
+    let revoke = decided(
         &loaded.value,
         &Command::RevokeCompromised {
             credential: credential_id(5),
             reason: "phished".into(),
         },
-        T0,
         &operator,
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     block_on(store.append(account, loaded.version, &revoke)).unwrap();
     vec![5]
 }
@@ -882,18 +881,14 @@ pub fn registration_with_key<S: Store>(
     public_key: &[u8],
 ) -> (crate::model::Versioned<AccountState>, Vec<Event>) {
     let loaded = block_on(store.load(account)).unwrap();
-    let mut events = decide(
+    let mut events = decided(
         &loaded.value,
         &Command::Register {
             credential: new_credential(8, Scope::Pay),
             step_up: factors(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     for event in &mut events {
         if let latchkey_policy::EventKind::Registered { credential } = &mut event.kind {
             credential.public_key = public_key.to_vec();
@@ -931,18 +926,14 @@ fn revoked_keys_store_wide<S: Store>(store: Arc<S>) {
         actor: latchkey_policy::Actor::Operator("ops-1".into()),
         ..RequestContext::default()
     };
-    let mut events = decide(
+    let mut events = decided(
         &loaded.value,
         &Command::RevokeCompromised {
             credential: credential_id(6),
             reason: "phished".into(),
         },
-        T0,
         &operator,
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     events.extend(registration_with_key(&*store, &alice, &[6]).1);
     assert_eq!(
         block_on(store.append_loaded(&alice, &loaded, &events)),
@@ -954,18 +945,14 @@ fn revoked_keys_store_wide<S: Store>(store: Arc<S>) {
 
 /// A rename of passkey `n` decided on `loaded`: one event, nothing else changed.
 fn rename(loaded: &crate::model::Versioned<AccountState>, n: u8, name: &str) -> Vec<Event> {
-    decide(
+    decided(
         &loaded.value,
         &Command::Rename {
             credential: credential_id(n),
             name: name.into(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
     )
-    .unwrap()
-    .events
 }
 
 fn peek_then_take_and_append<S: Store>(store: Arc<S>) {
@@ -1035,18 +1022,14 @@ fn peek_then_take_and_append<S: Store>(store: Arc<S>) {
     let bob = account("bob");
     block_on(store.put_challenge(challenge(3))).unwrap();
     let bob_loaded = block_on(store.load(&bob)).unwrap();
-    let stolen = decide(
+    let stolen = decided(
         &bob_loaded.value,
         &Command::Register {
             credential: new_credential(1, Scope::Exchange),
             step_up: factors(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     assert_eq!(
         block_on(store.take_challenge_and_append(&[3; 32], &bob, &bob_loaded, &stolen)),
         Err(StoreError::DuplicateCredential)
@@ -1142,18 +1125,14 @@ fn append_loaded<S: Store>(store: Arc<S>) {
         version: first.len() as u64,
         value: apply(AccountState::default(), &first),
     };
-    let rename = decide(
+    let rename = decided(
         &loaded.value,
         &Command::Rename {
             credential: credential_id(1),
             name: "Laptop".into(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     let err = block_on(store.append_loaded(&alice, &stale, &rename)).unwrap_err();
     assert_eq!(
         err,
@@ -1176,18 +1155,14 @@ fn append_loaded<S: Store>(store: Arc<S>) {
     );
     // Bob registering Alice's credential: refused, all or nothing.
     let bob_loaded = block_on(store.load(&bob)).unwrap();
-    let mut events = decide(
+    let mut events = decided(
         &bob_loaded.value,
         &Command::Register {
             credential: new_credential(4, Scope::Exchange),
             step_up: factors(),
         },
-        T0,
         &RequestContext::default(),
-        &PolicyConfig::default(),
-    )
-    .unwrap()
-    .events;
+    );
     let mut stolen = events[0].clone();
     if let latchkey_policy::EventKind::Registered { credential } = &mut stolen.kind {
         credential.id = credential_id(1);

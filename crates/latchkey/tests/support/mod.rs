@@ -138,3 +138,22 @@ impl<S: Store> World<S> {
         Ok(done.step_up.expect("a step-up returns its token"))
     }
 }
+
+/// The service's identity check: the factors `id_document` and `face` (P18, P20).
+pub fn identity() -> StepUp {
+    StepUp::Factors(vec![Factor::IdDocument, Factor::Face])
+}
+
+/// A request made by operator `ops-7` (revocations, recoveries, unfreezing).
+pub fn operator() -> RequestContext {
+    RequestContext {
+        actor: latchkey::Actor::Operator("ops-7".into()),
+        request_id: Some("req-ops".into()),
+        ..RequestContext::default()
+    }
+}
+
+/// The code of a refusal; panics if `result` is a success.
+pub fn code<T: std::fmt::Debug>(result: latchkey::Result<T>) -> &'static str {
+    result.expect_err("should be refused").code()
+}
