@@ -132,3 +132,56 @@ pub(crate) fn refusal(taken: &Taken) -> Error {
         Taken::Unknown | Taken::Fresh(_) => Error::ChallengeMismatch,
     }
 }
+
+/// A challenge a finish read without consuming it ([`Store::peek_challenge_and_owner`]):
+/// the finish must spend it, with its append or, when it refuses the response, on its own
+/// (P16).
+///
+/// [`Store::peek_challenge_and_owner`]: latchkey_store::Store::peek_challenge_and_owner
+#[derive(Debug)]
+pub(crate) struct Pending<'c> {
+    /// The challenge.
+    pub(crate) challenge: &'c [u8],
+    /// Its deadline, as the peek read it.
+    pub(crate) expires_at: Timestamp,
+    /// Whether it is settled: consumed by this finish's append step, or found consumed
+    /// (or purged) by it, so that nothing is left to spend.
+    pub(crate) settled: bool,
+}
+
+impl Pending<'_> {
+    /// Spends the challenge after `refused`, the finish's refusal, and says what the
+    /// answer is.
+    ///
+    /// - This spend consumed it: the refusal stands (this response was its first answer).
+    /// - Another answer had consumed it first: `challenge_reused` (or, purged after its
+    ///   deadline, `challenge_expired`), as if this one had come second, which it did: a
+    ///   refusal never hides that a racing answer took the challenge. A store error keeps
+    ///   its own code.
+    /// - The spend failed: the store's error, and the response counts as never answered
+    ///   (the challenge may still be fresh, as when a take fails before anything is
+    ///   judged).
+    pub(crate) async fn spend_after<S: Store>(
+        &self,
+        store: &S,
+        refused: Error,
+        now: Timestamp,
+    ) -> Error {
+        match store.take_challenge(self.challenge).await {
+            Ok(Taken::Fresh(_)) => refused,
+            Ok(_) if matches!(refused, Error::Store(_)) => refused,
+            Ok(other) => self.taken_before(&other, now),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// The refusal when the challenge, fresh at the peek, was no longer fresh when this
+    /// finish came to take it: another answer took it (`challenge_reused`), or it was
+    /// purged, after its deadline (`challenge_expired`) or not (`challenge_mismatch`).
+    pub(crate) fn taken_before(&self, taken: &Taken, now: Timestamp) -> Error {
+        match taken {
+            Taken::Unknown if now > self.expires_at => Error::ChallengeExpired,
+            other => refusal(other),
+        }
+    }
+}

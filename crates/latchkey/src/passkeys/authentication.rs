@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use super::outcome::{Authenticated, StepUpToken};
 use super::request::FinishAuthentication;
 use super::{Passkeys, check_session, descriptors};
-use crate::challenge::{self, Binding, RequestBinding};
+use crate::challenge::{self, Binding, Pending, RequestBinding};
 use crate::error::{Error, Result};
 use crate::extensions::ClientExtensionOutputs;
 use crate::json::{RequestOptions, SignalUnknownCredential, b64};
@@ -250,7 +250,14 @@ impl<S: Store> Passkeys<S> {
                 }
                 None => None,
             };
-            let pending = matches!(peeked, Some((Taken::Fresh(_), _)));
+            let mut pending = match &peeked {
+                Some((Taken::Fresh(record), _)) => Some(Pending {
+                    challenge: &challenge,
+                    expires_at: record.expires_at,
+                    settled: false,
+                }),
+                _ => None,
+            };
             let finished = async {
                 let (bound, looked_up) = self
                     .redeem_request(&challenge, context, named.as_ref(), peeked)
@@ -371,13 +378,7 @@ impl<S: Store> Passkeys<S> {
                     },
                 };
                 let (decision, _) = match self
-                    .commit_taking(
-                        &owner,
-                        context,
-                        &command,
-                        Some(loaded),
-                        pending.then_some(challenge.as_slice()),
-                    )
+                    .commit_taking(&owner, context, &command, Some(loaded), pending.as_mut())
                     .await
                 {
                     Ok(committed) => committed,
@@ -424,12 +425,13 @@ impl<S: Store> Passkeys<S> {
                 })
             }
             .await;
-            if pending && finished.is_err() {
-                // P16: a challenge is spent by its first answer, refused or not. If the
-                // store fails here, the answer's own refusal is still what is returned.
-                let _ = self.store.take_challenge(&challenge).await;
+            // P16: a challenge is spent by its first answer, refused or not.
+            match (finished, pending) {
+                (Err(refused), Some(pending)) if !pending.settled => Err(pending
+                    .spend_after(&self.store, refused, self.clock.now())
+                    .await),
+                (finished, _) => finished,
             }
-            finished
         })
         .await
     }

@@ -25,6 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::attestation::AttestationPolicy;
 use crate::backoff::{Pause, pause_after};
+use crate::challenge::Pending;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::RelyingParty;
 use crate::error::{Error, Result};
@@ -221,9 +222,10 @@ impl<S: Store> Passkeys<S> {
     }
 
     /// [`commit`](Self::commit), where `pending` is a challenge the caller peeked and has
-    /// not consumed: the first append consumes it in the same store step
-    /// ([`Store::take_challenge_and_append`]), so that a login commits once. After a
-    /// conflict the challenge is the caller's, and later attempts append alone. A
+    /// not consumed: the append consumes it in the same store step
+    /// ([`Store::take_challenge_and_append`]), so that a login commits once, and settles
+    /// it. After a conflict the challenge is the caller's, and later attempts append
+    /// alone; a step rolled back whole (a deadlock) took nothing and is tried again. A
     /// challenge that another finish took in between refuses this one (P16).
     async fn commit_taking(
         &self,
@@ -231,7 +233,7 @@ impl<S: Store> Passkeys<S> {
         context: &RequestContext,
         command: &Command,
         mut loaded: Option<Versioned<AccountState>>,
-        mut pending: Option<&[u8]>,
+        mut pending: Option<&mut Pending<'_>>,
     ) -> Result<(Decision, AccountState)> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = match loaded.take() {
@@ -245,19 +247,31 @@ impl<S: Store> Passkeys<S> {
                 context,
                 &self.policy,
             )?;
-            let appended = match pending.take() {
-                Some(challenge) => match self
+            let appended = match pending.as_deref_mut().filter(|p| !p.settled) {
+                Some(pending) => match self
                     .store
-                    .take_challenge_and_append(challenge, account, &loaded, &decision.events)
-                    .await?
+                    .take_challenge_and_append(
+                        pending.challenge,
+                        account,
+                        &loaded,
+                        &decision.events,
+                    )
+                    .await
                 {
-                    TakeAndAppend::Appended(version) => Ok(version),
-                    TakeAndAppend::Conflict { expected, actual } => {
+                    Ok(TakeAndAppend::Appended(version)) => {
+                        pending.settled = true;
+                        Ok(version)
+                    }
+                    Ok(TakeAndAppend::Conflict { expected, actual }) => {
+                        pending.settled = true;
                         Err(StoreError::Conflict { expected, actual })
                     }
-                    TakeAndAppend::NotFresh(taken) => {
-                        return Err(crate::challenge::refusal(&taken));
+                    Ok(TakeAndAppend::NotFresh(taken)) => {
+                        pending.settled = true;
+                        return Err(pending.taken_before(&taken, self.clock.now()));
                     }
+                    // Unsettled: a conflict here rolled the take back with the append.
+                    Err(error) => Err(error),
                 },
                 None => {
                     self.store
