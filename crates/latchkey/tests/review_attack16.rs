@@ -26,7 +26,7 @@ use latchkey::{
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use latchkey_testkit::block_on;
-use support::{T0, World, factors, relying_party, world_on};
+use support::{T0, World, factors, identity, operator, relying_party, world_on};
 
 // ---------------------------------------------------------------------------------------
 // A store wrapper: forwards to a shared store, with hooks and injected failures.
@@ -1200,4 +1200,45 @@ fn postgres_a_refusal_whose_spending_take_fails_is_answered_as_the_store_failure
         "a refusal that did not spend its challenge"
     );
     assert_eq!((later, replay), (Ok(()), Err("challenge_reused")));
+}
+
+/// P18 across a retry: a withdrawal reads Alice's state, then a freeze and an unfreeze land
+/// (on another instance) before its take and append. The append conflicts; the attempt
+/// that decides again on the new state sees the freeze count moved and refuses
+/// `challenge_expired`, and nothing is appended for the withdrawal.
+#[test]
+fn memory_a_freeze_and_unfreeze_between_read_and_append_void_a_withdrawal() {
+    let Pair { a, b } = memory_pair();
+    let mut k = key(40);
+    a.register(&alice(), &k, Scope::Exchange, factors())
+        .unwrap();
+    let options = block_on(
+        a.passkeys
+            .start_authentication(&alice(), Intent::Withdrawal, None),
+    )
+    .unwrap();
+    let response = a.answer(&mut k, &options.challenge, &alice(), Scope::Exchange);
+    let b = Arc::new(b);
+    let toggled = Arc::new(Mutex::new(None));
+    {
+        let (b, toggled) = (Arc::clone(&b), Arc::clone(&toggled));
+        a.passkeys.store().on(Point::BeforeTakeAndAppend, move || {
+            let frozen = block_on(b.passkeys.freeze(&alice(), "risk", &b.context));
+            let unfrozen = block_on(b.passkeys.unfreeze(&alice(), &identity(), &operator()));
+            *toggled.lock().unwrap() = Some(frozen.is_ok() && unfrozen.is_ok());
+        });
+    }
+    let before = block_on(a.passkeys.store().load(&alice())).unwrap().version;
+    assert_eq!(finish(&a, &response).map(|_| ()), Err("challenge_expired"));
+    assert_eq!(
+        *toggled.lock().unwrap(),
+        Some(true),
+        "the hook froze and unfroze"
+    );
+    // Only the freeze and the unfreeze were appended.
+    assert_eq!(
+        block_on(a.passkeys.store().load(&alice())).unwrap().version,
+        before + 2
+    );
+    assert_eq!(finish(&b, &response).map(|_| ()), Err("challenge_reused"));
 }

@@ -307,16 +307,6 @@ impl<S: Store> Passkeys<S> {
                         credential: credential_id,
                     });
                 }
-                // P18: an assertion begun before a freeze or an unfreeze serves nothing after
-                // it; its challenge is void. (A step-up's grant is judged by the engine, from
-                // `GrantStepUp::freeze_changes`.)
-                if bound.change.is_none()
-                    && bound
-                        .freeze_changes
-                        .is_some_and(|count| count != loaded.value.freeze_changes)
-                {
-                    return Err(Error::ChallengeExpired);
-                }
                 let stored = loaded
                     .value
                     .credential(&credential_id)
@@ -378,7 +368,17 @@ impl<S: Store> Passkeys<S> {
                     },
                 };
                 let (decision, _) = match self
-                    .commit_taking(&owner, context, &command, Some(loaded), pending.as_mut())
+                    .commit_taking(
+                        &owner,
+                        context,
+                        &command,
+                        Some(loaded),
+                        pending.as_mut(),
+                        // P18: an assertion begun before a freeze or an unfreeze serves
+                        // nothing after it, judged on every state an attempt decides on. (A
+                        // step-up's grant is judged by the engine, from its own count.)
+                        bound.freeze_changes.filter(|_| bound.change.is_none()),
+                    )
                     .await
                 {
                     Ok(committed) => committed,
