@@ -85,7 +85,7 @@ fn migration_2_marks_put_back_challenges_used() {
         return;
     };
     let schema = common::fresh_schema("migration");
-    common::batch(
+    batch(
         &url,
         &format!(
             "CREATE SCHEMA \"{schema}\";
@@ -149,7 +149,7 @@ fn migration_4_indexes_the_keys_revoked_before_it() {
     let schema = common::fresh_schema("migration_4");
     let revoked =
         register_and_revoke_a_key(&common::store_in(&url, &schema), &AccountId::new("alice"));
-    common::batch(
+    batch(
         &url,
         &format!(
             "SET search_path = \"{schema}\";
@@ -226,4 +226,20 @@ fn inside_a_tokio_runtime_the_store_runs_on_it_and_outside_on_its_own() {
         drop(caller);
     });
     block_on(own.drop_schema()).unwrap();
+}
+
+/// Runs `sql` (several statements) on a connection of its own, outside any store: to set a
+/// schema up as an older latchkey left it.
+fn batch(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
+    });
 }

@@ -12,6 +12,7 @@ use latchkey_policy::{
     RequestContext, Scope, UserVerificationRule,
 };
 use latchkey_store::{AccountId, ChallengeRecord, Owner, Store, Taken, Versioned};
+use latchkey_verify::json::DecodedAssertion;
 use latchkey_verify::{Ceremony, CounterVerdict, CredProtect, StoredCredential, UserVerification};
 use sha2::{Digest as _, Sha256};
 
@@ -223,19 +224,10 @@ impl<S: Store> Passkeys<S> {
         request: FinishAuthentication<'_>,
     ) -> Result<Authenticated> {
         traced(operation_span!("finish_authentication"), async move {
-            let FinishAuthentication {
-                response,
-                context,
-                transaction,
-                factors,
-                intents,
-                account,
-                step_up,
-            } = request;
-            let challenge = self.challenge_of(&response.client_data_json()?)?;
+            let challenge = self.challenge_of(&request.response.client_data_json()?)?;
             // Decoded now so that the take can read the credential's owner in the same
             // call; a malformed response is refused after the take all the same.
-            let decoded = response.decode();
+            let decoded = request.response.decode();
             let named = decoded
                 .as_ref()
                 .ok()
@@ -258,173 +250,16 @@ impl<S: Store> Passkeys<S> {
                 }),
                 _ => None,
             };
-            let finished = async {
-                let (bound, looked_up) = self
-                    .redeem_request(&challenge, context, named.as_ref(), peeked)
-                    .await?;
-                trace::intent(bound.intent);
-                // What the caller's endpoint serves: refused before anything is verified or
-                // recorded (the challenge is spent all the same, P16).
-                let named_another = account
-                    .zip(bound.account.as_ref())
-                    .is_some_and(|(expected, bound)| expected != bound);
-                let other_kind = step_up.is_some_and(|wanted| wanted != bound.change.is_some());
-                if (!intents.is_empty() && !intents.contains(&bound.intent))
-                    || named_another
-                    || other_kind
-                {
-                    return Err(Error::ChallengeMismatch);
-                }
-                let decoded = decoded?;
-                let client_extensions =
-                    ClientExtensionOutputs::parse(&response.client_extension_results)?;
-                let credential_id = CredentialId::new(decoded.credential_id().to_vec());
-                let looked_up = looked_up.filter(|_| named.as_ref() == Some(&credential_id));
-                let (owner, loaded) = self.owner_of(&credential_id, &bound, looked_up).await?;
-                if account.is_some_and(|expected| expected != &owner) {
-                    return Err(Error::ChallengeMismatch);
-                }
-                if transaction.is_some() != bound.transaction.is_some() {
-                    return Err(Error::ChallengeMismatch);
-                }
-                let transaction_hash: Option<[u8; 32]> =
-                    transaction.map(|t| Sha256::digest(t).into());
-                let digest = transaction_hash.map(|hash| {
-                    b64(&bound_digest(
-                        bound.intent.scope(),
-                        bound.intent,
-                        &owner,
-                        &hash,
-                    ))
-                });
-                if digest != bound.transaction {
-                    return Err(Error::ChallengeMismatch);
-                }
-                // A revoked passkey (P20) is dead on every account: the client is told to
-                // forget it, as for a passkey the service never knew (P13).
-                if loaded.value.is_revoked(&credential_id) {
-                    return Err(Error::UnknownCredential {
-                        credential: credential_id,
-                    });
-                }
-                let stored = loaded
-                    .value
-                    .credential(&credential_id)
-                    .ok_or(Error::ForeignCredential)?;
-                self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
-                let key = self.verifying_key(&credential_id, &stored.public_key)?;
-                let ceremony = Ceremony {
-                    challenge: &challenge,
-                    user_verification: match bound.intent.user_verification() {
-                        UserVerificationRule::Required => UserVerification::Required,
-                        UserVerificationRule::Preferred => UserVerification::Preferred,
-                    },
-                    algorithms: &[],
-                    // No account named: the options listed no credentials.
-                    discoverable: bound.account.is_none(),
-                    required_cred_protect: None,
-                };
-                let verified = self.verifier.verify_assertion(
-                    &decoded.bytes(),
-                    &ceremony,
-                    &StoredCredential {
-                        key: &key.1,
-                        sign_count: stored.sign_count,
-                        backup_eligible: Some(stored.backup_eligible),
-                        app_id: stored.app_id.as_deref(),
-                        cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
-                    },
-                )?;
-                let scope = stored.scope;
-                let public_key = b64(&stored.public_key);
-                let facts = AssertionFacts {
-                    credential: credential_id.clone(),
-                    user_verified: verified.user_verified(),
-                    sign_count: verified.sign_count(),
-                    backup_eligible: verified.backup_eligible(),
-                    backed_up: verified.backed_up(),
-                    counter_regressed: verified.counter() == CounterVerdict::Regression,
-                };
-                let token = match bound.change {
-                    Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
-                    None => None,
-                };
-                let command = match (&bound.change, &token) {
-                    (Some(change), Some(token)) => Command::GrantStepUp {
-                        assertion: facts,
-                        scope: bound.intent.scope(),
-                        change: change.clone(),
-                        proof: token.proof(),
-                        expires_at: bound.expires_at,
-                        // A step-up's challenge always notes the count; one stored by an older
-                        // latchkey does not, and serves only an account never frozen since.
-                        freeze_changes: bound.freeze_changes.unwrap_or(0),
-                        factors: factors.to_vec(),
-                    },
-                    _ => Command::Use {
-                        assertion: facts,
-                        intent: bound.intent,
-                        factors: factors.to_vec(),
-                    },
-                };
-                let (decision, _) = match self
-                    .commit_taking(
-                        &owner,
-                        context,
-                        &command,
-                        Some(loaded),
-                        pending.as_mut(),
-                        // P18: an assertion begun before a freeze or an unfreeze serves
-                        // nothing after it, judged on every state an attempt decides on. (A
-                        // step-up's grant is judged by the engine, from its own count.)
-                        bound.freeze_changes.filter(|_| bound.change.is_none()),
-                    )
-                    .await
-                {
-                    Ok(committed) => committed,
-                    // Revoked between the read above and the append: the same answer as a
-                    // revocation seen at the read.
-                    Err(Error::Policy(PolicyError::UnknownCredential))
-                        if self
-                            .store
-                            .load(&owner)
-                            .await?
-                            .value
-                            .is_revoked(&credential_id) =>
-                    {
-                        return Err(Error::UnknownCredential {
-                            credential: credential_id,
-                        });
-                    }
-                    Err(other) => return Err(other),
-                };
-                let receipt = transaction_hash.map(|hash| ApprovalReceipt {
-                    account: owner.as_str().to_owned(),
-                    scope,
-                    intent: bound.intent,
-                    credential_id: b64(credential_id.as_bytes()),
-                    public_key,
-                    authenticator_data: response.response.authenticator_data.clone(),
-                    client_data_json: response.response.client_data_json.clone(),
-                    signature: response.response.signature.clone(),
-                    transaction_digest: b64(&hash),
-                    at: self.clock.now(),
-                });
-                Ok(Authenticated {
-                    account: owner,
-                    scope,
-                    credential: credential_id,
-                    intent: bound.intent,
-                    user_verified: verified.user_verified(),
-                    backed_up: verified.backed_up(),
-                    warnings: decision.warnings,
-                    events: decision.events,
-                    receipt,
-                    step_up: token,
-                    client_extensions,
-                })
-            }
-            .await;
+            let finished = self
+                .finish_answer(
+                    request,
+                    &challenge,
+                    decoded,
+                    named.as_ref(),
+                    peeked,
+                    pending.as_mut(),
+                )
+                .await;
             // P16: a challenge is spent by its first answer, refused or not.
             match (finished, pending) {
                 (Err(refused), Some(pending)) if !pending.settled => Err(pending
@@ -455,6 +290,190 @@ impl<S: Store> Passkeys<S> {
             }),
             _ => None,
         }
+    }
+
+    /// Everything [`finish_authentication`](Self::finish_authentication) does once the
+    /// challenge is known: judges the response against what the challenge was bound to,
+    /// verifies it, decides and records. `peeked` is what the store read without
+    /// consuming, if it can; then `pending` is that challenge, consumed with the append.
+    async fn finish_answer(
+        &self,
+        request: FinishAuthentication<'_>,
+        challenge: &[u8],
+        decoded: latchkey_verify::Result<DecodedAssertion>,
+        named: Option<&CredentialId>,
+        peeked: Option<(Taken, Option<Owner>)>,
+        pending: Option<&mut Pending<'_>>,
+    ) -> Result<Authenticated> {
+        let FinishAuthentication {
+            response,
+            context,
+            transaction,
+            factors,
+            intents,
+            account,
+            step_up,
+        } = request;
+        let (bound, looked_up) = self
+            .redeem_request(challenge, context, named, peeked)
+            .await?;
+        trace::intent(bound.intent);
+        // What the caller's endpoint serves: refused before anything is verified or
+        // recorded (the challenge is spent all the same, P16).
+        let named_another = account
+            .zip(bound.account.as_ref())
+            .is_some_and(|(expected, bound)| expected != bound);
+        let other_kind = step_up.is_some_and(|wanted| wanted != bound.change.is_some());
+        if (!intents.is_empty() && !intents.contains(&bound.intent)) || named_another || other_kind
+        {
+            return Err(Error::ChallengeMismatch);
+        }
+        let decoded = decoded?;
+        let client_extensions = ClientExtensionOutputs::parse(&response.client_extension_results)?;
+        let credential_id = CredentialId::new(decoded.credential_id().to_vec());
+        let looked_up = looked_up.filter(|_| named == Some(&credential_id));
+        let (owner, loaded) = self.owner_of(&credential_id, &bound, looked_up).await?;
+        if account.is_some_and(|expected| expected != &owner) {
+            return Err(Error::ChallengeMismatch);
+        }
+        if transaction.is_some() != bound.transaction.is_some() {
+            return Err(Error::ChallengeMismatch);
+        }
+        let transaction_hash: Option<[u8; 32]> = transaction.map(|t| Sha256::digest(t).into());
+        let digest = transaction_hash.map(|hash| {
+            b64(&bound_digest(
+                bound.intent.scope(),
+                bound.intent,
+                &owner,
+                &hash,
+            ))
+        });
+        if digest != bound.transaction {
+            return Err(Error::ChallengeMismatch);
+        }
+        // A revoked passkey (P20) is dead on every account: the client is told to
+        // forget it, as for a passkey the service never knew (P13).
+        if loaded.value.is_revoked(&credential_id) {
+            return Err(Error::UnknownCredential {
+                credential: credential_id,
+            });
+        }
+        let stored = loaded
+            .value
+            .credential(&credential_id)
+            .ok_or(Error::ForeignCredential)?;
+        self.check_user_handle(&owner, stored.scope, &bound, decoded.user_handle())?;
+        let key = self.verifying_key(&credential_id, &stored.public_key)?;
+        let ceremony = Ceremony {
+            challenge,
+            user_verification: match bound.intent.user_verification() {
+                UserVerificationRule::Required => UserVerification::Required,
+                UserVerificationRule::Preferred => UserVerification::Preferred,
+            },
+            algorithms: &[],
+            // No account named: the options listed no credentials.
+            discoverable: bound.account.is_none(),
+            required_cred_protect: None,
+        };
+        let verified = self.verifier.verify_assertion(
+            &decoded.bytes(),
+            &ceremony,
+            &StoredCredential {
+                key: &key.1,
+                sign_count: stored.sign_count,
+                backup_eligible: Some(stored.backup_eligible),
+                app_id: stored.app_id.as_deref(),
+                cred_protect: stored.cred_protect.and_then(CredProtect::from_level),
+            },
+        )?;
+        let scope = stored.scope;
+        let public_key = b64(&stored.public_key);
+        let facts = AssertionFacts {
+            credential: credential_id.clone(),
+            user_verified: verified.user_verified(),
+            sign_count: verified.sign_count(),
+            backup_eligible: verified.backup_eligible(),
+            backed_up: verified.backed_up(),
+            counter_regressed: verified.counter() == CounterVerdict::Regression,
+        };
+        let token = match bound.change {
+            Some(_) => Some(StepUpToken::new(self.random_bytes()?)),
+            None => None,
+        };
+        let command = match (&bound.change, &token) {
+            (Some(change), Some(token)) => Command::GrantStepUp {
+                assertion: facts,
+                scope: bound.intent.scope(),
+                change: change.clone(),
+                proof: token.proof(),
+                expires_at: bound.expires_at,
+                // A step-up's challenge always notes the count; one stored by an older
+                // latchkey does not, and serves only an account never frozen since.
+                freeze_changes: bound.freeze_changes.unwrap_or(0),
+                factors: factors.to_vec(),
+            },
+            _ => Command::Use {
+                assertion: facts,
+                intent: bound.intent,
+                factors: factors.to_vec(),
+            },
+        };
+        let (decision, _) = match self
+            .commit_taking(
+                &owner,
+                context,
+                &command,
+                Some(loaded),
+                pending,
+                // P18: an assertion begun before a freeze or an unfreeze serves
+                // nothing after it, judged on every state an attempt decides on. (A
+                // step-up's grant is judged by the engine, from its own count.)
+                bound.freeze_changes.filter(|_| bound.change.is_none()),
+            )
+            .await
+        {
+            Ok(committed) => committed,
+            // Revoked between the read above and the append: the same answer as a
+            // revocation seen at the read.
+            Err(Error::Policy(PolicyError::UnknownCredential))
+                if self
+                    .store
+                    .load(&owner)
+                    .await?
+                    .value
+                    .is_revoked(&credential_id) =>
+            {
+                return Err(Error::UnknownCredential {
+                    credential: credential_id,
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        let receipt = transaction_hash.map(|hash| ApprovalReceipt {
+            account: owner.as_str().to_owned(),
+            scope,
+            intent: bound.intent,
+            credential_id: b64(credential_id.as_bytes()),
+            public_key,
+            authenticator_data: response.response.authenticator_data.clone(),
+            client_data_json: response.response.client_data_json.clone(),
+            signature: response.response.signature.clone(),
+            transaction_digest: b64(&hash),
+            at: self.clock.now(),
+        });
+        Ok(Authenticated {
+            account: owner,
+            scope,
+            credential: credential_id,
+            intent: bound.intent,
+            user_verified: verified.user_verified(),
+            backed_up: verified.backed_up(),
+            warnings: decision.warnings,
+            events: decision.events,
+            receipt,
+            step_up: token,
+            client_extensions,
+        })
     }
 
     /// Consumes the challenge (P16) and reads what it was bound to; with a credential, the

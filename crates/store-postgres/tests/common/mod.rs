@@ -1,7 +1,7 @@
 //! The server the tests use: `LATCHKEY_POSTGRES_URL` (`.ci/run` starts a throwaway
 //! cluster with `.ci/postgres` and sets it). Without it the tests say so and pass, unless
 //! `LATCHKEY_REQUIRE_POSTGRES=1` (set in CI) makes that a failure.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -42,20 +42,4 @@ pub fn store_in(url: &str, schema: &str) -> PostgresStore {
     options.schema = Some(schema.to_owned());
     options.max_connections = 8;
     block_on(PostgresStore::connect(url, options)).expect("connect to the test server")
-}
-
-/// Runs `sql` (several statements) on a connection of its own, outside any store: to set a
-/// schema up as an older latchkey left it.
-pub fn batch(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-    });
 }
