@@ -48,12 +48,6 @@ impl KeyFingerprint {
         Self(hash.finalize().into())
     }
 
-    /// A fingerprint read back from a store.
-    #[must_use]
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
     /// The 32 bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {

@@ -318,13 +318,6 @@ impl KeyChanges {
         }
         Ok(false)
     }
-
-    /// Whether the append touches the index at all (most appends, logins among them, do
-    /// not).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.registered.is_empty() && self.revoked.is_empty()
-    }
 }
 
 /// The [`KeyChanges`] of appending `events` to an account in state `before`. The revoked
