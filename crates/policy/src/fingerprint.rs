@@ -105,7 +105,7 @@ fn field(hash: &mut Sha256, bytes: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use latchkey_cose::Algorithm;
     use latchkey_testkit::authenticator::SoftKey;
@@ -122,9 +122,9 @@ mod tests {
     }
 
     #[test]
-    fn an_ec2_key_re_encoded_keeps_its_fingerprint() {
+    fn an_ec2_key_re_encoded_keeps_its_fingerprint() -> Result<(), latchkey_cose::Error> {
         let key = SoftKey::es256([0x91; 32]).public_key();
-        let reencoded = CredentialPublicKey::new(Algorithm::Esp256, key.params().clone()).unwrap();
+        let reencoded = CredentialPublicKey::new(Algorithm::Esp256, key.params().clone())?;
         assert_ne!(key.as_cose_bytes(), reencoded.as_cose_bytes());
         assert_eq!(
             KeyFingerprint::of(key.as_cose_bytes()),
@@ -135,6 +135,7 @@ mod tests {
             KeyFingerprint::of(key.as_cose_bytes()),
             KeyFingerprint::of(other.as_cose_bytes())
         );
+        Ok(())
     }
 
     #[test]
