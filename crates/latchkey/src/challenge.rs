@@ -1,11 +1,13 @@
 //! Ceremony challenges (P16, P10): random, single-use, with a deadline, bound to what the
 //! ceremony is for.
 
-use latchkey_policy::{Change, CredentialId, Intent, Scope, Timestamp};
-use latchkey_store::{AccountId, ChallengeRecord, Store, Taken};
+use latchkey_policy::{AccountState, Change, CredentialId, Event, Intent, Scope, Timestamp};
+use latchkey_store::{
+    AccountId, ChallengeRecord, Store, StoreError, TakeAndAppend, Taken, Versioned,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Random;
+use crate::clock::{Clock, Random};
 use crate::error::{Error, Result};
 
 /// Random bytes in every challenge.
@@ -165,13 +167,44 @@ impl Pending<'_> {
         &self,
         store: &S,
         refused: Error,
-        now: Timestamp,
+        clock: &dyn Clock,
     ) -> Error {
         match store.take_challenge(self.challenge).await {
             Ok(Taken::Fresh(_)) => refused,
             Ok(_) if matches!(refused, Error::Store(_)) => refused,
-            Ok(other) => self.taken_before(&other, now),
+            Ok(other) => self.taken_before(&other, clock.now()),
             Err(error) => error.into(),
+        }
+    }
+
+    /// Consumes the challenge and appends `events` in one store step
+    /// ([`Store::take_challenge_and_append`]), and settles it unless the step failed
+    /// whole (a store error, a conflict that rolled the take back with the append).
+    ///
+    /// # Errors
+    ///
+    /// A conflict after the take (the challenge is this finish's now: decide again and
+    /// append alone); the refusal when another answer took the challenge first
+    /// ([`taken_before`](Self::taken_before)); store errors.
+    pub(crate) async fn take_and_append<S: Store>(
+        &mut self,
+        store: &S,
+        account: &AccountId,
+        loaded: &Versioned<AccountState>,
+        events: &[Event],
+        clock: &dyn Clock,
+    ) -> Result<u64> {
+        let step = store
+            .take_challenge_and_append(self.challenge, account, loaded, events)
+            .await?;
+        self.settled = true;
+        match step {
+            TakeAndAppend::Appended(version) => Ok(version),
+            TakeAndAppend::Conflict { expected, actual } => {
+                Err(StoreError::Conflict { expected, actual }.into())
+            }
+            // Judged at the time the step answered: it may have waited.
+            TakeAndAppend::NotFresh(taken) => Err(self.taken_before(&taken, clock.now())),
         }
     }
 

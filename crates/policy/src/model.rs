@@ -398,6 +398,12 @@ impl AccountState {
             .any(|key| same_key(key, public_key))
     }
 
+    /// The fingerprints of [`revoked_keys`](Self::revoked_keys): what a store's index of
+    /// revoked keys holds for this account (P20).
+    pub fn revoked_key_fingerprints(&self) -> impl Iterator<Item = KeyFingerprint> + '_ {
+        self.revoked_keys.iter().map(|key| KeyFingerprint::of(key))
+    }
+
     /// Whether the account is frozen (P18).
     #[must_use]
     pub fn is_frozen(&self) -> bool {

@@ -16,8 +16,8 @@ pub const DEFAULT_NAME: &str = "Passkey";
 /// isolates, zero-width characters, the BOM...), no other default-ignorable character
 /// (the combining grapheme joiner U+034F, the Hangul fillers U+115F, U+1160, U+3164,
 /// U+FFA0, the Khmer inherent vowels, the Mongolian variation selectors...), no blank
-/// that is not a space (the Braille blank U+2800, the musical null notehead U+1D159), and no whitespace but U+0020 (the
-/// no-break spaces, U+2000-U+200A, U+3000, the line and paragraph separators...).
+/// that is not a space (the Braille blank U+2800, the musical null notehead U+1D159), and
+/// no whitespace but U+0020 (the no-break spaces, U+2000-U+200A, U+3000, the line and paragraph separators...).
 ///
 /// A variation selector (U+FE00-U+FE0F, U+E0100-U+E01EF), which emoji need, is taken
 /// once, directly after a visible symbol that is not ASCII (`"\u{2764}\u{FE0F}"`), in a

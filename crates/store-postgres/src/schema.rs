@@ -4,7 +4,7 @@
 //! migrate while the others wait, then find nothing left to do.
 
 use deadpool_postgres::{Client, Transaction};
-use latchkey_policy::{AccountState, KeyFingerprint};
+use latchkey_policy::AccountState;
 use latchkey_store::StoreError;
 
 use crate::sql::unavailable;
@@ -189,10 +189,10 @@ async fn backfill(tx: &Transaction<'_>, version: usize) -> Result<(), StoreError
         let state: AccountState = serde_json::from_str(&json).map_err(|e| {
             StoreError::Corrupt(format!("migration: state of account {account:?}: {e}"))
         })?;
-        for key in &state.revoked_keys {
+        for key in state.revoked_key_fingerprints() {
             tx.execute(
                 "INSERT INTO revoked_keys (fingerprint) VALUES ($1) ON CONFLICT DO NOTHING",
-                &[&&KeyFingerprint::of(key).as_bytes()[..]],
+                &[&&key.as_bytes()[..]],
             )
             .await
             .map_err(fail)?;

@@ -516,21 +516,30 @@ const TAKE: &str = "WITH prior AS (
      )
      SELECT p.used, p.expires_at, p.binding, (SELECT count(*) FROM taken) FROM prior p";
 
+/// The owner of credential `$2` with its version and state: none when no account owns it.
+macro_rules! owner_of_credential {
+    () => {
+        "SELECT c.account, a.version, a.state FROM credentials c
+             LEFT JOIN accounts a ON a.account = c.account
+             WHERE c.credential = $2"
+    };
+}
+
 /// [`TAKE`], and in the same statement the owner of credential `$2` with its state.
-const TAKE_WITH_OWNER: &str = "WITH prior AS (
+const TAKE_WITH_OWNER: &str = concat!(
+    "WITH prior AS (
          SELECT used, expires_at, binding FROM challenges WHERE challenge = $1 FOR UPDATE
      ), taken AS (
          UPDATE challenges SET used = true
              WHERE challenge = $1 AND EXISTS (SELECT 1 FROM prior WHERE NOT prior.used)
              RETURNING 1
-     ), owner AS (
-         SELECT c.account, a.version, a.state FROM credentials c
-             LEFT JOIN accounts a ON a.account = c.account
-             WHERE c.credential = $2
-     )
+     ), owner AS (",
+    owner_of_credential!(),
+    ")
      SELECT p.used, p.expires_at, p.binding, (SELECT count(*) FROM taken),
             o.account, o.version, o.state
-         FROM prior p LEFT JOIN owner o ON true";
+         FROM prior p LEFT JOIN owner o ON true"
+);
 
 /// What a take's row says: `Fresh` only when this statement marked it.
 fn taken(challenge: Vec<u8>, row: Option<&Row>) -> Result<Taken, StoreError> {
@@ -599,14 +608,13 @@ fn owner_at(row: &Row, at: usize) -> Result<Option<Owner>, StoreError> {
 
 /// The challenge `$1` as it is, and the owner of credential `$2` with its state: a read,
 /// nothing locked or marked.
-const PEEK_WITH_OWNER: &str =
+const PEEK_WITH_OWNER: &str = concat!(
     "SELECT ch.used, ch.expires_at, ch.binding, o.account, o.version, o.state
-     FROM challenges ch LEFT JOIN (
-         SELECT c.account, a.version, a.state FROM credentials c
-             LEFT JOIN accounts a ON a.account = c.account
-             WHERE c.credential = $2
-     ) o ON true
-     WHERE ch.challenge = $1";
+     FROM challenges ch LEFT JOIN (",
+    owner_of_credential!(),
+    ") o ON true
+     WHERE ch.challenge = $1"
+);
 
 pub(crate) async fn peek_challenge_and_owner(
     db: Db,

@@ -62,8 +62,8 @@ fn backfill(tx: &Connection, version: usize) -> Result<(), StoreError> {
         let state: AccountState = serde_json::from_str(&json).map_err(|e| {
             StoreError::Corrupt(format!("migration: state of account {account:?}: {e}"))
         })?;
-        for key in &state.revoked_keys {
-            insert_revoked_key(tx, &KeyFingerprint::of(key)).map_err(unavailable)?;
+        for key in state.revoked_key_fingerprints() {
+            insert_revoked_key(tx, &key).map_err(unavailable)?;
         }
     }
     Ok(())

@@ -327,21 +327,16 @@ impl KeyChanges {
 #[must_use]
 pub fn key_changes(before: &AccountState, events: &[Event]) -> KeyChanges {
     use latchkey_policy::EventKind;
-    let fingerprints = |state: &AccountState| -> Vec<KeyFingerprint> {
-        state
-            .revoked_keys
-            .iter()
-            .map(|key| KeyFingerprint::of(key))
-            .collect()
-    };
     let mut revoked = Vec::new();
     if events
         .iter()
         .any(|event| matches!(event.kind, EventKind::Revoked { .. }))
     {
-        let known = fingerprints(before);
-        revoked = fingerprints(&apply(before.clone(), events));
-        revoked.retain(|key| !known.contains(key));
+        let known: Vec<KeyFingerprint> = before.revoked_key_fingerprints().collect();
+        revoked = apply(before.clone(), events)
+            .revoked_key_fingerprints()
+            .filter(|key| !known.contains(key))
+            .collect();
     }
     let mut registered: Vec<KeyFingerprint> = events
         .iter()

@@ -263,7 +263,7 @@ impl<S: Store> Passkeys<S> {
             // P16: a challenge is spent by its first answer, refused or not.
             match (finished, pending) {
                 (Err(refused), Some(pending)) if !pending.settled => Err(pending
-                    .spend_after(&self.store, refused, self.clock.now())
+                    .spend_after(&self.store, refused, &*self.clock)
                     .await),
                 (finished, _) => finished,
             }

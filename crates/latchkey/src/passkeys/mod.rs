@@ -19,7 +19,7 @@ use latchkey_policy::{
     AccountState, Command, CredentialId, Decision, PolicyConfig, RequestContext, Scope, Timestamp,
     decide,
 };
-use latchkey_store::{AccountId, Store, StoreError, TakeAndAppend, Versioned};
+use latchkey_store::{AccountId, Store, StoreError, Versioned};
 use latchkey_verify::{ClientData, CounterPolicy, Verifier, VerifierOptions, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
@@ -254,36 +254,22 @@ impl<S: Store> Passkeys<S> {
                 &self.policy,
             )?;
             let appended = match pending.as_deref_mut().filter(|p| !p.settled) {
-                Some(pending) => match self
-                    .store
-                    .take_challenge_and_append(
-                        pending.challenge,
-                        account,
-                        &loaded,
-                        &decision.events,
-                    )
-                    .await
-                {
-                    Ok(TakeAndAppend::Appended(version)) => {
-                        pending.settled = true;
-                        Ok(version)
-                    }
-                    Ok(TakeAndAppend::Conflict { expected, actual }) => {
-                        pending.settled = true;
-                        Err(StoreError::Conflict { expected, actual })
-                    }
-                    Ok(TakeAndAppend::NotFresh(taken)) => {
-                        pending.settled = true;
-                        return Err(pending.taken_before(&taken, self.clock.now()));
-                    }
-                    // Unsettled: a conflict here rolled the take back with the append.
-                    Err(error) => Err(error),
-                },
-                None => {
-                    self.store
-                        .append_loaded(account, &loaded, &decision.events)
+                Some(pending) => {
+                    pending
+                        .take_and_append(
+                            &self.store,
+                            account,
+                            &loaded,
+                            &decision.events,
+                            &*self.clock,
+                        )
                         .await
                 }
+                None => self
+                    .store
+                    .append_loaded(account, &loaded, &decision.events)
+                    .await
+                    .map_err(Error::from),
             };
             match appended {
                 Ok(_) => {
@@ -294,11 +280,11 @@ impl<S: Store> Passkeys<S> {
                     let state = latchkey_policy::apply(loaded.value, &decision.events);
                     return Ok((decision, state));
                 }
-                Err(StoreError::Conflict { .. }) if attempt + 1 < MAX_ATTEMPTS => {
+                Err(Error::Store(StoreError::Conflict { .. })) if attempt + 1 < MAX_ATTEMPTS => {
                     self.pause_after_conflict(attempt).await;
                 }
-                Err(StoreError::Conflict { .. }) => break,
-                Err(other) => return Err(other.into()),
+                Err(Error::Store(StoreError::Conflict { .. })) => break,
+                Err(other) => return Err(other),
             }
         }
         Err(Error::Contention {
