@@ -235,6 +235,25 @@ fn memory_pair() -> Pair<MemoryStore> {
     pair(Arc::new(MemoryStore::new()))
 }
 
+/// `k`'s answer to `challenge` as Alice's Exchange passkey, as the browser sends it.
+fn alice_json<S: Store>(k: &mut Authenticator, passkeys: &Passkeys<S>, challenge: &str) -> String {
+    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
+    k.authentication_json(
+        &client,
+        challenge,
+        &passkeys.user_handle(&alice(), Scope::Exchange),
+    )
+}
+
+/// [`alice_json`], parsed.
+fn alice_response<S: Store>(
+    k: &mut Authenticator,
+    passkeys: &Passkeys<S>,
+    challenge: &str,
+) -> AuthenticationResponse {
+    AuthenticationResponse::from_json(&alice_json(k, passkeys, challenge)).unwrap()
+}
+
 fn finish<S: Store>(
     w: &World<S>,
     response: &AuthenticationResponse,
@@ -371,14 +390,9 @@ fn memory_two_instances_both_peek_fresh_then_race_one_wins() {
     let (_shared, instances, _clock) = memory_instances();
     let mut k = key(1);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
     for round in 0..10 {
         let options = block_on(instances[round % 2].start_login(Some(&alice()))).unwrap();
-        let json = k.authentication_json(
-            &client,
-            &options.challenge,
-            &instances[0].user_handle(&alice(), Scope::Exchange),
-        );
+        let json = alice_json(&mut k, &*instances[0], &options.challenge);
         let results = race(&instances, &[json.clone(), json]);
         exactly_one_won(&results, &format!("login round {round}"));
     }
@@ -389,14 +403,9 @@ fn memory_discoverable_login_race_one_wins() {
     let (_shared, instances, _clock) = memory_instances();
     let mut k = key(2);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
     for round in 0..5 {
         let options = block_on(instances[1].start_login(None)).unwrap();
-        let json = k.authentication_json(
-            &client,
-            &options.challenge,
-            &instances[0].user_handle(&alice(), Scope::Exchange),
-        );
+        let json = alice_json(&mut k, &*instances[0], &options.challenge);
         let results = race(&instances, &[json.clone(), json]);
         exactly_one_won(&results, &format!("discoverable round {round}"));
     }
@@ -407,16 +416,11 @@ fn memory_step_up_race_one_token() {
     let (_shared, instances, _clock) = memory_instances();
     let mut k = key(3);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
     for round in 0..5 {
         let options =
             block_on(instances[0].start_step_up(&alice(), Scope::Exchange, &Change::AddPasskey))
                 .unwrap();
-        let json = k.authentication_json(
-            &client,
-            &options.challenge,
-            &instances[0].user_handle(&alice(), Scope::Exchange),
-        );
+        let json = alice_json(&mut k, &*instances[0], &options.challenge);
         let results = race(&instances, &[json.clone(), json]);
         exactly_one_won(&results, &format!("step-up round {round}"));
     }
@@ -427,15 +431,10 @@ fn memory_withdrawal_race_one_wins() {
     let (_shared, instances, _clock) = memory_instances();
     let mut k = key(4);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
     let options =
         block_on(instances[0].start_authentication(&alice(), Intent::SecurityChange, None))
             .unwrap();
-    let json = k.authentication_json(
-        &client,
-        &options.challenge,
-        &instances[0].user_handle(&alice(), Scope::Exchange),
-    );
+    let json = alice_json(&mut k, &*instances[0], &options.challenge);
     let results = race(&instances, &[json.clone(), json]);
     exactly_one_won(&results, "security change");
 }
@@ -449,12 +448,10 @@ fn memory_forgery_and_genuine_race_then_replay_is_reused() {
     let (_shared, instances, _clock) = memory_instances();
     let mut k = key(5);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
-    let handle = instances[0].user_handle(&alice(), Scope::Exchange);
     let options = block_on(instances[0].start_login(Some(&alice()))).unwrap();
     let mut forger = key(6).with_credential_id(k.credential_id().to_vec());
-    let forged = forger.authentication_json(&client, &options.challenge, &handle);
-    let genuine = k.authentication_json(&client, &options.challenge, &handle);
+    let forged = alice_json(&mut forger, &*instances[0], &options.challenge);
+    let genuine = alice_json(&mut k, &*instances[0], &options.challenge);
     let results = race(&instances, &[forged, genuine.clone()]);
     // Whichever took the challenge first is judged on its merits; the other is reused.
     assert!(
@@ -478,13 +475,11 @@ fn memory_two_racing_refusals_one_is_reused() {
     let (_shared, instances, _clock) = memory_instances();
     let k = key(23);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
-    let handle = instances[0].user_handle(&alice(), Scope::Exchange);
     let options = block_on(instances[0].start_login(Some(&alice()))).unwrap();
     let mut f1 = key(24).with_credential_id(k.credential_id().to_vec());
     let mut f2 = key(25).with_credential_id(k.credential_id().to_vec());
-    let forged1 = f1.authentication_json(&client, &options.challenge, &handle);
-    let forged2 = f2.authentication_json(&client, &options.challenge, &handle);
+    let forged1 = alice_json(&mut f1, &*instances[0], &options.challenge);
+    let forged2 = alice_json(&mut f2, &*instances[0], &options.challenge);
     let mut results = race(&instances, &[forged1, forged2]);
     results.sort();
     assert_eq!(
@@ -1018,8 +1013,6 @@ fn postgres_two_instances_both_peek_fresh_then_race_one_wins() {
     let instances = postgres_instances(&url, &schema);
     let mut k = key(30);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
-    let handle = instances[0].user_handle(&alice(), Scope::Exchange);
     let mut failures = Vec::new();
     for round in 0..10 {
         let options = if round % 3 == 2 {
@@ -1027,7 +1020,7 @@ fn postgres_two_instances_both_peek_fresh_then_race_one_wins() {
         } else {
             block_on(instances[round % 2].start_login(Some(&alice()))).unwrap()
         };
-        let json = k.authentication_json(&client, &options.challenge, &handle);
+        let json = alice_json(&mut k, &*instances[0], &options.challenge);
         let results = race(&instances, &[json.clone(), json.clone()]);
         let won = results.iter().filter(|r| r.is_ok()).count();
         if won != 1
@@ -1060,29 +1053,17 @@ fn postgres_refused_then_genuine_and_conflict_then_replay() {
     let mut k2 = key(32);
     register_on(&*instances[0], &alice(), &k1);
     register_on(&*instances[0], &alice(), &k2);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
-    let handle = instances[0].user_handle(&alice(), Scope::Exchange);
     let mut failures: Vec<String> = Vec::new();
 
     // A forged answer on A, then the genuine one on B.
     let options = block_on(instances[0].start_login(Some(&alice()))).unwrap();
     let mut forger = key(33).with_credential_id(k1.credential_id().to_vec());
-    let forged = AuthenticationResponse::from_json(&forger.authentication_json(
-        &client,
-        &options.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let forged = alice_response(&mut forger, &*instances[0], &options.challenge);
     let got = finish_on(&instances[0], &forged);
     if got != Err("signature_invalid") {
         failures.push(format!("forged: {got:?}"));
     }
-    let genuine = AuthenticationResponse::from_json(&k1.authentication_json(
-        &client,
-        &options.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let genuine = alice_response(&mut k1, &*instances[0], &options.challenge);
     let got = finish_on(&instances[1], &genuine);
     if got != Err("challenge_reused") {
         failures.push(format!("genuine after forged: {got:?}"));
@@ -1091,18 +1072,8 @@ fn postgres_refused_then_genuine_and_conflict_then_replay() {
     // A version conflict between A's peek and take (a login on B lands), then replays.
     let first = block_on(instances[0].start_login(Some(&alice()))).unwrap();
     let other = block_on(instances[1].start_login(Some(&alice()))).unwrap();
-    let r1 = AuthenticationResponse::from_json(&k1.authentication_json(
-        &client,
-        &first.challenge,
-        &handle,
-    ))
-    .unwrap();
-    let r2 = AuthenticationResponse::from_json(&k2.authentication_json(
-        &client,
-        &other.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let r1 = alice_response(&mut k1, &*instances[0], &first.challenge);
+    let r2 = alice_response(&mut k2, &*instances[0], &other.challenge);
     let outcomes: Arc<Mutex<Vec<(&str, Result<(), &'static str>)>>> = Arc::default();
     {
         let (b, r2, outcomes) = (Arc::clone(&instances[1]), r2.clone(), Arc::clone(&outcomes));
@@ -1133,12 +1104,7 @@ fn postgres_refused_then_genuine_and_conflict_then_replay() {
 
     // Committed, answer lost, and the spending take fails too: the replay is reused.
     let options = block_on(instances[0].start_login(Some(&alice()))).unwrap();
-    let r = AuthenticationResponse::from_json(&k1.authentication_json(
-        &client,
-        &options.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let r = alice_response(&mut k1, &*instances[0], &options.challenge);
     instances[0]
         .store()
         .lose_take_and_append
@@ -1171,25 +1137,13 @@ fn postgres_a_refusal_whose_spending_take_fails_is_answered_as_the_store_failure
     let instances = postgres_instances(&url, &schema);
     let mut k = key(34);
     register_on(&*instances[0], &alice(), &k);
-    let client = latchkey_testkit::authenticator::Client::new("example.com", "https://example.com");
-    let handle = instances[0].user_handle(&alice(), Scope::Exchange);
     let options = block_on(instances[0].start_login(Some(&alice()))).unwrap();
     let mut forger = key(35).with_credential_id(k.credential_id().to_vec());
-    let forged = AuthenticationResponse::from_json(&forger.authentication_json(
-        &client,
-        &options.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let forged = alice_response(&mut forger, &*instances[0], &options.challenge);
     instances[0].store().fail_take.store(1, Ordering::SeqCst);
     let refused = finish_on(&instances[0], &forged);
     let attempted = instances[0].store().fail_take.load(Ordering::SeqCst) == 0;
-    let genuine = AuthenticationResponse::from_json(&k.authentication_json(
-        &client,
-        &options.challenge,
-        &handle,
-    ))
-    .unwrap();
+    let genuine = alice_response(&mut k, &*instances[0], &options.challenge);
     let later = finish_on(&instances[1], &genuine);
     let replay = finish_on(&instances[0], &genuine);
     drop(instances);
