@@ -491,10 +491,7 @@ fn a_step_up_issued_before_a_freeze_grants_nothing_when_the_unfreeze_clock_lags(
     assert!(!block_on(w.passkeys.is_frozen(&alice())).unwrap());
     w.clock.set(T0.plus_seconds(120));
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
-    let finished = block_on(
-        w.passkeys
-            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-    );
+    let finished = w.finish(&response);
     let deleted = finished.as_ref().ok().and_then(|done| {
         let token = done.step_up.clone()?;
         block_on(
@@ -529,10 +526,7 @@ fn a_step_up_issued_before_a_freeze_grants_nothing_when_the_freeze_clock_lags() 
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
     w.clock.set(T0.plus_seconds(101));
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
-    let finished = block_on(
-        w.passkeys
-            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-    );
+    let finished = w.finish(&response);
     assert_eq!(code(finished), "step_up_required");
 }
 
@@ -572,12 +566,7 @@ fn step_ups_started_while_frozen_or_just_before_the_unfreeze_grant_nothing() {
     }
     for challenge in challenges {
         let response = w.answer(&mut k1, &challenge, &alice(), Scope::Exchange);
-        assert_eq!(
-            code(block_on(w.passkeys.finish_authentication(
-                FinishAuthentication::new(&response, &w.context)
-            ))),
-            "step_up_required"
-        );
+        assert_eq!(code(w.finish(&response)), "step_up_required");
     }
     // Non-vacuous: the one begun just after the unfreeze serves, and so does a later one.
     let response = w.answer(
@@ -586,11 +575,7 @@ fn step_ups_started_while_frozen_or_just_before_the_unfreeze_grant_nothing() {
         &alice(),
         Scope::Exchange,
     );
-    let granted = block_on(
-        w.passkeys
-            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-    )
-    .unwrap();
+    let granted = w.finish(&response).unwrap();
     assert!(granted.step_up.is_some());
     let token = w
         .step_up(
@@ -631,19 +616,9 @@ fn pay_and_dex_step_ups_begun_before_a_freeze_grant_nothing_after_it() {
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
     later(&w, 5);
     let response = w.answer(&mut k10, &pay.challenge, &alice(), Scope::Pay);
-    assert_eq!(
-        code(block_on(w.passkeys.finish_authentication(
-            FinishAuthentication::new(&response, &w.context)
-        ))),
-        "step_up_required"
-    );
+    assert_eq!(code(w.finish(&response)), "step_up_required");
     let response = w.answer(&mut k1, &dex.challenge, &alice(), Scope::Exchange);
-    assert_eq!(
-        code(block_on(w.passkeys.finish_authentication(
-            FinishAuthentication::new(&response, &w.context)
-        ))),
-        "step_up_required"
-    );
+    assert_eq!(code(w.finish(&response)), "step_up_required");
     assert!(
         block_on(w.passkeys.list(&alice(), Scope::Exchange))
             .unwrap()
@@ -674,12 +649,7 @@ fn assertions_begun_before_a_freeze_serve_nothing_after_the_unfreeze() {
     block_on(w.passkeys.freeze(&alice(), "risk", &w.context)).unwrap();
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
     let response = w.answer(&mut k1, &withdrawal.challenge, &alice(), Scope::Exchange);
-    assert_eq!(
-        code(block_on(w.passkeys.finish_authentication(
-            FinishAuthentication::new(&response, &w.context)
-        ))),
-        "challenge_expired"
-    );
+    assert_eq!(code(w.finish(&response)), "challenge_expired");
     let response = w.answer(&mut k10, &pay.challenge, &alice(), Scope::Pay);
     assert_eq!(
         code(block_on(w.passkeys.finish_authentication(
@@ -688,11 +658,8 @@ fn assertions_begun_before_a_freeze_serve_nothing_after_the_unfreeze() {
         "challenge_expired"
     );
     let response = w.answer(&mut k1, &login.challenge, &alice(), Scope::Exchange);
-    block_on(
-        w.passkeys
-            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-    )
-    .expect("a login begun before the freeze");
+    w.finish(&response)
+        .expect("a login begun before the freeze");
     w.authenticate(&alice(), &mut k1, Scope::Exchange, Intent::Withdrawal, None)
         .expect("a withdrawal begun after the unfreeze");
     w.authenticate(

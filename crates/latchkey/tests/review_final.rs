@@ -13,8 +13,7 @@ mod support;
 
 use latchkey::json::{RegistrationResponse, b64, unb64};
 use latchkey::{
-    AccountId, Actor, Change, FinishAuthentication, FinishRecovery, Intent, RequestContext, Scope,
-    StepUp, Store,
+    AccountId, Actor, Change, FinishRecovery, Intent, RequestContext, Scope, StepUp, Store,
 };
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use latchkey_testkit::block_on;
@@ -89,10 +88,7 @@ fn a_step_up_started_before_a_freeze_and_finished_after_the_unfreeze_serves_noth
     block_on(w.passkeys.freeze(&alice(), "risk", &w.context)).unwrap();
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
-    let finished = block_on(
-        w.passkeys
-            .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-    );
+    let finished = w.finish(&response);
     if let Ok(done) = finished
         && let Some(token) = done.step_up
     {
@@ -133,12 +129,7 @@ fn a_step_up_begun_before_a_freeze_is_refused_at_its_finish_and_a_later_one_serv
     block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
     later(10);
     let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
-    assert_eq!(
-        code(block_on(w.passkeys.finish_authentication(
-            FinishAuthentication::new(&response, &w.context)
-        ),)),
-        "step_up_required"
-    );
+    assert_eq!(code(w.finish(&response)), "step_up_required");
     let token = w
         .step_up(
             &alice(),
@@ -243,10 +234,7 @@ fn no_grant_comes_out_of_a_frozen_account() {
     ));
     if let Ok(options) = started {
         let response = w.answer(&mut k1, &options.challenge, &alice(), Scope::Exchange);
-        let finished = block_on(
-            w.passkeys
-                .finish_authentication(FinishAuthentication::new(&response, &w.context)),
-        );
+        let finished = w.finish(&response);
         block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
         if let Ok(done) = finished
             && let Some(token) = done.step_up

@@ -61,6 +61,14 @@ pub fn factors() -> StepUp {
 }
 
 impl<S: Store> World<S> {
+    /// Finishes an assertion `response` in this world's context, for any intent.
+    pub fn finish(&self, response: &AuthenticationResponse) -> latchkey::Result<Authenticated> {
+        block_on(
+            self.passkeys
+                .finish_authentication(FinishAuthentication::new(response, &self.context)),
+        )
+    }
+
     pub fn register(
         &self,
         account: &AccountId,
