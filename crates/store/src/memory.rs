@@ -111,10 +111,22 @@ impl Inner {
     /// Marks a challenge used; what it was before.
     fn take(&mut self, challenge: &[u8]) -> Taken {
         let taken = self.peek(challenge);
-        if let (Taken::Fresh(_), Some(stored)) = (&taken, self.challenges.get_mut(challenge)) {
-            stored.used = true;
+        if matches!(taken, Taken::Fresh(_)) {
+            self.mark_used(challenge);
         }
         taken
+    }
+
+    fn is_fresh(&self, challenge: &[u8]) -> bool {
+        self.challenges
+            .get(challenge)
+            .is_some_and(|stored| !stored.used)
+    }
+
+    fn mark_used(&mut self, challenge: &[u8]) {
+        if let Some(stored) = self.challenges.get_mut(challenge) {
+            stored.used = true;
+        }
     }
 
     /// The account's state and version; an unknown one is empty at version 0.
@@ -217,20 +229,17 @@ impl Store for MemoryStore {
         // One lock for both: the take and the append are one step. A refused append
         // leaves the challenge as it was, as a rolled-back transaction would.
         let mut inner = self.lock()?;
-        let taken = inner.peek(challenge);
-        if !matches!(taken, Taken::Fresh(_)) {
-            return Ok(TakeAndAppend::NotFresh(taken));
+        if !inner.is_fresh(challenge) {
+            return Ok(TakeAndAppend::NotFresh(inner.peek(challenge)));
         }
-        let appended = inner.append(account, loaded.version, events);
-        if !matches!(appended, Err(StoreError::DuplicateCredential)) {
-            inner.take(challenge);
-        }
-        match appended {
-            Ok(version) => Ok(TakeAndAppend::Appended(version)),
+        let step = match inner.append(account, loaded.version, events) {
+            Ok(version) => TakeAndAppend::Appended(version),
             Err(StoreError::Conflict { expected, actual }) => {
-                Ok(TakeAndAppend::Conflict { expected, actual })
+                TakeAndAppend::Conflict { expected, actual }
             }
-            Err(other) => Err(other),
-        }
+            Err(refused) => return Err(refused),
+        };
+        inner.mark_used(challenge);
+        Ok(step)
     }
 }
