@@ -115,6 +115,7 @@ fn policy(c: &mut Criterion) {
         },
         intent: Intent::Withdrawal,
         factors: vec![],
+        freeze_changes: Some(0),
     };
     c.bench_function("policy/decide_withdrawal", |b| {
         b.iter(|| black_box(decide(&state, &use_for_withdrawal, now, &context, &config).is_ok()));

@@ -68,6 +68,11 @@ pub enum Command {
         intent: Intent,
         /// Other factors the service checked for this request.
         factors: Vec<Factor>,
+        /// The account's [`freeze_changes`](crate::AccountState::freeze_changes) when the
+        /// assertion's challenge was issued: if the account was frozen or unfrozen since,
+        /// the use is refused (P18). `None` when the challenge did not note it (a login,
+        /// allowed through a freeze).
+        freeze_changes: Option<u64>,
     },
     /// Record a passkey step-up for one change: a user-verified assertion of the change's
     /// scope (P1, P7). The change's own command redeems it later.

@@ -141,7 +141,15 @@ pub fn decide(
             assertion,
             intent,
             factors,
-        } => uses::use_passkey(state, assertion, *intent, factors, &mut out)?,
+            freeze_changes,
+        } => uses::use_passkey(
+            state,
+            assertion,
+            *intent,
+            factors,
+            *freeze_changes,
+            &mut out,
+        )?,
         Command::GrantStepUp {
             assertion,
             scope,

@@ -64,6 +64,10 @@ pub enum PolicyError {
     /// `internal`.
     #[error("only an operator revokes a passkey as compromised")]
     OperatorRequired,
+    /// P18: an assertion whose challenge was issued before the account's last freeze or
+    /// unfreeze: the ceremony begins again. Code `challenge_expired`.
+    #[error("the ceremony began before the account was last frozen or unfrozen")]
+    CeremonyBeforeFreeze,
 }
 
 impl PolicyError {
@@ -87,6 +91,7 @@ impl PolicyError {
             Self::AccountFrozen => "account_frozen",
             Self::AttestationUntrusted | Self::AuthenticatorCompromised => "attestation_untrusted",
             Self::UnnamedActor | Self::OperatorRequired => "internal",
+            Self::CeremonyBeforeFreeze => "challenge_expired",
         }
     }
 }

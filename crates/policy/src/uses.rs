@@ -16,8 +16,10 @@ pub(crate) fn use_passkey(
     facts: &AssertionFacts,
     intent: Intent,
     factors: &[Factor],
+    freeze_changes: Option<u64>,
     out: &mut Output<'_>,
 ) -> Result<(), PolicyError> {
+    check_begun_since_freeze(state, freeze_changes, PolicyError::CeremonyBeforeFreeze)?;
     let credential = admitted(state, facts, intent)?;
     if out.config.is_locked_intent(intent) && state.withdrawals_locked(out.now) {
         return Err(PolicyError::WithdrawalLocked);
@@ -77,9 +79,7 @@ pub(crate) fn grant_step_up(
     }
     // P18: a freeze voids the grants made before it, and so the ceremonies begun before
     // it or before the unfreeze.
-    if freeze_changes != state.freeze_changes {
-        return Err(PolicyError::StepUpRequired);
-    }
+    check_begun_since_freeze(state, Some(freeze_changes), PolicyError::StepUpRequired)?;
     check_intent_factors(intent, factors, out)?;
     check_counter(credential, facts, out)?;
     record_use(credential, facts, intent, out);
@@ -91,6 +91,19 @@ pub(crate) fn grant_step_up(
         expires_at,
     };
     out.event(scope, EventKind::StepUpGranted { grant });
+    Ok(())
+}
+
+/// P18: a ceremony whose challenge noted a freeze count the account has moved past (it
+/// was frozen or unfrozen since the ceremony began) serves nothing: `refusal`.
+fn check_begun_since_freeze(
+    state: &AccountState,
+    freeze_changes: Option<u64>,
+    refusal: PolicyError,
+) -> Result<(), PolicyError> {
+    if freeze_changes.is_some_and(|count| count != state.freeze_changes) {
+        return Err(refusal);
+    }
     Ok(())
 }
 

@@ -212,6 +212,7 @@ impl Account {
             assertion: facts(n),
             intent,
             factors: vec![],
+            freeze_changes: None,
         })
     }
 
@@ -921,6 +922,7 @@ fn p9_intents() {
         assertion: no_uv(n),
         intent,
         factors: vec![],
+        freeze_changes: None,
     };
     assert!(
         account.try_run(attempt(1, Intent::Login)).is_ok(),
@@ -955,12 +957,14 @@ fn p9_intents() {
         assertion: facts(1),
         intent: Intent::Withdrawal,
         factors: vec![Factor::Email],
+        freeze_changes: None,
     };
     assert_eq!(account.refused(one_short), "step_up_required");
     let with_factors = Command::Use {
         assertion: facts(1),
         intent: Intent::Withdrawal,
         factors: vec![Factor::Email, Factor::Totp],
+        freeze_changes: None,
     };
     let used = account.run(with_factors);
     assert!(matches!(
@@ -1083,6 +1087,7 @@ fn p12_counters_and_backup_state() {
         assertion: facts,
         intent: Intent::Login,
         factors: vec![],
+        freeze_changes: None,
     };
     assert_eq!(
         account.refused(login(regressed.clone())),
@@ -2437,6 +2442,40 @@ fn p20_the_engine_refuses_a_revocation_from_a_user() {
 
 /// P20: "nothing that recovery (or revocation) revokes can be used again": the revoked
 /// key under a new credential id is refused on every path that registers a passkey.
+/// P18: a withdrawal whose challenge noted a freeze count the account has moved past is
+/// refused `challenge_expired`; with the current count it serves, and a use whose
+/// challenge noted no count (a login) is not judged by it.
+#[test]
+fn p18_a_use_begun_before_a_freeze_or_unfreeze_serves_nothing() {
+    let mut account = exchange_and_pay();
+    let withdraw = |freeze_changes: Option<u64>| Command::Use {
+        assertion: facts(1),
+        intent: Intent::Withdrawal,
+        factors: vec![Factor::Email, Factor::Totp],
+        freeze_changes,
+    };
+    account.run(Command::Freeze {
+        reason: "risk".into(),
+    });
+    account.run(Command::Unfreeze {
+        step_up: StepUp::Factors(vec![Factor::IdDocument, Factor::Face]),
+    });
+    for stale in [0, 1, 3] {
+        assert_eq!(
+            account.refused(withdraw(Some(stale))),
+            "challenge_expired",
+            "{stale}"
+        );
+    }
+    account.run(withdraw(Some(2)));
+    account.run(Command::Use {
+        assertion: facts(1),
+        intent: Intent::Login,
+        factors: vec![],
+        freeze_changes: None,
+    });
+}
+
 /// A recovery answered by a passkey holding one of the keys it revokes (the same
 /// authenticator key under a new id) is refused whole: the key would be revoked and
 /// registered in one step.

@@ -168,6 +168,9 @@ enum Op {
         by: Assert,
         intent: Intent,
         factors: Vec<Factor>,
+        /// How many freezes and unfreezes ago its challenge was issued, if it noted the
+        /// count (P18: if any, the use is refused).
+        issued_ago: Option<u64>,
     },
     Grant {
         by: Assert,
@@ -328,8 +331,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(target, proof, terms)| Op::AuthorizeDex { target, proof, terms }),
         2 => (target(), step_up())
             .prop_map(|(target, step_up)| Op::RevokeDex { target, step_up }),
-        3 => (assertion(), intent(), prop::collection::vec(factor(), 0..2))
-            .prop_map(|(by, intent, factors)| Op::Use { by, intent, factors }),
+        3 => (assertion(), intent(), prop::collection::vec(factor(), 0..2), prop_oneof![2 => Just(None), 2 => Just(Some(0u64)), 1 => (1u64..3).prop_map(Some)])
+            .prop_map(|(by, intent, factors, issued_ago)| Op::Use { by, intent, factors, issued_ago }),
         2 => (assertion(), scope(), change(), ttl(), prop::bool::weighted(0.2), prop_oneof![3 => Just(0u64), 1 => 1u64..3])
             .prop_map(|(by, scope, change, ttl, reuse, issued_ago)| Op::Grant {
                 by,
@@ -716,10 +719,12 @@ impl Run {
                 by,
                 intent,
                 factors,
+                issued_ago,
             } => Command::Use {
                 assertion: self.facts(by, intent.scope(), None),
                 intent: *intent,
                 factors: factors.clone(),
+                freeze_changes: issued_ago.map(|ago| self.state.freeze_changes.saturating_sub(ago)),
             },
             Op::Grant {
                 by,
@@ -925,6 +930,17 @@ impl Run {
                 EventKind::Used {
                     credential, intent, ..
                 } => {
+                    if let Command::Use {
+                        freeze_changes: Some(count),
+                        ..
+                    } = command
+                    {
+                        prop_assert_eq!(
+                            *count,
+                            before.freeze_changes,
+                            "P18: a use begun before a freeze or unfreeze"
+                        );
+                    }
                     let used = before.credential(credential);
                     prop_assert!(
                         used.is_some_and(|c| c.scope == intent.scope()),

@@ -416,20 +416,11 @@ impl<S: Store> Passkeys<S> {
                 assertion: facts,
                 intent: bound.intent,
                 factors: factors.to_vec(),
+                freeze_changes: bound.freeze_changes,
             },
         };
         let (decision, _) = match self
-            .commit_taking(
-                &owner,
-                context,
-                &command,
-                Some(loaded),
-                pending,
-                // P18: an assertion begun before a freeze or an unfreeze serves
-                // nothing after it, judged on every state an attempt decides on. (A
-                // step-up's grant is judged by the engine, from its own count.)
-                bound.freeze_changes.filter(|_| bound.change.is_none()),
-            )
+            .commit_taking(&owner, context, &command, Some(loaded), pending)
             .await
         {
             Ok(committed) => committed,

@@ -217,7 +217,7 @@ impl<S: Store> Passkeys<S> {
         command: &Command,
         loaded: Option<Versioned<AccountState>>,
     ) -> Result<(Decision, AccountState)> {
-        self.commit_taking(account, context, command, loaded, None, None)
+        self.commit_taking(account, context, command, loaded, None)
             .await
     }
 
@@ -227,8 +227,6 @@ impl<S: Store> Passkeys<S> {
     /// it. After a conflict the challenge is the caller's, and later attempts append
     /// alone; a step rolled back whole (a deadlock) took nothing and is tried again. A
     /// challenge that another finish took in between refuses this one (P16).
-    /// `freeze_changes` is the account's freeze count the ceremony's challenge noted: a
-    /// state where it has moved refuses the command, `challenge_expired` (P18).
     async fn commit_taking(
         &self,
         account: &AccountId,
@@ -236,16 +234,12 @@ impl<S: Store> Passkeys<S> {
         command: &Command,
         mut loaded: Option<Versioned<AccountState>>,
         mut pending: Option<&mut Pending<'_>>,
-        freeze_changes: Option<u64>,
     ) -> Result<(Decision, AccountState)> {
         for attempt in 0..MAX_ATTEMPTS {
             let loaded = match loaded.take() {
                 Some(loaded) => loaded,
                 None => self.store.load(account).await?,
             };
-            if freeze_changes.is_some_and(|count| count != loaded.value.freeze_changes) {
-                return Err(Error::ChallengeExpired);
-            }
             let decision = decide(
                 &loaded.value,
                 command,
