@@ -288,8 +288,6 @@ struct Play<S> {
     tokens: Vec<Held>,
     captured: Option<(AuthenticationResponse, Option<Vec<u8>>)>,
     answered: BTreeSet<String>,
-    /// The passkeys recoveries registered: the only registrations a frozen account takes.
-    recovered: BTreeSet<CredentialId>,
     /// A registration in flight: its response and the step-up its finish brings.
     later: Option<(RegistrationResponse, StepUp)>,
     /// A step-up in flight: its answered response and the scope it was made in.
@@ -327,7 +325,6 @@ impl<S: Store> Play<S> {
             tokens: Vec::new(),
             captured: None,
             answered: BTreeSet::new(),
-            recovered: BTreeSet::new(),
             later: None,
             step_up_later: None,
         };
@@ -852,7 +849,6 @@ impl<S: Store> Play<S> {
                     "P20: recovered without the identity check"
                 );
                 if let Ok(done) = done {
-                    self.recovered.insert(done.credential.id.clone());
                     self.record(done.events, &Call::Other);
                 }
             }
@@ -1074,7 +1070,8 @@ impl<S: Store> Play<S> {
         let mut revoked = BTreeSet::new();
         let mut previous: Option<&EventKind> = None;
         for event in &history {
-            // P18: a frozen account records no change and no use but login.
+            // P18: a frozen account records no change and no use but login (a recovery,
+            // which registers, neither).
             if state.is_frozen() {
                 let allowed = match &event.kind {
                     EventKind::Frozen { .. }
@@ -1082,7 +1079,6 @@ impl<S: Store> Play<S> {
                     | EventKind::Revoked { .. }
                     | EventKind::WithdrawalLocked { .. } => true,
                     EventKind::Used { intent, .. } => *intent == Intent::Login,
-                    EventKind::Registered { credential } => self.recovered.contains(&credential.id),
                     _ => false,
                 };
                 assert!(allowed, "P18: {:?} while frozen", event.kind);

@@ -370,48 +370,36 @@ fn a_step_up_granted_before_a_freeze_is_void_after_the_unfreeze() {
     .unwrap();
 }
 
+/// P18: a recovery registers a passkey, a change: refused while frozen, whether started
+/// before the freeze or during it, and nothing is revoked. Unfreezing takes the identity
+/// check (a recovery's proof is no substitute), and then the recovery goes through.
 #[test]
-fn a_recovery_on_a_frozen_account_goes_through_and_leaves_it_frozen() {
+fn a_recovery_on_a_frozen_account_is_refused_until_the_unfreeze() {
     let (w, mut k1, _, _) = alice_world();
-    block_on(w.passkeys.freeze(&alice(), "stolen phone", &w.context)).unwrap();
-    // Started while frozen, and started before a freeze: both finish.
     let k5 = key(5);
     let early = recovery_response(&w, &alice(), &k5, Scope::Exchange);
-    let mut k3 = key(3);
-    recover(&w, &alice(), &k3, Scope::Exchange, &operator()).unwrap();
-    assert!(block_on(w.passkeys.is_frozen(&alice())).unwrap());
-    // Still frozen: the new passkey logs in, and does nothing else.
-    w.authenticate(&alice(), &mut k3, Scope::Exchange, Intent::Login, None)
-        .unwrap();
-    assert_eq!(code(withdraw(&w, &mut k3)), "account_frozen");
+    block_on(w.passkeys.freeze(&alice(), "stolen phone", &w.context)).unwrap();
     assert_eq!(
-        code(w.step_up(
+        code(block_on(w.passkeys.finish_recovery(FinishRecovery::new(
             &alice(),
-            &mut k3,
-            Scope::Exchange,
-            Scope::Exchange,
-            &Change::AddPasskey
-        )),
+            &early,
+            &identity(),
+            &operator(),
+        )))),
         "account_frozen"
     );
     assert_eq!(
-        code(w.authenticate(&alice(), &mut k1, Scope::Exchange, Intent::Login, None)),
-        "unknown_credential"
+        code(block_on(w.passkeys.start_recovery(
+            &alice(),
+            &user("alice"),
+            Scope::Exchange,
+            &identity()
+        ))),
+        "account_frozen"
     );
-    // The early recovery (identity-checked too) replaces the scope again.
-    block_on(w.passkeys.finish_recovery(FinishRecovery::new(
-        &alice(),
-        &early,
-        &identity(),
-        &operator(),
-    )))
-    .unwrap();
-    assert_eq!(
-        code(w.authenticate(&alice(), &mut k3, Scope::Exchange, Intent::Login, None)),
-        "unknown_credential"
-    );
-    // Unfreezing takes the identity check, whoever asks, and a recovery's proof is no
-    // substitute for it.
+    // Nothing was revoked: the old passkey still logs in (login goes through a freeze).
+    w.authenticate(&alice(), &mut k1, Scope::Exchange, Intent::Login, None)
+        .unwrap();
     for step_up in [
         StepUp::Factors(vec![Factor::IdDocument]),
         StepUp::Factors(vec![Factor::Face, Factor::Email, Factor::Totp, Factor::Sms]),
@@ -425,6 +413,15 @@ fn a_recovery_on_a_frozen_account_goes_through_and_leaves_it_frozen() {
             "step_up_required"
         );
     }
+    block_on(w.passkeys.unfreeze(&alice(), &identity(), &operator())).unwrap();
+    let mut k3 = key(3);
+    recover(&w, &alice(), &k3, Scope::Exchange, &operator()).unwrap();
+    w.authenticate(&alice(), &mut k3, Scope::Exchange, Intent::Login, None)
+        .unwrap();
+    assert_eq!(
+        code(w.authenticate(&alice(), &mut k1, Scope::Exchange, Intent::Login, None)),
+        "unknown_credential"
+    );
 }
 
 #[test]

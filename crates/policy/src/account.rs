@@ -50,11 +50,13 @@ pub(crate) fn check_frozen(
         Command::Use { intent, .. } => {
             *intent == Intent::Login && frozen_login == FrozenLogin::Allow
         }
-        Command::Freeze { .. }
-        | Command::Unfreeze { .. }
-        | Command::RevokeCompromised { .. }
-        | Command::Recover { .. } => true,
-        Command::Register { .. }
+        // A revocation only takes power away. A recovery registers a passkey: a change,
+        // refused like any other until the unfreeze (which takes the same identity check).
+        Command::Freeze { .. } | Command::Unfreeze { .. } | Command::RevokeCompromised { .. } => {
+            true
+        }
+        Command::Recover { .. }
+        | Command::Register { .. }
         | Command::Rename { .. }
         | Command::Delete { .. }
         | Command::Replace { .. }
@@ -212,14 +214,18 @@ pub(crate) fn recover(
     Ok(())
 }
 
-/// What a recovery's start and finish both judge: the identity check, and a scope
-/// where some provider class may enter.
+/// What a recovery's start and finish both judge: an account that is not frozen (a
+/// recovery registers a passkey, P18), the identity check, and a scope where some
+/// provider class may enter.
 pub(crate) fn check_recovery(
-    _state: &AccountState,
+    state: &AccountState,
     scope: Scope,
     step_up: &StepUp,
     config: &crate::config::PolicyConfig,
 ) -> Result<(), PolicyError> {
+    if state.is_frozen() {
+        return Err(PolicyError::AccountFrozen);
+    }
     if !step_up::is_identity_check(step_up) {
         return Err(PolicyError::StepUpRequired);
     }

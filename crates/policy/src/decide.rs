@@ -210,12 +210,13 @@ pub fn preflight(
 }
 
 /// Judges what can be known of a recovery of `scope` before the authenticator runs
-/// (P20): the identity check (`id_document` and `face`) and a scope that takes some
-/// provider class. The finish ([`Command::Recover`]) judges it again.
+/// (P20): an account that is not frozen (P18), the identity check (`id_document` and
+/// `face`) and a scope that takes some provider class. The finish
+/// ([`Command::Recover`]) judges it again.
 ///
 /// # Errors
 ///
-/// `step_up_required` without the identity check, `provider_denied`.
+/// `account_frozen`, `step_up_required` without the identity check, `provider_denied`.
 pub fn preflight_recovery(
     state: &AccountState,
     scope: Scope,

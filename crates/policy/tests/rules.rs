@@ -2757,18 +2757,33 @@ fn p20_recovery_replaces_every_passkey_of_a_scope() {
     // DEX again only through P2.
     assert_eq!(account.use_code(3, Intent::DexTrade), "dex_not_authorized");
     account.authorize_dex(3);
-    // Pay recovery: no lock, Exchange untouched; on a frozen account too.
+    // Pay recovery: no lock, Exchange untouched. Not on a frozen account (P18: a
+    // recovery registers a passkey, a change); after the unfreeze it goes through.
     account.now = account.now.plus_seconds(25 * HOUR);
     account.run(Command::Freeze {
         reason: "user_request".into(),
     });
-    let pay = account.run(Command::Recover {
+    let recover_pay = || Command::Recover {
         new: new(12, Scope::Pay),
         step_up: identity(),
+    };
+    assert_eq!(account.refused(recover_pay()), "account_frozen");
+    assert_eq!(
+        preflight_recovery(
+            &account.state,
+            Scope::Pay,
+            &identity(),
+            &PolicyConfig::default()
+        )
+        .map_err(|e| e.code()),
+        Err("account_frozen")
+    );
+    account.run(Command::Unfreeze {
+        step_up: identity(),
     });
+    let pay = account.run(recover_pay());
     assert_eq!(revoked(&pay), [id(10), id(11)]);
     assert!(!locks(&pay));
     assert_eq!(account.state.count(Realm::Exchange), 1);
     assert_eq!(account.state.count(Realm::Dex), 1);
-    assert!(account.state.is_frozen(), "a recovery does not unfreeze");
 }

@@ -388,13 +388,18 @@ fn account_events_round_trip<S: Store>(store: Arc<S>) {
             operator.clone(),
         ),
         (
-            Command::Recover {
-                new: new_credential(4, Scope::Pay),
+            Command::Unfreeze {
                 step_up: identity.clone(),
             },
             operator.clone(),
         ),
-        (Command::Unfreeze { step_up: identity }, operator),
+        (
+            Command::Recover {
+                new: new_credential(4, Scope::Pay),
+                step_up: identity,
+            },
+            operator,
+        ),
     ];
     for (command, context) in commands {
         let loaded = block_on(store.load(&alice)).unwrap();

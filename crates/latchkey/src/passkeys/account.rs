@@ -165,6 +165,7 @@ impl<S: Store> Passkeys<S> {
     ///
     /// # Errors
     ///
+    /// `account_frozen` (unfreeze first, with the same identity check),
     /// `step_up_required`, `provider_denied`, store or randomness failures.
     pub async fn start_recovery(
         &self,
@@ -192,7 +193,7 @@ impl<S: Store> Passkeys<S> {
     ///
     /// Challenge errors (a challenge not started by
     /// [`start_recovery`](Self::start_recovery) for this account is
-    /// `challenge_mismatch`), verification, policy (`step_up_required`,
+    /// `challenge_mismatch`), verification, policy (`account_frozen`, `step_up_required`,
     /// `duplicate_credential`...) and store errors.
     pub async fn finish_recovery(&self, request: FinishRecovery<'_>) -> Result<Registered> {
         traced(operation_span!("finish_recovery"), async move {
