@@ -7,8 +7,9 @@
 //! `finish_authentication`. Latency is what the service spends (start + finish), without
 //! the client's signing; the clients run in the same process and share its CPU.
 //!
-//! Stores: memory and SQLite (a temporary file) always; PostgreSQL with `--postgres URL`
-//! or `LATCHKEY_POSTGRES_URL` (`.ci/postgres` starts a throwaway cluster).
+//! Stores: memory and SQLite (a temporary file); PostgreSQL with `--postgres URL` or
+//! `LATCHKEY_POSTGRES_URL` (`.ci/postgres` starts a throwaway cluster). `--stores
+//! postgres` (a comma-separated list) measures only those named.
 //! Prints `load <store> logins_per_second = N p50_ms = X p99_ms = Y` lines.
 //!
 //! Against the database's own limit: right after the logins, the same number of clients
@@ -49,6 +50,8 @@ struct Settings {
     clients: usize,
     seconds: u64,
     postgres: Option<String>,
+    /// The stores to measure (`--stores memory,sqlite,postgres`, the default).
+    stores: Vec<String>,
 }
 
 fn settings() -> Settings {
@@ -57,6 +60,7 @@ fn settings() -> Settings {
         clients: 16,
         seconds: 10,
         postgres: std::env::var("LATCHKEY_POSTGRES_URL").ok(),
+        stores: vec!["memory".into(), "sqlite".into(), "postgres".into()],
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +72,7 @@ fn settings() -> Settings {
             "--clients" => settings.clients = value.parse().expect("--clients N"),
             "--seconds" => settings.seconds = value.parse().expect("--seconds N"),
             "--postgres" => settings.postgres = Some(value),
+            "--stores" => settings.stores = value.split(',').map(str::to_owned).collect(),
             other => panic!("unknown option {other}"),
         }
     }
@@ -330,23 +335,44 @@ fn main() {
          as the service sees it",
         settings.accounts, settings.clients, settings.seconds
     );
-    run("memory", MemoryStore::new(), &settings, |_| "");
+    for store in &settings.stores {
+        assert!(
+            ["memory", "sqlite", "postgres"].contains(&store.as_str()),
+            "unknown store {store:?} in --stores"
+        );
+    }
+    let wanted = |store: &str| settings.stores.iter().any(|s| s == store);
+    if wanted("memory") {
+        run("memory", MemoryStore::new(), &settings, |_| "");
+    }
+    if wanted("sqlite") {
+        sqlite(&settings);
+    }
+    if wanted("postgres") {
+        postgres(&settings);
+    }
+}
 
+/// Logins on SQLite, then its bare loop on the same file.
+fn sqlite(settings: &Settings) {
     let dir = std::env::temp_dir().join(format!("latchkey-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("load.sqlite");
     let sqlite = SqliteStore::open(&path).unwrap();
-    let logins = run("sqlite", sqlite, &settings, |store| {
+    let logins = run("sqlite", sqlite, settings, |store| {
         let stats = store.stats();
         format!(
             "{} writes in {} transactions, {} statements",
             stats.writes, stats.transactions, stats.statements
         )
     });
-    let bare = bare_sqlite(&path, &settings);
+    let bare = bare_sqlite(&path, settings);
     ratio("sqlite", &logins, &bare);
     std::fs::remove_dir_all(&dir).unwrap();
+}
 
+/// Logins on PostgreSQL in a schema of their own, then its bare loop beside them.
+fn postgres(settings: &Settings) {
     match &settings.postgres {
         Some(url) => {
             let schema = format!("latchkey_load_{}", std::process::id());
@@ -354,7 +380,7 @@ fn main() {
             options.schema = Some(schema.clone());
             options.max_connections = settings.clients;
             let connect = || block_on(PostgresStore::connect(url, options.clone())).unwrap();
-            let logins = run("postgres", connect(), &settings, |store| {
+            let logins = run("postgres", connect(), settings, |store| {
                 let trips = store.round_trips();
                 format!(
                     "{} round trips ({} preparations), {} transactions, {} waited for the disk",
@@ -364,10 +390,11 @@ fn main() {
                     trips.synchronous_commits
                 )
             });
-            let bare = bare_postgres(url, &schema, &settings);
+            let bare = bare_postgres(url, &schema, settings);
             ratio("postgres", &logins, &bare);
             block_on(connect().drop_schema()).unwrap();
         }
         None => eprintln!("# postgres: skipped (no --postgres URL or LATCHKEY_POSTGRES_URL)"),
     }
 }
+

@@ -272,6 +272,18 @@ impl AppendArgs {
         })
     }
 
+    /// Whether the append only adds events to an account that exists: no credential
+    /// registered or removed, no key registered or revoked. A login's `Used` event is
+    /// one. Such an append needs none of `latchkey_append`'s checks beyond the version,
+    /// so it can run as plain SQL ([`TAKE_AND_APPEND_EVENTS`]).
+    fn only_events(&self) -> bool {
+        self.expected > 0
+            && !self.events.is_empty()
+            && self.ids.is_empty()
+            && self.registered_keys.is_empty()
+            && self.revoked_keys.is_empty()
+    }
+
     fn params(&self) -> [&(dyn ToSql + Sync); 8] {
         [
             &self.account,
@@ -318,8 +330,45 @@ pub(crate) async fn append_loaded(
     Ok(version)
 }
 
-/// The take and the append in one statement (`latchkey_take_and_append`, migration 5):
-/// one round trip, one commit.
+/// A take and an append that [only adds events](AppendArgs::only_events), as one plain
+/// SQL statement: what `latchkey_take_and_append` does in that case, without its two
+/// nested PL/pgSQL calls (which cost about three times the statements they run; measured
+/// with `pg_stat_statements`, see PERFORMANCE.md).
+///
+/// - `prior` locks the challenge `$1`'s row and `taken` marks it used if it was unused, as
+///   [`TAKE`] does: racing takers queue on the lock, and in READ COMMITTED each one after
+///   the first reads the row as the first left it (used), or finds it gone if a purge
+///   deleted it meanwhile.
+/// - `appended` runs only if `taken` did, and checks the version `$3` on the account
+///   `$2`'s row under the row lock (the re-read again): an append that committed since
+///   this statement's snapshot makes it update nothing, a conflict that keeps the take,
+///   as the function does. It stores the state `$4` the client folded and the version
+///   `$6`.
+/// - `added` inserts the events `$5` numbered from `$3 + 1`, only if `appended` did.
+/// - A challenge that was not taken was used (its deadline answers) or is not stored.
+///   The version read last is the snapshot's, for the conflict's message.
+const TAKE_AND_APPEND_EVENTS: &str = "WITH prior AS (
+         SELECT used, expires_at FROM challenges WHERE challenge = $1 FOR UPDATE
+     ), taken AS (
+         UPDATE challenges SET used = true
+             WHERE challenge = $1 AND EXISTS (SELECT 1 FROM prior WHERE NOT prior.used)
+             RETURNING 1
+     ), appended AS (
+         UPDATE accounts SET version = $6, state = $4
+             WHERE account = $2 AND version = $3 AND EXISTS (SELECT 1 FROM taken)
+             RETURNING version
+     ), added AS (
+         INSERT INTO events (account, seq, event)
+             SELECT $2, $3 + e.ord, e.event
+             FROM appended, unnest($5::text[]) WITH ORDINALITY AS e (event, ord)
+     )
+     SELECT (SELECT count(*) FROM taken), (SELECT version FROM appended),
+            (SELECT expires_at FROM prior),
+            (SELECT version FROM accounts WHERE account = $2)";
+
+/// The take and the append in one statement, one round trip and one commit: plain SQL
+/// ([`TAKE_AND_APPEND_EVENTS`]) when the append [only adds events](AppendArgs::only_events),
+/// as a login's does, else `latchkey_take_and_append` (migration 5).
 pub(crate) async fn take_challenge_and_append(
     db: Db,
     challenge: Vec<u8>,
@@ -329,6 +378,9 @@ pub(crate) async fn take_challenge_and_append(
     let conn = db.conn().await?;
     let expected = append.expected;
     let args = AppendArgs::new(append, state)?;
+    if args.only_events() {
+        return take_and_append_events(&conn, &challenge, &args).await;
+    }
     let statement = conn
         .prepare(
             "SELECT o_outcome, o_expires_at, o_version
@@ -359,6 +411,55 @@ pub(crate) async fn take_challenge_and_append(
         _ => Err(corrupt(format!(
             "latchkey_take_and_append answered {outcome:?}"
         ))),
+    }
+}
+
+/// [`TAKE_AND_APPEND_EVENTS`] with `args`, which [only add events](AppendArgs::only_events).
+async fn take_and_append_events(
+    conn: &Conn,
+    challenge: &Vec<u8>,
+    args: &AppendArgs,
+) -> Result<TakeAndAppend, StoreError> {
+    let count = i64::try_from(args.events.len()).map_err(|_| unavailable("too many events"))?;
+    let next = args
+        .expected
+        .checked_add(count)
+        .ok_or_else(|| unavailable("version out of range"))?;
+    let statement = conn.prepare(TAKE_AND_APPEND_EVENTS).await?;
+    let expected = version_column(args.expected)?;
+    conn.waits_for_disk();
+    let row = conn
+        .query_opt(
+            &statement,
+            &[
+                challenge,
+                &args.account,
+                &args.expected,
+                &args.after,
+                &args.events,
+                &next,
+            ],
+        )
+        .await
+        .map_err(transient(expected))?
+        .ok_or_else(|| unavailable("take and append returned no row"))?;
+    let taken: i64 = row.try_get(0).map_err(corrupt)?;
+    let appended: Option<i64> = row.try_get(1).map_err(corrupt)?;
+    let prior: Option<i64> = row.try_get(2).map_err(corrupt)?;
+    let actual: Option<i64> = row.try_get(3).map_err(corrupt)?;
+    match (taken, appended, prior) {
+        (1, Some(version), _) => Ok(TakeAndAppend::Appended(version_column(version)?)),
+        // The snapshot may predate the append that moved the version: then it still shows
+        // the expected one, as a deadlock's conflict does.
+        (1, None, _) => Ok(TakeAndAppend::Conflict {
+            expected,
+            actual: version_column(actual.unwrap_or(0))?,
+        }),
+        (0, _, Some(expires_at)) => Ok(TakeAndAppend::NotFresh(Taken::Used {
+            expires_at: Timestamp(expires_at),
+        })),
+        (0, _, None) => Ok(TakeAndAppend::NotFresh(Taken::Unknown)),
+        _ => Err(corrupt(format!("take and append marked {taken} challenges"))),
     }
 }
 

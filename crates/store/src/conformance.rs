@@ -47,7 +47,7 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [Check<S>; 21] = [
+    let checks: [Check<S>; 23] = [
         (
             "unknown accounts are empty at version 0",
             unknown_account_is_empty,
@@ -125,6 +125,15 @@ where
         (
             "of concurrent take_challenge_and_append calls for one challenge exactly one appends",
             concurrent_take_and_append,
+        ),
+        (
+            "of concurrent take_challenge_and_append calls on one state exactly one appends, \
+             and every other keeps its take",
+            concurrent_appends_each_with_its_challenge,
+        ),
+        (
+            "take_challenge_and_append registering a credential: the index, and all or nothing",
+            take_and_append_with_credential_changes,
         ),
     ];
     for (name, check) in checks {
@@ -1090,6 +1099,126 @@ fn concurrent_take_and_append<S: Store + 'static>(store: Arc<S>) {
             loaded.version + 1
         );
     }
+}
+
+/// Racers each take a challenge of their own and append on the same state: one appends,
+/// every other takes its challenge and gets a conflict (the version moved under it).
+fn concurrent_appends_each_with_its_challenge<S: Store + 'static>(store: Arc<S>) {
+    use crate::model::TakeAndAppend;
+    const RACERS: u8 = 8;
+    let alice = account("alice");
+    register(&*store, &alice, 1, Scope::Exchange);
+    for round in 0..5u8 {
+        let loaded = block_on(store.load(&alice)).unwrap();
+        let mine = move |n: u8| [round * RACERS + n + 1; 32];
+        for n in 0..RACERS {
+            block_on(store.put_challenge(ChallengeRecord {
+                challenge: mine(n).to_vec(),
+                ..challenge(n)
+            }))
+            .unwrap();
+        }
+        let start = Arc::new(Barrier::new(usize::from(RACERS)));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|n| {
+                let (store, start, alice, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    alice.clone(),
+                    loaded.clone(),
+                );
+                thread::spawn(move || {
+                    let events = rename(&loaded, 1, &format!("Racer {n}"));
+                    start.wait();
+                    block_on(store.take_challenge_and_append(&mine(n), &alice, &loaded, &events))
+                        .unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<TakeAndAppend> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let appended = results
+            .iter()
+            .filter(|r| matches!(r, TakeAndAppend::Appended(_)))
+            .count();
+        assert_eq!(appended, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().all(|r| matches!(
+                r,
+                TakeAndAppend::Appended(_) | TakeAndAppend::Conflict { .. }
+            )),
+            "round {round}: {results:?}"
+        );
+        let after = block_on(store.load(&alice)).unwrap();
+        assert_eq!(after.version, loaded.version + 1, "round {round}");
+        assert_eq!(
+            block_on(store.history(&alice)).unwrap().len(),
+            usize::try_from(after.version).unwrap(),
+            "round {round}: one event per version"
+        );
+        for n in 0..RACERS {
+            assert!(
+                matches!(
+                    block_on(store.take_challenge(&mine(n))).unwrap(),
+                    Taken::Used { .. }
+                ),
+                "round {round}: racer {n}'s challenge is spent, appended or not"
+            );
+        }
+    }
+}
+
+/// A take with an append that registers: the credential index follows, and a refused
+/// registration (an id another account owns) leaves the account and the index as they
+/// were.
+fn take_and_append_with_credential_changes<S: Store>(store: Arc<S>) {
+    use crate::model::TakeAndAppend;
+    let (alice, bob) = (account("alice"), account("bob"));
+    register(&*store, &alice, 1, Scope::Exchange);
+    register(&*store, &bob, 2, Scope::Exchange);
+    let loaded = block_on(store.load(&alice)).unwrap();
+    let register_as = |loaded: &crate::model::Versioned<AccountState>, n: u8| {
+        decided(
+            &loaded.value,
+            &Command::Register {
+                credential: new_credential(n, Scope::Exchange),
+                step_up: factors(),
+            },
+            &RequestContext::default(),
+        )
+    };
+    block_on(store.put_challenge(challenge(1))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge_and_append(
+            &[1; 32],
+            &alice,
+            &loaded,
+            &register_as(&loaded, 3)
+        ))
+        .unwrap(),
+        TakeAndAppend::Appended(loaded.version + 1)
+    );
+    assert_eq!(
+        block_on(store.account_of(&credential_id(3))).unwrap(),
+        Some(alice.clone())
+    );
+    let after = block_on(store.load(&alice)).unwrap();
+    block_on(store.put_challenge(challenge(2))).unwrap();
+    assert_eq!(
+        block_on(store.take_challenge_and_append(
+            &[2; 32],
+            &alice,
+            &after,
+            &register_as(&after, 2)
+        )),
+        Err(StoreError::DuplicateCredential)
+    );
+    assert_eq!(block_on(store.load(&alice)).unwrap(), after);
+    assert_eq!(
+        block_on(store.account_of(&credential_id(2))).unwrap(),
+        Some(bob)
+    );
+    // Whether the challenge was consumed is the backend's (the trait allows both): the
+    // caller spends it with `take_challenge` after an error.
 }
 
 fn append_loaded<S: Store>(store: Arc<S>) {
