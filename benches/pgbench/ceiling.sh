@@ -7,11 +7,13 @@
 #
 #   benches/pgbench/ceiling.sh "$LATCHKEY_POSTGRES_URL" [seconds] [rounds]
 #
-# Prints, per round, tx/s of `bare`, `login` (start: put and read; finish: peek, then take
-# and append: three statements, as latchkey sends them) and `login-without-peek` (the
-# same without the read between the two, the least a stored challenge needs), and each
-# login's ratio to that round's bare loop. Each statement is its own transaction, as the
-# store sends it. Needs pgbench (Debian: postgresql-client).
+# Prints, per round, the rate of `bare`, `login` (start: put and read; finish: peek, then
+# take and append: three statements, as latchkey sends them) and `login-without-peek` (the
+# same without the read between the two, the least a stored challenge needs), the
+# machine's CPU time per transaction of each, and each login's ratios to that round's
+# bare loop: of rates, and of CPU costs (bare/login), as `--bin load` prints them. Each
+# statement is its own transaction, as the store sends it. Needs pgbench (Debian:
+# postgresql-client) and Linux's /proc/stat.
 set -euo pipefail
 url=${1:?usage: ceiling.sh URL [seconds] [rounds]}
 seconds=${2:-6}
@@ -40,19 +42,30 @@ CREATE TABLE bench (id BIGINT PRIMARY KEY, v BIGINT NOT NULL);
 INSERT INTO bench SELECT i, 0 FROM generate_series(0, 999) i;
 SQL
 
-run() { # script files... -> tx/s
-    local files=()
-    for f in "$@"; do files+=(-f "$here/$f"); done
-    PGOPTIONS="-c search_path=$schema" pgbench -n -M prepared -c 16 -j 2 -T "$seconds" \
-        "${files[@]}" "$url" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+# The machine's busy CPU time in ticks of 1/100 s (user, nice, system, irq, softirq: not
+# idle, I/O wait or steal), as `--bin load` counts it.
+busy() { awk 'NR == 1 { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+run() { # script -> "tx/s us-of-CPU-per-tx"
+    local before out after
+    before=$(busy)
+    out=$(PGOPTIONS="-c search_path=$schema" pgbench -n -M prepared -c 16 -j 2 -T "$seconds" \
+        -f "$here/$1" "$url" 2>/dev/null)
+    after=$(busy)
+    awk -v b="$before" -v a="$after" '
+        /^number of transactions actually processed/ { n = $NF }
+        /^tps = / { tps = $3 }
+        END { printf "%s %.0f\n", tps, (a - b) * 1e4 / n }' <<<"$out"
 }
 
 for round in $(seq "$rounds"); do
-    bare=$(run bare.sql)
-    # One pgbench transaction is the whole script: three statements, three commits.
-    login=$(run login.sql)
-    without=$(run login-without-peek.sql)
-    awk -v r="$round" -v b="$bare" -v l="$login" -v w="$without" 'BEGIN {
-        printf "round %d: bare %.0f tx/s, login %.0f/s (ratio %.2f), login-without-peek %.0f/s (ratio %.2f)\n",
-            r, b, l, l / b, w, w / b }'
+    # One pgbench transaction is the whole script: a login's three statements are three
+    # commits, as the store sends them.
+    read -r bare bare_cpu < <(run bare.sql)
+    read -r login login_cpu < <(run login.sql)
+    read -r without without_cpu < <(run login-without-peek.sql)
+    awk -v r="$round" -v b="$bare" -v bc="$bare_cpu" -v l="$login" -v lc="$login_cpu" \
+        -v w="$without" -v wc="$without_cpu" 'BEGIN {
+        printf "round %d: bare %.0f tx/s (%d us CPU each); login %.0f/s (%d us), ratio %.2f, CPU %.2f; ", r, b, bc, l, lc, l / b, bc / lc
+        printf "login-without-peek %.0f/s (%d us), ratio %.2f, CPU %.2f\n", w, wc, w / b, bc / wc }'
 done

@@ -140,6 +140,28 @@ struct Measured {
     per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Machine-wide CPU time per operation, in microseconds (Linux only).
+    cpu_us: Option<f64>,
+}
+
+/// CPU time the whole machine has spent working (user, nice, system, irq, softirq; not
+/// idle, I/O wait or steal), in seconds, from `/proc/stat` (`USER_HZ` is 100 on Linux).
+/// `None` elsewhere.
+fn busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&i| ticks.get(i).copied())
+        .sum::<Option<u64>>()?;
+    Some(busy as f64 / 100.0)
 }
 
 /// `clients` threads each run `one` until the deadline; `one` returns its latency.
@@ -151,6 +173,7 @@ where
     let latencies = Mutex::new(Vec::new());
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let busy_before = busy_seconds();
     std::thread::scope(|scope| {
         for c in 0..clients {
             let (latencies, client) = (&latencies, &client);
@@ -165,6 +188,9 @@ where
         }
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let busy = busy_seconds()
+        .zip(busy_before)
+        .map(|(after, before)| after - before);
     let mut latencies = latencies.into_inner().unwrap();
     latencies.sort();
     // The nearest-rank percentile, per mille.
@@ -176,6 +202,7 @@ where
     };
     Measured {
         per_second: latencies.len() as f64 / elapsed,
+        cpu_us: busy.map(|busy| busy * 1e6 / latencies.len() as f64),
         p50_ms: at(500),
         p99_ms: at(990),
     }
@@ -322,6 +349,14 @@ fn ratio(name: &str, logins: &Measured, bare: &Measured) {
         "ratio {name} logins/bare_tx = {:.2}",
         logins.per_second / bare.per_second
     );
+    // What each costs the machine, whatever else (another VM's steal, other processes'
+    // idle waits) bounded the rates: the rate ratio when both loops keep the CPU busy.
+    if let (Some(login), Some(tx)) = (logins.cpu_us, bare.cpu_us) {
+        println!(
+            "cpu {name} us_per_login = {login:.0} us_per_bare_tx = {tx:.0} bare_tx/login = {:.2}",
+            tx / login
+        );
+    }
 }
 
 fn main() {
@@ -397,4 +432,3 @@ fn postgres(settings: &Settings) {
         None => eprintln!("# postgres: skipped (no --postgres URL or LATCHKEY_POSTGRES_URL)"),
     }
 }
-

@@ -459,7 +459,9 @@ async fn take_and_append_events(
             expires_at: Timestamp(expires_at),
         })),
         (0, _, None) => Ok(TakeAndAppend::NotFresh(Taken::Unknown)),
-        _ => Err(corrupt(format!("take and append marked {taken} challenges"))),
+        _ => Err(corrupt(format!(
+            "take and append marked {taken} challenges"
+        ))),
     }
 }
 
