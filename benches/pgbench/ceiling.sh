@@ -9,7 +9,8 @@
 #
 # Prints, per round, the rate of `bare`, `login` (start: put and read; finish: peek, then
 # take and append: three statements, as latchkey sends them) and `login-without-peek` (the
-# same without the read between the two, the least a stored challenge needs), the
+# same without the read between the two, the least a stored challenge needs),
+# `login-signed-challenge` (a design without stored challenges, for comparison), the
 # machine's CPU time per transaction of each, and each login's ratios to that round's
 # bare loop: of rates, and of CPU costs (bare/login), as `--bin load` prints them. Each
 # statement is its own transaction, as the store sends it. Needs pgbench (Debian:
@@ -35,6 +36,7 @@ CREATE TABLE credentials (credential BYTEA PRIMARY KEY, account TEXT NOT NULL);
 CREATE TABLE challenges (challenge BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL,
                          binding BYTEA NOT NULL, used BOOLEAN NOT NULL DEFAULT false);
 CREATE INDEX challenges_by_deadline ON challenges (expires_at);
+CREATE TABLE used_challenges (challenge BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
 INSERT INTO accounts SELECT 'load-' || i, 1, repeat('s', 413) FROM generate_series(0, 999) i;
 INSERT INTO events SELECT 'load-' || i, 1, repeat('e', 230) FROM generate_series(0, 999) i;
 INSERT INTO credentials SELECT ('load-' || i)::bytea, 'load-' || i FROM generate_series(0, 999) i;
@@ -62,10 +64,10 @@ for round in $(seq "$rounds"); do
     # One pgbench transaction is the whole script: a login's three statements are three
     # commits, as the store sends them.
     read -r bare bare_cpu < <(run bare.sql)
-    read -r login login_cpu < <(run login.sql)
-    read -r without without_cpu < <(run login-without-peek.sql)
-    awk -v r="$round" -v b="$bare" -v bc="$bare_cpu" -v l="$login" -v lc="$login_cpu" \
-        -v w="$without" -v wc="$without_cpu" 'BEGIN {
-        printf "round %d: bare %.0f tx/s (%d us CPU each); login %.0f/s (%d us), ratio %.2f, CPU %.2f; ", r, b, bc, l, lc, l / b, bc / lc
-        printf "login-without-peek %.0f/s (%d us), ratio %.2f, CPU %.2f\n", w, wc, w / b, bc / wc }'
+    printf 'round %d: bare %.0f tx/s (%d us CPU each)\n' "$round" "$bare" "$bare_cpu"
+    for script in login login-without-peek login-signed-challenge; do
+        read -r rate cpu < <(run "$script.sql")
+        awk -v s="$script" -v b="$bare" -v bc="$bare_cpu" -v l="$rate" -v lc="$cpu" 'BEGIN {
+            printf "  %s: %.0f/s (%d us CPU each), ratio %.2f, CPU ratio %.2f\n", s, l, lc, l / b, bc / lc }'
+    done
 done
