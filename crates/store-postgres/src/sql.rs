@@ -339,23 +339,29 @@ pub(crate) async fn append_loaded(
 ///   [`TAKE`] does: racing takers queue on the lock, and in READ COMMITTED each one after
 ///   the first reads the row as the first left it (used), or finds it gone if a purge
 ///   deleted it meanwhile.
-/// - `appended` runs only if `taken` did, and checks the version `$3` on the account
-///   `$2`'s row under the row lock (the re-read again): an append that committed since
-///   this statement's snapshot makes it update nothing, a conflict that keeps the take,
-///   as the function does. It stores the state `$4` the client folded and the version
-///   `$6`.
+/// - `current` then locks the account `$2`'s row, only if `taken` did (the challenge's row
+///   first, then the account's, as the function locks them), and reads its version as the
+///   last commit left it: what a conflict reports.
+/// - `appended` updates that row if its version is the expected `$3` (checked again on the
+///   row it updates): an append that committed since the statement began makes it update
+///   nothing, a conflict that keeps the take, as the function does. It stores the state
+///   `$4` the client folded and the version `$6`.
 /// - `added` inserts the events `$5` numbered from `$3 + 1`, only if `appended` did.
 /// - A challenge that was not taken was used (its deadline answers) or is not stored.
-///   The version read last is the snapshot's, for the conflict's message.
 const TAKE_AND_APPEND_EVENTS: &str = "WITH prior AS (
          SELECT used, expires_at FROM challenges WHERE challenge = $1 FOR UPDATE
      ), taken AS (
          UPDATE challenges SET used = true
              WHERE challenge = $1 AND EXISTS (SELECT 1 FROM prior WHERE NOT prior.used)
              RETURNING 1
+     ), current AS (
+         SELECT version FROM accounts
+             WHERE account = $2 AND EXISTS (SELECT 1 FROM taken)
+             FOR UPDATE
      ), appended AS (
          UPDATE accounts SET version = $6, state = $4
-             WHERE account = $2 AND version = $3 AND EXISTS (SELECT 1 FROM taken)
+             WHERE account = $2 AND version = $3
+                 AND EXISTS (SELECT 1 FROM current WHERE current.version = $3)
              RETURNING version
      ), added AS (
          INSERT INTO events (account, seq, event)
@@ -363,8 +369,7 @@ const TAKE_AND_APPEND_EVENTS: &str = "WITH prior AS (
              FROM appended, unnest($5::text[]) WITH ORDINALITY AS e (event, ord)
      )
      SELECT (SELECT count(*) FROM taken), (SELECT version FROM appended),
-            (SELECT expires_at FROM prior),
-            (SELECT version FROM accounts WHERE account = $2)";
+            (SELECT expires_at FROM prior), (SELECT version FROM current)";
 
 /// The take and the append in one statement, one round trip and one commit: plain SQL
 /// ([`TAKE_AND_APPEND_EVENTS`]) when the append [only adds events](AppendArgs::only_events),
@@ -449,8 +454,7 @@ async fn take_and_append_events(
     let actual: Option<i64> = row.try_get(3).map_err(corrupt)?;
     match (taken, appended, prior) {
         (1, Some(version), _) => Ok(TakeAndAppend::Appended(version_column(version)?)),
-        // The snapshot may predate the append that moved the version: then it still shows
-        // the expected one, as a deadlock's conflict does.
+        // Taken, not appended: the version moved (or the account is gone: 0).
         (1, None, _) => Ok(TakeAndAppend::Conflict {
             expected,
             actual: version_column(actual.unwrap_or(0))?,
