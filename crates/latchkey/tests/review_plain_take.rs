@@ -23,9 +23,7 @@ use std::thread;
 use latchkey::json::AuthenticationResponse;
 use latchkey::policy::{AccountState, CredentialId, Event, EventKind, Timestamp};
 use latchkey::store::{ChallengeRecord, Owner, StoreError, TakeAndAppend, Taken, Versioned};
-use latchkey::{
-    AccountId, Change, FinishAuthentication, Intent, RequestContext, Scope, Store,
-};
+use latchkey::{AccountId, Change, FinishAuthentication, Intent, RequestContext, Scope, Store};
 use latchkey_store_postgres::{Options, PostgresStore};
 use latchkey_testkit::authenticator::{Authenticator, SoftKey};
 use latchkey_testkit::block_on;
@@ -299,17 +297,29 @@ fn login_racing_revocation_on_another_instance_is_unknown_credential() {
     let two = Two::new(&url, "revoke");
     let alice = AccountId::new("alice");
     let (mut k1, k2) = (key(41), key(42));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     let response = answer(&two.a, &alice, &mut k1, Intent::Login);
     let revoked = Arc::new(Mutex::new(None));
     {
-        let (b, revoked, alice, k1id) = (Arc::clone(&two.b), Arc::clone(&revoked), alice.clone(), id(&k1));
+        let (b, revoked, alice, k1id) = (
+            Arc::clone(&two.b),
+            Arc::clone(&revoked),
+            alice.clone(),
+            id(&k1),
+        );
         two.a.passkeys.store().before_take_and_append(move || {
             *revoked.lock().unwrap() = Some(
-                block_on(b.passkeys.revoke_compromised(&alice, &k1id, "phished", &operator()))
-                    .map(|_| ())
-                    .map_err(|e| e.code()),
+                block_on(
+                    b.passkeys
+                        .revoke_compromised(&alice, &k1id, "phished", &operator()),
+                )
+                .map(|_| ())
+                .map_err(|e| e.code()),
             );
         });
     }
@@ -318,13 +328,20 @@ fn login_racing_revocation_on_another_instance_is_unknown_credential() {
             .passkeys
             .finish_authentication(FinishAuthentication::new(&response, &two.a.context)),
     );
-    assert_eq!(*revoked.lock().unwrap(), Some(Ok(())), "the revocation went through");
+    assert_eq!(
+        *revoked.lock().unwrap(),
+        Some(Ok(())),
+        "the revocation went through"
+    );
     let answers = two.a.passkeys.store().answers();
     assert!(
         matches!(answers.first(), Some(Ok(TakeAndAppend::Conflict { .. }))),
         "the stale take-and-append conflicted: {answers:?}"
     );
-    let error = got.as_ref().map(|_| ()).expect_err("a revoked passkey signed in");
+    let error = got
+        .as_ref()
+        .map(|_| ())
+        .expect_err("a revoked passkey signed in");
     assert_eq!(error.code(), "unknown_credential", "{error:?}");
     assert!(two.a.passkeys.signal_unknown_credential(error).is_some());
     let history = two.history(&alice);
@@ -356,22 +373,38 @@ fn login_racing_deletion_on_another_instance_is_refused() {
     let two = Two::new(&url, "delete");
     let alice = AccountId::new("alice");
     let (mut k1, k2) = (key(43), key(44));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     let response = answer(&two.a, &alice, &mut k1, Intent::Login);
     let deleted = Arc::new(Mutex::new(None));
     {
-        let (b, deleted, alice, k1id) = (Arc::clone(&two.b), Arc::clone(&deleted), alice.clone(), id(&k1));
+        let (b, deleted, alice, k1id) = (
+            Arc::clone(&two.b),
+            Arc::clone(&deleted),
+            alice.clone(),
+            id(&k1),
+        );
         two.a.passkeys.store().before_take_and_append(move || {
             *deleted.lock().unwrap() = Some(
-                block_on(b.passkeys.delete(&alice, &k1id, &factors(), &RequestContext::default()))
-                    .map(|_| ())
-                    .map_err(|e| e.code()),
+                block_on(
+                    b.passkeys
+                        .delete(&alice, &k1id, &factors(), &RequestContext::default()),
+                )
+                .map(|_| ())
+                .map_err(|e| e.code()),
             );
         });
     }
     let got = finish(&two.a, &response);
-    assert_eq!(*deleted.lock().unwrap(), Some(Ok(())), "the deletion went through");
+    assert_eq!(
+        *deleted.lock().unwrap(),
+        Some(Ok(())),
+        "the deletion went through"
+    );
     assert!(got.is_err(), "a deleted passkey signed in");
     let history = two.history(&alice);
     let (deleted_at, used_at) = first_and_last(
@@ -397,21 +430,30 @@ fn withdrawal_racing_freeze_on_another_instance_is_refused() {
     let two = Two::new(&url, "freeze");
     let alice = AccountId::new("alice");
     let mut k1 = key(45);
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
     let response = answer(&two.a, &alice, &mut k1, Intent::Withdrawal);
     let frozen = Arc::new(Mutex::new(None));
     {
         let (b, frozen, alice) = (Arc::clone(&two.b), Arc::clone(&frozen), alice.clone());
         two.a.passkeys.store().before_take_and_append(move || {
             *frozen.lock().unwrap() = Some(
-                block_on(b.passkeys.freeze(&alice, "suspicious", &RequestContext::default()))
-                    .map(|_| ())
-                    .map_err(|e| e.code()),
+                block_on(
+                    b.passkeys
+                        .freeze(&alice, "suspicious", &RequestContext::default()),
+                )
+                .map(|_| ())
+                .map_err(|e| e.code()),
             );
         });
     }
     let got = finish(&two.a, &response);
-    assert_eq!(*frozen.lock().unwrap(), Some(Ok(())), "the freeze went through");
+    assert_eq!(
+        *frozen.lock().unwrap(),
+        Some(Ok(())),
+        "the freeze went through"
+    );
     assert!(got.is_err(), "a withdrawal passed on a frozen account");
     let history = two.history(&alice);
     let (frozen_at, used_at) = first_and_last(
@@ -437,8 +479,12 @@ fn withdrawal_racing_a_lock_on_another_instance_is_refused() {
     let two = Two::new(&url, "lock");
     let alice = AccountId::new("alice");
     let (mut k1, k2) = (key(46), key(47));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     // Registration with factors may itself lock withdrawals: start after any lock.
     let until = block_on(two.a.passkeys.withdrawals_locked_until(&alice)).unwrap();
     if let Some(until) = until {
@@ -449,17 +495,29 @@ fn withdrawal_racing_a_lock_on_another_instance_is_refused() {
     let response = answer(&two.a, &alice, &mut k1, Intent::Withdrawal);
     let revoked = Arc::new(Mutex::new(None));
     {
-        let (b, revoked, alice, k2id) = (Arc::clone(&two.b), Arc::clone(&revoked), alice.clone(), id(&k2));
+        let (b, revoked, alice, k2id) = (
+            Arc::clone(&two.b),
+            Arc::clone(&revoked),
+            alice.clone(),
+            id(&k2),
+        );
         two.a.passkeys.store().before_take_and_append(move || {
             *revoked.lock().unwrap() = Some(
-                block_on(b.passkeys.revoke_compromised(&alice, &k2id, "stolen", &operator()))
-                    .map(|_| ())
-                    .map_err(|e| e.code()),
+                block_on(
+                    b.passkeys
+                        .revoke_compromised(&alice, &k2id, "stolen", &operator()),
+                )
+                .map(|_| ())
+                .map_err(|e| e.code()),
             );
         });
     }
     let got = finish(&two.a, &response);
-    assert_eq!(*revoked.lock().unwrap(), Some(Ok(())), "the revocation went through");
+    assert_eq!(
+        *revoked.lock().unwrap(),
+        Some(Ok(())),
+        "the revocation went through"
+    );
     assert_eq!(got, Err("withdrawal_locked"));
     let history = two.history(&alice);
     let (locked_at, used_at) = first_and_last(
@@ -485,15 +543,30 @@ fn step_up_racing_freeze_on_another_instance_grants_nothing() {
     let two = Two::new(&url, "stepup");
     let alice = AccountId::new("alice");
     let (mut k1, k2) = (key(48), key(49));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     let change = Change::Delete(id(&k2));
-    let options = block_on(two.a.passkeys.start_step_up(&alice, Scope::Exchange, &change)).unwrap();
-    let response = two.a.answer(&mut k1, &options.challenge, &alice, Scope::Exchange);
+    let options = block_on(
+        two.a
+            .passkeys
+            .start_step_up(&alice, Scope::Exchange, &change),
+    )
+    .unwrap();
+    let response = two
+        .a
+        .answer(&mut k1, &options.challenge, &alice, Scope::Exchange);
     {
         let (b, alice) = (Arc::clone(&two.b), alice.clone());
         two.a.passkeys.store().before_take_and_append(move || {
-            block_on(b.passkeys.freeze(&alice, "suspicious", &RequestContext::default())).unwrap();
+            block_on(
+                b.passkeys
+                    .freeze(&alice, "suspicious", &RequestContext::default()),
+            )
+            .unwrap();
         });
     }
     let got = block_on(
@@ -530,8 +603,12 @@ fn login_racing_a_login_on_another_instance_both_recorded_once() {
     let two = Two::new(&url, "twologins");
     let alice = AccountId::new("alice");
     let (mut k1, mut k2) = (key(50), key(51));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     for round in 0..5 {
         let before = two.history(&alice).len();
         let response = answer(&two.a, &alice, &mut k1, Intent::Login);
@@ -544,14 +621,22 @@ fn login_racing_a_login_on_another_instance_both_recorded_once() {
             });
         }
         let got = finish(&two.a, &response);
-        assert_eq!(*b_got.lock().unwrap(), Some(Ok(())), "round {round}: B's login");
+        assert_eq!(
+            *b_got.lock().unwrap(),
+            Some(Ok(())),
+            "round {round}: B's login"
+        );
         assert_eq!(got, Ok(()), "round {round}: A's login after a conflict");
         let history = two.history(&alice);
         let new = &history[before..];
         assert_eq!(new.len(), 2, "round {round}: two uses, once each: {new:?}");
         assert!(new.iter().any(|e| used_by(&e.kind, &id(&k1), None)));
         assert!(new.iter().any(|e| used_by(&e.kind, &id(&k2), None)));
-        assert_eq!(finish(&two.b, &response), Err("challenge_reused"), "round {round}");
+        assert_eq!(
+            finish(&two.b, &response),
+            Err("challenge_reused"),
+            "round {round}"
+        );
     }
     two.assert_log_consistent(&alice);
 }
@@ -572,12 +657,17 @@ fn concurrent_logins_and_revocations_across_instances() {
         let alice = AccountId::new(format!("alice-{round}"));
         let mut k1 = key(100 + 2 * round);
         let mut k2 = key(101 + 2 * round);
-        two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-        two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+        two.a
+            .register(&alice, &k1, Scope::Exchange, factors())
+            .unwrap();
+        two.a
+            .register(&alice, &k2, Scope::Exchange, factors())
+            .unwrap();
         // Every third round passkey 1 answers a discoverable login.
         let r1 = if round % 3 == 2 {
             let options = block_on(two.a.passkeys.start_login(None)).unwrap();
-            two.a.answer(&mut k1, &options.challenge, &alice, Scope::Exchange)
+            two.a
+                .answer(&mut k1, &options.challenge, &alice, Scope::Exchange)
         } else {
             answer(&two.a, &alice, &mut k1, Intent::Login)
         };
@@ -591,12 +681,20 @@ fn concurrent_logins_and_revocations_across_instances() {
             })
         };
         let revoke = {
-            let (b, start, alice, k1id) = (Arc::clone(&two.b), Arc::clone(&start), alice.clone(), id(&k1));
+            let (b, start, alice, k1id) = (
+                Arc::clone(&two.b),
+                Arc::clone(&start),
+                alice.clone(),
+                id(&k1),
+            );
             thread::spawn(move || {
                 start.wait();
-                block_on(b.passkeys.revoke_compromised(&alice, &k1id, "phished", &operator()))
-                    .map(|_| ())
-                    .map_err(|e| e.code())
+                block_on(
+                    b.passkeys
+                        .revoke_compromised(&alice, &k1id, "phished", &operator()),
+                )
+                .map(|_| ())
+                .map_err(|e| e.code())
             })
         };
         let login2 = {
@@ -606,10 +704,20 @@ fn concurrent_logins_and_revocations_across_instances() {
                 finish(&b, &r2)
             })
         };
-        let (l1, rv, l2) = (login1.join().unwrap(), revoke.join().unwrap(), login2.join().unwrap());
+        let (l1, rv, l2) = (
+            login1.join().unwrap(),
+            revoke.join().unwrap(),
+            login2.join().unwrap(),
+        );
         let history = two.history(&alice);
-        let uses1 = history.iter().filter(|e| used_by(&e.kind, &id(&k1), None)).count();
-        let uses2 = history.iter().filter(|e| used_by(&e.kind, &id(&k2), None)).count();
+        let uses1 = history
+            .iter()
+            .filter(|e| used_by(&e.kind, &id(&k1), None))
+            .count();
+        let uses2 = history
+            .iter()
+            .filter(|e| used_by(&e.kind, &id(&k2), None))
+            .count();
         let (revoked_at, used_at) = first_and_last(
             &history,
             |k| matches!(k, EventKind::Revoked { .. }),
@@ -647,7 +755,9 @@ fn login_storm_on_two_instances_every_success_recorded_once() {
     let alice = AccountId::new("alice");
     let keys: Vec<Authenticator> = (0..THREADS).map(|t| key(150 + t)).collect();
     for k in &keys {
-        two.a.register(&alice, k, Scope::Exchange, factors()).unwrap();
+        two.a
+            .register(&alice, k, Scope::Exchange, factors())
+            .unwrap();
     }
     let before = two.history(&alice).len();
     let start = Arc::new(Barrier::new(usize::from(THREADS)));
@@ -655,7 +765,11 @@ fn login_storm_on_two_instances_every_success_recorded_once() {
         .into_iter()
         .enumerate()
         .map(|(t, mut k)| {
-            let w = if t % 2 == 0 { Arc::clone(&two.a) } else { Arc::clone(&two.b) };
+            let w = if t % 2 == 0 {
+                Arc::clone(&two.a)
+            } else {
+                Arc::clone(&two.b)
+            };
             let (start, alice) = (Arc::clone(&start), alice.clone());
             thread::spawn(move || {
                 let mut results = Vec::new();
@@ -669,7 +783,10 @@ fn login_storm_on_two_instances_every_success_recorded_once() {
             })
         })
         .collect();
-    let results: Vec<_> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let results: Vec<_> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     let history = two.history(&alice);
     let new = &history[before..];
     let ok = results.iter().filter(|(_, _, r)| r.is_ok()).count();
@@ -685,7 +802,10 @@ fn login_storm_on_two_instances_every_success_recorded_once() {
             .iter()
             .filter(|(c, _, r)| c == credential && r.is_ok())
             .count();
-        let uses = new.iter().filter(|e| used_by(&e.kind, credential, None)).count();
+        let uses = new
+            .iter()
+            .filter(|e| used_by(&e.kind, credential, None))
+            .count();
         assert_eq!(successes, uses, "uses of {credential:?}");
     }
     for (_, response, _) in results.iter().step_by(5) {
@@ -707,8 +827,12 @@ fn same_response_on_both_instances_with_the_version_moving() {
     let two = Two::new(&url, "sameresp");
     let alice = AccountId::new("alice");
     let (mut k1, mut k2) = (key(60), key(61));
-    two.a.register(&alice, &k1, Scope::Exchange, factors()).unwrap();
-    two.a.register(&alice, &k2, Scope::Exchange, factors()).unwrap();
+    two.a
+        .register(&alice, &k1, Scope::Exchange, factors())
+        .unwrap();
+    two.a
+        .register(&alice, &k2, Scope::Exchange, factors())
+        .unwrap();
     let mut failures = Vec::new();
     for round in 0..15 {
         let before = two.history(&alice).len();
@@ -720,7 +844,11 @@ fn same_response_on_both_instances_with_the_version_moving() {
             .enumerate()
             .map(|(n, w)| {
                 let start = Arc::clone(&start);
-                let r = if n == 2 { other.clone() } else { response.clone() };
+                let r = if n == 2 {
+                    other.clone()
+                } else {
+                    response.clone()
+                };
                 thread::spawn(move || {
                     start.wait();
                     finish(&w, &r)

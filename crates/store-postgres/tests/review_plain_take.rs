@@ -162,7 +162,11 @@ fn revocation(state: &AccountState, n: u32) -> Vec<Event> {
 }
 
 /// Appends `events` at the current version (setup, no race).
-fn setup_append(store: &PostgresStore, who: &AccountId, events: &[Event]) -> Versioned<AccountState> {
+fn setup_append(
+    store: &PostgresStore,
+    who: &AccountId,
+    events: &[Event],
+) -> Versioned<AccountState> {
     let loaded = block_on(store.load(who)).expect("load");
     block_on(store.append_loaded(who, &loaded, events)).expect("setup append");
     block_on(store.load(who)).expect("load after setup")
@@ -203,7 +207,13 @@ fn seqs(url: &str, schema: &str, who: &AccountId) -> (i64, i64, i64) {
 
 /// The log rules: one event per version, numbered 1..=version with no gap, and the stored
 /// state equal to the fold of the history.
-fn assert_log_consistent(url: &str, schema: &str, store: &PostgresStore, who: &AccountId, what: &str) {
+fn assert_log_consistent(
+    url: &str,
+    schema: &str,
+    store: &PostgresStore,
+    who: &AccountId,
+    what: &str,
+) {
     let loaded = block_on(store.load(who)).expect("load");
     let history = block_on(store.history(who)).expect("history");
     assert_eq!(
@@ -257,8 +267,12 @@ fn mixed_path_racers_on_one_challenge_exactly_one_wins() {
         let start = Arc::new(Barrier::new(RACERS as usize));
         let racers: Vec<_> = (0..RACERS)
             .map(|n| {
-                let (store, start, who, loaded) =
-                    (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+                let (store, start, who, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    who.clone(),
+                    loaded.clone(),
+                );
                 let events = match n % 5 {
                     0 | 3 => vec![used(c1, n + 1)],
                     1 => vec![registered(&tpl, c1 + 1 + n)],
@@ -321,7 +335,9 @@ fn mixed_path_racers_on_one_challenge_exactly_one_wins() {
             }
         }
         assert_log_consistent(&url, &schema, &store, &who, &format!("round {round}"));
-        assert!(is_used(&block_on(store.take_challenge(&ch(round, 0))).unwrap()));
+        assert!(is_used(
+            &block_on(store.take_challenge(&ch(round, 0))).unwrap()
+        ));
     }
     drop_store(store);
     assert!(failures.is_empty(), "{failures:#?}");
@@ -349,8 +365,12 @@ fn bare_takes_racing_plain_take_and_appends_on_one_challenge() {
         let start = Arc::new(Barrier::new(RACERS as usize));
         let racers: Vec<_> = (0..RACERS)
             .map(|n| {
-                let (store, start, who, loaded) =
-                    (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+                let (store, start, who, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    who.clone(),
+                    loaded.clone(),
+                );
                 thread::spawn(move || {
                     start.wait();
                     match n % 3 {
@@ -359,14 +379,16 @@ fn bare_takes_racing_plain_take_and_appends_on_one_challenge() {
                             Taken::Used { .. } => "used",
                             Taken::Unknown => "unknown",
                         },
-                        1 => match block_on(store.take_challenge_and_owner(&ch(round, 0), &cred(1)))
-                            .unwrap()
-                        {
-                            (Taken::Fresh(_), Some(_)) => "fresh",
-                            (Taken::Fresh(_), None) => "fresh without owner",
-                            (Taken::Used { .. }, _) => "used",
-                            (Taken::Unknown, _) => "unknown",
-                        },
+                        1 => {
+                            match block_on(store.take_challenge_and_owner(&ch(round, 0), &cred(1)))
+                                .unwrap()
+                            {
+                                (Taken::Fresh(_), Some(_)) => "fresh",
+                                (Taken::Fresh(_), None) => "fresh without owner",
+                                (Taken::Used { .. }, _) => "used",
+                                (Taken::Unknown, _) => "unknown",
+                            }
+                        }
                         _ => match block_on(store.take_challenge_and_append(
                             &ch(round, 0),
                             &who,
@@ -385,15 +407,25 @@ fn bare_takes_racing_plain_take_and_appends_on_one_challenge() {
             })
             .collect();
         let results: Vec<&str> = racers.into_iter().map(|t| t.join().unwrap()).collect();
-        let winners = results.iter().filter(|r| matches!(**r, "fresh" | "appended")).count();
+        let winners = results
+            .iter()
+            .filter(|r| matches!(**r, "fresh" | "appended"))
+            .count();
         let appended = results.iter().filter(|r| **r == "appended").count();
         appends_won += appended;
-        if winners != 1 || results.iter().any(|r| !matches!(*r, "fresh" | "appended" | "used")) {
+        if winners != 1
+            || results
+                .iter()
+                .any(|r| !matches!(*r, "fresh" | "appended" | "used"))
+        {
             failures.push(format!("round {round}: {results:?}"));
         }
         let after = block_on(store.load(&who)).unwrap();
         if after.version != loaded.version + version_of(appended) {
-            failures.push(format!("round {round}: version {} -> {}", loaded.version, after.version));
+            failures.push(format!(
+                "round {round}: version {} -> {}",
+                loaded.version, after.version
+            ));
         }
     }
     eprintln!("a take-and-append won {appends_won} of 20 rounds");
@@ -421,14 +453,17 @@ fn racers_each_with_own_challenge_on_one_state_one_appends() {
     for round in 0..15u32 {
         let loaded = block_on(store.load(&who)).unwrap();
         for n in 0..RACERS {
-            block_on(store.put_challenge(challenge(ch(round, n), Timestamp(T0.0 + 300))))
-                .unwrap();
+            block_on(store.put_challenge(challenge(ch(round, n), Timestamp(T0.0 + 300)))).unwrap();
         }
         let start = Arc::new(Barrier::new(RACERS as usize));
         let racers: Vec<_> = (0..RACERS)
             .map(|n| {
-                let (store, start, who, loaded) =
-                    (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+                let (store, start, who, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    who.clone(),
+                    loaded.clone(),
+                );
                 let events = match n % 4 {
                     0 => vec![used(1, round * 100 + n)],
                     1 => vec![registered(&tpl, 1000 + round * RACERS + n)],
@@ -509,14 +544,17 @@ fn conflicts_claiming_no_move(
     for round in 0..rounds {
         let loaded = block_on(store.load(&who)).unwrap();
         for n in 0..RACERS {
-            block_on(store.put_challenge(challenge(ch(round, n), Timestamp(T0.0 + 300))))
-                .unwrap();
+            block_on(store.put_challenge(challenge(ch(round, n), Timestamp(T0.0 + 300)))).unwrap();
         }
         let start = Arc::new(Barrier::new(RACERS as usize));
         let racers: Vec<_> = (0..RACERS)
             .map(|n| {
-                let (store, start, who, loaded) =
-                    (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+                let (store, start, who, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    who.clone(),
+                    loaded.clone(),
+                );
                 let events = events(&tpl, round, n);
                 thread::spawn(move || {
                     start.wait();
@@ -553,8 +591,9 @@ fn plain_path_conflict_reports_the_version_the_store_holds() {
     let Some(url) = common::url("plain_path_conflict_reports_actual") else {
         return;
     };
-    let (conflicts, wrong) =
-        conflicts_claiming_no_move(&url, "actualplain", 25, |_, round, n| vec![used(1, round * 10 + n)]);
+    let (conflicts, wrong) = conflicts_claiming_no_move(&url, "actualplain", 25, |_, round, n| {
+        vec![used(1, round * 10 + n)]
+    });
     // A conflict whose account does not exist at all says 0, as the function path does.
     let (store, _) = fresh(&url, "actualghost", 2);
     block_on(store.put_challenge(challenge(ch(999, 0), Timestamp(T0.0 + 300)))).unwrap();
@@ -569,10 +608,23 @@ fn plain_path_conflict_reports_the_version_the_store_holds() {
         &[used(1, 1)],
     ))
     .unwrap();
-    assert_eq!(got, TakeAndAppend::Conflict { expected: 4, actual: 0 });
+    assert_eq!(
+        got,
+        TakeAndAppend::Conflict {
+            expected: 4,
+            actual: 0
+        }
+    );
     drop_store(store);
-    eprintln!("{conflicts} conflicts, {} claiming actual == expected", wrong.len());
-    assert!(wrong.is_empty(), "{} of {conflicts}: {wrong:#?}", wrong.len());
+    eprintln!(
+        "{conflicts} conflicts, {} claiming actual == expected",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {conflicts}: {wrong:#?}",
+        wrong.len()
+    );
 }
 
 /// The control for the test above: the same races through the PL/pgSQL function (each
@@ -585,8 +637,15 @@ fn function_path_conflict_reports_the_version_the_store_holds() {
     let (conflicts, wrong) = conflicts_claiming_no_move(&url, "actualfn", 25, |tpl, round, n| {
         vec![registered(tpl, 10_000 + round * 10 + n)]
     });
-    eprintln!("{conflicts} conflicts, {} claiming actual == expected", wrong.len());
-    assert!(wrong.is_empty(), "{} of {conflicts}: {wrong:#?}", wrong.len());
+    eprintln!(
+        "{conflicts} conflicts, {} claiming actual == expected",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {conflicts}: {wrong:#?}",
+        wrong.len()
+    );
 }
 
 /// P16 with the purge: a purge racing takes of expired challenges. Each take either wins
@@ -623,7 +682,11 @@ fn purge_racing_plain_takes() {
         };
         let takers: Vec<_> = (0..TAKERS)
             .map(|n| {
-                let (store, start, who) = (Arc::clone(&store), Arc::clone(&start), accounts[n as usize].clone());
+                let (store, start, who) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    accounts[n as usize].clone(),
+                );
                 thread::spawn(move || {
                     let loaded = block_on(store.load(&who)).unwrap();
                     start.wait();
@@ -654,7 +717,13 @@ fn purge_racing_plain_takes() {
                     "round {round} taker {n}: {result:?}, version now {version}, purged {purged}"
                 ));
             }
-            assert_log_consistent(&url, &schema, &store, who, &format!("round {round} taker {n}"));
+            assert_log_consistent(
+                &url,
+                &schema,
+                &store,
+                who,
+                &format!("round {round} taker {n}"),
+            );
         }
         // Every challenge is spent or gone: a second answer never passes.
         for n in 0..TAKERS {
@@ -748,28 +817,38 @@ fn expected_version_far_ahead_or_out_of_range() {
             version: expected,
             value: base.value.clone(),
         };
-        let got = block_on(store.take_challenge_and_append(
-            &ch(round, 0),
-            &who,
-            &loaded,
-            &[used(1, 7)],
-        ));
+        let got =
+            block_on(store.take_challenge_and_append(&ch(round, 0), &who, &loaded, &[used(1, 7)]));
         match &got {
-            Ok(TakeAndAppend::Conflict { expected: e, actual }) => {
+            Ok(TakeAndAppend::Conflict {
+                expected: e,
+                actual,
+            }) => {
                 assert_eq!(*e, expected, "{got:?}");
                 assert_eq!(*actual, base.version, "expected {expected}: {got:?}");
             }
             Err(StoreError::Unavailable(_) | StoreError::Conflict { .. }) => {}
             other => panic!("expected {expected}: {other:?}"),
         }
-        assert_eq!(block_on(store.load(&who)).unwrap(), base, "expected {expected}");
+        assert_eq!(
+            block_on(store.load(&who)).unwrap(),
+            base,
+            "expected {expected}"
+        );
         // Also the plain append (no challenge).
         let plain = block_on(store.append_loaded(&who, &loaded, &[used(1, 8)]));
         assert!(
-            matches!(plain, Err(StoreError::Conflict { .. } | StoreError::Unavailable(_))),
+            matches!(
+                plain,
+                Err(StoreError::Conflict { .. } | StoreError::Unavailable(_))
+            ),
             "append_loaded at {expected}: {plain:?}"
         );
-        assert_eq!(block_on(store.load(&who)).unwrap(), base, "expected {expected}");
+        assert_eq!(
+            block_on(store.load(&who)).unwrap(),
+            base,
+            "expected {expected}"
+        );
     }
     assert_log_consistent(&url, &schema, &store, &who, "ahead");
     drop_store(store);
@@ -863,7 +942,11 @@ fn revocation_racing_plain_use_of_the_same_passkey() {
     for round in 0..30u32 {
         let who = AccountId::new(format!("revrace-{round}"));
         let c1 = (round + 1) * 100_000;
-        let loaded = setup_append(&store, &who, &[registered(&tpl, c1), registered(&tpl, c1 + 1)]);
+        let loaded = setup_append(
+            &store,
+            &who,
+            &[registered(&tpl, c1), registered(&tpl, c1 + 1)],
+        );
         let revoke = revocation(&loaded.value, c1);
         block_on(store.put_challenge(challenge(ch(round, 0), Timestamp(T0.0 + 300)))).unwrap();
         block_on(store.put_challenge(challenge(ch(round, 1), Timestamp(T0.0 + 300)))).unwrap();
@@ -871,8 +954,12 @@ fn revocation_racing_plain_use_of_the_same_passkey() {
         // The revocation sometimes goes through take_and_append (function path), sometimes
         // through append_loaded.
         let revoker = {
-            let (store, start, who, loaded) =
-                (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+            let (store, start, who, loaded) = (
+                Arc::clone(&store),
+                Arc::clone(&start),
+                who.clone(),
+                loaded.clone(),
+            );
             thread::spawn(move || {
                 start.wait();
                 if round % 2 == 0 {
@@ -884,8 +971,12 @@ fn revocation_racing_plain_use_of_the_same_passkey() {
             })
         };
         let login = {
-            let (store, start, who, loaded) =
-                (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+            let (store, start, who, loaded) = (
+                Arc::clone(&store),
+                Arc::clone(&start),
+                who.clone(),
+                loaded.clone(),
+            );
             thread::spawn(move || {
                 start.wait();
                 block_on(store.take_challenge_and_append(
@@ -901,15 +992,17 @@ fn revocation_racing_plain_use_of_the_same_passkey() {
         let revoked_ok = matches!(revoked, Ok(true));
         let login_ok = matches!(logged_in, Ok(TakeAndAppend::Appended(_)));
         if revoked_ok == login_ok {
-            failures.push(format!("round {round}: revocation {revoked:?}, login {logged_in:?}"));
+            failures.push(format!(
+                "round {round}: revocation {revoked:?}, login {logged_in:?}"
+            ));
         }
         let history = block_on(store.history(&who)).unwrap();
-        let revoked_at = history
-            .iter()
-            .position(|e| matches!(&e.kind, EventKind::Revoked { credential, .. } if *credential == cred(c1)));
-        let used_at = history
-            .iter()
-            .rposition(|e| matches!(&e.kind, EventKind::Used { credential, .. } if *credential == cred(c1)));
+        let revoked_at = history.iter().position(
+            |e| matches!(&e.kind, EventKind::Revoked { credential, .. } if *credential == cred(c1)),
+        );
+        let used_at = history.iter().rposition(
+            |e| matches!(&e.kind, EventKind::Used { credential, .. } if *credential == cred(c1)),
+        );
         if let (Some(r), Some(u)) = (revoked_at, used_at)
             && u > r
         {
@@ -944,8 +1037,12 @@ fn refused_function_take_racing_plain_takes_on_one_challenge() {
         let start = Arc::new(Barrier::new(RACERS as usize));
         let racers: Vec<_> = (0..RACERS)
             .map(|n| {
-                let (store, start, who, loaded) =
-                    (Arc::clone(&store), Arc::clone(&start), who.clone(), loaded.clone());
+                let (store, start, who, loaded) = (
+                    Arc::clone(&store),
+                    Arc::clone(&start),
+                    who.clone(),
+                    loaded.clone(),
+                );
                 // Half steal Bob's credential id (refused whole), half only add a use.
                 let events = if n % 2 == 0 {
                     vec![registered(&tpl, 77)]
@@ -975,7 +1072,10 @@ fn refused_function_take_racing_plain_takes_on_one_challenge() {
         }
         let after = block_on(store.load(&who)).unwrap();
         if after.version != loaded.version + version_of(appended) {
-            failures.push(format!("round {round}: version {} -> {}", loaded.version, after.version));
+            failures.push(format!(
+                "round {round}: version {} -> {}",
+                loaded.version, after.version
+            ));
         }
         if block_on(store.account_of(&cred(77))).unwrap() != Some(bob.clone()) {
             failures.push(format!("round {round}: Bob's credential moved"));
@@ -1007,8 +1107,12 @@ fn heavy_mixed_racing_keeps_log_state_and_index_consistent() {
     let start = Arc::new(Barrier::new(THREADS as usize));
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (store, start, who, tpl) =
-                (Arc::clone(&store), Arc::clone(&start), who.clone(), tpl.clone());
+            let (store, start, who, tpl) = (
+                Arc::clone(&store),
+                Arc::clone(&start),
+                who.clone(),
+                tpl.clone(),
+            );
             thread::spawn(move || {
                 start.wait();
                 let mut appended_events = 0u64;
@@ -1017,8 +1121,10 @@ fn heavy_mixed_racing_keeps_log_state_and_index_consistent() {
                 for i in 0..OPS {
                     let op = (t + i) % 5;
                     let challenge_bytes = ch(10_000 + t, i);
-                    block_on(store.put_challenge(challenge(challenge_bytes, Timestamp(T0.0 + 300))))
-                        .unwrap();
+                    block_on(
+                        store.put_challenge(challenge(challenge_bytes, Timestamp(T0.0 + 300))),
+                    )
+                    .unwrap();
                     let mut taken = false;
                     let mut attempts = 0;
                     loop {
@@ -1099,7 +1205,10 @@ fn heavy_mixed_racing_keeps_log_state_and_index_consistent() {
         problems.append(&mut p);
     }
     let loaded = block_on(store.load(&who)).unwrap();
-    assert_eq!(loaded.version, total, "every success's events, once: {problems:#?}");
+    assert_eq!(
+        loaded.version, total,
+        "every success's events, once: {problems:#?}"
+    );
     assert_log_consistent(&url, &schema, &store, &who, "heavy");
     // The credential index follows the folded state.
     let history = block_on(store.history(&who)).unwrap();
@@ -1183,7 +1292,10 @@ fn odd_input_on_the_plain_path() {
     assert_eq!(got, TakeAndAppend::Appended(base.version + 1));
     let base = block_on(store.load(&who)).unwrap();
     let got = block_on(store.take_challenge_and_append(&big, &who, &base, &[used(1, 3)])).unwrap();
-    assert!(matches!(got, TakeAndAppend::NotFresh(Taken::Used { .. })), "{got:?}");
+    assert!(
+        matches!(got, TakeAndAppend::NotFresh(Taken::Used { .. })),
+        "{got:?}"
+    );
 
     // Names full of NULs, quotes, backslashes and non-BMP characters round-trip.
     let weird = [
@@ -1203,7 +1315,11 @@ fn odd_input_on_the_plain_path() {
             assert_eq!(&history[history.len() - events.len()..], &events[..]);
         }
         Err(StoreError::Unavailable(_)) => {
-            assert_eq!(block_on(store.load(&who)).unwrap(), base, "an error changed nothing");
+            assert_eq!(
+                block_on(store.load(&who)).unwrap(),
+                base,
+                "an error changed nothing"
+            );
         }
         other => panic!("weird names: {other:?}"),
     }
